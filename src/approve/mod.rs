@@ -1,0 +1,359 @@
+//! Approve: the only road to a public surface. People edit, approve or reject drafts; an
+//! approval of the revision they saw publishes it. Every step is in the audit log.
+
+pub mod api;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::Mutex;
+
+use crate::audit::AuditEntry;
+use crate::draft::{Draft, DraftKind, Drafts};
+use crate::metrics::Metrics;
+use crate::publish::{Incident, PublicState, Publication};
+use crate::store::StoreError;
+use crate::vocab::{ComponentStatus, DraftState, Impact, IncidentStatus};
+
+/// Why a decision could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ApproveError {
+    #[error("draft {0} does not exist")]
+    NotFound(String),
+    #[error("draft {id} is {state}, not pending")]
+    NotPending { id: String, state: &'static str },
+    #[error("draft {} is at revision {}; you saw an older one. Read it again before approving", .current.id, .current.revision)]
+    Stale { current: Box<Draft> },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An edit; absent fields stay as they are. Unknown fields are refused, so a misspelt
+/// field cannot silently drop an edit.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DraftPatch {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub components: Option<BTreeMap<String, ComponentStatus>>,
+    pub incident_status: Option<IncidentStatus>,
+    pub impact: Option<Impact>,
+    /// When given, the edit applies only to this revision (409 otherwise).
+    pub revision: Option<u32>,
+}
+
+#[derive(Clone)]
+pub struct Approvals {
+    drafts: Drafts,
+    public: PublicState,
+    metrics: Arc<Metrics>,
+    /// Serialises every change to drafts (shared with the pipeline).
+    lock: Arc<Mutex<()>>,
+}
+
+impl Approvals {
+    pub fn new(
+        drafts: Drafts,
+        public: PublicState,
+        metrics: Arc<Metrics>,
+        lock: Arc<Mutex<()>>,
+    ) -> Self {
+        Approvals {
+            drafts,
+            public,
+            metrics,
+            lock,
+        }
+    }
+
+    pub fn drafts(&self) -> &Drafts {
+        &self.drafts
+    }
+
+    pub fn public(&self) -> &PublicState {
+        &self.public
+    }
+
+    fn load_pending(&self, id: &str) -> Result<Draft, ApproveError> {
+        let draft = self
+            .drafts
+            .get(id)?
+            .ok_or_else(|| ApproveError::NotFound(id.to_string()))?;
+        if draft.state != DraftState::Pending {
+            return Err(ApproveError::NotPending {
+                id: id.to_string(),
+                state: draft.state.as_str(),
+            });
+        }
+        Ok(draft)
+    }
+
+    /// Makes a new revision with a person's changes (redacted, never stored unredacted).
+    pub async fn edit(
+        &self,
+        id: &str,
+        patch: DraftPatch,
+        actor: &str,
+    ) -> Result<Draft, ApproveError> {
+        let _guard = self.lock.lock().await;
+        let mut draft = self.load_pending(id)?;
+        if patch.revision.is_some_and(|r| r != draft.revision) {
+            return Err(ApproveError::Stale {
+                current: Box::new(draft),
+            });
+        }
+        if let Some(components) = &patch.components {
+            for (cid, status) in components {
+                if self.public.component_info(cid).is_none() {
+                    return Err(ApproveError::Invalid(format!("unknown component `{cid}`")));
+                }
+                if *status == ComponentStatus::UnderMaintenance {
+                    return Err(ApproveError::Invalid(
+                        "under_maintenance is set by scheduled maintenance, not by incidents"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        if patch.title.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(ApproveError::Invalid("title must not be empty".into()));
+        }
+        if patch
+            .title
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > 255)
+        {
+            return Err(ApproveError::Invalid(
+                "title is longer than 255 characters".into(),
+            ));
+        }
+        if patch
+            .body
+            .as_ref()
+            .is_some_and(|b| b.chars().count() > 25_000)
+        {
+            return Err(ApproveError::Invalid(
+                "body is longer than 25000 characters".into(),
+            ));
+        }
+        let redactor = self.drafts.redactor();
+        let mut next = draft.clone();
+        let mut fields = Vec::new();
+        let mut redacted = false;
+        if let Some(t) = patch.title {
+            let clean = redactor.redact(t.trim());
+            redacted |= clean != t.trim();
+            next.title = clean;
+            fields.push("title");
+        }
+        if let Some(b) = patch.body {
+            let clean = redactor.redact(b.trim());
+            redacted |= clean != b.trim();
+            next.body = clean;
+            fields.push("body");
+        }
+        if let Some(c) = patch.components {
+            next.components = c;
+            fields.push("components");
+        }
+        if let Some(s) = patch.incident_status {
+            next.incident_status = s;
+            fields.push("incident_status");
+        }
+        if let Some(i) = patch.impact {
+            next.impact = i;
+            fields.push("impact");
+        }
+        if fields.is_empty() {
+            return Err(ApproveError::Invalid(
+                "nothing to change: give title, body, components, incident_status or impact".into(),
+            ));
+        }
+        let now = Utc::now();
+        if next.title == draft.title
+            && next.body == draft.body
+            && next.components == draft.components
+            && next.incident_status == draft.incident_status
+            && next.impact == draft.impact
+        {
+            return Ok(draft);
+        }
+        draft.next_revision(actor, now);
+        draft.title = next.title;
+        draft.body = next.body;
+        draft.components = next.components;
+        draft.incident_status = next.incident_status;
+        draft.impact = next.impact;
+        draft
+            .edited_fields
+            .extend(fields.iter().map(|f| f.to_string()));
+        let detail = if redacted {
+            "edited (text redacted)"
+        } else {
+            "edited"
+        };
+        draft.log(
+            now,
+            actor,
+            "edited",
+            format!("{}; {detail}", fields.join(", ")),
+        );
+        let entry = AuditEntry::new(now, actor, "edit")
+            .draft(&draft.id, draft.revision)
+            .detail(json!({"fields": fields, "redacted": redacted}));
+        self.drafts.commit(&draft, None, None, &[entry])?;
+        self.metrics.draft("revised");
+        Ok(draft)
+    }
+
+    /// Approves the revision the person saw and publishes it.
+    pub async fn approve(
+        &self,
+        id: &str,
+        revision: u32,
+        actor: &str,
+    ) -> Result<(Draft, Incident), ApproveError> {
+        let _guard = self.lock.lock().await;
+        let mut draft = self.load_pending(id)?;
+        if revision != draft.revision {
+            return Err(ApproveError::Stale {
+                current: Box::new(draft),
+            });
+        }
+        let now = Utc::now();
+        draft.state = DraftState::Approved;
+        draft.updated_at = now;
+        draft.log(now, actor, "approved", "");
+        let entry = AuditEntry::new(now, actor, "approve").draft(&draft.id, draft.revision);
+        self.drafts.commit(&draft, None, None, &[entry])?;
+        self.metrics.draft("approved");
+        self.metrics
+            .approval_wait((now - draft.created_at).num_milliseconds() as f64 / 1000.0);
+        let incident = self.publish_approved(draft.clone()).await?;
+        let draft = self.drafts.get(id)?.unwrap_or(draft);
+        Ok((draft, incident))
+    }
+
+    /// Publishes an approved draft and records it; safe to repeat after a crash.
+    async fn publish_approved(&self, mut draft: Draft) -> Result<Incident, ApproveError> {
+        let now = Utc::now();
+        let approver = draft
+            .history
+            .iter()
+            .rev()
+            .find(|h| h.action == "approved")
+            .map(|h| h.actor.clone())
+            .unwrap_or_else(|| "statusgate".into());
+        let started_at = draft
+            .alerts
+            .iter()
+            .map(|a| a.starts_at)
+            .min()
+            .unwrap_or(draft.created_at);
+        let publication = Publication {
+            draft_id: draft.id.clone(),
+            revision: draft.revision,
+            incident_id: draft.incident_id.clone(),
+            title: draft.title.clone(),
+            body: draft.body.clone(),
+            status: draft.incident_status,
+            impact: draft.impact,
+            components: draft.components.clone(),
+            started_at,
+            actor: approver.clone(),
+            at: now,
+        };
+        let incident = match self.public.publish(&publication).await {
+            Ok(i) => i,
+            Err(e) => {
+                self.metrics.publish("page", "failure");
+                return Err(e.into());
+            }
+        };
+        self.metrics.publish("page", "success");
+        if draft.incident_id.is_none() {
+            self.metrics
+                .first_update((now - incident.started_at).num_milliseconds() as f64 / 1000.0);
+        }
+        draft.state = DraftState::Published;
+        draft.incident_id = Some(incident.id.clone());
+        draft.updated_at = now;
+        draft.log(
+            now,
+            "statusgate",
+            "published",
+            format!("to the status page as {}", incident.id),
+        );
+        let entry = AuditEntry::new(now, &approver, "publish")
+            .draft(&draft.id, draft.revision)
+            .detail(json!({"target": "page", "incident_id": incident.id, "kind": draft.kind}));
+        let mut ledger = self.drafts.ledger(&draft.group_id)?;
+        if let Some(l) = ledger.as_mut() {
+            l.incident_id = Some(incident.id.clone());
+            if l.pending.as_deref() == Some(draft.id.as_str()) {
+                l.pending = None;
+            }
+            l.incident_status = Some(draft.incident_status);
+            l.last_published_at = Some(now);
+            for (c, s) in &draft.components {
+                l.published_components.insert(c.clone(), *s);
+            }
+        }
+        let closes = draft.kind == DraftKind::Resolution || incident.status.is_closed();
+        match (ledger.as_ref(), closes) {
+            (Some(_), true) => self
+                .drafts
+                .commit(&draft, None, Some(&draft.group_id), &[entry])?,
+            (l, _) => self.drafts.commit(&draft, l, None, &[entry])?,
+        }
+        Ok(incident)
+    }
+
+    pub async fn reject(
+        &self,
+        id: &str,
+        reason: Option<String>,
+        actor: &str,
+    ) -> Result<Draft, ApproveError> {
+        let _guard = self.lock.lock().await;
+        let mut draft = self.load_pending(id)?;
+        let now = Utc::now();
+        let reason = reason
+            .map(|r| self.drafts.redactor().redact(r.trim()))
+            .filter(|r| !r.is_empty());
+        draft.state = DraftState::Rejected;
+        draft.reason = reason.clone();
+        draft.updated_at = now;
+        draft.log(now, actor, "rejected", reason.clone().unwrap_or_default());
+        let mut ledger = self.drafts.ledger(&draft.group_id)?;
+        if let Some(l) = ledger.as_mut() {
+            if l.pending.as_deref() == Some(draft.id.as_str()) {
+                l.pending = None;
+            }
+        }
+        let entry = AuditEntry::new(now, actor, "reject")
+            .draft(&draft.id, draft.revision)
+            .detail(json!({"reason": reason}));
+        self.drafts
+            .commit(&draft, ledger.as_ref(), None, &[entry])?;
+        self.metrics.draft("rejected");
+        Ok(draft)
+    }
+
+    /// Finishes publishes that a crash interrupted between approval and publication.
+    pub async fn recover(&self) -> Result<usize, ApproveError> {
+        let _guard = self.lock.lock().await;
+        let approved = self.drafts.list(Some(DraftState::Approved))?;
+        let n = approved.len();
+        for draft in approved {
+            tracing::info!(draft = %draft.id, "finishing an interrupted publish");
+            self.publish_approved(draft).await?;
+        }
+        Ok(n)
+    }
+}

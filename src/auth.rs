@@ -1,0 +1,73 @@
+//! Management API tokens and their roles. Unknown or missing token: 401; a role that does
+//! not allow the action: 403.
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap};
+
+use crate::config::{Role, Secret};
+use crate::error::ApiError;
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub name: String,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                format!(
+                    "token `{}` has role {:?}; this needs {:?}",
+                    self.name, self.role, role
+                )
+                .to_lowercase(),
+            ))
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct Tokens {
+    tokens: Arc<Vec<(String, Role, Secret)>>,
+}
+
+impl Tokens {
+    pub fn new(tokens: Vec<(String, Role, Secret)>) -> Self {
+        Tokens {
+            tokens: Arc::new(tokens),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// Finds the caller by bearer token. Every configured token is compared (in constant
+    /// time), so the answer time does not say which one came close.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?;
+        let mut found = None;
+        for (name, role, secret) in self.tokens.iter() {
+            if secret.matches(token.as_bytes()) && found.is_none() {
+                found = Some(Caller {
+                    name: name.clone(),
+                    role: *role,
+                });
+            }
+        }
+        found.ok_or_else(|| ApiError::unauthorized("unknown token"))
+    }
+}

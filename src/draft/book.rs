@@ -1,0 +1,533 @@
+//! The drafts and, per incident in the making, its ledger: which draft is pending, which
+//! public incident it belongs to, what was last published.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{text_context, Draft, DraftAlert, DraftKind, Redactor, Templates};
+use crate::audit::{Audit, AuditEntry};
+use crate::catalog::Catalog;
+use crate::group::{after, Effect, Snapshot};
+use crate::store::{Result, Store, StoreError, Table, TxAbort};
+use crate::vocab::{ComponentStatus, DraftState, IncidentStatus};
+
+pub const DRAFTS_TABLE: &str = "drafts";
+pub const LEDGER_TABLE: &str = "draft_ledger";
+const SYSTEM: &str = "statusgate";
+
+/// Per group: where its drafts stand and what the public already saw.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ledger {
+    pub group_id: String,
+    pub incident_id: Option<String>,
+    pub pending: Option<String>,
+    pub incident_status: Option<IncidentStatus>,
+    pub published_components: BTreeMap<String, ComponentStatus>,
+    pub last_published_at: Option<DateTime<Utc>>,
+    /// An update held back by `min_update_interval`.
+    pub deferred: Option<Snapshot>,
+}
+
+/// What happened to drafts, for metrics and notifications.
+#[derive(Debug, Clone)]
+pub enum DraftEvent {
+    Created(Draft),
+    Revised(Draft),
+    Withdrawn(Draft),
+    Expired(Draft),
+}
+
+/// The draft stage.
+#[derive(Clone)]
+pub struct Drafts {
+    store: Store,
+    drafts: Table,
+    ledgers: Table,
+    audit: Audit,
+    templates: Arc<Templates>,
+    redactor: Arc<Redactor>,
+    min_update_interval: Duration,
+    expiry: Duration,
+}
+
+impl Drafts {
+    pub fn open(
+        store: &Store,
+        templates: Arc<Templates>,
+        redactor: Arc<Redactor>,
+        min_update_interval: Duration,
+        expiry: Duration,
+    ) -> Result<Drafts> {
+        Ok(Drafts {
+            store: store.clone(),
+            drafts: store.table(DRAFTS_TABLE)?,
+            ledgers: store.table(LEDGER_TABLE)?,
+            audit: Audit::open(store)?,
+            templates,
+            redactor,
+            min_update_interval,
+            expiry,
+        })
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<Draft>> {
+        self.drafts.get(id)
+    }
+
+    pub fn ledger(&self, group_id: &str) -> Result<Option<Ledger>> {
+        self.ledgers.get(group_id)
+    }
+
+    /// Every draft, newest first, optionally in one state.
+    pub fn list(&self, state: Option<DraftState>) -> Result<Vec<Draft>> {
+        let mut all: Vec<Draft> = self
+            .drafts
+            .scan::<Draft>()?
+            .into_iter()
+            .map(|(_, d)| d)
+            .filter(|d| state.is_none_or(|s| d.state == s))
+            .collect();
+        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(all)
+    }
+
+    /// Turns one grouping decision into draft changes.
+    pub fn apply(
+        &self,
+        effect: &Effect,
+        catalog: &Catalog,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DraftEvent>> {
+        match effect {
+            Effect::Open(snap) | Effect::Update(snap) => self.propose(snap, catalog, now),
+            Effect::Resolve(snap) => self.propose_resolution(snap, catalog, now),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn propose(
+        &self,
+        snap: &Snapshot,
+        catalog: &Catalog,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DraftEvent>> {
+        let mut ledger = self
+            .ledgers
+            .get::<Ledger>(&snap.group_id)?
+            .unwrap_or_else(|| Ledger {
+                group_id: snap.group_id.clone(),
+                ..Ledger::default()
+            });
+        if let Some(mut draft) = self.pending_of(&ledger)? {
+            let kind = draft.kind;
+            return match self.revise(&mut draft, kind, snap, &ledger, catalog, now) {
+                Ok(true) => {
+                    self.commit(&draft, Some(&ledger), None, &[revised_entry(&draft, now)])?;
+                    Ok(vec![DraftEvent::Revised(draft)])
+                }
+                Ok(false) => Ok(Vec::new()),
+                Err(e) => Err(e),
+            };
+        }
+        let kind = if ledger.incident_id.is_some() {
+            DraftKind::Update
+        } else {
+            DraftKind::NewIncident
+        };
+        if kind == DraftKind::Update {
+            if let Some(last) = ledger.last_published_at {
+                if now < after(last, self.min_update_interval) {
+                    ledger.deferred = Some(snap.clone());
+                    self.commit_ledger(&ledger)?;
+                    return Ok(Vec::new());
+                }
+            }
+        }
+        ledger.deferred = None;
+        let draft = self.create(kind, snap, &ledger, catalog, now)?;
+        ledger.pending = Some(draft.id.clone());
+        let entry = AuditEntry::new(now, SYSTEM, "draft_created")
+            .draft(&draft.id, draft.revision)
+            .detail(json!({"kind": draft.kind, "group_id": snap.group_id, "components": draft.components}));
+        self.commit(&draft, Some(&ledger), None, &[entry])?;
+        Ok(vec![DraftEvent::Created(draft)])
+    }
+
+    fn propose_resolution(
+        &self,
+        snap: &Snapshot,
+        catalog: &Catalog,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DraftEvent>> {
+        let Some(mut ledger) = self.ledgers.get::<Ledger>(&snap.group_id)? else {
+            return Ok(Vec::new());
+        };
+        ledger.deferred = None;
+        let pending = self.pending_of(&ledger)?;
+        if ledger.incident_id.is_none() {
+            // Nothing public to resolve: withdraw what was never approved.
+            let Some(mut draft) = pending else {
+                self.ledgers.remove(&snap.group_id)?;
+                return Ok(Vec::new());
+            };
+            draft.state = DraftState::Expired;
+            draft.reason =
+                Some("withdrawn: every alert resolved before the draft was approved".into());
+            draft.updated_at = now;
+            draft.log(
+                now,
+                SYSTEM,
+                "withdrawn",
+                "every alert resolved before approval",
+            );
+            let entry = AuditEntry::new(now, SYSTEM, "draft_withdrawn")
+                .draft(&draft.id, draft.revision)
+                .detail(json!({"reason": draft.reason}));
+            self.commit(&draft, None, Some(&snap.group_id), &[entry])?;
+            return Ok(vec![DraftEvent::Withdrawn(draft)]);
+        }
+        if let Some(mut draft) = pending {
+            if self.revise(
+                &mut draft,
+                DraftKind::Resolution,
+                snap,
+                &ledger,
+                catalog,
+                now,
+            )? {
+                self.commit(&draft, Some(&ledger), None, &[revised_entry(&draft, now)])?;
+                return Ok(vec![DraftEvent::Revised(draft)]);
+            }
+            return Ok(Vec::new());
+        }
+        let draft = self.create(DraftKind::Resolution, snap, &ledger, catalog, now)?;
+        ledger.pending = Some(draft.id.clone());
+        let entry = AuditEntry::new(now, SYSTEM, "draft_created")
+            .draft(&draft.id, draft.revision)
+            .detail(json!({"kind": draft.kind, "group_id": snap.group_id}));
+        self.commit(&draft, Some(&ledger), None, &[entry])?;
+        Ok(vec![DraftEvent::Created(draft)])
+    }
+
+    /// Expires pending drafts nobody decided on, and releases deferred updates that may go
+    /// out now.
+    pub fn tick(&self, catalog: &Catalog, now: DateTime<Utc>) -> Result<Vec<DraftEvent>> {
+        let mut events = Vec::new();
+        for (_, mut ledger) in self.ledgers.scan::<Ledger>()? {
+            if let Some(mut draft) = self.pending_of(&ledger)? {
+                if now >= after(draft.updated_at, self.expiry) {
+                    draft.state = DraftState::Expired;
+                    draft.reason = Some(format!(
+                        "expired: nobody approved or rejected it within {}",
+                        humanize(self.expiry)
+                    ));
+                    draft.log(now, SYSTEM, "expired", "");
+                    ledger.pending = None;
+                    let entry = AuditEntry::new(now, SYSTEM, "draft_expired")
+                        .draft(&draft.id, draft.revision);
+                    self.commit(&draft, Some(&ledger), None, &[entry])?;
+                    events.push(DraftEvent::Expired(draft));
+                }
+                continue;
+            }
+            let due = ledger
+                .last_published_at
+                .is_none_or(|last| now >= after(last, self.min_update_interval));
+            if let (Some(snap), true) = (ledger.deferred.take(), due) {
+                events.extend(self.propose(&snap, catalog, now)?);
+            }
+        }
+        Ok(events)
+    }
+
+    /// When `tick` has work next.
+    pub fn next_deadline(&self) -> Result<Option<DateTime<Utc>>> {
+        let mut next: Option<DateTime<Utc>> = None;
+        for (_, ledger) in self.ledgers.scan::<Ledger>()? {
+            let due = if let Some(draft) = self.pending_of(&ledger)? {
+                Some(after(draft.updated_at, self.expiry))
+            } else if ledger.deferred.is_some() {
+                Some(
+                    ledger
+                        .last_published_at
+                        .map_or(Utc::now(), |l| after(l, self.min_update_interval)),
+                )
+            } else {
+                None
+            };
+            next = match (next, due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(next)
+    }
+
+    fn pending_of(&self, ledger: &Ledger) -> Result<Option<Draft>> {
+        let Some(id) = &ledger.pending else {
+            return Ok(None);
+        };
+        Ok(self
+            .drafts
+            .get::<Draft>(id)?
+            .filter(|d| d.state == DraftState::Pending))
+    }
+
+    fn create(
+        &self,
+        kind: DraftKind,
+        snap: &Snapshot,
+        ledger: &Ledger,
+        catalog: &Catalog,
+        now: DateTime<Utc>,
+    ) -> Result<Draft> {
+        let number = self.store.counter("draft")?;
+        let (title, body, components) = self.text(kind, snap, ledger, catalog)?;
+        let worst = components
+            .values()
+            .copied()
+            .max()
+            .unwrap_or(ComponentStatus::Operational);
+        let mut draft = Draft {
+            id: format!("D-{number}"),
+            incident_id: ledger.incident_id.clone(),
+            group_id: snap.group_id.clone(),
+            kind,
+            state: DraftState::Pending,
+            revision: 1,
+            title,
+            body,
+            incident_status: default_status(kind, ledger),
+            impact: if kind == DraftKind::Resolution {
+                ledger_impact(ledger)
+            } else {
+                worst.impact()
+            },
+            components,
+            alerts: snap.alerts.iter().map(DraftAlert::from).collect(),
+            flapping: snap.flapping,
+            created_at: now,
+            updated_at: now,
+            edited_fields: Default::default(),
+            reason: None,
+            history: Vec::new(),
+            revisions: Vec::new(),
+        };
+        draft.log(
+            now,
+            SYSTEM,
+            "created",
+            format!("{} from {} alert(s)", kind.as_str(), snap.alerts.len()),
+        );
+        Ok(draft)
+    }
+
+    /// Brings a pending draft up to date with the group; fields a person edited stay.
+    /// Returns whether anything changed.
+    fn revise(
+        &self,
+        draft: &mut Draft,
+        kind: DraftKind,
+        snap: &Snapshot,
+        ledger: &Ledger,
+        catalog: &Catalog,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let (title, body, components) = self.text(kind, snap, ledger, catalog)?;
+        let edited = |f: &str| draft.edited_fields.contains(f);
+        let worst = components
+            .values()
+            .copied()
+            .max()
+            .unwrap_or(ComponentStatus::Operational);
+        let mut next = draft.clone();
+        next.kind = kind;
+        next.alerts = snap.alerts.iter().map(DraftAlert::from).collect();
+        next.flapping = snap.flapping;
+        if !edited("title") {
+            next.title = title;
+        }
+        if !edited("body") {
+            next.body = body;
+        }
+        if !edited("components") {
+            next.components = components;
+        }
+        if !edited("impact") && kind != DraftKind::Resolution {
+            next.impact = worst.impact();
+        }
+        if !edited("incident_status") || kind == DraftKind::Resolution {
+            next.incident_status = default_status(kind, ledger);
+        }
+        if next == *draft {
+            return Ok(false);
+        }
+        let what = changes(draft, &next);
+        draft.next_revision(SYSTEM, now);
+        let (revision, revisions, history) = (
+            draft.revision,
+            std::mem::take(&mut draft.revisions),
+            std::mem::take(&mut draft.history),
+        );
+        *draft = next;
+        draft.revision = revision;
+        draft.revisions = revisions;
+        draft.history = history;
+        draft.updated_at = now;
+        draft.log(now, SYSTEM, "revised", what);
+        Ok(true)
+    }
+
+    fn text(
+        &self,
+        kind: DraftKind,
+        snap: &Snapshot,
+        ledger: &Ledger,
+        catalog: &Catalog,
+    ) -> Result<(String, String, BTreeMap<String, ComponentStatus>)> {
+        let previous =
+            (!ledger.published_components.is_empty()).then_some(&ledger.published_components);
+        let mut ctx = text_context(kind, snap, catalog, &self.redactor, previous);
+        let mut components = snap.components.clone();
+        if kind == DraftKind::Resolution {
+            // Resolve everything the public saw, not only what the last alerts named.
+            for id in ledger.published_components.keys() {
+                components.insert(id.clone(), ComponentStatus::Operational);
+            }
+            let names: Vec<String> = components
+                .keys()
+                .map(|id| {
+                    catalog
+                        .component(id)
+                        .map(|c| c.name.clone())
+                        .unwrap_or_else(|| id.clone())
+                })
+                .collect();
+            ctx.component_names = super::render::join_names(&names);
+            ctx.plural = names.len() > 1;
+        }
+        let ids: Vec<String> = ctx.components.iter().map(|c| c.id.clone()).collect();
+        let (title, body) = self
+            .templates
+            .draft_text(kind, &ids, &ctx)
+            .map_err(StoreError::Io)
+            .or_else(|e| {
+                tracing::error!(error = %e, "draft template failed; using plain text");
+                Ok::<_, StoreError>((ctx.component_names.clone(), String::new()))
+            })?;
+        Ok((
+            self.redactor.redact(&title),
+            self.redactor.redact(&body),
+            components,
+        ))
+    }
+
+    /// Writes a draft, its ledger (or removes the ledger) and audit entries atomically,
+    /// then makes it durable.
+    pub fn commit(
+        &self,
+        draft: &Draft,
+        ledger: Option<&Ledger>,
+        remove_ledger: Option<&str>,
+        audit: &[AuditEntry],
+    ) -> Result<()> {
+        let outcome =
+            self.store
+                .transaction(&[&self.drafts, &self.ledgers, self.audit.table()], |tx| {
+                    tx.put(&self.drafts, &draft.id, draft)?;
+                    if let Some(l) = ledger {
+                        tx.put(&self.ledgers, &l.group_id, l)?;
+                    }
+                    if let Some(id) = remove_ledger {
+                        tx.remove(&self.ledgers, id)?;
+                    }
+                    for e in audit {
+                        self.audit.append_in(tx, e)?;
+                    }
+                    Ok(())
+                })?;
+        outcome.map_err(|e| match e {
+            TxAbort::Store(e) => e,
+            TxAbort::Rejected(r) => StoreError::Io(r),
+        })
+    }
+
+    fn commit_ledger(&self, ledger: &Ledger) -> Result<()> {
+        self.ledgers.put(&ledger.group_id, ledger)
+    }
+
+    /// Saves a ledger (approval records publication in it).
+    pub fn save_ledger(&self, ledger: &Ledger) -> Result<()> {
+        self.commit_ledger(ledger)
+    }
+}
+
+fn default_status(kind: DraftKind, ledger: &Ledger) -> IncidentStatus {
+    match kind {
+        DraftKind::NewIncident => IncidentStatus::Investigating,
+        DraftKind::Update => ledger
+            .incident_status
+            .filter(|s| !s.is_closed())
+            .unwrap_or(IncidentStatus::Investigating),
+        DraftKind::Resolution => IncidentStatus::Resolved,
+    }
+}
+
+fn ledger_impact(ledger: &Ledger) -> crate::vocab::Impact {
+    ledger
+        .published_components
+        .values()
+        .copied()
+        .max()
+        .unwrap_or(ComponentStatus::Operational)
+        .impact()
+}
+
+fn revised_entry(draft: &Draft, now: DateTime<Utc>) -> AuditEntry {
+    AuditEntry::new(now, SYSTEM, "draft_revised")
+        .draft(&draft.id, draft.revision)
+        .detail(json!({"kind": draft.kind, "components": draft.components}))
+}
+
+/// "components, body": what a revision changed, for the history.
+fn changes(before: &Draft, after: &Draft) -> String {
+    let mut out = Vec::new();
+    if before.kind != after.kind {
+        out.push(format!("now a {}", after.kind.as_str()));
+    }
+    if before.components != after.components {
+        out.push("components".to_string());
+    }
+    if before.alerts != after.alerts {
+        out.push("alerts".to_string());
+    }
+    if before.flapping != after.flapping {
+        out.push(
+            if after.flapping {
+                "flapping"
+            } else {
+                "no longer flapping"
+            }
+            .to_string(),
+        );
+    }
+    if before.title != after.title {
+        out.push("title".to_string());
+    }
+    if before.body != after.body {
+        out.push("body".to_string());
+    }
+    out.join(", ")
+}
+
+fn humanize(d: Duration) -> String {
+    crate::config::Dur(d.to_std().unwrap_or_default()).to_string()
+}

@@ -1,0 +1,292 @@
+//! Draft: turns grouping decisions into drafts people approve: customer-language text from
+//! templates, redacted, with the alerts behind it. One pending draft per incident; later
+//! changes make a new revision of it rather than a second draft.
+
+mod book;
+pub mod preview;
+pub mod redact;
+pub mod render;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Catalog;
+use crate::group::Snapshot;
+use crate::ingest::{Alert, AlertStatus, Source};
+use crate::vocab::{ComponentStatus, DraftState, Impact, IncidentStatus};
+
+pub use book::{DraftEvent, Drafts, Ledger, DRAFTS_TABLE, LEDGER_TABLE};
+pub use redact::Redactor;
+pub use render::Templates;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DraftKind {
+    NewIncident,
+    Update,
+    Resolution,
+}
+
+impl DraftKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DraftKind::NewIncident => "new_incident",
+            DraftKind::Update => "update",
+            DraftKind::Resolution => "resolution",
+        }
+    }
+}
+
+/// One alert behind a draft (for approvers only; never public).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DraftAlert {
+    pub fingerprint: String,
+    pub source: Source,
+    pub status: AlertStatus,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub generator_url: String,
+}
+
+impl From<&Alert> for DraftAlert {
+    fn from(a: &Alert) -> Self {
+        DraftAlert {
+            fingerprint: a.fingerprint.clone(),
+            source: a.source,
+            status: a.status,
+            labels: a.labels.clone(),
+            annotations: a.annotations.clone(),
+            starts_at: a.starts_at,
+            ends_at: a.ends_at,
+            generator_url: a.generator_url.clone(),
+        }
+    }
+}
+
+/// Who did what to a draft, and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub revision: u32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// An earlier revision's text, kept so approvers can see what changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revision {
+    pub revision: u32,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub title: String,
+    pub body: String,
+    pub incident_status: IncidentStatus,
+    pub impact: Impact,
+    pub components: BTreeMap<String, ComponentStatus>,
+}
+
+/// A proposed public update, waiting for (or past) a human decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    pub id: String,
+    pub incident_id: Option<String>,
+    pub group_id: String,
+    pub kind: DraftKind,
+    pub state: DraftState,
+    pub revision: u32,
+    pub title: String,
+    pub body: String,
+    pub incident_status: IncidentStatus,
+    pub impact: Impact,
+    pub components: BTreeMap<String, ComponentStatus>,
+    pub alerts: Vec<DraftAlert>,
+    pub flapping: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Fields a person edited; automatic revisions leave those alone.
+    #[serde(default)]
+    pub edited_fields: BTreeSet<String>,
+    /// Why the draft ended as it did (rejection reason, expiry, withdrawal).
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+    #[serde(default)]
+    pub revisions: Vec<Revision>,
+}
+
+impl Draft {
+    /// Moves to the next revision, keeping the current text in `revisions`.
+    pub fn next_revision(&mut self, actor: &str, now: DateTime<Utc>) {
+        self.revisions.push(Revision {
+            revision: self.revision,
+            at: self.updated_at,
+            actor: self
+                .history
+                .last()
+                .map(|h| h.actor.clone())
+                .unwrap_or_else(|| actor.to_string()),
+            title: self.title.clone(),
+            body: self.body.clone(),
+            incident_status: self.incident_status,
+            impact: self.impact,
+            components: self.components.clone(),
+        });
+        self.revision += 1;
+        self.updated_at = now;
+    }
+
+    pub fn log(&mut self, at: DateTime<Utc>, actor: &str, action: &str, detail: impl Into<String>) {
+        self.history.push(HistoryEntry {
+            at,
+            actor: actor.to_string(),
+            action: action.to_string(),
+            revision: self.revision,
+            detail: detail.into(),
+        });
+    }
+}
+
+/// What templates see. Every string in it has been redacted.
+#[derive(Debug, Clone, Serialize)]
+pub struct TextContext {
+    pub kind: &'static str,
+    pub components: Vec<ComponentContext>,
+    pub component_names: String,
+    pub plural: bool,
+    pub worst_status: &'static str,
+    pub worst_status_label: &'static str,
+    pub impact: &'static str,
+    pub flapping: bool,
+    pub storm: bool,
+    pub alert_count: usize,
+    pub firing_count: usize,
+    pub recovered_names: String,
+    pub recovered_plural: bool,
+    /// The first `public_summary` annotation of the alerts, if any.
+    pub summary: Option<String>,
+    pub started_at: String,
+    pub alerts: Vec<AlertContext>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentContext {
+    pub id: String,
+    pub name: String,
+    pub group: Option<String>,
+    pub status: &'static str,
+    pub status_label: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertContext {
+    pub alertname: String,
+    pub status: &'static str,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Builds the template context for a snapshot; `previous` is what the incident said before
+/// (to name what recovered).
+pub fn text_context(
+    kind: DraftKind,
+    snap: &Snapshot,
+    catalog: &Catalog,
+    redactor: &Redactor,
+    previous: Option<&BTreeMap<String, ComponentStatus>>,
+) -> TextContext {
+    let name = |id: &str| {
+        catalog
+            .component(id)
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| id.to_string())
+    };
+    let order = |id: &str| {
+        catalog
+            .component(id)
+            .map(|c| c.position)
+            .unwrap_or(usize::MAX)
+    };
+    let mut ids: Vec<&String> = snap.components.keys().collect();
+    ids.sort_by_key(|id| (order(id), (*id).clone()));
+    let components: Vec<ComponentContext> = ids
+        .iter()
+        .map(|id| {
+            let status = snap.components[*id];
+            ComponentContext {
+                id: (*id).clone(),
+                name: name(id),
+                group: catalog.component(id).and_then(|c| c.group.clone()),
+                status: status.as_str(),
+                status_label: status.label(),
+            }
+        })
+        .collect();
+    let names: Vec<String> = components.iter().map(|c| c.name.clone()).collect();
+    let worst = snap
+        .components
+        .values()
+        .copied()
+        .max()
+        .unwrap_or(ComponentStatus::Operational);
+    let recovered: Vec<String> = previous
+        .map(|prev| {
+            prev.iter()
+                .filter(|(id, s)| {
+                    **s != ComponentStatus::Operational
+                        && snap
+                            .components
+                            .get(*id)
+                            .is_none_or(|now| *now == ComponentStatus::Operational)
+                })
+                .map(|(id, _)| name(id))
+                .collect()
+        })
+        .unwrap_or_default();
+    let redact_map = |m: &BTreeMap<String, String>| {
+        m.iter()
+            .map(|(k, v)| (k.clone(), redactor.redact(v)))
+            .collect::<BTreeMap<_, _>>()
+    };
+    TextContext {
+        kind: kind.as_str(),
+        component_names: render::join_names(&names),
+        plural: names.len() > 1,
+        components,
+        worst_status: worst.as_str(),
+        worst_status_label: worst.label(),
+        impact: worst.impact().as_str(),
+        flapping: snap.flapping,
+        storm: false,
+        alert_count: snap.alerts.len(),
+        firing_count: snap.alerts.iter().filter(|a| a.is_firing()).count(),
+        recovered_plural: recovered.len() > 1,
+        recovered_names: render::join_names(&recovered),
+        summary: snap
+            .alerts
+            .iter()
+            .filter(|a| a.is_firing())
+            .find_map(|a| a.annotations.get("public_summary"))
+            .map(|s| redactor.redact(s)),
+        started_at: snap.started_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        alerts: snap
+            .alerts
+            .iter()
+            .map(|a| AlertContext {
+                alertname: redactor.redact(a.alertname()),
+                status: match a.status {
+                    AlertStatus::Firing => "firing",
+                    AlertStatus::Resolved => "resolved",
+                },
+                labels: redact_map(&a.labels),
+                annotations: redact_map(&a.annotations),
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,307 @@
+//! Group: folds mapped alerts into incidents-in-the-making and decides *when* something is
+//! worth a draft: `group_wait` before the first, `resolve_wait` before a resolution, flapping
+//! alerts held. A pure state machine: time is a parameter, so tests control the clock.
+
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Catalog, Routing};
+use crate::config::{GroupBy, GroupingConfig};
+use crate::ingest::Alert;
+use crate::vocab::ComponentStatus;
+
+pub use state::{Group, Phase, Tracked};
+
+/// What the grouping decided; the draft stage turns these into drafts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// `group_wait` passed with alerts still firing: draft a new incident.
+    Open(Snapshot),
+    /// What an open incident is about changed (alerts joined or resolved, statuses moved,
+    /// flapping started or stopped).
+    Update(Snapshot),
+    /// Everything stayed resolved for `resolve_wait`: draft the resolution.
+    Resolve(Snapshot),
+    /// Gone before `group_wait`: nothing is drafted.
+    Dropped { group_id: String },
+    /// An alert no route maps.
+    Unmapped { alertname: String },
+    /// An alert an `ignore` route took.
+    Ignored { route: String },
+}
+
+/// What a group is about, at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub group_id: String,
+    /// Worst proposed status per component, over alerts still firing (or held as flapping).
+    pub components: BTreeMap<String, ComponentStatus>,
+    /// Every alert behind the group, firing or resolved, one per key.
+    pub alerts: Vec<Alert>,
+    pub flapping: bool,
+    pub started_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+impl Snapshot {
+    /// The parts whose change is worth a new draft revision.
+    fn essence(&self) -> (BTreeMap<String, ComponentStatus>, Vec<(String, bool)>, bool) {
+        (
+            self.components.clone(),
+            self.alerts
+                .iter()
+                .map(|a| (a.key.clone(), a.is_firing()))
+                .collect(),
+            self.flapping,
+        )
+    }
+}
+
+/// All open groups.
+pub struct Grouper {
+    config: GroupingConfig,
+    groups: BTreeMap<String, Group>,
+    by_alert: HashMap<String, String>,
+    changed: BTreeSet<String>,
+    removed: BTreeSet<String>,
+}
+
+impl Grouper {
+    pub fn new(config: GroupingConfig, groups: Vec<Group>) -> Self {
+        let mut g = Grouper {
+            config,
+            groups: BTreeMap::new(),
+            by_alert: HashMap::new(),
+            changed: BTreeSet::new(),
+            removed: BTreeSet::new(),
+        };
+        for group in groups {
+            for key in group.alerts.keys() {
+                g.by_alert.insert(key.clone(), group.id.clone());
+            }
+            g.groups.insert(group.id.clone(), group);
+        }
+        g
+    }
+
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    /// Groups changed or removed since the last call, for persisting.
+    pub fn take_changes(&mut self) -> (Vec<Group>, Vec<String>) {
+        let changed = std::mem::take(&mut self.changed)
+            .into_iter()
+            .filter_map(|id| self.groups.get(&id).cloned())
+            .collect();
+        (
+            changed,
+            std::mem::take(&mut self.removed).into_iter().collect(),
+        )
+    }
+
+    /// Takes one alert delivery.
+    pub fn observe(&mut self, alert: Alert, catalog: &Catalog, now: DateTime<Utc>) -> Vec<Effect> {
+        let routing = catalog.route(&alert.labels);
+        let mut effects = Vec::new();
+        let group_id = match self.by_alert.get(&alert.key).cloned() {
+            Some(id) => {
+                let flap = &self.config.flap;
+                if let Some(group) = self.groups.get_mut(&id) {
+                    let tracked = group.alerts.get_mut(&alert.key);
+                    if let Some(t) = tracked {
+                        if let Routing::Mapped { components, .. } = &routing {
+                            t.components = components.clone();
+                        }
+                        t.record(alert, now, flap.transitions, flap.window.as_chrono());
+                    }
+                }
+                id
+            }
+            None => {
+                let components = match routing {
+                    Routing::Mapped { components, .. } => components,
+                    Routing::Unmapped => {
+                        effects.push(Effect::Unmapped {
+                            alertname: alert.alertname().to_string(),
+                        });
+                        return effects;
+                    }
+                    Routing::Ignored { route } => {
+                        effects.push(Effect::Ignored { route });
+                        return effects;
+                    }
+                };
+                if !alert.is_firing() {
+                    // A resolution for an alert never seen firing (or long closed).
+                    return effects;
+                }
+                let id = self.join_target(&components, catalog).unwrap_or_else(|| {
+                    let id = new_group_id(now);
+                    self.groups
+                        .insert(id.clone(), Group::forming(id.clone(), now));
+                    id
+                });
+                self.by_alert.insert(alert.key.clone(), id.clone());
+                if let Some(group) = self.groups.get_mut(&id) {
+                    group
+                        .alerts
+                        .insert(alert.key.clone(), Tracked::new(alert, components, now));
+                }
+                id
+            }
+        };
+        self.changed.insert(group_id.clone());
+        effects.extend(self.settle(&group_id, now));
+        effects
+    }
+
+    /// Advances timers to `now`.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let ids: Vec<String> = self.groups.keys().cloned().collect();
+        let window = self.config.flap.window.as_chrono();
+        for id in ids {
+            let Some(group) = self.groups.get_mut(&id) else {
+                continue;
+            };
+            if group.calm_flapping(now, window) {
+                self.changed.insert(id.clone());
+                effects.extend(self.settle(&id, now));
+            }
+            let Some(group) = self.groups.get_mut(&id) else {
+                continue;
+            };
+            match group.phase {
+                Phase::Forming { since }
+                    if now >= after(since, self.config.group_wait.as_chrono()) =>
+                {
+                    if group.any_active() {
+                        group.phase = Phase::Open;
+                        let snap = group.snapshot(None);
+                        group.last_emitted = Some(snap.clone());
+                        self.changed.insert(id.clone());
+                        effects.push(Effect::Open(snap));
+                    }
+                }
+                Phase::Resolving { since }
+                    if now >= after(since, self.config.resolve_wait.as_chrono()) =>
+                {
+                    let snap = group.snapshot(Some(since));
+                    effects.push(Effect::Resolve(snap));
+                    self.remove(&id);
+                }
+                _ => {}
+            }
+        }
+        effects
+    }
+
+    /// When the next timer falls due, if any.
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        let gw = self.config.group_wait.as_chrono();
+        let rw = self.config.resolve_wait.as_chrono();
+        let window = self.config.flap.window.as_chrono();
+        self.groups
+            .values()
+            .flat_map(|g| {
+                let phase = match g.phase {
+                    Phase::Forming { since } => Some(after(since, gw)),
+                    Phase::Resolving { since } => Some(after(since, rw)),
+                    Phase::Open => None,
+                };
+                let calm = g
+                    .alerts
+                    .values()
+                    .filter(|t| t.flapping)
+                    .filter_map(|t| t.transitions.last().map(|at| after(*at, window)));
+                phase.into_iter().chain(calm)
+            })
+            .min()
+    }
+
+    /// Re-evaluates one group after a change.
+    fn settle(&mut self, id: &str, now: DateTime<Utc>) -> Vec<Effect> {
+        let Some(group) = self.groups.get_mut(id) else {
+            return Vec::new();
+        };
+        let active = group.any_active();
+        match group.phase {
+            Phase::Forming { .. } if !active => {
+                self.remove(id);
+                return vec![Effect::Dropped {
+                    group_id: id.to_string(),
+                }];
+            }
+            Phase::Open if !active => group.phase = Phase::Resolving { since: now },
+            Phase::Resolving { .. } if active => group.phase = Phase::Open,
+            _ => {}
+        }
+        if group.phase != Phase::Open {
+            return Vec::new();
+        }
+        let snap = group.snapshot(None);
+        let changed = group
+            .last_emitted
+            .as_ref()
+            .is_none_or(|prev| prev.essence() != snap.essence());
+        if changed {
+            group.last_emitted = Some(snap.clone());
+            vec![Effect::Update(snap)]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The open group a new alert for `components` joins, by the configured `group_by`.
+    fn join_target(
+        &self,
+        components: &BTreeMap<String, ComponentStatus>,
+        catalog: &Catalog,
+    ) -> Option<String> {
+        let catalog_group = |c: &str| catalog.component(c).and_then(|c| c.group.clone());
+        self.groups
+            .values()
+            .filter(|g| match self.config.group_by {
+                GroupBy::All => true,
+                GroupBy::Components => g.component_ids().any(|c| components.contains_key(c)),
+                GroupBy::ComponentGroup => g.component_ids().any(|c| {
+                    components.contains_key(c)
+                        || components.keys().any(|n| {
+                            let ours = catalog_group(n);
+                            ours.is_some() && ours == catalog_group(c)
+                        })
+                }),
+            })
+            .min_by_key(|g| (g.opened_at, g.id.clone()))
+            .map(|g| g.id.clone())
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(group) = self.groups.remove(id) {
+            for key in group.alerts.keys() {
+                self.by_alert.remove(key);
+            }
+        }
+        self.changed.remove(id);
+        self.removed.insert(id.to_string());
+    }
+}
+
+fn new_group_id(now: DateTime<Utc>) -> String {
+    let rand = uuid::Uuid::new_v4().simple().to_string();
+    format!("g-{}-{}", now.format("%Y%m%d%H%M%S"), &rand[..8])
+}
+
+/// `since + d`, saturating instead of panicking on absurd configurations.
+pub(crate) fn after(since: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    since
+        .checked_add_signed(d)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}

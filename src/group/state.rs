@@ -1,0 +1,140 @@
+//! The persisted state of one group and of each alert in it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{after, Snapshot};
+use crate::ingest::Alert;
+use crate::vocab::ComponentStatus;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "phase")]
+pub enum Phase {
+    /// Waiting out `group_wait` since the first alert.
+    Forming { since: DateTime<Utc> },
+    /// Drafted; alerts still firing.
+    Open,
+    /// Everything resolved since `since`; waiting out `resolve_wait`.
+    Resolving { since: DateTime<Utc> },
+}
+
+/// One incident in the making.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: String,
+    #[serde(flatten)]
+    pub phase: Phase,
+    pub opened_at: DateTime<Utc>,
+    pub alerts: BTreeMap<String, Tracked>,
+    /// What was last handed to drafting, to tell a real change from a repeat.
+    pub last_emitted: Option<Snapshot>,
+}
+
+/// One alert inside a group, with what it proposes and how it has been behaving.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tracked {
+    pub alert: Alert,
+    pub components: BTreeMap<String, ComponentStatus>,
+    /// Times of recent firing/resolved flips, within the flap window.
+    pub transitions: Vec<DateTime<Utc>>,
+    /// Held: treated as firing until it has been calm for a whole flap window.
+    pub flapping: bool,
+}
+
+impl Tracked {
+    pub fn new(
+        alert: Alert,
+        components: BTreeMap<String, ComponentStatus>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Tracked {
+            alert,
+            components,
+            transitions: vec![now],
+            flapping: false,
+        }
+    }
+
+    /// Counts as firing for the incident: firing, or held because it flaps.
+    pub fn active(&self) -> bool {
+        self.alert.is_firing() || self.flapping
+    }
+
+    /// Takes a new delivery of this alert; a change of status is a transition.
+    pub fn record(&mut self, alert: Alert, now: DateTime<Utc>, limit: usize, window: Duration) {
+        if alert.status != self.alert.status {
+            self.transitions.push(now);
+            self.transitions.retain(|t| after(*t, window) > now);
+            if self.transitions.len() >= limit {
+                self.flapping = true;
+            }
+        }
+        self.alert = alert;
+    }
+}
+
+impl Group {
+    pub fn forming(id: String, now: DateTime<Utc>) -> Self {
+        Group {
+            id,
+            phase: Phase::Forming { since: now },
+            opened_at: now,
+            alerts: BTreeMap::new(),
+            last_emitted: None,
+        }
+    }
+
+    pub fn any_active(&self) -> bool {
+        self.alerts.values().any(Tracked::active)
+    }
+
+    pub fn component_ids(&self) -> impl Iterator<Item = &str> {
+        self.alerts
+            .values()
+            .flat_map(|t| t.components.keys().map(String::as_str))
+    }
+
+    /// Releases alerts that stopped flapping a whole window ago. True if any changed.
+    pub fn calm_flapping(&mut self, now: DateTime<Utc>, window: Duration) -> bool {
+        let mut changed = false;
+        for t in self.alerts.values_mut().filter(|t| t.flapping) {
+            if t.transitions
+                .last()
+                .is_none_or(|last| after(*last, window) <= now)
+            {
+                t.flapping = false;
+                t.transitions.clear();
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    pub fn snapshot(&self, resolved_at: Option<DateTime<Utc>>) -> Snapshot {
+        let mut components: BTreeMap<String, ComponentStatus> = BTreeMap::new();
+        for t in self.alerts.values().filter(|t| t.active()) {
+            for (c, s) in &t.components {
+                let e = components.entry(c.clone()).or_insert(*s);
+                *e = (*e).max(*s);
+            }
+        }
+        // A resolution names the components it gives back.
+        if resolved_at.is_some() {
+            for t in self.alerts.values() {
+                for c in t.components.keys() {
+                    components.insert(c.clone(), ComponentStatus::Operational);
+                }
+            }
+        }
+        Snapshot {
+            group_id: self.id.clone(),
+            components,
+            alerts: self.alerts.values().map(|t| t.alert.clone()).collect(),
+            flapping: self.alerts.values().any(|t| t.flapping),
+            started_at: self.opened_at,
+            resolved_at,
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Grouping timelines, with the clock in the test's hands.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use super::*;
+use crate::config::{Dur, FlapConfig};
+use crate::ingest::{AlertStatus, Source};
+use crate::vocab::ComponentStatus::*;
+
+const CATALOG: &str = r#"
+components:
+  - {id: api, name: Public API, group: Core}
+  - {id: web, name: Web app, group: Core}
+  - {id: pay, name: Payments, group: Commerce}
+routes:
+  - name: api
+    match: ['service="api"']
+    components: [api]
+    status: {critical: major_outage, warning: degraded_performance}
+  - name: web
+    match: ['service="web"']
+    components: [web]
+  - name: pay
+    match: ['service="pay"']
+    components: [pay]
+  - name: staging
+    match: ['env="staging"']
+    ignore: true
+"#;
+
+fn catalog() -> Catalog {
+    Catalog::from_sources(&[("test.yaml".into(), CATALOG.into())]).unwrap()
+}
+
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap() + Duration::seconds(secs)
+}
+
+fn config() -> GroupingConfig {
+    GroupingConfig {
+        group_by: GroupBy::Components,
+        group_wait: Dur::secs(30),
+        resolve_wait: Dur::secs(300),
+        flap: FlapConfig {
+            transitions: 4,
+            window: Dur::secs(600),
+        },
+        min_update_interval: Dur::secs(0),
+        draft_expiry: Dur::secs(3600),
+    }
+}
+
+fn alert(fp: &str, service: &str, severity: &str, firing: bool, starts: i64) -> Alert {
+    let labels: BTreeMap<String, String> = [
+        ("alertname", "HighErrorRate"),
+        ("service", service),
+        ("severity", severity),
+        ("source", "alertmanager"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    Alert {
+        key: format!("am:{fp}"),
+        source: Source::Alertmanager,
+        fingerprint: fp.into(),
+        status: if firing {
+            AlertStatus::Firing
+        } else {
+            AlertStatus::Resolved
+        },
+        labels,
+        annotations: BTreeMap::new(),
+        starts_at: t(starts),
+        ends_at: None,
+        generator_url: String::new(),
+        received_at: t(starts),
+    }
+}
+
+fn opened(effects: &[Effect]) -> Vec<&Snapshot> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Open(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_alert_that_fires_for_seconds_drafts_nothing() {
+    let (c, mut g) = (catalog(), Grouper::new(config(), vec![]));
+    assert!(g
+        .observe(alert("a", "api", "critical", true, 0), &c, t(0))
+        .is_empty());
+    let effects = g.observe(alert("a", "api", "critical", false, 0), &c, t(10));
+    assert!(matches!(effects.as_slice(), [Effect::Dropped { .. }]));
+    assert!(g.tick(t(60)).is_empty());
+    assert_eq!(g.groups().count(), 0);
+}
+
+#[test]
+fn the_first_draft_waits_for_group_wait_and_joins_alerts_for_the_same_component() {
+    let (c, mut g) = (catalog(), Grouper::new(config(), vec![]));
+    g.observe(alert("a", "api", "warning", true, 0), &c, t(0));
+    g.observe(alert("b", "api", "critical", true, 5), &c, t(5));
+    g.observe(alert("w", "web", "critical", true, 6), &c, t(6));
+    assert!(g.tick(t(29)).is_empty(), "nothing before group_wait");
+    assert_eq!(g.next_deadline(), Some(t(30)));
+    let effects = g.tick(t(30));
+    let open = opened(&effects);
+    assert_eq!(open.len(), 1, "{effects:?}");
+    assert_eq!(
+        open[0].components,
+        BTreeMap::from([("api".to_string(), MajorOutage)])
+    );
+    assert_eq!(open[0].alerts.len(), 2);
+    let effects = g.tick(t(36));
+    assert_eq!(
+        opened(&effects)[0].components,
+        BTreeMap::from([("web".to_string(), PartialOutage)])
+    );
+}
+
+#[test]
+fn unmapped_and_ignored_alerts_are_reported_and_not_grouped() {
+    let (c, mut g) = (catalog(), Grouper::new(config(), vec![]));
+    let e = g.observe(alert("x", "mystery", "critical", true, 0), &c, t(0));
+    assert_eq!(
+        e,
+        vec![Effect::Unmapped {
+            alertname: "HighErrorRate".into()
+        }]
+    );
+    let mut staging = alert("s", "api", "critical", true, 0);
+    staging.labels.insert("env".into(), "staging".into());
+    let c2 = Catalog::from_sources(&[(
+        "t.yaml".into(),
+        CATALOG.replace("  - name: api\n", "  - name: staging-first\n    match: ['env=\"staging\"']\n    ignore: true\n  - name: api\n"),
+    )])
+    .unwrap();
+    let e = g.observe(staging, &c2, t(0));
+    assert_eq!(
+        e,
+        vec![Effect::Ignored {
+            route: "staging-first".into()
+        }]
+    );
+    assert_eq!(g.groups().count(), 0);
+}
+
+#[test]
+fn resolution_waits_for_resolve_wait_and_a_returning_alert_keeps_the_incident_open() {
+    let (c, mut g) = (catalog(), Grouper::new(config(), vec![]));
+    g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
+    assert_eq!(opened(&g.tick(t(30))).len(), 1);
+    assert!(g
+        .observe(alert("a", "api", "critical", false, 0), &c, t(100))
+        .is_empty());
+    assert!(g.tick(t(399)).is_empty());
+    // Back before resolve_wait ran out: no resolution, no new draft (nothing changed).
+    assert!(g
+        .observe(alert("a", "api", "critical", true, 390), &c, t(390))
+        .is_empty());
+    assert!(g.tick(t(1000)).is_empty());
+    g.observe(alert("a", "api", "critical", false, 390), &c, t(1000));
+    let effects = g.tick(t(1300));
+    match effects.as_slice() {
+        [Effect::Resolve(s)] => {
+            assert_eq!(
+                s.components,
+                BTreeMap::from([("api".to_string(), Operational)])
+            );
+            assert_eq!(s.resolved_at, Some(t(1000)));
+        }
+        other => panic!("expected a resolution, got {other:?}"),
+    }
+    assert_eq!(g.groups().count(), 0);
+}
+
+#[test]
+fn a_change_in_what_the_incident_is_about_is_an_update() {
+    let (c, mut g) = (catalog(), Grouper::new(config(), vec![]));
+    g.observe(alert("a", "api", "warning", true, 0), &c, t(0));
+    g.tick(t(30));
+    let e = g.observe(alert("a2", "api", "critical", true, 40), &c, t(40));
+    match e.as_slice() {
+        [Effect::Update(s)] => assert_eq!(s.components["api"], MajorOutage),
+        other => panic!("expected an update, got {other:?}"),
+    }
+    // The same delivery again changes nothing.
+    assert!(g
+        .observe(alert("a2", "api", "critical", true, 40), &c, t(41))
+        .is_empty());
+}
+
+#[test]
+fn a_flapping_alert_is_held_and_says_so_until_it_calms_down() {
+    let (c, mut g) = (catalog(), Grouper::new(config(), vec![]));
+    g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
+    g.tick(t(30));
+    // firing → resolved → firing → resolved: four transitions within the window.
+    g.observe(alert("a", "api", "critical", false, 0), &c, t(40));
+    g.observe(alert("a", "api", "critical", true, 50), &c, t(50));
+    let e = g.observe(alert("a", "api", "critical", false, 50), &c, t(60));
+    match e.as_slice() {
+        [Effect::Update(s)] => assert!(s.flapping, "{s:?}"),
+        other => panic!("expected a flapping update, got {other:?}"),
+    }
+    // Held: resolve_wait passes but the incident stays open while it flaps.
+    assert!(g.tick(t(400)).is_empty());
+    assert_eq!(g.groups().count(), 1);
+    // Calm for a whole window from the last transition (t=60): released, then resolved
+    // after resolve_wait.
+    let e = g.tick(t(660));
+    assert!(e.is_empty(), "{e:?}");
+    assert!(matches!(g.tick(t(960)).as_slice(), [Effect::Resolve(_)]));
+}
+
+#[test]
+fn group_state_survives_a_round_trip_through_storage() {
+    let (c, mut g) = (catalog(), Grouper::new(config(), vec![]));
+    g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
+    let (changed, _) = g.take_changes();
+    let json = serde_json::to_string(&changed).unwrap();
+    let restored: Vec<Group> = serde_json::from_str(&json).unwrap();
+    let mut g2 = Grouper::new(config(), restored);
+    assert_eq!(opened(&g2.tick(t(30))).len(), 1);
+    // The restored index knows the alert: its resolution finds the group.
+    g2.observe(alert("a", "api", "critical", false, 0), &c, t(40));
+    assert!(matches!(g2.tick(t(340)).as_slice(), [Effect::Resolve(_)]));
+}
+
+#[test]
+fn group_by_component_group_folds_siblings_and_all_folds_everything() {
+    let c = catalog();
+    let mut cfg = config();
+    cfg.group_by = GroupBy::ComponentGroup;
+    let mut g = Grouper::new(cfg.clone(), vec![]);
+    g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
+    g.observe(alert("w", "web", "critical", true, 1), &c, t(1));
+    g.observe(alert("p", "pay", "critical", true, 2), &c, t(2));
+    assert_eq!(
+        opened(&g.tick(t(40))).len(),
+        2,
+        "Core together, Commerce apart"
+    );
+    cfg.group_by = GroupBy::All;
+    let mut g = Grouper::new(cfg, vec![]);
+    g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
+    g.observe(alert("p", "pay", "critical", true, 2), &c, t(2));
+    assert_eq!(opened(&g.tick(t(40))).len(), 1);
+}

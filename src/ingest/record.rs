@@ -1,0 +1,111 @@
+//! Recording deliveries durably: alerts whose state changed go into the inbox in the same
+//! transaction that remembers them, and the caller acknowledges only after the group commit.
+//! A repeat (retry, HA replica, `repeat_interval`) finds nothing new and writes nothing.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tokio::sync::Notify;
+
+use super::{Alert, Source};
+use crate::audit::{Audit, AuditEntry};
+use crate::store::{Result, Store, StoreError, Table, TxAbort};
+
+pub const ALERTS_TABLE: &str = "alerts";
+pub const INBOX_TABLE: &str = "inbox";
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordOutcome {
+    pub new: usize,
+    pub duplicates: usize,
+}
+
+/// Durable hand-off from ingest to the pipeline.
+#[derive(Clone)]
+pub struct Recorder {
+    store: Store,
+    alerts: Table,
+    inbox: Table,
+    audit: Audit,
+    wake: Arc<Notify>,
+}
+
+impl Recorder {
+    pub fn open(store: &Store) -> Result<Recorder> {
+        Ok(Recorder {
+            store: store.clone(),
+            alerts: store.table(ALERTS_TABLE)?,
+            inbox: store.table(INBOX_TABLE)?,
+            audit: Audit::open(store)?,
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Wakes the pipeline when something was recorded.
+    pub fn wake(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Records one delivery; returns once it is durable.
+    pub async fn record(
+        &self,
+        source: Source,
+        alerts: &[Alert],
+        detail: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<RecordOutcome> {
+        let outcome = self
+            .store
+            .transaction(&[&self.alerts, &self.inbox, self.audit.table()], |tx| {
+                let mut out = RecordOutcome::default();
+                for alert in alerts {
+                    let known: Option<Alert> = tx.get(&self.alerts, &alert.key)?;
+                    if known.as_ref().is_some_and(|k| alert.adds_nothing_to(k)) {
+                        out.duplicates += 1;
+                        continue;
+                    }
+                    tx.put(&self.alerts, &alert.key, alert)?;
+                    tx.append(&self.inbox, alert)?;
+                    out.new += 1;
+                }
+                if out.new > 0 {
+                    let mut d = detail.clone();
+                    if let Some(obj) = d.as_object_mut() {
+                        obj.insert("alerts".into(), json!(alerts.len()));
+                        obj.insert("new".into(), json!(out.new));
+                    }
+                    self.audit.append_in(
+                        tx,
+                        &AuditEntry::new(now, source.as_str(), "ingest").detail(d),
+                    )?;
+                }
+                Ok(out)
+            })?
+            .map_err(|e| match e {
+                TxAbort::Store(e) => e,
+                TxAbort::Rejected(r) => StoreError::Io(r),
+            })?;
+        // Even a pure repeat waits for the flush: the first copy may still be in flight.
+        self.store.durable().await?;
+        if outcome.new > 0 {
+            self.wake.notify_one();
+        }
+        Ok(outcome)
+    }
+
+    /// Alerts waiting for the pipeline, oldest first.
+    pub fn pending(&self, limit: usize) -> Result<Vec<(String, Alert)>> {
+        self.inbox.first(limit)
+    }
+
+    /// The pipeline took these.
+    pub fn done(&self, key: &str) -> Result<()> {
+        self.inbox.remove(key)
+    }
+
+    /// The last recorded state of every alert, for reconciliation and inspection.
+    pub fn known(&self, key: &str) -> Result<Option<Alert>> {
+        self.alerts.get(key)
+    }
+}

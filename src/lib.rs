@@ -1,0 +1,248 @@
+//! statusgate: alerts in, human-approved status page updates out.
+//!
+//! The pipeline — ingest → catalog → group → draft → approve → publish → page — is one
+//! module per stage; data flows one way. [`run`] wires them and serves HTTP until the
+//! cancellation token fires, so tests embed the real service.
+
+pub mod approve;
+pub mod audit;
+pub mod auth;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod draft;
+pub mod error;
+pub mod group;
+pub mod ingest;
+pub mod metrics;
+pub mod ops;
+pub mod page;
+pub mod pipeline;
+pub mod publish;
+pub mod reload;
+pub mod store;
+pub mod vocab;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::http::{header, HeaderValue, Request};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::approve::Approvals;
+use crate::audit::Audit;
+use crate::auth::Tokens;
+use crate::config::Config;
+use crate::draft::{Drafts, Redactor, Templates};
+use crate::error::ApiError;
+use crate::group::Grouper;
+use crate::ingest::alertmanager::{AlertmanagerIngest, SourceAuth};
+use crate::ingest::Recorder;
+use crate::metrics::Metrics;
+use crate::page::PageState;
+use crate::pipeline::Pipeline;
+use crate::publish::PublicState;
+use crate::reload::{CatalogHandle, Reloader};
+use crate::store::Store;
+
+/// Loads the templates the config points at (embedded ones where no file overrides).
+pub fn load_templates(config: &Config) -> Result<Templates, String> {
+    let dir = config.templates.as_path();
+    if config.templates_explicit && !dir.is_dir() {
+        return Err(format!("templates: {} is not a directory", dir.display()));
+    }
+    Templates::load(dir.is_dir().then_some(dir)).map_err(|problems| {
+        problems
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// Runs the service on `listener` until `shutdown` is cancelled, then drains in-flight
+/// requests and background work within `shutdown_timeout`.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let store = Store::open(&config.data_dir)
+        .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
+    let mappings_explicit = config.mappings != Config::default().mappings;
+    let catalog = reload::initial_load(&config.mappings, mappings_explicit)
+        .map_err(|e| anyhow::anyhow!("the catalog is broken:\n{e}"))?;
+    let templates = Arc::new(
+        load_templates(&config).map_err(|e| anyhow::anyhow!("templates are broken:\n{e}"))?,
+    );
+    let redactor = Arc::new(Redactor::new(&config.redaction));
+    let metrics = Arc::new(Metrics::new());
+    metrics.catalog_reload(true);
+
+    let public = PublicState::open(&store)?;
+    public.sync_components(reload::component_infos(&catalog));
+    let catalog = CatalogHandle::new(catalog);
+    let recorder = Recorder::open(&store)?;
+    let drafts = Drafts::open(
+        &store,
+        templates.clone(),
+        redactor,
+        config.grouping.min_update_interval.as_chrono(),
+        config.grouping.draft_expiry.as_chrono(),
+    )?;
+    let lock = Arc::new(Mutex::new(()));
+    let approvals = Approvals::new(
+        drafts.clone(),
+        public.clone(),
+        metrics.clone(),
+        lock.clone(),
+    );
+    let recovered = approvals
+        .recover()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if recovered > 0 {
+        tracing::info!(recovered, "finished publishes interrupted by a stop");
+    }
+    let (groups_table, groups) = Pipeline::load_groups(&store)?;
+    let pipeline = Pipeline {
+        store: store.clone(),
+        recorder: recorder.clone(),
+        groups: groups_table,
+        grouper: Grouper::new(config.grouping.clone(), groups),
+        drafts: drafts.clone(),
+        catalog: catalog.clone(),
+        lock,
+        metrics: metrics.clone(),
+    };
+
+    let auth = SourceAuth {
+        bearer: config.secrets.alertmanager_token.clone(),
+        basic: config.secrets.alertmanager_basic.clone(),
+    };
+    if auth.is_open() {
+        tracing::warn!("/webhooks/alertmanager accepts unauthenticated requests; set STATUSGATE_ALERTMANAGER_TOKEN");
+    }
+    let tokens = Tokens::new(config.secrets.tokens.clone());
+    if tokens.is_empty() {
+        tracing::warn!("no API tokens configured; the management API refuses every request (set STATUSGATE_ADMIN_TOKEN)");
+    }
+    for section in config.inactive_sections() {
+        tracing::warn!(
+            section,
+            "configuration section is checked but not acted on by this version"
+        );
+    }
+    let max_body = config.max_body.0;
+    let page_state = PageState::new(
+        public.clone(),
+        templates.clone(),
+        config.page.clone(),
+        config.public_url.clone(),
+    );
+    let not_found_templates = templates.clone();
+    let not_found_page = config.page.clone();
+    let app = Router::new()
+        .merge(ops::router(ops::OpsState {
+            store: store.clone(),
+            catalog: catalog.clone(),
+            metrics: metrics.clone(),
+        }))
+        .merge(ingest::alertmanager::router(AlertmanagerIngest {
+            recorder,
+            auth,
+            max_body,
+            metrics: metrics.clone(),
+        }))
+        .merge(approve::api::router(approve::api::ApiState {
+            approvals,
+            audit: Audit::open(&store)?,
+            tokens,
+            max_body,
+        }))
+        .merge(page::router(page_state))
+        .fallback(move |req: Request<axum::body::Body>| {
+            let templates = not_found_templates.clone();
+            let page = not_found_page.clone();
+            async move { fallback(req, &templates, &page) }
+        })
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<axum::body::Body>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+
+    let background = CancellationToken::new();
+    let pipeline_task = tokio::spawn(pipeline.run(background.clone()));
+    let reloader = Reloader {
+        path: config.mappings.clone(),
+        handle: catalog,
+        public,
+        metrics,
+    };
+    let reload_task = tokio::spawn(reloader.run(background.clone()));
+
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "statusgate listening");
+    let http_shutdown = shutdown.clone();
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
+    let limit = config.shutdown_timeout.as_std();
+    let server = tokio::spawn(async move { server.await });
+    shutdown.cancelled().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    let drained = tokio::time::timeout(limit, async {
+        let _ = server.await;
+        background.cancel();
+        let _ = pipeline_task.await;
+        let _ = reload_task.await;
+        store.durable().await
+    })
+    .await;
+    match drained {
+        Ok(Ok(())) => tracing::info!("stopped cleanly"),
+        Ok(Err(e)) => tracing::error!(error = %e, "final flush failed"),
+        Err(_) => {
+            tracing::warn!(limit = ?limit, "shutdown_timeout passed; stopping with work unfinished")
+        }
+    }
+    Ok(())
+}
+
+/// 404s: JSON on API and webhook paths, the HTML page elsewhere.
+fn fallback(
+    req: Request<axum::body::Body>,
+    templates: &Templates,
+    page: &config::PageConfig,
+) -> Response {
+    let path = req.uri().path();
+    if path.starts_with("/api/") || path.starts_with("/webhooks/") {
+        let mut r = ApiError::not_found(format!("no such endpoint: {} {}", req.method(), path))
+            .into_response();
+        if path.starts_with("/api/v2/") {
+            r.headers_mut().insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+        }
+        r
+    } else {
+        page::not_found_html(templates, page)
+    }
+}

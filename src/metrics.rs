@@ -1,0 +1,216 @@
+//! Prometheus metrics, with the names DESIGN.md "Operations" fixes.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Distinct alert names tracked for unmapped alerts; the rest count as `other`.
+const UNMAPPED_NAMES_MAX: usize = 100;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceOutcome {
+    source: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AlertnameLabel {
+    alertname: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabel {
+    event: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetOutcome {
+    target: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    webhooks: Family<SourceOutcome, Counter>,
+    alerts: Family<SourceLabel, Counter>,
+    unmapped: Family<AlertnameLabel, Counter>,
+    unmapped_names: Mutex<HashSet<String>>,
+    drafts: Family<EventLabel, Counter>,
+    first_update: Histogram,
+    approval_wait: Histogram,
+    publish: Family<TargetOutcome, Counter>,
+    reloads: Family<OutcomeLabel, Counter>,
+    store_bytes: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let webhooks = Family::<SourceOutcome, Counter>::default();
+        registry.register(
+            "statusgate_webhooks_received",
+            "Webhook deliveries by source and outcome (accepted, unauthorized, rejected, unavailable, ignored)",
+            webhooks.clone(),
+        );
+        let alerts = Family::<SourceLabel, Counter>::default();
+        registry.register(
+            "statusgate_alerts_ingested",
+            "Alert state changes recorded (repeats not counted)",
+            alerts.clone(),
+        );
+        let unmapped = Family::<AlertnameLabel, Counter>::default();
+        registry.register(
+            "statusgate_unmapped_alerts",
+            "Alerts no catalog route maps, by alertname (at most 100 names, then `other`)",
+            unmapped.clone(),
+        );
+        let drafts = Family::<EventLabel, Counter>::default();
+        registry.register(
+            "statusgate_drafts",
+            "Draft lifecycle events (created, revised, approved, rejected, expired, withdrawn)",
+            drafts.clone(),
+        );
+        let first_update = Histogram::new(exponential_buckets(15.0, 2.0, 10));
+        registry.register(
+            "statusgate_time_to_first_update_seconds",
+            "Time from an incident's first alert to its first published update",
+            first_update.clone(),
+        );
+        let approval_wait = Histogram::new(exponential_buckets(5.0, 2.0, 12));
+        registry.register(
+            "statusgate_draft_approval_wait_seconds",
+            "Time a draft waited from creation to approval",
+            approval_wait.clone(),
+        );
+        let publish = Family::<TargetOutcome, Counter>::default();
+        registry.register(
+            "statusgate_publish_attempts",
+            "Publish attempts by target and outcome (success, failure)",
+            publish.clone(),
+        );
+        let reloads = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "statusgate_catalog_reloads",
+            "Catalog loads by outcome (success, failure)",
+            reloads.clone(),
+        );
+        let store_bytes = Gauge::default();
+        registry.register(
+            "statusgate_store_bytes",
+            "Bytes the store uses on disk",
+            store_bytes.clone(),
+        );
+        Metrics {
+            registry,
+            webhooks,
+            alerts,
+            unmapped,
+            unmapped_names: Mutex::new(HashSet::new()),
+            drafts,
+            first_update,
+            approval_wait,
+            publish,
+            reloads,
+            store_bytes,
+        }
+    }
+
+    pub fn webhook(&self, source: &str, outcome: &str) {
+        self.webhooks
+            .get_or_create(&SourceOutcome {
+                source: source.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    pub fn alerts_ingested(&self, source: &str, n: u64) {
+        self.alerts
+            .get_or_create(&SourceLabel {
+                source: source.into(),
+            })
+            .inc_by(n);
+    }
+
+    pub fn unmapped(&self, alertname: &str) {
+        let name = match self.unmapped_names.lock() {
+            Ok(mut names) => {
+                if names.contains(alertname) || names.len() < UNMAPPED_NAMES_MAX {
+                    names.insert(alertname.to_string());
+                    alertname.to_string()
+                } else {
+                    "other".to_string()
+                }
+            }
+            Err(_) => "other".to_string(),
+        };
+        self.unmapped
+            .get_or_create(&AlertnameLabel { alertname: name })
+            .inc();
+    }
+
+    pub fn draft(&self, event: &str) {
+        self.drafts
+            .get_or_create(&EventLabel {
+                event: event.into(),
+            })
+            .inc();
+    }
+
+    pub fn first_update(&self, seconds: f64) {
+        self.first_update.observe(seconds.max(0.0));
+    }
+
+    pub fn approval_wait(&self, seconds: f64) {
+        self.approval_wait.observe(seconds.max(0.0));
+    }
+
+    pub fn publish(&self, target: &str, outcome: &str) {
+        self.publish
+            .get_or_create(&TargetOutcome {
+                target: target.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    pub fn catalog_reload(&self, ok: bool) {
+        self.reloads
+            .get_or_create(&OutcomeLabel {
+                outcome: if ok { "success" } else { "failure" }.into(),
+            })
+            .inc();
+    }
+
+    /// The text exposition, with gauges read at scrape time.
+    pub fn render(&self, store_bytes: u64) -> String {
+        self.store_bytes.set(store_bytes as i64);
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            tracing::error!("metrics encoding failed");
+        }
+        out
+    }
+}

@@ -1,0 +1,66 @@
+//! Operations endpoints: `/healthz`, `/readyz`, `/metrics`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::metrics::Metrics;
+use crate::reload::CatalogHandle;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct OpsState {
+    pub store: Store,
+    pub catalog: CatalogHandle,
+    pub metrics: Arc<Metrics>,
+}
+
+pub fn router(state: OpsState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"ok": true})) }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn readyz(State(s): State<OpsState>) -> Response {
+    let storage = match tokio::time::timeout(Duration::from_secs(2), s.store.probe()).await {
+        Ok(Ok(())) => json!({"ok": true, "reason": null}),
+        Ok(Err(e)) => json!({"ok": false, "reason": e.to_string()}),
+        Err(_) => json!({"ok": false, "reason": "storage did not answer within 2s"}),
+    };
+    let catalog = s.catalog.current();
+    let catalog_check = json!({
+        "ok": true,
+        "reason": s.catalog.last_error().map(|e| format!("last reload refused, previous catalog in force: {e}")),
+        "components": catalog.components().len(),
+        "routes": catalog.route_count(),
+    });
+    let ready = storage["ok"] == true;
+    let body = json!({
+        "ready": ready,
+        "checks": { "storage": storage, "catalog": catalog_check },
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(s): State<OpsState>) -> Response {
+    let text = s.metrics.render(s.store.size_on_disk());
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}

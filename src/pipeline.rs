@@ -1,0 +1,158 @@
+//! The one place that says which stage feeds which: recorded alerts go through the catalog
+//! and grouping into drafts, in order, and grouping's timers run here too.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use crate::draft::{DraftEvent, Drafts};
+use crate::group::{Effect, Group, Grouper};
+use crate::ingest::Recorder;
+use crate::metrics::Metrics;
+use crate::reload::CatalogHandle;
+use crate::store::{Result, Store, Table};
+
+pub const GROUPS_TABLE: &str = "groups";
+
+pub struct Pipeline {
+    pub store: Store,
+    pub recorder: Recorder,
+    pub groups: Table,
+    pub grouper: Grouper,
+    pub drafts: Drafts,
+    pub catalog: CatalogHandle,
+    pub lock: Arc<Mutex<()>>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Pipeline {
+    /// Loads the persisted groups.
+    pub fn load_groups(store: &Store) -> Result<(Table, Vec<Group>)> {
+        let table = store.table(GROUPS_TABLE)?;
+        let groups = table.scan::<Group>()?.into_iter().map(|(_, g)| g).collect();
+        Ok((table, groups))
+    }
+
+    /// Runs until `shutdown`; finishes the step in progress first.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let wake = self.recorder.wake();
+        let mut failures = 0u32;
+        loop {
+            match self.step().await {
+                Ok(()) => failures = 0,
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    tracing::error!(error = %e, "pipeline step failed; will retry");
+                }
+            }
+            let wait = if failures > 0 {
+                Duration::from_millis(250u64.saturating_mul(1 << failures.min(6)))
+            } else {
+                self.next_wait()
+            };
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        if let Err(e) = self.store.durable().await {
+            tracing::error!(error = %e, "final flush failed");
+        }
+    }
+
+    fn next_wait(&self) -> Duration {
+        // Draft expiry and deferred updates are checked at least once a second.
+        let cap = Duration::from_secs(1);
+        match self.grouper.next_deadline() {
+            Some(at) => (at - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(cap),
+            None => cap,
+        }
+    }
+
+    /// Takes everything recorded so far, then runs the timers.
+    pub async fn step(&mut self) -> Result<()> {
+        loop {
+            let batch = self.recorder.pending(256)?;
+            if batch.is_empty() {
+                break;
+            }
+            for (key, alert) in batch {
+                let lock = self.lock.clone();
+                let _guard = lock.lock().await;
+                let catalog = self.catalog.current();
+                let now = Utc::now();
+                let effects = self.grouper.observe(alert, &catalog, now);
+                self.handle(&effects, &catalog, now)?;
+                self.persist_groups()?;
+                self.recorder.done(&key)?;
+            }
+        }
+        let lock = self.lock.clone();
+        let _guard = lock.lock().await;
+        let catalog = self.catalog.current();
+        let now = Utc::now();
+        let effects = self.grouper.tick(now);
+        self.handle(&effects, &catalog, now)?;
+        self.persist_groups()?;
+        let events = self.drafts.tick(&catalog, now)?;
+        self.count(&events);
+        self.store.durable().await
+    }
+
+    fn handle(
+        &self,
+        effects: &[Effect],
+        catalog: &Catalog,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<()> {
+        for effect in effects {
+            match effect {
+                Effect::Unmapped { alertname } => {
+                    tracing::debug!(alertname = %alertname, "no route maps this alert");
+                    self.metrics.unmapped(alertname);
+                }
+                Effect::Ignored { route } => tracing::debug!(route = %route, "ignored by route"),
+                Effect::Dropped { group_id } => {
+                    tracing::info!(group = %group_id, "alerts resolved within group_wait; nothing drafted")
+                }
+                _ => {
+                    let events = self.drafts.apply(effect, catalog, now)?;
+                    self.count(&events);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn count(&self, events: &[DraftEvent]) {
+        for e in events {
+            let (event, draft) = match e {
+                DraftEvent::Created(d) => ("created", d),
+                DraftEvent::Revised(d) => ("revised", d),
+                DraftEvent::Withdrawn(d) => ("withdrawn", d),
+                DraftEvent::Expired(d) => ("expired", d),
+            };
+            tracing::info!(draft = %draft.id, revision = draft.revision, kind = draft.kind.as_str(), event, "draft");
+            self.metrics.draft(event);
+        }
+    }
+
+    fn persist_groups(&mut self) -> Result<()> {
+        let (changed, removed) = self.grouper.take_changes();
+        for g in changed {
+            self.groups.put(&g.id, &g)?;
+        }
+        for id in removed {
+            self.groups.remove(&id)?;
+        }
+        Ok(())
+    }
+}

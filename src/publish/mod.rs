@@ -1,0 +1,255 @@
+//! Publish: applies an approved draft to the public state that the built-in page serves —
+//! incidents with their timelines, component statuses, and the append-only history of
+//! status changes the uptime bars are computed from. Applying is idempotent per draft
+//! revision, so a publish interrupted by a crash is simply applied again.
+
+mod model;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use crate::store::{Result, Store, StoreError, Table, TxAbort};
+use crate::vocab::{ComponentStatus, Impact, IncidentStatus};
+
+pub use model::{
+    AffectedComponent, ComponentInfo, Incident, IncidentUpdate, PublicComponent, StatusChange,
+};
+
+pub const INCIDENTS_TABLE: &str = "incidents";
+pub const COMPONENTS_TABLE: &str = "public_components";
+pub const HISTORY_TABLE: &str = "status_history";
+
+/// What approval hands to publishing: exactly what a person approved.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    pub draft_id: String,
+    pub revision: u32,
+    pub incident_id: Option<String>,
+    pub title: String,
+    pub body: String,
+    pub status: IncidentStatus,
+    pub impact: Impact,
+    pub components: BTreeMap<String, ComponentStatus>,
+    pub started_at: DateTime<Utc>,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The built-in page's state.
+#[derive(Clone)]
+pub struct PublicState {
+    store: Store,
+    incidents: Table,
+    statuses: Table,
+    history: Table,
+    catalog: Arc<RwLock<Vec<ComponentInfo>>>,
+    version: Arc<watch::Sender<u64>>,
+}
+
+impl PublicState {
+    pub fn open(store: &Store) -> Result<PublicState> {
+        let (tx, _) = watch::channel(0);
+        Ok(PublicState {
+            store: store.clone(),
+            incidents: store.table(INCIDENTS_TABLE)?,
+            statuses: store.table(COMPONENTS_TABLE)?,
+            history: store.table(HISTORY_TABLE)?,
+            catalog: Arc::new(RwLock::new(Vec::new())),
+            version: Arc::new(tx),
+        })
+    }
+
+    /// Ticks on every change, so readers can cache until then.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    fn bump(&self) {
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// The components the catalog declares now (called at start and on every reload).
+    pub fn sync_components(&self, infos: Vec<ComponentInfo>) {
+        if let Ok(mut c) = self.catalog.write() {
+            *c = infos;
+        }
+        self.bump();
+    }
+
+    pub fn component_info(&self, id: &str) -> Option<ComponentInfo> {
+        self.catalog
+            .read()
+            .ok()
+            .and_then(|c| c.iter().find(|i| i.id == id).cloned())
+    }
+
+    /// Every catalog component with its current public status, in catalog order.
+    pub fn components(&self) -> Result<Vec<PublicComponent>> {
+        let infos = self.catalog.read().map(|c| c.clone()).unwrap_or_default();
+        let mut out = Vec::with_capacity(infos.len());
+        for info in infos {
+            let state: Option<model::ComponentState> = self.statuses.get(&info.id)?;
+            let state = state.unwrap_or_default();
+            out.push(PublicComponent {
+                status: state.status,
+                updated_at: state.updated_at,
+                info,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn incident(&self, id: &str) -> Result<Option<Incident>> {
+        self.incidents.get(id)
+    }
+
+    /// Incidents, newest first.
+    pub fn incidents(&self) -> Result<Vec<Incident>> {
+        let mut all: Vec<Incident> = self
+            .incidents
+            .scan::<Incident>()?
+            .into_iter()
+            .map(|(_, i)| i)
+            .collect();
+        all.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then(b.number.cmp(&a.number))
+        });
+        Ok(all)
+    }
+
+    pub fn unresolved(&self) -> Result<Vec<Incident>> {
+        Ok(self
+            .incidents()?
+            .into_iter()
+            .filter(|i| !i.status.is_closed())
+            .collect())
+    }
+
+    /// Status changes of every component, oldest first.
+    pub fn history(&self) -> Result<Vec<StatusChange>> {
+        Ok(self
+            .history
+            .scan::<StatusChange>()?
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect())
+    }
+
+    /// Applies one approved draft revision. Returns the incident as it now stands.
+    pub async fn publish(&self, p: &Publication) -> Result<Incident> {
+        let mut incident = match &p.incident_id {
+            Some(id) => self.incidents.get::<Incident>(id)?.ok_or_else(|| {
+                StoreError::Io(format!(
+                    "incident {id} named by draft {} does not exist",
+                    p.draft_id
+                ))
+            })?,
+            None => {
+                // A retried first publish finds the incident it already made.
+                match self.find_by_draft(&p.draft_id)? {
+                    Some(i) => i,
+                    None => {
+                        let n = self.store.counter("incident")?;
+                        Incident::new(n, p)
+                    }
+                }
+            }
+        };
+        let update_id = format!("{}-r{}", p.draft_id, p.revision);
+        if incident.updates.iter().any(|u| u.id == update_id) {
+            return Ok(incident);
+        }
+        incident.apply(p);
+        let others = self.unresolved()?;
+        let mut changes = Vec::new();
+        let mut affected = Vec::new();
+        let touched: Vec<String> = incident.components.keys().cloned().collect();
+        let mut new_states = Vec::new();
+        for id in touched {
+            let old: model::ComponentState = self.statuses.get(&id)?.unwrap_or_default();
+            // A component shows the worst status any open incident gives it.
+            let mut status = if incident.status.is_closed() {
+                ComponentStatus::Operational
+            } else {
+                incident
+                    .components
+                    .get(&id)
+                    .copied()
+                    .unwrap_or(ComponentStatus::Operational)
+            };
+            for other in others.iter().filter(|o| o.id != incident.id) {
+                if let Some(s) = other.components.get(&id) {
+                    status = status.max(*s);
+                }
+            }
+            let name = self
+                .component_info(&id)
+                .map(|c| c.name)
+                .unwrap_or_else(|| id.clone());
+            if status != old.status {
+                changes.push(StatusChange {
+                    at: p.at,
+                    component: id.clone(),
+                    from: old.status,
+                    to: status,
+                    incident_id: incident.id.clone(),
+                });
+                affected.push(AffectedComponent {
+                    code: id.clone(),
+                    name,
+                    old_status: old.status,
+                    new_status: status,
+                });
+                new_states.push((
+                    id,
+                    model::ComponentState {
+                        status,
+                        updated_at: Some(p.at),
+                    },
+                ));
+            }
+        }
+        incident.updates.push(IncidentUpdate {
+            id: update_id,
+            status: p.status,
+            body: p.body.clone(),
+            created_at: p.at,
+            display_at: p.at,
+            affected_components: affected,
+            draft_id: p.draft_id.clone(),
+            revision: p.revision,
+            actor: p.actor.clone(),
+        });
+        let outcome =
+            self.store
+                .transaction(&[&self.incidents, &self.statuses, &self.history], |tx| {
+                    tx.put(&self.incidents, &incident.id, &incident)?;
+                    for (id, state) in &new_states {
+                        tx.put(&self.statuses, id, state)?;
+                    }
+                    for c in &changes {
+                        tx.append(&self.history, c)?;
+                    }
+                    Ok(())
+                })?;
+        outcome.map_err(|e| match e {
+            TxAbort::Store(e) => e,
+            TxAbort::Rejected(r) => StoreError::Io(r),
+        })?;
+        self.store.durable().await?;
+        self.bump();
+        Ok(incident)
+    }
+
+    fn find_by_draft(&self, draft_id: &str) -> Result<Option<Incident>> {
+        Ok(self
+            .incidents()?
+            .into_iter()
+            .find(|i| i.updates.iter().any(|u| u.draft_id == draft_id)))
+    }
+}

@@ -1,0 +1,178 @@
+//! Keeps the catalog current: reloads mapping files when they change (file watcher) or on
+//! SIGHUP. A broken file on reload is logged with its place and reason, and the catalog in
+//! force stays.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use crate::metrics::Metrics;
+use crate::publish::{ComponentInfo, PublicState};
+
+/// The catalog in force, shared by the pipeline and the ops endpoints.
+#[derive(Clone)]
+pub struct CatalogHandle {
+    current: Arc<RwLock<Arc<Catalog>>>,
+    last_error: Arc<RwLock<Option<String>>>,
+}
+
+impl CatalogHandle {
+    pub fn new(catalog: Catalog) -> Self {
+        CatalogHandle {
+            current: Arc::new(RwLock::new(Arc::new(catalog))),
+            last_error: Arc::new(RwLock::new(None)),
+        }
+    }
+
+    pub fn current(&self) -> Arc<Catalog> {
+        self.current
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// The reason the last reload was refused, if it was.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.read().ok().and_then(|e| e.clone())
+    }
+
+    fn set(&self, catalog: Catalog) {
+        if let Ok(mut c) = self.current.write() {
+            *c = Arc::new(catalog);
+        }
+        if let Ok(mut e) = self.last_error.write() {
+            *e = None;
+        }
+    }
+
+    fn refuse(&self, reason: String) {
+        if let Ok(mut e) = self.last_error.write() {
+            *e = Some(reason);
+        }
+    }
+}
+
+/// The public part of the catalog, for the page.
+pub fn component_infos(catalog: &Catalog) -> Vec<ComponentInfo> {
+    catalog
+        .components()
+        .iter()
+        .map(|c| ComponentInfo {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            group: c.group.clone(),
+            description: c.description.clone(),
+            position: c.position,
+            public: c.public,
+            depends_on: c.depends_on.clone(),
+        })
+        .collect()
+}
+
+/// Loads the catalog at start. A missing default directory is an empty catalog (every
+/// alert unmapped, said loudly); anything broken refuses to start.
+pub fn initial_load(path: &Path, required: bool) -> Result<Catalog, String> {
+    if !path.exists() && !required {
+        tracing::warn!(path = %path.display(), "no mappings found; every alert will be unmapped");
+        return Ok(Catalog::empty());
+    }
+    Catalog::load(path).map_err(|e| e.to_string())
+}
+
+pub struct Reloader {
+    pub path: PathBuf,
+    pub handle: CatalogHandle,
+    pub public: PublicState,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Reloader {
+    pub fn reload(&self) {
+        match Catalog::load(&self.path) {
+            Ok(catalog) => {
+                let routes = catalog.route_count();
+                let components = catalog.components().len();
+                self.public.sync_components(component_infos(&catalog));
+                self.handle.set(catalog);
+                self.metrics.catalog_reload(true);
+                tracing::info!(routes, components, "catalog reloaded");
+            }
+            Err(e) => {
+                for p in &e.problems {
+                    tracing::error!(problem = %p, "catalog reload refused; the previous catalog stays in force");
+                }
+                self.handle.refuse(e.to_string());
+                self.metrics.catalog_reload(false);
+            }
+        }
+    }
+
+    /// Watches the mapping files and SIGHUP until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let watch_tx = tx.clone();
+        let mut watcher =
+            match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                if let Ok(ev) = res {
+                    if !ev.kind.is_access() {
+                        let _ = watch_tx.send(());
+                    }
+                }
+            }) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::warn!(error = %e, "file watcher unavailable; reload with SIGHUP");
+                    None
+                }
+            };
+        // Watch the directory (a ConfigMap swaps a symlink inside it), or a file's parent.
+        let target = if self.path.is_dir() {
+            self.path.clone()
+        } else {
+            self.path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."))
+        };
+        if let Some(w) = watcher.as_mut() {
+            if let Err(e) = w.watch(&target, RecursiveMode::Recursive) {
+                tracing::warn!(error = %e, path = %target.display(), "cannot watch mappings; reload with SIGHUP");
+            }
+        }
+        #[cfg(unix)]
+        {
+            let hup_tx = tx.clone();
+            let token = shutdown.clone();
+            tokio::spawn(async move {
+                let Ok(mut hup) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                else {
+                    return;
+                };
+                loop {
+                    tokio::select! {
+                        _ = hup.recv() => { let _ = hup_tx.send(()); }
+                        _ = token.cancelled() => break,
+                    }
+                }
+            });
+        }
+        loop {
+            tokio::select! {
+                got = rx.recv() => {
+                    if got.is_none() { break; }
+                    // Editors and ConfigMap updates write in several steps: let them settle.
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    while rx.try_recv().is_ok() {}
+                    self.reload();
+                }
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        drop(watcher);
+    }
+}
