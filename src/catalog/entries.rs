@@ -1,0 +1,425 @@
+//! The three kinds of entries in a mapping file — components, routes and tests — and the
+//! field readers they share. Each reader reports a problem at the offending node and goes
+//! on, so that one run lists everything wrong with a file.
+
+use std::collections::BTreeMap;
+
+use serde_norway::{Mapping, Value};
+
+use super::lines::child;
+use super::load::{Builder, Doc, Ref};
+use super::matcher::Matcher;
+use super::{Component, Labels, Route, TestCase};
+use crate::vocab::ComponentStatus;
+
+const COMPONENT_KEYS: &[&str] = &["id", "name", "group", "description", "depends_on", "public"];
+const ROUTE_KEYS: &[&str] = &[
+    "name",
+    "match",
+    "components",
+    "status",
+    "default_status",
+    "continue",
+    "ignore",
+];
+const TEST_KEYS: &[&str] = &["name", "labels", "expect"];
+
+impl Builder {
+    pub(super) fn component(&mut self, doc: &Doc, path: &str, v: &Value) {
+        let Some(map) = self.mapping(doc, path, v, "a component", COMPONENT_KEYS) else {
+            return;
+        };
+        let Some(id) = self.string(doc, path, map, "id", true) else {
+            if map.get("id").is_none() {
+                self.problem(doc, path, "component is missing `id`".into());
+            }
+            return;
+        };
+        if !id
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            let reason =
+                format!("component id `{id}` may only contain letters, digits, `-`, `_` and `.`");
+            self.problem(doc, &child(path, "id"), reason);
+        }
+        let name = self
+            .string(doc, path, map, "name", true)
+            .unwrap_or_else(|| id.clone());
+        let group = self.string(doc, path, map, "group", false);
+        let description = self.string(doc, path, map, "description", false);
+        let public = self.boolean(doc, path, map, "public").unwrap_or(true);
+        let mut depends_on = Vec::new();
+        for (dep, dep_path) in self.strings(doc, path, map, "depends_on") {
+            self.refer(doc, &dep_path, &dep, format!("component `{id}` depends on"));
+            depends_on.push(dep);
+        }
+        if let Some((_, file, line)) = self.component_at.get(&id) {
+            let reason = format!("duplicate component id `{id}` (first declared at {file}:{line})");
+            return self.problem(doc, &child(path, "id"), reason);
+        }
+        let line = doc.lines.get(path);
+        self.component_at
+            .insert(id.clone(), (doc.fi, doc.file.to_string(), line));
+        let position = self.components.len();
+        self.components.push(Component {
+            id,
+            name,
+            group,
+            description,
+            depends_on,
+            public,
+            position,
+        });
+    }
+
+    pub(super) fn route(&mut self, doc: &Doc, path: &str, v: &Value) {
+        let Some(map) = self.mapping(doc, path, v, "a route", ROUTE_KEYS) else {
+            return;
+        };
+        let name = self.string(doc, path, map, "name", true);
+        let who = name
+            .as_ref()
+            .map_or_else(|| "route".to_string(), |n| format!("route `{n}`"));
+        if map.get("name").is_none() {
+            self.problem(doc, path, "route is missing `name`".into());
+        }
+        let mut matchers = Vec::new();
+        if map.get("match").is_none() {
+            self.problem(
+                doc,
+                path,
+                format!("{who} has no `match` (use `match: []` to match every alert)"),
+            );
+        }
+        for (text, item_path) in self.strings(doc, path, map, "match") {
+            match Matcher::parse_with(&text, &mut self.regex_cache) {
+                Ok(mut parsed) => matchers.append(&mut parsed),
+                Err(reason) => self.problem(
+                    doc,
+                    &item_path,
+                    format!("invalid matcher `{text}`: {reason}"),
+                ),
+            }
+        }
+        // All must hold, so the order is free: cheap comparisons first.
+        matchers.sort_by_key(Matcher::cost);
+        let mut components = Vec::new();
+        for (id, id_path) in self.strings(doc, path, map, "components") {
+            self.refer(doc, &id_path, &id, format!("{who} names"));
+            components.push(id);
+        }
+        let mut status = Vec::new();
+        match map.get("status") {
+            None | Some(Value::Null) => {}
+            Some(Value::Mapping(by_severity)) => {
+                for (k, v) in by_severity {
+                    let severity = scalar(k).unwrap_or_default();
+                    let entry_path = child(&child(path, "status"), &severity);
+                    if let Some(s) = self.status(doc, &entry_path, Some(v)) {
+                        status.push((severity, s));
+                    }
+                }
+            }
+            Some(_) => self.problem(
+                doc,
+                &child(path, "status"),
+                "`status` must map severity values to component statuses".into(),
+            ),
+        }
+        let default_status = self.status(
+            doc,
+            &child(path, "default_status"),
+            map.get("default_status"),
+        );
+        let continue_ = self.boolean(doc, path, map, "continue").unwrap_or(false);
+        let ignore = self.boolean(doc, path, map, "ignore").unwrap_or(false);
+        if ignore {
+            for key in ["components", "status", "default_status", "continue"] {
+                if map.get(key).is_some() {
+                    let why = if key == "continue" {
+                        "an ignore route always stops routing"
+                    } else {
+                        "an ignored alert never reaches the page"
+                    };
+                    let reason =
+                        format!("{who} sets `ignore: true`, so it cannot also set `{key}` ({why})");
+                    self.problem(doc, &child(path, key), reason);
+                }
+            }
+        } else if components.is_empty() {
+            self.problem(
+                doc,
+                path,
+                format!("{who} names no components (add `components:` or set `ignore: true`)"),
+            );
+        }
+        let Some(name) = name else { return };
+        if let Some((file, line)) = self.route_at.get(&name) {
+            let reason = format!("duplicate route name `{name}` (first used at {file}:{line})");
+            return self.problem(doc, &child(path, "name"), reason);
+        }
+        self.route_at
+            .insert(name.clone(), (doc.file.to_string(), doc.lines.get(path)));
+        let default_status = default_status.unwrap_or(ComponentStatus::PartialOutage);
+        self.routes.push(Route {
+            name,
+            matchers,
+            components,
+            status,
+            default_status,
+            continue_,
+            ignore,
+        });
+    }
+
+    pub(super) fn test(&mut self, doc: &Doc, path: &str, v: &Value) {
+        let Some(map) = self.mapping(doc, path, v, "a test", TEST_KEYS) else {
+            return;
+        };
+        let name = self.string(doc, path, map, "name", true);
+        let who = name
+            .as_ref()
+            .map_or_else(|| "test".to_string(), |n| format!("test `{n}`"));
+        if map.get("name").is_none() {
+            self.problem(doc, path, "test is missing `name`".into());
+        }
+        let mut labels = Labels::new();
+        match map.get("labels") {
+            Some(Value::Mapping(m)) => {
+                for (k, v) in m {
+                    let key = scalar(k).unwrap_or_default();
+                    match scalar(v) {
+                        Some(value) => drop(labels.insert(key, value)),
+                        None => self.problem(
+                            doc,
+                            &child(&child(path, "labels"), &key),
+                            format!("label `{key}` needs a string value"),
+                        ),
+                    }
+                }
+            }
+            None => self.problem(doc, path, format!("{who} is missing `labels`")),
+            Some(_) => self.problem(
+                doc,
+                &child(path, "labels"),
+                "`labels` must map label names to values".into(),
+            ),
+        }
+        let mut expect = BTreeMap::new();
+        match map.get("expect") {
+            Some(Value::Mapping(m)) => {
+                for (k, v) in m {
+                    let id = scalar(k).unwrap_or_default();
+                    let entry_path = child(&child(path, "expect"), &id);
+                    self.refer(doc, &entry_path, &id, format!("{who} expects"));
+                    if let Some(s) = self.status(doc, &entry_path, Some(v)) {
+                        expect.insert(id, s);
+                    }
+                }
+            }
+            None => self.problem(doc, path, format!("{who} is missing `expect` (use `expect: {{}}` for alerts that must not reach the page)")),
+            Some(_) => self.problem(doc, &child(path, "expect"), "`expect` must map component ids to statuses (`{}` for nothing)".into()),
+        }
+        let line = doc.lines.get(path);
+        let name = name.unwrap_or_default();
+        self.tests.push(TestCase {
+            file: doc.file.to_string(),
+            line,
+            name,
+            labels,
+            expect,
+        });
+    }
+
+    /// Checks that `v` is a mapping with only `allowed` keys.
+    fn mapping<'v>(
+        &mut self,
+        doc: &Doc,
+        path: &str,
+        v: &'v Value,
+        what: &str,
+        allowed: &[&str],
+    ) -> Option<&'v Mapping> {
+        let Value::Mapping(map) = v else {
+            self.problem(
+                doc,
+                path,
+                format!(
+                    "{what} must be a mapping with the keys {}",
+                    allowed.join(", ")
+                ),
+            );
+            return None;
+        };
+        self.keys(doc, path, map, allowed);
+        Some(map)
+    }
+
+    pub(super) fn keys(&mut self, doc: &Doc, path: &str, map: &Mapping, allowed: &[&str]) {
+        for k in map.keys() {
+            let key = scalar(k).unwrap_or_else(|| "?".into());
+            if !allowed.contains(&key.as_str()) {
+                let hint = match nearest(&key, allowed.iter().copied()) {
+                    Some(near) => format!(", did you mean `{near}`?"),
+                    None => format!(" (expected one of: {})", allowed.join(", ")),
+                };
+                self.problem(
+                    doc,
+                    &child(path, &key),
+                    format!("unknown field `{key}`{hint}"),
+                );
+            }
+        }
+    }
+
+    /// A string field; numbers and booleans are taken as written.
+    fn string(
+        &mut self,
+        doc: &Doc,
+        path: &str,
+        map: &Mapping,
+        key: &str,
+        non_empty: bool,
+    ) -> Option<String> {
+        let v = map.get(key)?;
+        match scalar(v) {
+            Some(s) if non_empty && s.trim().is_empty() => {
+                self.problem(doc, &child(path, key), format!("`{key}` must not be empty"));
+                None
+            }
+            Some(s) => Some(s),
+            None if v.is_null() && !non_empty => None,
+            None => {
+                self.problem(doc, &child(path, key), format!("`{key}` must be a string"));
+                None
+            }
+        }
+    }
+
+    /// A list of strings (a single string counts as a list of one), each with its path.
+    fn strings(
+        &mut self,
+        doc: &Doc,
+        path: &str,
+        map: &Mapping,
+        key: &str,
+    ) -> Vec<(String, String)> {
+        let key_path = child(path, key);
+        let items: Vec<(&Value, String)> = match map.get(key) {
+            None | Some(Value::Null) => return Vec::new(),
+            Some(Value::Sequence(seq)) => seq
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v, child(&key_path, &i.to_string())))
+                .collect(),
+            Some(v) => vec![(v, key_path.clone())],
+        };
+        let mut out = Vec::new();
+        for (v, p) in items {
+            match scalar(v) {
+                Some(s) => out.push((s, p)),
+                None => self.problem(doc, &p, format!("`{key}` must be a list of strings")),
+            }
+        }
+        out
+    }
+
+    fn boolean(&mut self, doc: &Doc, path: &str, map: &Mapping, key: &str) -> Option<bool> {
+        match map.get(key)? {
+            Value::Bool(b) => Some(*b),
+            v => {
+                let shown = scalar(v).unwrap_or_else(|| "a collection".into());
+                self.problem(
+                    doc,
+                    &child(path, key),
+                    format!("`{key}` must be true or false, not `{shown}`"),
+                );
+                None
+            }
+        }
+    }
+
+    fn status(&mut self, doc: &Doc, path: &str, v: Option<&Value>) -> Option<ComponentStatus> {
+        let word = scalar(v?).unwrap_or_default();
+        match word.parse::<ComponentStatus>() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.problem(doc, path, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn refer(&mut self, doc: &Doc, path: &str, id: &str, who: String) {
+        let line = doc.lines.get(path);
+        self.refs.push(Ref {
+            fi: doc.fi,
+            file: doc.file.to_string(),
+            line,
+            id: id.to_string(),
+            who,
+        });
+    }
+}
+
+/// The text of a scalar: strings as they are, numbers and booleans as written.
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// The candidate closest to `word` by edit distance, if it is close enough to be a typo.
+pub(super) fn nearest<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let len = word.chars().count();
+    let limit = (len / 3).clamp(1, 3);
+    candidates
+        // Lengths further apart than the limit cannot be close; skip the full comparison.
+        .filter(|c| {
+            c.len().abs_diff(word.len()) <= limit * 4 && c.chars().count().abs_diff(len) <= limit
+        })
+        .map(|c| (distance(word, c), c))
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_suggests_only_likely_typos() {
+        assert_eq!(
+            nearest("contine", ROUTE_KEYS.iter().copied()),
+            Some("continue")
+        );
+        assert_eq!(
+            nearest("components", ["component", "compo"].into_iter()),
+            Some("component")
+        );
+        assert_eq!(nearest("zzz", ROUTE_KEYS.iter().copied()), None);
+    }
+}

@@ -1,0 +1,439 @@
+//! Reading mapping files into a validated catalog. Every problem is collected with its file
+//! and line, so that one `statusgate check` run shows a team everything to fix.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_norway::Value;
+
+use super::entries::nearest;
+use super::lines::{child, Lines};
+use super::pattern::RegexCache;
+use super::{Catalog, CatalogError, Component, Problem, Route, TestCase};
+
+const TOP_KEYS: &[&str] = &["components", "routes", "tests"];
+
+/// Loads a mapping file, or every `*.yaml`/`*.yml` file directly in a directory, in name
+/// order. Hidden files (editor backups) are skipped.
+pub(super) fn load_path(path: &Path) -> Result<Catalog, CatalogError> {
+    let shown = path.display().to_string();
+    let fail = |reason: String| CatalogError {
+        problems: vec![Problem {
+            file: shown.clone(),
+            line: 0,
+            reason,
+        }],
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let files: Vec<PathBuf> = if meta.is_dir() {
+        let entries = std::fs::read_dir(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+            .filter(|p| {
+                !p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'))
+            })
+            .collect();
+        files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut sources = Vec::new();
+    let mut unreadable = Vec::new();
+    for f in files {
+        let file = f.display().to_string();
+        match std::fs::read(&f).map(String::from_utf8) {
+            Ok(Ok(text)) => sources.push((file, text)),
+            Ok(Err(_)) => unreadable.push(Problem {
+                file,
+                line: 0,
+                reason: "not valid UTF-8".into(),
+            }),
+            Err(e) => unreadable.push(Problem {
+                file,
+                line: 0,
+                reason: format!("cannot read: {e}"),
+            }),
+        }
+    }
+    match from_sources(&sources) {
+        Ok(catalog) if unreadable.is_empty() => Ok(catalog),
+        Ok(_) => Err(CatalogError {
+            problems: unreadable,
+        }),
+        Err(mut e) => {
+            unreadable.append(&mut e.problems);
+            Err(CatalogError {
+                problems: unreadable,
+            })
+        }
+    }
+}
+
+/// Builds a catalog from (file name, text) pairs, in the given order.
+pub(super) fn from_sources(sources: &[(String, String)]) -> Result<Catalog, CatalogError> {
+    let mut b = Builder::default();
+    for (fi, (file, text)) in sources.iter().enumerate() {
+        b.file(fi, file, text);
+    }
+    b.finish()
+}
+
+/// One file being read: where problems go and how to find lines.
+pub(super) struct Doc<'a> {
+    pub(super) fi: usize,
+    pub(super) file: &'a str,
+    pub(super) lines: Lines,
+}
+
+/// A component id named somewhere, checked once every file has been read.
+pub(super) struct Ref {
+    pub(super) fi: usize,
+    pub(super) file: String,
+    pub(super) line: usize,
+    pub(super) id: String,
+    /// e.g. "route `api-errors` names", completed with "unknown component `x`".
+    pub(super) who: String,
+}
+
+/// Everything read so far, across files; turned into a catalog once all files are read.
+#[derive(Default)]
+pub(super) struct Builder {
+    pub(super) problems: Vec<(usize, Problem)>,
+    pub(super) components: Vec<Component>,
+    /// Where each component id and route name was first declared.
+    pub(super) component_at: HashMap<String, (usize, String, usize)>,
+    pub(super) route_at: HashMap<String, (String, usize)>,
+    pub(super) routes: Vec<Route>,
+    pub(super) tests: Vec<TestCase>,
+    pub(super) refs: Vec<Ref>,
+    /// Components in a broken file are unknown, so "unknown component" would only mislead.
+    pub(super) yaml_broken: bool,
+    pub(super) regex_cache: RegexCache,
+}
+
+impl Builder {
+    pub(super) fn problem(&mut self, doc: &Doc, path: &str, reason: String) {
+        let line = doc.lines.get(path);
+        self.problems.push((
+            doc.fi,
+            Problem {
+                file: doc.file.to_string(),
+                line,
+                reason,
+            },
+        ));
+    }
+
+    fn file(&mut self, fi: usize, file: &str, text: &str) {
+        // Merge keys (`<<: *defaults`) let teams share route settings; most files have none.
+        let parsed = serde_norway::from_str::<Value>(text).and_then(|mut v| {
+            if text.contains("<<") {
+                v.apply_merge()?;
+            }
+            Ok(v)
+        });
+        let root = match parsed {
+            Ok(root) => root,
+            Err(e) => {
+                self.yaml_broken = true;
+                let (line, reason) = yaml_error(&e, text);
+                self.problems.push((
+                    fi,
+                    Problem {
+                        file: file.to_string(),
+                        line,
+                        reason,
+                    },
+                ));
+                return;
+            }
+        };
+        let doc = Doc {
+            fi,
+            file,
+            lines: Lines::scan(text),
+        };
+        let map = match root {
+            Value::Null => return,
+            Value::Mapping(map) => map,
+            _ => {
+                let reason =
+                    "expected a mapping with the keys `components`, `routes` and `tests`".into();
+                self.problems.push((
+                    fi,
+                    Problem {
+                        file: file.to_string(),
+                        line: 1,
+                        reason,
+                    },
+                ));
+                return;
+            }
+        };
+        self.keys(&doc, "", &map, TOP_KEYS);
+        for (key, f) in [
+            (
+                "components",
+                Self::component as fn(&mut Self, &Doc, &str, &Value),
+            ),
+            ("routes", Self::route),
+            ("tests", Self::test),
+        ] {
+            match map.get(key) {
+                None | Some(Value::Null) => {}
+                Some(Value::Sequence(items)) => {
+                    for (i, item) in items.iter().enumerate() {
+                        f(self, &doc, &child(key, &i.to_string()), item);
+                    }
+                }
+                Some(_) => self.problem(&doc, key, format!("`{key}` must be a list")),
+            }
+        }
+    }
+
+    pub(super) fn finish(mut self) -> Result<Catalog, CatalogError> {
+        if !self.yaml_broken {
+            // Suggestions compare against every id; a few are helpful, thousands are slow.
+            let mut suggestions = 100;
+            for r in std::mem::take(&mut self.refs) {
+                if !self.component_at.contains_key(&r.id) {
+                    let mut hint = String::new();
+                    if suggestions > 0 {
+                        suggestions -= 1;
+                        let ids = self.components.iter().map(|c| c.id.as_str());
+                        if let Some(near) = nearest(&r.id, ids) {
+                            hint = format!(", did you mean `{near}`?");
+                        }
+                    }
+                    let reason = format!("{} unknown component `{}`{hint}", r.who, r.id);
+                    self.problems.push((
+                        r.fi,
+                        Problem {
+                            file: r.file,
+                            line: r.line,
+                            reason,
+                        },
+                    ));
+                }
+            }
+        }
+        self.cycles();
+        if self.problems.is_empty() {
+            return Ok(Catalog::build(self.components, self.routes, self.tests));
+        }
+        self.problems.sort_by_key(|(fi, p)| (*fi, p.line));
+        Err(CatalogError {
+            problems: self.problems.into_iter().map(|(_, p)| p).collect(),
+        })
+    }
+
+    /// Reports each `depends_on` cycle once, at the component where it was entered.
+    fn cycles(&mut self) {
+        let index: HashMap<&str, usize> = self
+            .components
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.as_str(), i))
+            .collect();
+        let deps: Vec<Vec<usize>> = self
+            .components
+            .iter()
+            .map(|c| {
+                c.depends_on
+                    .iter()
+                    .filter_map(|d| index.get(d.as_str()).copied())
+                    .collect()
+            })
+            .collect();
+        // 0 = not visited, 1 = on the current path, 2 = done.
+        let mut state = vec![0u8; deps.len()];
+        let mut found = Vec::new();
+        for start in 0..deps.len() {
+            if state[start] != 0 {
+                continue;
+            }
+            let mut stack = vec![(start, 0usize)];
+            state[start] = 1;
+            while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+                if let Some(&dep) = deps[node].get(*next) {
+                    *next += 1;
+                    match state[dep] {
+                        0 => {
+                            state[dep] = 1;
+                            stack.push((dep, 0));
+                        }
+                        1 => {
+                            let from = stack.iter().position(|&(n, _)| n == dep).unwrap_or(0);
+                            let mut ids: Vec<&str> = stack[from..]
+                                .iter()
+                                .map(|&(n, _)| self.components[n].id.as_str())
+                                .collect();
+                            ids.push(&self.components[dep].id);
+                            found.push((dep, format!("dependency cycle: {}", ids.join(" -> "))));
+                        }
+                        _ => {}
+                    }
+                } else {
+                    state[node] = 2;
+                    stack.pop();
+                }
+            }
+        }
+        for (node, reason) in found {
+            if let Some((fi, file, line)) = self.component_at.get(&self.components[node].id) {
+                self.problems.push((
+                    *fi,
+                    Problem {
+                        file: file.clone(),
+                        line: *line,
+                        reason,
+                    },
+                ));
+            }
+        }
+    }
+}
+
+/// The YAML parser's message and line, without the position it repeats in the text.
+fn yaml_error(e: &serde_norway::Error, text: &str) -> (usize, String) {
+    let message = e.to_string();
+    let mut line = e.location().map_or(0, |l| l.line());
+    if let Some((_, key)) = message.split_once("duplicate entry with key ") {
+        let key = key
+            .split(" at line ")
+            .next()
+            .unwrap_or(key)
+            .trim_matches('"');
+        line = Lines::scan(text).repeated_key(key).unwrap_or(line);
+        return (line, format!("duplicate key `{key}`"));
+    }
+    if message.contains("more than one document") {
+        return (
+            line,
+            "more than one YAML document; put each in its own file".into(),
+        );
+    }
+    let message = message.replacen(&format!(" at line {line} column "), " at column ", 1);
+    (line, format!("invalid YAML: {message}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(sources: &[(&str, &str)]) -> Vec<String> {
+        let owned: Vec<(String, String)> = sources
+            .iter()
+            .map(|(f, t)| (f.to_string(), t.to_string()))
+            .collect();
+        match from_sources(&owned) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// Each `tests/fixtures/catalog/<name>.yaml` must fail with exactly the text in
+    /// `<name>.expected`. `STATUSGATE_BLESS=1` rewrites the expected files after a deliberate
+    /// change of wording.
+    #[test]
+    fn golden_fixtures_fail_with_the_expected_text() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/catalog");
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        names.sort();
+        assert!(names.len() >= 10, "fixtures missing in {}", dir.display());
+        let bless = std::env::var_os("STATUSGATE_BLESS").is_some();
+        let mut failures = Vec::new();
+        for path in names {
+            let file = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let got = match from_sources(&[(file.clone(), text)]) {
+                Ok(_) => "(loaded without problems)".to_string(),
+                Err(e) => e.to_string(),
+            };
+            let expected_path = path.with_extension("expected");
+            if bless {
+                std::fs::write(&expected_path, format!("{got}\n"))
+                    .unwrap_or_else(|e| panic!("{file}: {e}"));
+                continue;
+            }
+            let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+            if expected.trim_end() != got {
+                failures.push(format!(
+                    "{file}\n  expected: {}\n  got:      {got}",
+                    expected.trim_end()
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn problems_across_files_name_the_right_file_and_line() {
+        let core = "components:\n  - id: api\n    name: API\n";
+        let other = "components:\n  - id: api\n    name: Again\nroutes:\n  - name: r\n    match: ['a=b']\n    components: [apii]\n";
+        assert_eq!(
+            problems(&[("10-core.yaml", core), ("20-other.yaml", other)]),
+            [
+                "20-other.yaml:2: duplicate component id `api` (first declared at 10-core.yaml:2)",
+                "20-other.yaml:7: route `r` names unknown component `apii`, did you mean `api`?",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_broken_file_does_not_make_every_reference_unknown() {
+        let broken = "components:\n  - id: api\n    name: [\n";
+        let routes = "routes:\n  - name: r\n    match: []\n    components: [api]\n";
+        let got = problems(&[("a.yaml", broken), ("b.yaml", routes)]);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].starts_with("a.yaml:4: invalid YAML: "), "{got:?}");
+    }
+
+    #[test]
+    fn load_reads_a_directory_in_name_order_and_refuses_a_missing_path() {
+        let dir = std::env::temp_dir().join(format!("statusgate-catalog-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let empty = Catalog::load(&dir).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((empty.components().len(), empty.route_count()), (0, 0));
+        let write = |name: &str, text: &str| {
+            std::fs::write(dir.join(name), text).unwrap_or_else(|e| panic!("{e}"))
+        };
+        write("20-b.yml", "components:\n  - {id: b, name: B}\n");
+        write("10-a.yaml", "components:\n  - {id: a, name: A}\n");
+        write(".10-a.yaml.swp", "not: [yaml");
+        write("README.md", "# not a mapping file");
+        let catalog = Catalog::load(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let ids: Vec<&str> = catalog.components().iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        write("30-c.yaml", "components: 3\n");
+        let err = Catalog::load(&dir).map(|_| ()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}:1: `components` must be a list",
+                dir.join("30-c.yaml").display()
+            )
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        let missing = Catalog::load(&dir).map(|_| ()).unwrap_err();
+        assert_eq!(missing.problems.len(), 1);
+        assert!(
+            missing.problems[0].reason.starts_with("cannot read: "),
+            "{missing}"
+        );
+    }
+}
