@@ -160,12 +160,13 @@ fn serve(config_path: Option<&Path>, log_format: LogFormat) -> ExitCode {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr()?;
-        // One line on stdout so people and test harnesses learn the address (port 0).
-        println!("statusgate listening on http://{addr}");
-        let _ = std::io::stdout().flush();
         let shutdown = CancellationToken::new();
         spawn_signal_handler(shutdown.clone());
-        crate::run(config, listener, shutdown).await
+        let app = crate::build(config).await?;
+        // One line on stdout, once ready, so people and test harnesses learn the address.
+        println!("statusgate listening on http://{addr}");
+        let _ = std::io::stdout().flush();
+        app.serve(listener, shutdown).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

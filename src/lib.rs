@@ -66,13 +66,28 @@ pub fn load_templates(config: &Config) -> Result<Templates, String> {
     })
 }
 
-/// Runs the service on `listener` until `shutdown` is cancelled, then drains in-flight
-/// requests and background work within `shutdown_timeout`.
+/// The service, built and ready to serve.
+pub struct App {
+    router: Router,
+    store: Store,
+    pipeline: Pipeline,
+    reloader: Reloader,
+    watch: reload::Watch,
+    shutdown_timeout: std::time::Duration,
+}
+
+/// Runs the service on `listener` until `shutdown` is cancelled.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    build(config).await?.serve(listener, shutdown).await
+}
+
+/// Opens storage, loads the catalog and templates, finishes interrupted publishes and wires
+/// the stages. Fails on anything broken, before a single request is taken.
+pub async fn build(config: Config) -> anyhow::Result<App> {
     let store = Store::open(&config.data_dir)
         .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
     let mappings_explicit = config.mappings != Config::default().mappings;
@@ -185,44 +200,71 @@ pub async fn run(
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
 
-    let background = CancellationToken::new();
-    let pipeline_task = tokio::spawn(pipeline.run(background.clone()));
     let reloader = Reloader {
         path: config.mappings.clone(),
         handle: catalog,
         public,
         metrics,
     };
-    let reload_task = tokio::spawn(reloader.run(background.clone()));
-
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "statusgate listening");
-    let http_shutdown = shutdown.clone();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
-    let limit = config.shutdown_timeout.as_std();
-    let server = tokio::spawn(async move { server.await });
-    shutdown.cancelled().await;
-    tracing::info!("shutting down: finishing in-flight requests");
-    let drained = tokio::time::timeout(limit, async {
-        let _ = server.await;
-        background.cancel();
-        let _ = pipeline_task.await;
-        let _ = reload_task.await;
-        store.durable().await
+    let watch = reloader.watch();
+    Ok(App {
+        router: app,
+        store,
+        pipeline,
+        reloader,
+        watch,
+        shutdown_timeout: config.shutdown_timeout.as_std(),
     })
-    .await;
-    match drained {
-        Ok(Ok(())) => tracing::info!("stopped cleanly"),
-        Ok(Err(e)) => tracing::error!(error = %e, "final flush failed"),
-        Err(_) => {
-            tracing::warn!(limit = ?limit, "shutdown_timeout passed; stopping with work unfinished")
+}
+
+impl App {
+    /// Serves until `shutdown`, then drains in-flight requests and background work within
+    /// `shutdown_timeout`.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let App {
+            router: app,
+            store,
+            pipeline,
+            reloader,
+            watch,
+            shutdown_timeout: limit,
+        } = self;
+        let background = CancellationToken::new();
+        let pipeline_task = tokio::spawn(pipeline.run(background.clone()));
+        let reload_task = tokio::spawn(reloader.run(watch, background.clone()));
+
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "statusgate listening");
+        let http_shutdown = shutdown.clone();
+        let server = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
+        let server = tokio::spawn(async move { server.await });
+        shutdown.cancelled().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let drained = tokio::time::timeout(limit, async {
+            let _ = server.await;
+            background.cancel();
+            let _ = pipeline_task.await;
+            let _ = reload_task.await;
+            store.durable().await
+        })
+        .await;
+        match drained {
+            Ok(Ok(())) => tracing::info!("stopped cleanly"),
+            Ok(Err(e)) => tracing::error!(error = %e, "final flush failed"),
+            Err(_) => {
+                tracing::warn!(limit = ?limit, "shutdown_timeout passed; stopping with work unfinished")
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// 404s: JSON on API and webhook paths, the HTML page elsewhere.

@@ -111,9 +111,10 @@ impl Reloader {
         }
     }
 
-    /// Watches the mapping files and SIGHUP until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    /// Starts watching the mapping files. Done before the service reports ready, so that
+    /// no edit made after that moment is missed.
+    pub fn watch(&self) -> Watch {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<()>();
         let watch_tx = tx.clone();
         let mut watcher =
             match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
@@ -143,6 +144,20 @@ impl Reloader {
                 tracing::warn!(error = %e, path = %target.display(), "cannot watch mappings; reload with SIGHUP");
             }
         }
+        Watch {
+            _watcher: watcher,
+            tx,
+            rx,
+        }
+    }
+
+    /// Reloads on file changes and SIGHUP until `shutdown`.
+    pub async fn run(self, watch: Watch, shutdown: CancellationToken) {
+        let Watch {
+            _watcher,
+            tx,
+            mut rx,
+        } = watch;
         #[cfg(unix)]
         {
             let hup_tx = tx.clone();
@@ -161,6 +176,7 @@ impl Reloader {
                 }
             });
         }
+        drop(tx);
         loop {
             tokio::select! {
                 got = rx.recv() => {
@@ -173,6 +189,12 @@ impl Reloader {
                 _ = shutdown.cancelled() => break,
             }
         }
-        drop(watcher);
     }
+}
+
+/// A running file watch; dropping it stops watching.
+pub struct Watch {
+    _watcher: Option<notify::RecommendedWatcher>,
+    tx: tokio::sync::mpsc::UnboundedSender<()>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<()>,
 }

@@ -180,15 +180,14 @@ impl Grouper {
             };
             match group.phase {
                 Phase::Forming { since }
-                    if now >= after(since, self.config.group_wait.as_chrono()) =>
+                    if now >= after(since, self.config.group_wait.as_chrono())
+                        && group.any_active() =>
                 {
-                    if group.any_active() {
-                        group.phase = Phase::Open;
-                        let snap = group.snapshot(None);
-                        group.last_emitted = Some(snap.clone());
-                        self.changed.insert(id.clone());
-                        effects.push(Effect::Open(snap));
-                    }
+                    group.phase = Phase::Open;
+                    let snap = group.snapshot(None);
+                    group.last_emitted = Some(snap.clone());
+                    self.changed.insert(id.clone());
+                    effects.push(Effect::Open(snap));
                 }
                 Phase::Resolving { since }
                     if now >= after(since, self.config.resolve_wait.as_chrono()) =>

@@ -36,6 +36,40 @@ impl From<BodyError> for ApiError {
     }
 }
 
+/// Reads at most `max` bytes. Past the limit the rest is read and dropped (up to a bound)
+/// so that the sender sees a clean 413 rather than a reset connection.
+async fn read_bounded(body: Body, max: usize, declared: Option<usize>) -> Result<Bytes, BodyError> {
+    use http_body_util::BodyExt;
+    const DRAIN_LIMIT: usize = 16 << 20;
+    let mut body = body;
+    let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(max));
+    let mut seen = 0usize;
+    let drain = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            seen = seen.saturating_add(data.len());
+            if seen <= max {
+                buf.extend_from_slice(&data);
+            } else if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+        Ok::<(), BodyError>(())
+    });
+    match drain.await {
+        Ok(r) => r?,
+        Err(_) if seen > max => {}
+        Err(_) => return Err(BodyError::Read("timed out reading the body".into())),
+    }
+    if seen > max || declared.is_some_and(|n| n > max) {
+        return Err(BodyError::TooLarge(max));
+    }
+    Ok(buf.freeze())
+}
+
 /// Checks the headers, then reads at most `max` bytes (after gzip decompression).
 pub async fn read_json_body(
     headers: &HeaderMap,
@@ -76,19 +110,7 @@ pub async fn read_json_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(BodyError::TooLarge(max));
-    }
-    let raw = axum::body::to_bytes(body, max).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            || e.to_string().contains("length limit");
-        if too_large {
-            BodyError::TooLarge(max)
-        } else {
-            BodyError::Read(e.to_string())
-        }
-    })?;
+    let raw = read_bounded(body, max, declared).await?;
     if !gzip {
         return Ok(raw);
     }
