@@ -41,9 +41,20 @@ pub enum DraftEvent {
     Expired(Draft),
 }
 
+/// A draft as just committed, with the audit actions of that commit (`draft_created`,
+/// `draft_revised`, `edit`, `approve`, `publish`, `reject`, `draft_expired`, …). Sent after
+/// the write is in the store; a slow receiver may miss notices and must catch up from
+/// the store (`Drafts::list`).
+#[derive(Debug, Clone)]
+pub struct DraftNotice {
+    pub draft: Draft,
+    pub actions: Vec<String>,
+}
+
 /// The draft stage.
 #[derive(Clone)]
 pub struct Drafts {
+    notices: tokio::sync::broadcast::Sender<DraftNotice>,
     store: Store,
     drafts: Table,
     ledgers: Table,
@@ -63,6 +74,7 @@ impl Drafts {
         expiry: Duration,
     ) -> Result<Drafts> {
         Ok(Drafts {
+            notices: tokio::sync::broadcast::channel(1024).0,
             store: store.clone(),
             drafts: store.table(DRAFTS_TABLE)?,
             ledgers: store.table(LEDGER_TABLE)?,
@@ -72,6 +84,11 @@ impl Drafts {
             min_update_interval,
             expiry,
         })
+    }
+
+    /// Every committed draft change, as it happens.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<DraftNotice> {
+        self.notices.subscribe()
     }
 
     pub fn redactor(&self) -> &Redactor {
@@ -457,7 +474,13 @@ impl Drafts {
         outcome.map_err(|e| match e {
             TxAbort::Store(e) => e,
             TxAbort::Rejected(r) => StoreError::Io(r),
-        })
+        })?;
+        // Nobody listening is fine.
+        let _ = self.notices.send(DraftNotice {
+            draft: draft.clone(),
+            actions: audit.iter().map(|e| e.action.clone()).collect(),
+        });
+        Ok(())
     }
 
     fn commit_ledger(&self, ledger: &Ledger) -> Result<()> {
