@@ -14,14 +14,18 @@ pub mod draft;
 pub mod error;
 pub mod group;
 pub mod ingest;
+pub mod limits;
 pub mod metrics;
 pub mod ops;
 pub mod page;
 pub mod pipeline;
 pub mod publish;
+pub mod reconcile;
 pub mod reload;
+pub mod signals;
 pub mod store;
 pub mod vocab;
+pub mod watchdog;
 
 use std::sync::Arc;
 
@@ -73,6 +77,9 @@ pub struct App {
     pipeline: Pipeline,
     reloader: Reloader,
     watch: reload::Watch,
+    watchdog: Option<watchdog::Watchdog>,
+    reconciler: Option<reconcile::Reconciler>,
+    limiters: Vec<limits::KeyedLimit>,
     shutdown_timeout: std::time::Duration,
 }
 
@@ -98,19 +105,27 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     );
     let redactor = Arc::new(Redactor::new(&config.redaction));
     let metrics = Arc::new(Metrics::new());
+    let signals = signals::Signals::default();
     metrics.catalog_reload(true);
 
     let public = PublicState::open(&store)?;
     public.sync_components(reload::component_infos(&catalog));
     let catalog = CatalogHandle::new(catalog);
     let recorder = Recorder::open(&store)?;
+    let reconciler = match &config.reconcile {
+        Some(r) => {
+            Some(reconcile::Reconciler::new(r, recorder.clone()).map_err(|e| anyhow::anyhow!(e))?)
+        }
+        None => None,
+    };
     let drafts = Drafts::open(
         &store,
         templates.clone(),
         redactor,
         config.grouping.min_update_interval.as_chrono(),
         config.grouping.draft_expiry.as_chrono(),
-    )?;
+    )?
+    .with_hourly_limit(config.limits.drafts_per_hour);
     let lock = Arc::new(Mutex::new(()));
     let approvals = Approvals::new(
         drafts.clone(),
@@ -130,11 +145,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         store: store.clone(),
         recorder: recorder.clone(),
         groups: groups_table,
-        grouper: Grouper::new(config.grouping.clone(), groups),
+        grouper: Grouper::new(config.grouping.clone(), config.storm.clone(), groups),
         drafts: drafts.clone(),
         catalog: catalog.clone(),
         lock,
         metrics: metrics.clone(),
+        signals: signals.clone(),
+        audit: Audit::open(&store)?,
     };
 
     let auth = SourceAuth {
@@ -155,6 +172,21 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         );
     }
     let max_body = config.max_body.0;
+    let heartbeat = match &config.watchdog {
+        Some(w) => {
+            Some(watchdog::Heartbeat::new(w, chrono::Utc::now()).map_err(|e| anyhow::anyhow!(e))?)
+        }
+        None => None,
+    };
+    let trusted_header = config.limits.client_ip_header.clone();
+    let reader_limit = |scope: &'static str, rate| limits::ReaderLimit {
+        limit: limits::KeyedLimit::new(rate),
+        scope,
+        trusted_header: trusted_header.clone(),
+        metrics: metrics.clone(),
+    };
+    let public_limit = reader_limit("public", config.limits.public);
+    let api_limit = reader_limit("api", config.limits.api);
     let page_state = PageState::new(
         public.clone(),
         templates.clone(),
@@ -168,20 +200,31 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             store: store.clone(),
             catalog: catalog.clone(),
             metrics: metrics.clone(),
+            signals: signals.clone(),
         }))
         .merge(ingest::alertmanager::router(AlertmanagerIngest {
             recorder,
             auth,
             max_body,
             metrics: metrics.clone(),
+            limit: limits::KeyedLimit::new(config.limits.ingest),
+            trusted_header: trusted_header.clone(),
+            watchdog: heartbeat.clone(),
         }))
-        .merge(approve::api::router(approve::api::ApiState {
-            approvals,
-            audit: Audit::open(&store)?,
-            tokens,
-            max_body,
-        }))
-        .merge(page::router(page_state))
+        .merge(
+            approve::api::router(approve::api::ApiState {
+                approvals,
+                audit: Audit::open(&store)?,
+                tokens,
+                max_body,
+                signals: signals.clone(),
+            })
+            .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
+        )
+        .merge(
+            page::router(page_state)
+                .layer(axum::middleware::from_fn_with_state(public_limit.clone(), limits::limit_readers)),
+        )
         .fallback(move |req: Request<axum::body::Body>| {
             let templates = not_found_templates.clone();
             let page = not_found_page.clone();
@@ -207,7 +250,21 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         metrics,
     };
     let watch = reloader.watch();
+    let watchdog = match (heartbeat, &config.watchdog) {
+        (Some(heartbeat), Some(w)) => Some(watchdog::Watchdog {
+            heartbeat,
+            interval: w.interval.as_std(),
+            signals: signals.clone(),
+            audit: Audit::open(&store)?,
+            store: store.clone(),
+        }),
+        _ => None,
+    };
+    let limiters = vec![public_limit.limit, api_limit.limit];
     Ok(App {
+        reconciler,
+        watchdog,
+        limiters,
         router: app,
         store,
         pipeline,
@@ -231,11 +288,32 @@ impl App {
             pipeline,
             reloader,
             watch,
+            watchdog,
+            reconciler,
+            limiters,
             shutdown_timeout: limit,
         } = self;
         let background = CancellationToken::new();
         let pipeline_task = tokio::spawn(pipeline.run(background.clone()));
         let reload_task = tokio::spawn(reloader.run(watch, background.clone()));
+        if let Some(r) = reconciler {
+            tokio::spawn(r.run(background.clone()));
+        }
+        if let Some(w) = watchdog {
+            tokio::spawn(w.run(background.clone()));
+        }
+        let forget = background.clone();
+        tokio::spawn(async move {
+            // Per-client budgets of clients gone quiet are dropped once a minute.
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {
+                        for l in &limiters { l.forget_idle(); }
+                    }
+                    _ = forget.cancelled() => break,
+                }
+            }
+        });
 
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "statusgate listening");

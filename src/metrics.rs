@@ -56,7 +56,15 @@ pub struct Metrics {
     approval_wait: Histogram,
     publish: Family<TargetOutcome, Counter>,
     reloads: Family<OutcomeLabel, Counter>,
+    rate_limited: Family<ScopeLabel, Counter>,
+    storm_open: Gauge,
+    watchdog_silent: Gauge,
     store_bytes: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScopeLabel {
+    scope: String,
 }
 
 impl Default for Metrics {
@@ -116,6 +124,24 @@ impl Metrics {
             "Catalog loads by outcome (success, failure)",
             reloads.clone(),
         );
+        let rate_limited = Family::<ScopeLabel, Counter>::default();
+        registry.register(
+            "statusgate_rate_limited",
+            "Requests refused by a rate limit, by scope (ingest, public, api, drafts)",
+            rate_limited.clone(),
+        );
+        let storm_open = Gauge::default();
+        registry.register(
+            "statusgate_storm_breaker_open",
+            "1 while the storm breaker folds new incidents into one draft",
+            storm_open.clone(),
+        );
+        let watchdog_silent = Gauge::default();
+        registry.register(
+            "statusgate_watchdog_silent",
+            "1 while the watchdog alert has not arrived within its interval",
+            watchdog_silent.clone(),
+        );
         let store_bytes = Gauge::default();
         registry.register(
             "statusgate_store_bytes",
@@ -133,6 +159,9 @@ impl Metrics {
             approval_wait,
             publish,
             reloads,
+            rate_limited,
+            storm_open,
+            watchdog_silent,
             store_bytes,
         }
     }
@@ -204,9 +233,20 @@ impl Metrics {
             .inc();
     }
 
+    pub fn rate_limited(&self, scope: &str) {
+        self.rate_limited
+            .get_or_create(&ScopeLabel {
+                scope: scope.into(),
+            })
+            .inc();
+    }
+
     /// The text exposition, with gauges read at scrape time.
-    pub fn render(&self, store_bytes: u64) -> String {
+    pub fn render(&self, store_bytes: u64, signals: &crate::signals::Signals) -> String {
         self.store_bytes.set(store_bytes as i64);
+        self.storm_open.set(i64::from(signals.storm().open));
+        self.watchdog_silent
+            .set(i64::from(signals.watchdog().silent));
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             tracing::error!("metrics encoding failed");

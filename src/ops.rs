@@ -19,6 +19,7 @@ pub struct OpsState {
     pub store: Store,
     pub catalog: CatalogHandle,
     pub metrics: Arc<Metrics>,
+    pub signals: crate::signals::Signals,
 }
 
 pub fn router(state: OpsState) -> Router {
@@ -42,10 +43,23 @@ async fn readyz(State(s): State<OpsState>) -> Response {
         "components": catalog.components().len(),
         "routes": catalog.route_count(),
     });
+    // Detail only: a silent feed must not take the pod out of its Service, or the very
+    // webhooks it waits for could not arrive.
+    let w = s.signals.watchdog();
+    let watchdog = if w.configured {
+        json!({
+            "ok": !w.silent,
+            "reason": w.silent.then(|| format!("no watchdog alert for more than {}s", w.interval_seconds)),
+            "last_seen": w.last_seen,
+        })
+    } else {
+        json!({"ok": true, "reason": "not configured"})
+    };
+    let storm = s.signals.storm();
     let ready = storage["ok"] == true;
     let body = json!({
         "ready": ready,
-        "checks": { "storage": storage, "catalog": catalog_check },
+        "checks": { "storage": storage, "catalog": catalog_check, "watchdog": watchdog, "storm": storm },
     });
     let status = if ready {
         StatusCode::OK
@@ -56,11 +70,12 @@ async fn readyz(State(s): State<OpsState>) -> Response {
 }
 
 async fn metrics(State(s): State<OpsState>) -> Response {
-    let text = s.metrics.render(s.store.size_on_disk());
+    let text = s.metrics.render(s.store.size_on_disk(), &s.signals);
     let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        // prometheus-client writes OpenMetrics (HELP on the family name, `# EOF`).
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     response
 }

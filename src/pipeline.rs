@@ -27,6 +27,8 @@ pub struct Pipeline {
     pub catalog: CatalogHandle,
     pub lock: Arc<Mutex<()>>,
     pub metrics: Arc<Metrics>,
+    pub signals: crate::signals::Signals,
+    pub audit: crate::audit::Audit,
 }
 
 impl Pipeline {
@@ -104,6 +106,7 @@ impl Pipeline {
         self.persist_groups()?;
         let events = self.drafts.tick(&catalog, now)?;
         self.count(&events);
+        self.signals.set_storm(self.grouper.storm_state());
         self.store.durable().await
     }
 
@@ -120,6 +123,18 @@ impl Pipeline {
                     self.metrics.unmapped(alertname);
                 }
                 Effect::Ignored { route } => tracing::debug!(route = %route, "ignored by route"),
+                Effect::BreakerOpened { group_id, folded } => {
+                    tracing::warn!(group = %group_id, folded, "storm breaker open: new incidents fold into one draft");
+                    self.record(
+                        "storm_breaker_opened",
+                        serde_json::json!({"group_id": group_id, "folded": folded}),
+                        now,
+                    )?;
+                }
+                Effect::BreakerClosed => {
+                    tracing::info!("storm breaker closed");
+                    self.record("storm_breaker_closed", serde_json::Value::Null, now)?;
+                }
                 Effect::Dropped { group_id } => {
                     tracing::info!(group = %group_id, "alerts resolved within group_wait; nothing drafted")
                 }
@@ -132,9 +147,26 @@ impl Pipeline {
         Ok(())
     }
 
+    fn record(
+        &self,
+        action: &str,
+        detail: serde_json::Value,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<()> {
+        let entry = crate::audit::AuditEntry::new(now, "statusgate", action).detail(detail);
+        self.store
+            .transaction(&[self.audit.table()], |tx| self.audit.append_in(tx, &entry))?
+            .map_err(|e| crate::store::StoreError::Io(format!("{e:?}")))
+    }
+
     fn count(&self, events: &[DraftEvent]) {
         for e in events {
             let (event, draft) = match e {
+                DraftEvent::RateLimited { group_id } => {
+                    tracing::warn!(group = %group_id, "drafts_per_hour spent; this draft waits");
+                    self.metrics.rate_limited("drafts");
+                    continue;
+                }
                 DraftEvent::Created(d) => ("created", d),
                 DraftEvent::Revised(d) => ("revised", d),
                 DraftEvent::Withdrawn(d) => ("withdrawn", d),

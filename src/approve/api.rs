@@ -23,6 +23,7 @@ pub struct ApiState {
     pub audit: Audit,
     pub tokens: Tokens,
     pub max_body: usize,
+    pub signals: crate::signals::Signals,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -76,7 +77,7 @@ async fn list_drafts(
         ),
     };
     let drafts = s.approvals.drafts().list(state)?;
-    Ok(Json(json!({ "drafts": drafts })).into_response())
+    Ok(Json(json!({ "drafts": drafts, "banners": s.signals.banners() })).into_response())
 }
 
 async fn get_draft(

@@ -228,7 +228,12 @@ pub struct RateConfig {
 pub struct LimitsConfig {
     pub ingest: RateConfig,
     pub public: RateConfig,
+    /// The management API, per client; separate so a page crowd cannot lock responders out.
+    pub api: RateConfig,
     pub drafts_per_hour: u32,
+    /// Behind a proxy: the header that carries the client address (e.g. `X-Forwarded-For`;
+    /// its last entry is used). Without it, every client behind the proxy shares a limit.
+    pub client_ip_header: Option<String>,
 }
 
 impl Default for LimitsConfig {
@@ -242,7 +247,12 @@ impl Default for LimitsConfig {
                 per_second: 200,
                 burst: 1000,
             },
+            api: RateConfig {
+                per_second: 50,
+                burst: 200,
+            },
             drafts_per_hour: 30,
+            client_ip_header: None,
         }
     }
 }
@@ -539,6 +549,16 @@ impl Config {
                 problems.push(format!("auth.tokens: duplicate token name `{}`", t.name));
             }
         }
+        if let Some(w) = &self.watchdog {
+            for m in &w.matchers {
+                if let Err(e) = crate::catalog::Matcher::parse(m) {
+                    problems.push(format!("watchdog.match: `{m}`: {e}"));
+                }
+            }
+            if w.interval.as_std().is_zero() {
+                problems.push("watchdog.interval: must be more than 0s".into());
+            }
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -607,12 +627,6 @@ impl Config {
         }
         if self.smtp.is_some() {
             out.push("smtp");
-        }
-        if self.watchdog.is_some() {
-            out.push("watchdog");
-        }
-        if self.reconcile.is_some() {
-            out.push("reconcile");
         }
         out
     }

@@ -39,6 +39,10 @@ pub enum DraftEvent {
     Revised(Draft),
     Withdrawn(Draft),
     Expired(Draft),
+    /// `limits.drafts_per_hour` was spent: held, and drafted once the budget allows.
+    RateLimited {
+        group_id: String,
+    },
 }
 
 /// A draft as just committed, with the audit actions of that commit (`draft_created`,
@@ -63,6 +67,7 @@ pub struct Drafts {
     redactor: Arc<Redactor>,
     min_update_interval: Duration,
     expiry: Duration,
+    per_hour: Option<crate::limits::DirectLimit>,
 }
 
 impl Drafts {
@@ -83,7 +88,14 @@ impl Drafts {
             redactor,
             min_update_interval,
             expiry,
+            per_hour: None,
         })
+    }
+
+    /// Caps how many new drafts are made per hour (revisions are not counted).
+    pub fn with_hourly_limit(mut self, n: u32) -> Self {
+        self.per_hour = (n > 0).then(|| crate::limits::DirectLimit::per_hour(n));
+        self
     }
 
     /// Every committed draft change, as it happens.
@@ -167,6 +179,13 @@ impl Drafts {
                     return Ok(Vec::new());
                 }
             }
+        }
+        if self.per_hour.as_ref().is_some_and(|l| !l.check()) {
+            ledger.deferred = Some(snap.clone());
+            self.commit_ledger(&ledger)?;
+            return Ok(vec![DraftEvent::RateLimited {
+                group_id: snap.group_id.clone(),
+            }]);
         }
         ledger.deferred = None;
         let draft = self.create(kind, snap, &ledger, catalog, now)?;

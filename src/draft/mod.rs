@@ -171,6 +171,8 @@ pub struct TextContext {
     pub recovered_plural: bool,
     /// The first `public_summary` annotation of the alerts, if any.
     pub summary: Option<String>,
+    /// Components affected because they depend on one in a major outage.
+    pub dependencies: Vec<DependencyContext>,
     pub started_at: String,
     pub alerts: Vec<AlertContext>,
 }
@@ -182,6 +184,12 @@ pub struct ComponentContext {
     pub group: Option<String>,
     pub status: &'static str,
     pub status_label: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DependencyContext {
+    pub name: String,
+    pub depends_on: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -263,7 +271,15 @@ pub fn text_context(
         worst_status_label: worst.label(),
         impact: worst.impact().as_str(),
         flapping: snap.flapping,
-        storm: false,
+        storm: snap.storm,
+        dependencies: snap
+            .caused_by
+            .iter()
+            .map(|(c, up)| DependencyContext {
+                name: name(c),
+                depends_on: name(up),
+            })
+            .collect(),
         alert_count: snap.alerts.len(),
         firing_count: snap.alerts.iter().filter(|a| a.is_firing()).count(),
         recovered_plural: recovered.len() > 1,

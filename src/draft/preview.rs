@@ -30,7 +30,7 @@ pub fn preview(config: &Config, payload_path: &Path) -> Result<Preview, String> 
     let redactor = Redactor::new(&config.redaction);
     let mut grouping = config.grouping.clone();
     grouping.group_wait = Dur::secs(0);
-    let mut grouper = Grouper::new(grouping, Vec::new());
+    let mut grouper = Grouper::new(grouping, config.storm.clone(), Vec::new());
     let mut text = String::new();
     let mut notes = Vec::new();
     for alert in alerts {

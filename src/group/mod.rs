@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Routing};
-use crate::config::{GroupBy, GroupingConfig};
+use crate::config::{GroupBy, GroupingConfig, StormConfig};
 use crate::ingest::Alert;
 use crate::vocab::ComponentStatus;
 
@@ -34,6 +34,11 @@ pub enum Effect {
     Unmapped { alertname: String },
     /// An alert an `ignore` route took.
     Ignored { route: String },
+    /// More incidents would open within `storm.window` than `storm.max_incidents`: new
+    /// ones now fold into the storm group.
+    BreakerOpened { group_id: String, folded: usize },
+    /// A whole window passed without a new incident.
+    BreakerClosed,
 }
 
 /// What a group is about, at one moment.
@@ -47,6 +52,13 @@ pub struct Snapshot {
     pub flapping: bool,
     pub started_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// The storm breaker's "multiple services affected" group.
+    #[serde(default)]
+    pub storm: bool,
+    /// Components folded in because they depend on one in a major outage: component →
+    /// the component it depends on.
+    #[serde(default)]
+    pub caused_by: BTreeMap<String, String>,
 }
 
 impl Snapshot {
@@ -63,9 +75,19 @@ impl Snapshot {
     }
 }
 
+/// The storm breaker: counts would-be new incidents over a sliding window.
+#[derive(Debug, Default)]
+struct Breaker {
+    openings: Vec<DateTime<Utc>>,
+    storm_group: Option<String>,
+    since: Option<DateTime<Utc>>,
+}
+
 /// All open groups.
 pub struct Grouper {
     config: GroupingConfig,
+    storm: StormConfig,
+    breaker: Breaker,
     groups: BTreeMap<String, Group>,
     by_alert: HashMap<String, String>,
     changed: BTreeSet<String>,
@@ -73,15 +95,23 @@ pub struct Grouper {
 }
 
 impl Grouper {
-    pub fn new(config: GroupingConfig, groups: Vec<Group>) -> Self {
+    pub fn new(config: GroupingConfig, storm: StormConfig, groups: Vec<Group>) -> Self {
         let mut g = Grouper {
             config,
+            storm,
+            breaker: Breaker::default(),
             groups: BTreeMap::new(),
             by_alert: HashMap::new(),
             changed: BTreeSet::new(),
             removed: BTreeSet::new(),
         };
         for group in groups {
+            // A storm group that outlived a restart keeps collecting while it is open.
+            if group.storm && !group.storm_closed {
+                g.breaker.storm_group = Some(group.id.clone());
+                g.breaker.since = Some(group.opened_at);
+                g.breaker.openings = vec![Utc::now()];
+            }
             for key in group.alerts.keys() {
                 g.by_alert.insert(key.clone(), group.id.clone());
             }
@@ -142,17 +172,19 @@ impl Grouper {
                     // A resolution for an alert never seen firing (or long closed).
                     return effects;
                 }
-                let id = self.join_target(&components, catalog).unwrap_or_else(|| {
-                    let id = new_group_id(now);
-                    self.groups
-                        .insert(id.clone(), Group::forming(id.clone(), now));
-                    id
-                });
+                let (joined, upstream) = match self.inhibiting_group(&components, catalog) {
+                    Some((id, upstream)) => (Some(id), Some(upstream)),
+                    None => (self.join_target(&components, catalog), None),
+                };
+                let id = match joined {
+                    Some(id) => id,
+                    None => self.open_group(now, &mut effects),
+                };
                 self.by_alert.insert(alert.key.clone(), id.clone());
                 if let Some(group) = self.groups.get_mut(&id) {
-                    group
-                        .alerts
-                        .insert(alert.key.clone(), Tracked::new(alert, components, now));
+                    let mut tracked = Tracked::new(alert, components, now);
+                    tracked.caused_by = upstream;
+                    group.alerts.insert(tracked.alert.key.clone(), tracked);
                 }
                 id
             }
@@ -162,9 +194,128 @@ impl Grouper {
         effects
     }
 
+    /// The breaker as approvers should see it.
+    pub fn storm_state(&self) -> crate::signals::StormState {
+        let Some(id) = &self.breaker.storm_group else {
+            return crate::signals::StormState::default();
+        };
+        let mut components: Vec<String> = self
+            .groups
+            .get(id)
+            .map(|g| g.component_ids().map(String::from).collect())
+            .unwrap_or_default();
+        components.sort();
+        components.dedup();
+        crate::signals::StormState {
+            open: true,
+            since: self.breaker.since,
+            group_id: Some(id.clone()),
+            components,
+        }
+    }
+
+    /// A new incident would open: a new group, or the storm group while the breaker is open.
+    fn open_group(&mut self, now: DateTime<Utc>, effects: &mut Vec<Effect>) -> String {
+        let window = self.storm.window.as_chrono();
+        self.breaker.openings.retain(|t| after(*t, window) > now);
+        self.breaker.openings.push(now);
+        if let Some(id) = self.breaker.storm_group.clone() {
+            if self.groups.contains_key(&id) {
+                return id;
+            }
+        }
+        let over =
+            self.storm.max_incidents > 0 && self.breaker.openings.len() > self.storm.max_incidents;
+        let id = new_group_id(now);
+        let mut group = Group::forming(id.clone(), now);
+        if over {
+            group.storm = true;
+            // Incidents still waiting out group_wait fold in too: one draft, not six.
+            let forming: Vec<String> = self
+                .groups
+                .values()
+                .filter(|g| matches!(g.phase, Phase::Forming { .. }))
+                .map(|g| g.id.clone())
+                .collect();
+            for fid in &forming {
+                if let Some(f) = self.groups.remove(fid) {
+                    group.opened_at = group.opened_at.min(f.opened_at);
+                    for (key, t) in f.alerts {
+                        self.by_alert.insert(key.clone(), id.clone());
+                        group.alerts.insert(key, t);
+                    }
+                    self.changed.remove(fid);
+                    self.removed.insert(fid.clone());
+                }
+            }
+            group.phase = Phase::Forming {
+                since: group.opened_at,
+            };
+            self.breaker.storm_group = Some(id.clone());
+            self.breaker.since = Some(now);
+            effects.push(Effect::BreakerOpened {
+                group_id: id.clone(),
+                folded: forming.len(),
+            });
+        }
+        self.groups.insert(id.clone(), group);
+        id
+    }
+
+    /// The group of an open major outage that a component of the new alert depends on
+    /// (directly or further up), with that component.
+    fn inhibiting_group(
+        &self,
+        components: &BTreeMap<String, ComponentStatus>,
+        catalog: &Catalog,
+    ) -> Option<(String, String)> {
+        let mut upstream: Vec<String> = Vec::new();
+        let mut queue: Vec<String> = components.keys().cloned().collect();
+        while let Some(c) = queue.pop() {
+            for dep in catalog
+                .component(&c)
+                .map(|c| c.depends_on.clone())
+                .unwrap_or_default()
+            {
+                if !upstream.contains(&dep) && !components.contains_key(&dep) {
+                    upstream.push(dep.clone());
+                    queue.push(dep);
+                }
+            }
+        }
+        self.groups
+            .values()
+            .filter_map(|g| {
+                let down = g.snapshot(None).components;
+                upstream
+                    .iter()
+                    .find(|u| down.get(*u) == Some(&ComponentStatus::MajorOutage))
+                    .map(|u| (g.opened_at, g.id.clone(), u.clone()))
+            })
+            .min()
+            .map(|(_, id, u)| (id, u))
+    }
+
     /// Advances timers to `now`.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Effect> {
         let mut effects = Vec::new();
+        if let Some(id) = self.breaker.storm_group.clone() {
+            let window = self.storm.window.as_chrono();
+            let calm = self
+                .breaker
+                .openings
+                .last()
+                .is_none_or(|t| after(*t, window) <= now);
+            if calm || !self.groups.contains_key(&id) {
+                self.breaker = Breaker::default();
+                if let Some(g) = self.groups.get_mut(&id) {
+                    // Still an incident; it just stops collecting new ones.
+                    g.storm_closed = true;
+                    self.changed.insert(id.clone());
+                }
+                effects.push(Effect::BreakerClosed);
+            }
+        }
         let ids: Vec<String> = self.groups.keys().cloned().collect();
         let window = self.config.flap.window.as_chrono();
         for id in ids {

@@ -30,6 +30,12 @@ pub struct Group {
     pub alerts: BTreeMap<String, Tracked>,
     /// What was last handed to drafting, to tell a real change from a repeat.
     pub last_emitted: Option<Snapshot>,
+    /// Made by the storm breaker: "multiple services affected".
+    #[serde(default)]
+    pub storm: bool,
+    /// The breaker closed; the storm group no longer collects new incidents.
+    #[serde(default)]
+    pub storm_closed: bool,
 }
 
 /// One alert inside a group, with what it proposes and how it has been behaving.
@@ -41,6 +47,9 @@ pub struct Tracked {
     pub transitions: Vec<DateTime<Utc>>,
     /// Held: treated as firing until it has been calm for a whole flap window.
     pub flapping: bool,
+    /// Folded into this group because its component depends on this one, in major outage.
+    #[serde(default)]
+    pub caused_by: Option<String>,
 }
 
 impl Tracked {
@@ -54,6 +63,7 @@ impl Tracked {
             components,
             transitions: vec![now],
             flapping: false,
+            caused_by: None,
         }
     }
 
@@ -83,6 +93,8 @@ impl Group {
             opened_at: now,
             alerts: BTreeMap::new(),
             last_emitted: None,
+            storm: false,
+            storm_closed: false,
         }
     }
 
@@ -128,8 +140,18 @@ impl Group {
                 }
             }
         }
+        let mut caused_by = BTreeMap::new();
+        for t in self.alerts.values().filter(|t| t.active()) {
+            if let Some(up) = &t.caused_by {
+                for c in t.components.keys() {
+                    caused_by.insert(c.clone(), up.clone());
+                }
+            }
+        }
         Snapshot {
             group_id: self.id.clone(),
+            storm: self.storm,
+            caused_by,
             components,
             alerts: self.alerts.values().map(|t| t.alert.clone()).collect(),
             flapping: self.alerts.values().any(|t| t.flapping),

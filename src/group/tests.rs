@@ -52,6 +52,13 @@ fn config() -> GroupingConfig {
     }
 }
 
+fn storm_off() -> StormConfig {
+    StormConfig {
+        max_incidents: 0,
+        window: Dur::secs(600),
+    }
+}
+
 fn alert(fp: &str, service: &str, severity: &str, firing: bool, starts: i64) -> Alert {
     let labels: BTreeMap<String, String> = [
         ("alertname", "HighErrorRate"),
@@ -92,7 +99,7 @@ fn opened(effects: &[Effect]) -> Vec<&Snapshot> {
 
 #[test]
 fn an_alert_that_fires_for_seconds_drafts_nothing() {
-    let (c, mut g) = (catalog(), Grouper::new(config(), vec![]));
+    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
     assert!(g
         .observe(alert("a", "api", "critical", true, 0), &c, t(0))
         .is_empty());
@@ -104,7 +111,7 @@ fn an_alert_that_fires_for_seconds_drafts_nothing() {
 
 #[test]
 fn the_first_draft_waits_for_group_wait_and_joins_alerts_for_the_same_component() {
-    let (c, mut g) = (catalog(), Grouper::new(config(), vec![]));
+    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
     g.observe(alert("a", "api", "warning", true, 0), &c, t(0));
     g.observe(alert("b", "api", "critical", true, 5), &c, t(5));
     g.observe(alert("w", "web", "critical", true, 6), &c, t(6));
@@ -127,7 +134,7 @@ fn the_first_draft_waits_for_group_wait_and_joins_alerts_for_the_same_component(
 
 #[test]
 fn unmapped_and_ignored_alerts_are_reported_and_not_grouped() {
-    let (c, mut g) = (catalog(), Grouper::new(config(), vec![]));
+    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
     let e = g.observe(alert("x", "mystery", "critical", true, 0), &c, t(0));
     assert_eq!(
         e,
@@ -154,7 +161,7 @@ fn unmapped_and_ignored_alerts_are_reported_and_not_grouped() {
 
 #[test]
 fn resolution_waits_for_resolve_wait_and_a_returning_alert_keeps_the_incident_open() {
-    let (c, mut g) = (catalog(), Grouper::new(config(), vec![]));
+    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
     g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
     assert_eq!(opened(&g.tick(t(30))).len(), 1);
     assert!(g
@@ -183,7 +190,7 @@ fn resolution_waits_for_resolve_wait_and_a_returning_alert_keeps_the_incident_op
 
 #[test]
 fn a_change_in_what_the_incident_is_about_is_an_update() {
-    let (c, mut g) = (catalog(), Grouper::new(config(), vec![]));
+    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
     g.observe(alert("a", "api", "warning", true, 0), &c, t(0));
     g.tick(t(30));
     let e = g.observe(alert("a2", "api", "critical", true, 40), &c, t(40));
@@ -199,7 +206,7 @@ fn a_change_in_what_the_incident_is_about_is_an_update() {
 
 #[test]
 fn a_flapping_alert_is_held_and_says_so_until_it_calms_down() {
-    let (c, mut g) = (catalog(), Grouper::new(config(), vec![]));
+    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
     g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
     g.tick(t(30));
     // firing → resolved → firing → resolved: four transitions within the window.
@@ -222,12 +229,12 @@ fn a_flapping_alert_is_held_and_says_so_until_it_calms_down() {
 
 #[test]
 fn group_state_survives_a_round_trip_through_storage() {
-    let (c, mut g) = (catalog(), Grouper::new(config(), vec![]));
+    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
     g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
     let (changed, _) = g.take_changes();
     let json = serde_json::to_string(&changed).unwrap();
     let restored: Vec<Group> = serde_json::from_str(&json).unwrap();
-    let mut g2 = Grouper::new(config(), restored);
+    let mut g2 = Grouper::new(config(), storm_off(), restored);
     assert_eq!(opened(&g2.tick(t(30))).len(), 1);
     // The restored index knows the alert: its resolution finds the group.
     g2.observe(alert("a", "api", "critical", false, 0), &c, t(40));
@@ -239,7 +246,7 @@ fn group_by_component_group_folds_siblings_and_all_folds_everything() {
     let c = catalog();
     let mut cfg = config();
     cfg.group_by = GroupBy::ComponentGroup;
-    let mut g = Grouper::new(cfg.clone(), vec![]);
+    let mut g = Grouper::new(cfg.clone(), storm_off(), vec![]);
     g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
     g.observe(alert("w", "web", "critical", true, 1), &c, t(1));
     g.observe(alert("p", "pay", "critical", true, 2), &c, t(2));
@@ -249,8 +256,109 @@ fn group_by_component_group_folds_siblings_and_all_folds_everything() {
         "Core together, Commerce apart"
     );
     cfg.group_by = GroupBy::All;
-    let mut g = Grouper::new(cfg, vec![]);
+    let mut g = Grouper::new(cfg, storm_off(), vec![]);
     g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
     g.observe(alert("p", "pay", "critical", true, 2), &c, t(2));
     assert_eq!(opened(&g.tick(t(40))).len(), 1);
+}
+
+fn many_components(n: usize) -> Catalog {
+    let mut yaml = String::from("components:\n");
+    for i in 0..n {
+        yaml += &format!("  - {{id: c{i}, name: Component {i}}}\n");
+    }
+    yaml += "routes:\n";
+    for i in 0..n {
+        yaml +=
+            &format!("  - name: r{i}\n    match: ['service=\"s{i}\"']\n    components: [c{i}]\n");
+    }
+    Catalog::from_sources(&[("many.yaml".into(), yaml)]).unwrap()
+}
+
+#[test]
+fn a_storm_folds_into_one_group_and_the_breaker_closes_after_a_calm_window() {
+    let c = many_components(40);
+    let storm = StormConfig {
+        max_incidents: 5,
+        window: Dur::secs(600),
+    };
+    let mut g = Grouper::new(config(), storm, vec![]);
+    let mut opened = 0;
+    for i in 0..200 {
+        let service = format!("s{}", i % 40);
+        for e in g.observe(
+            alert(&format!("a{i}"), &service, "critical", true, i),
+            &c,
+            t(i / 10),
+        ) {
+            if matches!(e, Effect::BreakerOpened { .. }) {
+                opened += 1;
+            }
+        }
+    }
+    assert_eq!(opened, 1, "the breaker opens once");
+    let state = g.storm_state();
+    assert!(state.open);
+    assert_eq!(state.components.len(), 40);
+    let drafts = opened_all(&g.tick(t(60)));
+    assert_eq!(drafts.len(), 1, "one storm draft for 40 components");
+    assert!(drafts[0].storm);
+    assert_eq!(drafts[0].components.len(), 40);
+    // A new component alert while open folds in too.
+    assert!(matches!(g.tick(t(100)).as_slice(), []));
+    // A whole calm window: the breaker closes; the storm incident stays open.
+    let e = g.tick(t(19 + 600));
+    assert!(e.contains(&Effect::BreakerClosed), "{e:?}");
+    assert!(!g.storm_state().open);
+    assert_eq!(g.groups().count(), 1);
+}
+
+fn opened_all(effects: &[Effect]) -> Vec<Snapshot> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Open(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn alerts_on_a_component_that_depends_on_one_in_major_outage_join_its_incident() {
+    let yaml = r#"
+components:
+  - {id: db, name: Database}
+  - {id: api, name: Public API, depends_on: [db]}
+  - {id: checkout, name: Checkout, depends_on: [api]}
+routes:
+  - name: db
+    match: ['service="db"']
+    components: [db]
+    status: {critical: major_outage, warning: degraded_performance}
+  - name: api
+    match: ['service="api"']
+    components: [api]
+  - name: checkout
+    match: ['service="checkout"']
+    components: [checkout]
+"#;
+    let c = Catalog::from_sources(&[("dep.yaml".into(), yaml.into())]).unwrap();
+    let mut g = Grouper::new(config(), storm_off(), vec![]);
+    g.observe(alert("d", "db", "critical", true, 0), &c, t(0));
+    g.observe(alert("k", "checkout", "critical", true, 5), &c, t(5));
+    let drafts = opened_all(&g.tick(t(40)));
+    assert_eq!(
+        drafts.len(),
+        1,
+        "checkout folds into the database outage (two levels up)"
+    );
+    assert_eq!(
+        drafts[0].caused_by.get("checkout").map(String::as_str),
+        Some("db")
+    );
+    // Only a major outage inhibits: a degraded database does not swallow the API.
+    let mut g = Grouper::new(config(), storm_off(), vec![]);
+    g.observe(alert("d", "db", "warning", true, 0), &c, t(0));
+    g.observe(alert("a", "api", "critical", true, 5), &c, t(5));
+    assert_eq!(opened_all(&g.tick(t(40))).len(), 2);
 }

@@ -18,7 +18,9 @@ use sha2::{Digest, Sha256};
 use super::{read_json_body, Alert, AlertStatus, Recorder, Source};
 use crate::config::Secret;
 use crate::error::{parse_json, ApiError};
+use crate::limits::{client_key, retry_after_secs, KeyedLimit};
 use crate::metrics::Metrics;
+use crate::watchdog::Heartbeat;
 
 /// The webhook body. Unknown keys are ignored (newer Alertmanagers add some).
 #[derive(Debug, Clone, Deserialize)]
@@ -138,16 +140,18 @@ impl SourceAuth {
         self.bearer.is_none() && self.basic.is_none()
     }
 
-    pub fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    /// Checks the credentials; returns which one was used (`None` when auth is off).
+    pub fn check(&self, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         if self.is_open() {
-            return Ok(());
+            return Ok(None);
         }
         let value = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| ApiError::unauthorized("missing Authorization header"))?;
         let (scheme, credentials) = value.trim().split_once(' ').unwrap_or((value, ""));
-        let ok = match scheme.to_ascii_lowercase().as_str() {
+        let scheme = scheme.to_ascii_lowercase();
+        let ok = match scheme.as_str() {
             "bearer" => self
                 .bearer
                 .as_ref()
@@ -171,7 +175,7 @@ impl SourceAuth {
             _ => false,
         };
         if ok {
-            Ok(())
+            Ok(Some(format!("cred:{scheme}")))
         } else {
             Err(ApiError::unauthorized("invalid credentials"))
         }
@@ -184,6 +188,9 @@ pub struct AlertmanagerIngest {
     pub auth: SourceAuth,
     pub max_body: usize,
     pub metrics: Arc<Metrics>,
+    pub limit: KeyedLimit,
+    pub trusted_header: Option<String>,
+    pub watchdog: Option<Heartbeat>,
 }
 
 pub fn router(state: AlertmanagerIngest) -> Router {
@@ -193,8 +200,10 @@ pub fn router(state: AlertmanagerIngest) -> Router {
 }
 
 #[tracing::instrument(skip_all, fields(source = "alertmanager"))]
-async fn receive(State(s): State<AlertmanagerIngest>, headers: HeaderMap, body: Body) -> Response {
-    let outcome = handle(&s, &headers, body).await;
+async fn receive(State(s): State<AlertmanagerIngest>, req: axum::extract::Request) -> Response {
+    let client = client_key(&req, s.trusted_header.as_deref());
+    let (parts, body) = req.into_parts();
+    let outcome = handle(&s, &parts.headers, &client, body).await;
     let label = match &outcome {
         Ok(_) => "accepted",
         Err(e) if e.status == StatusCode::UNAUTHORIZED => "unauthorized",
@@ -214,9 +223,20 @@ async fn receive(State(s): State<AlertmanagerIngest>, headers: HeaderMap, body: 
 async fn handle(
     s: &AlertmanagerIngest,
     headers: &HeaderMap,
+    client: &str,
     body: Body,
 ) -> Result<Response, ApiError> {
-    s.auth.check(headers)?;
+    let who = s.auth.check(headers)?;
+    // Per sender: the credential when there is one, else the client address. Over the
+    // limit Alertmanager must retry, and it retries only 5xx.
+    let key = who.unwrap_or_else(|| format!("addr:{client}"));
+    if let Err(wait) = s.limit.check(&key) {
+        s.metrics.rate_limited("ingest");
+        return Err(ApiError::unavailable(
+            "rate limit exceeded; retry later (nothing was recorded)",
+            retry_after_secs(wait),
+        ));
+    }
     let bytes = read_json_body(headers, body, s.max_body).await?;
     let payload: Payload = parse_json(&bytes)?;
     let now = Utc::now();
@@ -227,6 +247,10 @@ async fn handle(
     });
     let truncated = payload.truncated_alerts;
     let alerts = payload.into_alerts(now).map_err(ApiError::unprocessable)?;
+    if let Some(w) = &s.watchdog {
+        // Every delivery counts, repeats included: they are what proves the feed is alive.
+        w.beat_if_matching(&alerts, now);
+    }
     let outcome = s
         .recorder
         .record(Source::Alertmanager, &alerts, detail, now)

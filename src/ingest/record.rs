@@ -104,6 +104,21 @@ impl Recorder {
         self.inbox.remove(key)
     }
 
+    /// Alerts from `source` whose last recorded state is firing.
+    pub fn known_firing(&self, source: Source) -> Result<Vec<Alert>> {
+        let prefix = match source {
+            Source::Alertmanager => "am:",
+            Source::Pagerduty => "pd:",
+        };
+        Ok(self
+            .alerts
+            .scan_prefix::<Alert>(prefix)?
+            .into_iter()
+            .map(|(_, a)| a)
+            .filter(|a| a.is_firing())
+            .collect())
+    }
+
     /// The last recorded state of every alert, for reconciliation and inspection.
     pub fn known(&self, key: &str) -> Result<Option<Alert>> {
         self.alerts.get(key)

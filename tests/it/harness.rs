@@ -169,6 +169,24 @@ impl Server {
         }
     }
 
+    /// Starts again after `stop` (same data, new port).
+    pub fn restart_stopped(&mut self) {
+        self.launch();
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn signal_term(&self) {
+        if let Some(c) = &self.child {
+            unsafe_kill(c.id() as i32, "TERM");
+        }
+    }
+
+    /// Waits for the process to exit (after `signal_term`).
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        child.wait().expect("wait")
+    }
+
     /// `kill -9`, then start again with the same data.
     pub fn crash_and_restart(&mut self) {
         let mut child = self.child.take().expect("running");
@@ -270,9 +288,19 @@ impl Server {
         }
     }
 
+    /// The whole audit log, newest first.
     pub async fn audit(&self) -> Vec<Value> {
-        let (_, body) = self.get("/api/v1/audit?limit=1000", Some(ADMIN)).await;
-        body["entries"].as_array().cloned().unwrap_or_default()
+        let mut out = Vec::new();
+        let mut before = String::new();
+        loop {
+            let path = format!("/api/v1/audit?limit=1000{before}");
+            let (_, body) = self.get(&path, Some(ADMIN)).await;
+            out.extend(body["entries"].as_array().cloned().unwrap_or_default());
+            match body["next_before"].as_str() {
+                Some(next) => before = format!("&before={next}"),
+                None => return out,
+            }
+        }
     }
 }
 
