@@ -229,5 +229,6 @@ fn to_alert(a: ApiAlert, now: DateTime<Utc>) -> Alert {
         ends_at: None,
         generator_url: a.generator_url,
         received_at: now,
+        truncated: 0,
     }
 }

@@ -356,6 +356,7 @@ impl Drafts {
             reason: None,
             history: Vec::new(),
             revisions: Vec::new(),
+            notes: super::notes_for(snap),
         };
         draft.log(
             now,
@@ -388,6 +389,7 @@ impl Drafts {
         next.kind = kind;
         next.alerts = snap.alerts.iter().map(DraftAlert::from).collect();
         next.flapping = snap.flapping;
+        next.notes = super::notes_for(snap);
         if !edited("title") {
             next.title = title;
         }

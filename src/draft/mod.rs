@@ -119,6 +119,9 @@ pub struct Draft {
     pub history: Vec<HistoryEntry>,
     #[serde(default)]
     pub revisions: Vec<Revision>,
+    /// What approvers should know about the alerts behind it (e.g. an incomplete list).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl Draft {
@@ -151,6 +154,21 @@ impl Draft {
             detail: detail.into(),
         });
     }
+}
+
+/// Notes for approvers about the alerts behind a snapshot.
+pub fn notes_for(snap: &Snapshot) -> Vec<String> {
+    let mut notes = Vec::new();
+    let truncated = snap.alerts.iter().map(|a| a.truncated).max().unwrap_or(0);
+    if truncated > 0 {
+        notes.push(format!(
+            "Alertmanager left {truncated} alert(s) of this group out of its notification (max_alerts): the alert list is incomplete. Configure `reconcile` to fetch them."
+        ));
+    }
+    if snap.storm {
+        notes.push("Storm breaker: several incidents were folded into this one draft.".to_string());
+    }
+    notes
 }
 
 /// What templates see. Every string in it has been redacted.

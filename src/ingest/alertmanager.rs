@@ -109,6 +109,7 @@ impl Payload {
                 ends_at,
                 generator_url: a.generator_url,
                 received_at,
+                truncated: self.truncated_alerts,
             });
         }
         Ok(out)

@@ -52,6 +52,13 @@ pub struct Alert {
     pub ends_at: Option<DateTime<Utc>>,
     pub generator_url: String,
     pub received_at: DateTime<Utc>,
+    /// Alerts Alertmanager left out of the delivery this one came in (`max_alerts`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub truncated: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Alert {

@@ -420,3 +420,26 @@ async fn sigterm_finishes_in_flight_requests_and_loses_nothing_acknowledged() {
         .count();
     assert_eq!(ingested, acked, "every acknowledged delivery is stored");
 }
+
+#[tokio::test]
+async fn a_truncated_alert_group_is_noted_for_approvers() {
+    let s = Server::start(Options::default());
+    let mut payload = am_payload(vec![am_alert("tr1", "api-gateway", "critical", true, T0)]);
+    payload["truncatedAlerts"] = json!(37);
+    assert_eq!(s.post_alertmanager(&payload).await.0, 200);
+    let draft = s.wait_draft("truncated", |d| d["state"] == "pending").await;
+    let notes = draft["notes"].as_array().unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("left 37 alert(s)")),
+        "{draft}"
+    );
+    let ingest = s
+        .audit()
+        .await
+        .into_iter()
+        .find(|e| e["action"] == "ingest")
+        .unwrap();
+    assert_eq!(ingest["detail"]["truncated_alerts"], 37);
+}
