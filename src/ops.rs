@@ -24,10 +24,23 @@ pub struct OpsState {
 
 pub fn router(state: OpsState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { Json(json!({"ok": true})) }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+/// Process up, and not in a state only a restart can fix.
+async fn healthz(State(s): State<OpsState>) -> Response {
+    if s.store.is_healthy() {
+        Json(json!({"ok": true})).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ok": false, "reason": "storage failed a write; a restart reopens it"})),
+        )
+            .into_response()
+    }
 }
 
 async fn readyz(State(s): State<OpsState>) -> Response {

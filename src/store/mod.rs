@@ -14,9 +14,16 @@ use sled::Transactional;
 
 use commit::GroupCommit;
 
+/// Free space kept in reserve: writes are refused (503, retried by senders) before the
+/// disk is full, because sled cannot recover from a write that hit a full disk without
+/// being reopened.
+pub const SPACE_RESERVE: u64 = 16 << 20;
+
 /// Why storage failed. Callers answer 503 so that senders retry.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
+    #[error("storage is almost full: {free} bytes free, {reserve} kept in reserve")]
+    Full { free: u64, reserve: u64 },
     #[error("storage unavailable: {0}")]
     Io(String),
     #[error("stored record `{key}` in `{table}` is unreadable: {reason}")]
@@ -40,6 +47,9 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     db: sled::Db,
     commit: Arc<GroupCommit>,
+    dir: Arc<std::path::PathBuf>,
+    /// Set when sled itself failed a write; only reopening (a restart) clears it.
+    failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Store {
@@ -53,7 +63,35 @@ impl Store {
             .flush_every_ms(Some(1000))
             .open()?;
         let commit = Arc::new(GroupCommit::start(db.clone()));
-        Ok(Store { db, commit })
+        Ok(Store {
+            db,
+            commit,
+            dir: Arc::new(dir.to_path_buf()),
+            failed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        })
+    }
+
+    /// Refuses writes while free space is below the reserve.
+    pub fn check_space(&self) -> Result<()> {
+        match free_bytes(&self.dir) {
+            Some(free) if free < SPACE_RESERVE => Err(StoreError::Full {
+                free,
+                reserve: SPACE_RESERVE,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// False once sled failed a write: it stays failed until the process restarts.
+    pub fn is_healthy(&self) -> bool {
+        !self.failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn note(&self, e: &StoreError) {
+        if matches!(e, StoreError::Io(_)) {
+            self.failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// A named table; created on first use.
@@ -61,13 +99,18 @@ impl Store {
         Ok(Table {
             name,
             tree: self.db.open_tree(name)?,
+            dir: self.dir.clone(),
         })
     }
 
     /// Waits until every write made before the call is on disk. Concurrent callers share
     /// one flush (group commit): one flush per request is pathologically slow under load.
     pub async fn durable(&self) -> Result<()> {
-        self.commit.wait().await
+        let r = self.commit.wait().await;
+        if let Err(e) = &r {
+            self.note(e);
+        }
+        r
     }
 
     /// A unique, increasing number (survives restarts).
@@ -82,6 +125,7 @@ impl Store {
         tables: &[&Table],
         f: impl Fn(&Tx<'_>) -> std::result::Result<R, TxAbort>,
     ) -> Result<std::result::Result<R, TxAbort>> {
+        self.check_space()?;
         let trees: Vec<&sled::Tree> = tables.iter().map(|t| &t.tree).collect();
         let names: Vec<&'static str> = tables.iter().map(|t| t.name).collect();
         let outcome = trees.as_slice().transaction(|txs| {
@@ -95,7 +139,11 @@ impl Store {
             Ok(r) => Ok(Ok(r)),
             Err(TransactionError::Abort(TxAbort::Store(e))) => Err(e),
             Err(TransactionError::Abort(abort)) => Ok(Err(abort)),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Storage(e)) => {
+                let e = StoreError::from(e);
+                self.note(&e);
+                Err(e)
+            }
         }
     }
 
@@ -125,6 +173,7 @@ impl Store {
 
     /// Writes and flushes a probe record: readiness means "can take a write now".
     pub async fn probe(&self) -> Result<()> {
+        self.check_space()?;
         let meta = self.table("meta")?;
         meta.put("probe", &chrono::Utc::now().to_rfc3339())?;
         self.durable().await
@@ -136,6 +185,7 @@ impl Store {
 pub struct Table {
     name: &'static str,
     tree: sled::Tree,
+    dir: Arc<std::path::PathBuf>,
 }
 
 impl Table {
@@ -151,6 +201,12 @@ impl Table {
     }
 
     pub fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
+        if let Some(free) = free_bytes(&self.dir).filter(|f| *f < SPACE_RESERVE) {
+            return Err(StoreError::Full {
+                free,
+                reserve: SPACE_RESERVE,
+            });
+        }
         self.tree.insert(key.as_bytes(), encode(value)?)?;
         Ok(())
     }
@@ -218,6 +274,19 @@ impl Table {
         }
         Ok(out)
     }
+}
+
+/// Bytes available to this process on the filesystem holding `dir`.
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a valid C string and `stat` a properly sized out-parameter.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
+    if rc != 0 {
+        return None;
+    }
+    Some((stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64))
 }
 
 /// Keys for append-only tables: zero-padded so that string order is numeric order.

@@ -41,6 +41,8 @@ pub struct Options {
     pub resolve_wait: &'static str,
     pub extra_config: String,
     pub catalog: String,
+    /// Where the data lives (default: inside the test's temp dir).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             resolve_wait: "500ms",
             extra_config: String::new(),
             catalog: CATALOG.to_string(),
+            data_dir: None,
         }
     }
 }
@@ -77,7 +80,7 @@ impl Server {
              public_url: http://status.example.com\n\
              auth:\n  tokens:\n    - {{name: reader-bot, role: reader, token_file: {reader}}}\n\
              grouping:\n  group_wait: {gw}\n  resolve_wait: {rw}\n  min_update_interval: 0s\n{extra}",
-            data = dir.path().join("data").display(),
+            data = opts.data_dir.clone().unwrap_or_else(|| dir.path().join("data")).display(),
             mappings = mappings.display(),
             reader = dir.path().join("reader.token").display(),
             gw = opts.group_wait,

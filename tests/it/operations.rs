@@ -443,3 +443,93 @@ async fn a_truncated_alert_group_is_noted_for_approvers() {
         .unwrap();
     assert_eq!(ingest["detail"]["truncated_alerts"], 37);
 }
+
+/// A real full disk (a small tmpfs): ingest answers 503 so senders retry, `/readyz` says
+/// why, nothing is acknowledged that was not stored, and it recovers by itself.
+#[tokio::test]
+async fn a_full_disk_makes_ingest_answer_503_and_recovers_when_space_returns() {
+    let mount = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=48m", "tmpfs"])
+        .arg(mount.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mount.path().to_path_buf());
+    let data = mount.path().join("data");
+    let s = Server::start(Options {
+        data_dir: Some(data.clone()),
+        ..Options::default()
+    });
+    assert_eq!(
+        s.post_alertmanager(&am_payload(vec![am_alert(
+            "df0", "web", "critical", true, T0
+        )]))
+        .await
+        .0,
+        200
+    );
+    // Leave less than the reserve free.
+    let free = {
+        let out = Command::new("df")
+            .args(["-B1", "--output=avail"])
+            .arg(mount.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let filler = mount.path().join("filler");
+    let status = Command::new("fallocate")
+        .arg("-l")
+        .arg((free - (4 << 20)).to_string())
+        .arg(&filler)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (status, body) = s
+        .post_alertmanager(&am_payload(vec![am_alert(
+            "df1", "web", "critical", true, T0,
+        )]))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    let (status, ready) = s.get("/readyz", None).await;
+    assert_eq!(status, 503);
+    assert!(
+        ready["checks"]["storage"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("almost full"),
+        "{ready}"
+    );
+    assert_eq!(s.get("/healthz", None).await.0, 200, "no restart needed");
+    std::fs::remove_file(&filler).unwrap();
+    let (status, body) = s
+        .post_alertmanager(&am_payload(vec![am_alert(
+            "df1", "web", "critical", true, T0,
+        )]))
+        .await;
+    assert_eq!((status, body["new"].as_u64()), (200, Some(1)), "{body}");
+    assert_eq!(s.get("/readyz", None).await.0, 200);
+    let ingests = s
+        .audit()
+        .await
+        .iter()
+        .filter(|e| e["action"] == "ingest")
+        .count();
+    assert_eq!(ingests, 2, "the refused delivery left nothing behind");
+}
