@@ -53,6 +53,7 @@ pub struct Metrics {
     unmapped_names: Mutex<HashSet<String>>,
     drafts: Family<EventLabel, Counter>,
     first_update: Histogram,
+    alert_to_draft: Histogram,
     approval_wait: Histogram,
     publish: Family<TargetOutcome, Counter>,
     reloads: Family<OutcomeLabel, Counter>,
@@ -106,6 +107,12 @@ impl Metrics {
             "Time from an incident's first alert to its first published update",
             first_update.clone(),
         );
+        let alert_to_draft = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register(
+            "statusgate_alert_to_draft_seconds",
+            "Time from an alert's arrival to the draft (or revision) that reflects it",
+            alert_to_draft.clone(),
+        );
         let approval_wait = Histogram::new(exponential_buckets(5.0, 2.0, 12));
         registry.register(
             "statusgate_draft_approval_wait_seconds",
@@ -156,6 +163,7 @@ impl Metrics {
             unmapped_names: Mutex::new(HashSet::new()),
             drafts,
             first_update,
+            alert_to_draft,
             approval_wait,
             publish,
             reloads,
@@ -210,6 +218,10 @@ impl Metrics {
 
     pub fn first_update(&self, seconds: f64) {
         self.first_update.observe(seconds.max(0.0));
+    }
+
+    pub fn alert_to_draft(&self, seconds: f64) {
+        self.alert_to_draft.observe(seconds.max(0.0));
     }
 
     pub fn approval_wait(&self, seconds: f64) {

@@ -91,8 +91,14 @@ impl Pipeline {
                 let _guard = lock.lock().await;
                 let catalog = self.catalog.current();
                 let now = Utc::now();
+                let received = alert.received_at;
                 let effects = self.grouper.observe(alert, &catalog, now);
-                self.handle(&effects, &catalog, now)?;
+                let drafted = self.handle(&effects, &catalog, now)?;
+                if drafted {
+                    let seconds =
+                        (Utc::now() - received).num_microseconds().unwrap_or(0) as f64 / 1e6;
+                    self.metrics.alert_to_draft(seconds);
+                }
                 self.persist_groups()?;
                 self.recorder.done(&key)?;
             }
@@ -110,12 +116,14 @@ impl Pipeline {
         self.store.durable().await
     }
 
+    /// Applies grouping decisions; true if a draft was created or revised.
     fn handle(
         &self,
         effects: &[Effect],
         catalog: &Catalog,
         now: chrono::DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
+        let mut drafted = false;
         for effect in effects {
             match effect {
                 Effect::Unmapped { alertname } => {
@@ -140,11 +148,14 @@ impl Pipeline {
                 }
                 _ => {
                     let events = self.drafts.apply(effect, catalog, now)?;
+                    drafted |= events
+                        .iter()
+                        .any(|e| matches!(e, DraftEvent::Created(_) | DraftEvent::Revised(_)));
                     self.count(&events);
                 }
             }
         }
-        Ok(())
+        Ok(drafted)
     }
 
     fn record(
