@@ -119,6 +119,20 @@ pub struct Draft {
     pub history: Vec<HistoryEntry>,
     #[serde(default)]
     pub revisions: Vec<Revision>,
+    /// Text a source offered for the body after a person had edited it (a PagerDuty
+    /// status update), for the approver to take or leave. Redacted.
+    #[serde(default)]
+    pub suggestions: Vec<Suggestion>,
+}
+
+/// Text offered for a draft's body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// When the source wrote it.
+    pub at: DateTime<Utc>,
+    /// `pagerduty`.
+    pub source: Source,
+    pub text: String,
 }
 
 impl Draft {

@@ -77,6 +77,7 @@ fn alert(fp: &str, service: &str, severity: &str, firing: bool, starts: i64) -> 
         ends_at: None,
         generator_url: String::new(),
         received_at: t(starts),
+        changed_at: None,
     }
 }
 

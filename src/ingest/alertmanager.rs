@@ -107,6 +107,7 @@ impl Payload {
                 ends_at,
                 generator_url: a.generator_url,
                 received_at,
+                changed_at: None,
             });
         }
         Ok(out)

@@ -3,6 +3,7 @@
 
 pub mod alertmanager;
 mod body;
+pub mod pagerduty;
 mod record;
 
 use std::collections::BTreeMap;
@@ -10,7 +11,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use body::{read_json_body, BodyError};
+pub use body::{read_body, read_json_body, BodyError};
 pub use record::{RecordOutcome, Recorder, INBOX_TABLE};
 
 /// Where an alert came from.
@@ -52,6 +53,10 @@ pub struct Alert {
     pub ends_at: Option<DateTime<Utc>>,
     pub generator_url: String,
     pub received_at: DateTime<Utc>,
+    /// When the source says this state came about (PagerDuty's `occurred_at`). Sources that
+    /// report it are ordered by it rather than by `starts_at` and status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<DateTime<Utc>>,
 }
 
 impl Alert {
@@ -69,6 +74,9 @@ impl Alert {
     /// Whether this delivery says nothing new about the alert already recorded: the same
     /// state, or an older one that arrives late (retries, HA replicas, reordering).
     pub fn adds_nothing_to(&self, recorded: &Alert) -> bool {
+        if self.source == Source::Pagerduty {
+            return self.pagerduty_adds_nothing_to(recorded);
+        }
         if self.starts_at < recorded.starts_at {
             return true;
         }
@@ -82,6 +90,59 @@ impl Alert {
             (AlertStatus::Resolved, AlertStatus::Firing) => true,
             (AlertStatus::Firing, AlertStatus::Resolved) => false,
             (AlertStatus::Resolved, AlertStatus::Resolved) => self.ends_at <= recorded.ends_at,
+        }
+    }
+}
+
+impl Alert {
+    /// A PagerDuty incident keeps its `created_at` for life while its state moves back and
+    /// forth (acknowledged, reopened), so its events are ordered by `occurred_at`: an older
+    /// one arriving late is stale. Equal or missing times go in arrival order.
+    fn pagerduty_adds_nothing_to(&self, recorded: &Alert) -> bool {
+        if let (Some(new), Some(old)) = (self.changed_at, recorded.changed_at) {
+            if new < old {
+                return true;
+            }
+        }
+        self.status == recorded.status
+            && self.labels == recorded.labels
+            && self.annotations == recorded.annotations
+            && self.starts_at == recorded.starts_at
+            && self.generator_url == recorded.generator_url
+    }
+
+    /// Whether a responder has taken the alert on: `Some` only for sources that say so
+    /// (a PagerDuty incident's acknowledgement), `None` otherwise.
+    pub fn acknowledged(&self) -> Option<bool> {
+        if self.source != Source::Pagerduty {
+            return None;
+        }
+        self.annotations
+            .get(pagerduty::ANNOTATION_STATUS)
+            .map(|s| s == "acknowledged")
+    }
+
+    /// The latest status update responders wrote for the alert (PagerDuty's
+    /// `incident.status_update_published`), with when it was written.
+    pub fn status_update(&self) -> Option<(DateTime<Utc>, &str)> {
+        let text = self.annotations.get(pagerduty::ANNOTATION_STATUS_UPDATE)?;
+        let at = self
+            .annotations
+            .get(pagerduty::ANNOTATION_STATUS_UPDATE_AT)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())?;
+        Some((at.with_timezone(&Utc), text.as_str()))
+    }
+
+    /// A short name for counting alerts nobody maps: `alertname`, or for a PagerDuty
+    /// incident its service (incident titles would exhaust the metric's bounded names).
+    pub fn metric_name(&self) -> &str {
+        match self.source {
+            Source::Pagerduty => self
+                .labels
+                .get("pd_service")
+                .map(String::as_str)
+                .unwrap_or(""),
+            Source::Alertmanager => self.alertname(),
         }
     }
 }
