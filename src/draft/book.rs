@@ -12,7 +12,7 @@ use super::{text_context, Draft, DraftAlert, DraftKind, Redactor, Templates};
 use crate::audit::{Audit, AuditEntry};
 use crate::catalog::Catalog;
 use crate::group::{after, Effect, Snapshot};
-use crate::ingest::Source;
+use crate::ingest::{Source, StatusUpdate};
 use crate::store::{Result, Store, StoreError, Table, TxAbort};
 use crate::vocab::{ComponentStatus, DraftState, IncidentStatus};
 
@@ -341,8 +341,8 @@ impl Drafts {
             suggestions: Vec::new(),
         };
         draft.incident_status = suggested_status(kind, ledger, snap);
-        if let Some((_, text)) = responders_update(kind, snap, ledger) {
-            draft.body = self.redactor.redact(text);
+        if let Some(update) = responders_update(kind, snap, ledger) {
+            draft.body = self.redactor.redact(update.text);
         }
         draft.log(
             now,
@@ -390,8 +390,8 @@ impl Drafts {
         if !edited("incident_status") || kind == DraftKind::Resolution {
             next.incident_status = suggested_status(kind, ledger, snap);
         }
-        if let Some((at, text)) = responders_update(kind, snap, ledger) {
-            let text = self.redactor.redact(text);
+        if let Some(update) = responders_update(kind, snap, ledger) {
+            let (at, text) = (update.at, self.redactor.redact(update.text));
             if !edited("body") {
                 next.body = text;
             } else if !next
@@ -551,21 +551,22 @@ fn suggested_status(kind: DraftKind, ledger: &Ledger, snap: &Snapshot) -> Incide
     }
 }
 
-/// The newest status update responders wrote (in PagerDuty) since the incident was last
-/// published: the text for an open incident's next public update. None for resolutions.
+/// The newest status update responders wrote (in PagerDuty) that arrived since the
+/// incident was last published: the text for an open incident's next public update.
+/// None for resolutions.
 fn responders_update<'a>(
     kind: DraftKind,
     snap: &'a Snapshot,
     ledger: &Ledger,
-) -> Option<(DateTime<Utc>, &'a str)> {
+) -> Option<StatusUpdate<'a>> {
     if kind == DraftKind::Resolution {
         return None;
     }
     snap.alerts
         .iter()
         .filter_map(|a| a.status_update())
-        .filter(|(at, _)| ledger.last_published_at.is_none_or(|p| *at > p))
-        .max_by_key(|(at, _)| *at)
+        .filter(|u| ledger.last_published_at.is_none_or(|p| u.received_at > p))
+        .max_by_key(|u| u.at)
 }
 
 fn ledger_impact(ledger: &Ledger) -> crate::vocab::Impact {

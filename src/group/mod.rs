@@ -62,7 +62,7 @@ impl Snapshot {
                         a.key.clone(),
                         a.is_firing(),
                         a.acknowledged(),
-                        a.status_update().map(|(at, _)| at),
+                        a.status_update().map(|u| u.at),
                     )
                 })
                 .collect(),

@@ -38,6 +38,16 @@ pub enum AlertStatus {
     Resolved,
 }
 
+/// A status update written for an alert by its responders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusUpdate<'a> {
+    /// When the source says it was written (orders updates).
+    pub at: DateTime<Utc>,
+    /// When statusgate received it (compared with publication times, on the same clock).
+    pub received_at: DateTime<Utc>,
+    pub text: &'a str,
+}
+
 /// One alert as every later stage sees it, whatever its source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
@@ -123,14 +133,21 @@ impl Alert {
     }
 
     /// The latest status update responders wrote for the alert (PagerDuty's
-    /// `incident.status_update_published`), with when it was written.
-    pub fn status_update(&self) -> Option<(DateTime<Utc>, &str)> {
+    /// `incident.status_update_published`).
+    pub fn status_update(&self) -> Option<StatusUpdate<'_>> {
         let text = self.annotations.get(pagerduty::ANNOTATION_STATUS_UPDATE)?;
-        let at = self
-            .annotations
-            .get(pagerduty::ANNOTATION_STATUS_UPDATE_AT)
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())?;
-        Some((at.with_timezone(&Utc), text.as_str()))
+        let time = |key: &str| {
+            self.annotations
+                .get(key)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        let at = time(pagerduty::ANNOTATION_STATUS_UPDATE_AT)?;
+        Some(StatusUpdate {
+            at,
+            received_at: time(pagerduty::ANNOTATION_STATUS_UPDATE_RECEIVED_AT).unwrap_or(at),
+            text,
+        })
     }
 
     /// A short name for counting alerts nobody maps: `alertname`, or for a PagerDuty
@@ -144,5 +161,56 @@ impl Alert {
                 .unwrap_or(""),
             Source::Alertmanager => self.alertname(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pd(status: AlertStatus, changed: &str, pd_status: &str) -> Alert {
+        let at = changed.parse::<DateTime<Utc>>().ok();
+        Alert {
+            key: "pd:P1".into(),
+            source: Source::Pagerduty,
+            fingerprint: "pd:P1".into(),
+            status,
+            labels: [("source".to_string(), "pagerduty".to_string())].into(),
+            annotations: [(
+                pagerduty::ANNOTATION_STATUS.to_string(),
+                pd_status.to_string(),
+            )]
+            .into(),
+            starts_at: "2026-11-30T12:00:00Z".parse().unwrap(),
+            ends_at: None,
+            generator_url: String::new(),
+            received_at: Utc::now(),
+            changed_at: at,
+        }
+    }
+
+    #[test]
+    fn pagerduty_events_are_ordered_by_when_they_happened() {
+        use AlertStatus::*;
+        let triggered = pd(Firing, "2026-11-30T12:00:00Z", "triggered");
+        let acked = pd(Firing, "2026-11-30T12:03:00Z", "acknowledged");
+        let resolved = pd(Resolved, "2026-11-30T12:40:00Z", "resolved");
+        let reopened = pd(Firing, "2026-11-30T12:50:00Z", "triggered");
+        // An acknowledgement is news although the alert fires on, and so is a reopen.
+        assert!(!acked.adds_nothing_to(&triggered));
+        assert!(!reopened.adds_nothing_to(&resolved));
+        // Late events are stale, whatever their status.
+        assert!(triggered.adds_nothing_to(&resolved));
+        assert!(acked.adds_nothing_to(&resolved));
+        // The same state again is nothing new; a tie in time goes by arrival.
+        assert!(acked.clone().adds_nothing_to(&acked));
+        let same_time = pd(Resolved, "2026-11-30T12:03:00Z", "resolved");
+        assert!(!same_time.adds_nothing_to(&acked));
+        // Without a time, arrival order.
+        let mut untimed = pd(Firing, "", "triggered");
+        untimed.changed_at = None;
+        assert!(!untimed.adds_nothing_to(&resolved));
+        assert_eq!(acked.acknowledged(), Some(true));
+        assert_eq!(triggered.acknowledged(), Some(false));
     }
 }

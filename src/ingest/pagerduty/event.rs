@@ -8,7 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ANNOTATION_STATUS, ANNOTATION_STATUS_UPDATE, ANNOTATION_STATUS_UPDATE_AT};
+use super::{
+    ANNOTATION_STATUS, ANNOTATION_STATUS_UPDATE, ANNOTATION_STATUS_UPDATE_AT,
+    ANNOTATION_STATUS_UPDATE_RECEIVED_AT,
+};
 use crate::ingest::{Alert, AlertStatus, Source};
 
 /// The longest event id remembered; PagerDuty's are 26–36 characters.
@@ -258,7 +261,7 @@ pub fn with_status_update(
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Option<Alert> {
-    if known.status_update().is_some_and(|(prev, _)| prev >= at) {
+    if known.status_update().is_some_and(|prev| prev.at >= at) {
         return None;
     }
     let mut alert = known.clone();
@@ -269,6 +272,10 @@ pub fn with_status_update(
         ANNOTATION_STATUS_UPDATE_AT.to_string(),
         at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     );
+    alert.annotations.insert(
+        ANNOTATION_STATUS_UPDATE_RECEIVED_AT.to_string(),
+        now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    );
     alert.received_at = now;
     // Not a change of state: the incident's own clock stays where it is.
     Some(alert)
@@ -277,7 +284,11 @@ pub fn with_status_update(
 /// Carries what only earlier events told (the latest status update) into a newer state of
 /// the incident.
 pub fn carry_over(alert: &mut Alert, known: &Alert) {
-    for key in [ANNOTATION_STATUS_UPDATE, ANNOTATION_STATUS_UPDATE_AT] {
+    for key in [
+        ANNOTATION_STATUS_UPDATE,
+        ANNOTATION_STATUS_UPDATE_AT,
+        ANNOTATION_STATUS_UPDATE_RECEIVED_AT,
+    ] {
         if let Some(v) = known.annotations.get(key) {
             alert.annotations.insert(key.to_string(), v.clone());
         }
@@ -426,12 +437,18 @@ mod tests {
         };
         let t1 = "2026-11-30T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
         let t2 = "2026-11-30T12:05:00Z".parse::<DateTime<Utc>>().unwrap();
-        let first = with_status_update(&known, "first", t2, Utc::now()).unwrap();
-        assert_eq!(first.status_update(), Some((t2, "first")));
+        let now = Utc::now();
+        let first = with_status_update(&known, "first", t2, now).unwrap();
+        let update = first.status_update().unwrap();
+        assert_eq!((update.at, update.text), (t2, "first"));
+        assert_eq!(
+            update.received_at.timestamp_millis(),
+            now.timestamp_millis()
+        );
         assert_eq!(first.changed_at, known.changed_at);
         assert!(with_status_update(&first, "older", t1, Utc::now()).is_none());
         let mut next = (*known).clone();
         carry_over(&mut next, &first);
-        assert_eq!(next.status_update(), Some((t2, "first")));
+        assert_eq!(next.status_update(), first.status_update());
     }
 }

@@ -34,6 +34,8 @@ pub const ANNOTATION_STATUS: &str = "pd_status";
 /// The latest status update's text, and when it was published (RFC 3339).
 pub const ANNOTATION_STATUS_UPDATE: &str = "pd_status_update";
 pub const ANNOTATION_STATUS_UPDATE_AT: &str = "pd_status_update_at";
+/// When statusgate received that status update (RFC 3339).
+pub const ANNOTATION_STATUS_UPDATE_RECEIVED_AT: &str = "pd_status_update_received_at";
 
 const SOURCE: &str = "pagerduty";
 
@@ -252,5 +254,61 @@ fn routing_problem(s: &PagerDutyIngest, alert: &Alert) -> Result<Option<String>,
 fn add(detail: &mut Value, key: &str, value: Value) {
     if let Some(obj) = detail.as_object_mut() {
         obj.insert(key.into(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn secrets_come_comma_separated_from_the_environment_or_a_file() {
+        let env = |k: &str| {
+            (k == "STATUSGATE_PAGERDUTY_SECRETS").then(|| " new-secret , old-secret ,".to_string())
+        };
+        let c = Config::load_with_env(None, &env).unwrap();
+        let s = &c.secrets.pagerduty_secrets;
+        assert_eq!(s.len(), 2);
+        assert!(s[0].matches(b"new-secret") && s[1].matches(b"old-secret"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pd");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let config = dir.path().join("c.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "sources:\n  pagerduty:\n    secrets_file: {}\n",
+                file.display()
+            ),
+        )
+        .unwrap();
+        let c = Config::load_with_env(Some(&config), &|_| None).unwrap();
+        assert!(c.secrets.pagerduty_secrets[0].matches(b"from-file"));
+        // The environment overrides the file.
+        let c = Config::load_with_env(Some(&config), &env).unwrap();
+        assert_eq!(c.secrets.pagerduty_secrets.len(), 2);
+    }
+
+    #[test]
+    fn severity_names_only_pagerduty_urgencies() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("c.yaml");
+        std::fs::write(
+            &config,
+            "sources:\n  pagerduty:\n    severity: {hihg: critical, low: warning}\n",
+        )
+        .unwrap();
+        let err = Config::load_with_env(Some(&config), &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown urgency `hihg`"), "{err}");
+        std::fs::write(
+            &config,
+            "sources:\n  pagerduty:\n    severity: {high: major, low: minor}\n",
+        )
+        .unwrap();
+        let c = Config::load_with_env(Some(&config), &|_| None).unwrap();
+        assert_eq!(c.sources.pagerduty.severity["high"], "major");
     }
 }
