@@ -202,6 +202,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             metrics: metrics.clone(),
             signals: signals.clone(),
         }))
+        .merge(ingest::pagerduty::router(pagerduty_ingest(
+            &config,
+            &store,
+            recorder.clone(),
+            catalog.clone(),
+            metrics.clone(),
+        )?))
         .merge(ingest::alertmanager::router(AlertmanagerIngest {
             recorder,
             auth,
@@ -271,6 +278,37 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         reloader,
         watch,
         shutdown_timeout: config.shutdown_timeout.as_std(),
+    })
+}
+
+/// The PagerDuty endpoint's state; with no secret configured the endpoint answers 404.
+fn pagerduty_ingest(
+    config: &Config,
+    store: &Store,
+    recorder: Recorder,
+    catalog: CatalogHandle,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<ingest::pagerduty::PagerDutyIngest> {
+    let secrets = config.secrets.pagerduty_secrets.clone();
+    if secrets.is_empty() {
+        tracing::info!("/webhooks/pagerduty is off; set STATUSGATE_PAGERDUTY_SECRETS to take PagerDuty webhooks");
+    }
+    let unrouted: ingest::pagerduty::Unrouted =
+        Arc::new(move |labels| match catalog.current().route(labels) {
+            catalog::Routing::Mapped { .. } => None,
+            catalog::Routing::Ignored { route } => Some(format!("route `{route}` ignores it")),
+            catalog::Routing::Unmapped => Some("no route maps this incident".to_string()),
+        });
+    Ok(ingest::pagerduty::PagerDutyIngest {
+        recorder,
+        secrets: Arc::new(secrets),
+        severity: config.sources.pagerduty.severity.clone(),
+        unrouted,
+        seen: Arc::new(ingest::pagerduty::SeenEvents::open(store)?),
+        max_body: config.max_body.0,
+        metrics,
+        lock: Arc::new(Mutex::new(())),
+        limit: limits::KeyedLimit::new(config.limits.ingest),
     })
 }
 

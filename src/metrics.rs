@@ -80,7 +80,7 @@ impl Metrics {
         let webhooks = Family::<SourceOutcome, Counter>::default();
         registry.register(
             "statusgate_webhooks_received",
-            "Webhook deliveries by source and outcome (accepted, unauthorized, rejected, unavailable, ignored)",
+            "Webhook deliveries by source and outcome (accepted, unauthorized, rejected, unavailable, ignored, duplicate)",
             webhooks.clone(),
         );
         let alerts = Family::<SourceLabel, Counter>::default();

@@ -230,5 +230,6 @@ fn to_alert(a: ApiAlert, now: DateTime<Utc>) -> Alert {
         generator_url: a.generator_url,
         received_at: now,
         truncated: 0,
+        changed_at: None,
     }
 }

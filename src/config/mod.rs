@@ -543,6 +543,18 @@ impl Config {
                 problems.push(format!("uptime.{status}: {share} is not between 0 and 1"));
             }
         }
+        for (urgency, severity) in &self.sources.pagerduty.severity {
+            if !matches!(urgency.as_str(), "high" | "low") {
+                problems.push(format!(
+                    "sources.pagerduty.severity: unknown urgency `{urgency}` (PagerDuty's urgencies are high and low)"
+                ));
+            }
+            if severity.trim().is_empty() {
+                problems.push(format!(
+                    "sources.pagerduty.severity.{urgency}: the severity must not be empty"
+                ));
+            }
+        }
         let mut names = std::collections::BTreeSet::new();
         for t in &self.auth.tokens {
             if !names.insert(t.name.as_str()) {

@@ -12,6 +12,7 @@ use super::{text_context, Draft, DraftAlert, DraftKind, Redactor, Templates};
 use crate::audit::{Audit, AuditEntry};
 use crate::catalog::Catalog;
 use crate::group::{after, Effect, Snapshot};
+use crate::ingest::{Source, StatusUpdate};
 use crate::store::{Result, Store, StoreError, Table, TxAbort};
 use crate::vocab::{ComponentStatus, DraftState, IncidentStatus};
 
@@ -357,7 +358,12 @@ impl Drafts {
             history: Vec::new(),
             revisions: Vec::new(),
             notes: super::notes_for(snap),
+            suggestions: Vec::new(),
         };
+        draft.incident_status = suggested_status(kind, ledger, snap);
+        if let Some(update) = responders_update(kind, snap, ledger) {
+            draft.body = self.redactor.redact(update.text);
+        }
         draft.log(
             now,
             SYSTEM,
@@ -403,7 +409,23 @@ impl Drafts {
             next.impact = worst.impact();
         }
         if !edited("incident_status") || kind == DraftKind::Resolution {
-            next.incident_status = default_status(kind, ledger);
+            next.incident_status = suggested_status(kind, ledger, snap);
+        }
+        if let Some(update) = responders_update(kind, snap, ledger) {
+            let (at, text) = (update.at, self.redactor.redact(update.text));
+            if !edited("body") {
+                next.body = text;
+            } else if !next
+                .suggestions
+                .iter()
+                .any(|s| s.at == at && s.text == text)
+            {
+                next.suggestions.push(super::Suggestion {
+                    at,
+                    source: Source::Pagerduty,
+                    text,
+                });
+            }
         }
         if next == *draft {
             return Ok(false);
@@ -525,6 +547,49 @@ fn default_status(kind: DraftKind, ledger: &Ledger) -> IncidentStatus {
     }
 }
 
+/// The incident status to propose: the usual one, moved by what responders did in
+/// PagerDuty. An acknowledgement suggests `identified` where the public still reads
+/// `investigating`; with every acknowledgement withdrawn, `identified` goes back to
+/// `investigating`. A status a person chose later (`monitoring`) stays.
+fn suggested_status(kind: DraftKind, ledger: &Ledger, snap: &Snapshot) -> IncidentStatus {
+    let base = default_status(kind, ledger);
+    if kind == DraftKind::Resolution {
+        return base;
+    }
+    let acks: Vec<bool> = snap
+        .alerts
+        .iter()
+        .filter(|a| a.is_firing())
+        .filter_map(|a| a.acknowledged())
+        .collect();
+    if acks.is_empty() {
+        return base;
+    }
+    match (acks.iter().any(|a| *a), base) {
+        (true, IncidentStatus::Investigating) => IncidentStatus::Identified,
+        (false, IncidentStatus::Identified) => IncidentStatus::Investigating,
+        _ => base,
+    }
+}
+
+/// The newest status update responders wrote (in PagerDuty) that arrived since the
+/// incident was last published: the text for an open incident's next public update.
+/// None for resolutions.
+fn responders_update<'a>(
+    kind: DraftKind,
+    snap: &'a Snapshot,
+    ledger: &Ledger,
+) -> Option<StatusUpdate<'a>> {
+    if kind == DraftKind::Resolution {
+        return None;
+    }
+    snap.alerts
+        .iter()
+        .filter_map(|a| a.status_update())
+        .filter(|u| ledger.last_published_at.is_none_or(|p| u.received_at > p))
+        .max_by_key(|u| u.at)
+}
+
 fn ledger_impact(ledger: &Ledger) -> crate::vocab::Impact {
     ledger
         .published_components
@@ -562,6 +627,12 @@ fn changes(before: &Draft, after: &Draft) -> String {
             }
             .to_string(),
         );
+    }
+    if before.suggestions != after.suggestions {
+        out.push("suggestions".to_string());
+    }
+    if before.incident_status != after.incident_status {
+        out.push(format!("status {}", after.incident_status.as_str()));
     }
     if before.title != after.title {
         out.push("title".to_string());

@@ -122,6 +122,20 @@ pub struct Draft {
     /// What approvers should know about the alerts behind it (e.g. an incomplete list).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Text a source offered for the body after a person had edited it (a PagerDuty
+    /// status update), for the approver to take or leave. Redacted.
+    #[serde(default)]
+    pub suggestions: Vec<Suggestion>,
+}
+
+/// Text offered for a draft's body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// When the source wrote it.
+    pub at: DateTime<Utc>,
+    /// `pagerduty`.
+    pub source: Source,
+    pub text: String,
 }
 
 impl Draft {

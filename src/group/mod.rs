@@ -62,13 +62,21 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The parts whose change is worth a new draft revision.
-    fn essence(&self) -> (BTreeMap<String, ComponentStatus>, Vec<(String, bool)>, bool) {
+    /// The parts whose change is worth a new draft revision: components, which alerts fire,
+    /// flapping, and what responders said (an acknowledgement, a status update).
+    fn essence(&self) -> (BTreeMap<String, ComponentStatus>, Vec<AlertEssence>, bool) {
         (
             self.components.clone(),
             self.alerts
                 .iter()
-                .map(|a| (a.key.clone(), a.is_firing()))
+                .map(|a| {
+                    (
+                        a.key.clone(),
+                        a.is_firing(),
+                        a.acknowledged(),
+                        a.status_update().map(|u| u.at),
+                    )
+                })
                 .collect(),
             self.flapping,
         )
@@ -82,6 +90,7 @@ struct Breaker {
     storm_group: Option<String>,
     since: Option<DateTime<Utc>>,
 }
+type AlertEssence = (String, bool, Option<bool>, Option<DateTime<Utc>>);
 
 /// All open groups.
 pub struct Grouper {
@@ -146,9 +155,13 @@ impl Grouper {
                 if let Some(group) = self.groups.get_mut(&id) {
                     let tracked = group.alerts.get_mut(&alert.key);
                     if let Some(t) = tracked {
-                        if let Routing::Mapped { components, .. } = &routing {
-                            t.components = components.clone();
-                        }
+                        // Labels can change under one key (a PagerDuty incident moved to
+                        // another service): the alert follows its new route, and one no
+                        // route maps any more proposes nothing.
+                        t.components = match &routing {
+                            Routing::Mapped { components, .. } => components.clone(),
+                            Routing::Unmapped | Routing::Ignored { .. } => BTreeMap::new(),
+                        };
                         t.record(alert, now, flap.transitions, flap.window.as_chrono());
                     }
                 }
@@ -159,7 +172,7 @@ impl Grouper {
                     Routing::Mapped { components, .. } => components,
                     Routing::Unmapped => {
                         effects.push(Effect::Unmapped {
-                            alertname: alert.alertname().to_string(),
+                            alertname: alert.metric_name().to_string(),
                         });
                         return effects;
                     }

@@ -67,9 +67,10 @@ impl Tracked {
         }
     }
 
-    /// Counts as firing for the incident: firing, or held because it flaps.
+    /// Counts as firing for the incident: firing, or held because it flaps, and still
+    /// routed to some component.
     pub fn active(&self) -> bool {
-        self.alert.is_firing() || self.flapping
+        (self.alert.is_firing() || self.flapping) && !self.components.is_empty()
     }
 
     /// Takes a new delivery of this alert; a change of status is a transition.

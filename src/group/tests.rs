@@ -85,6 +85,7 @@ fn alert(fp: &str, service: &str, severity: &str, firing: bool, starts: i64) -> 
         generator_url: String::new(),
         received_at: t(starts),
         truncated: 0,
+        changed_at: None,
     }
 }
 

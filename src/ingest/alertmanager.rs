@@ -110,6 +110,7 @@ impl Payload {
                 generator_url: a.generator_url,
                 received_at,
                 truncated: self.truncated_alerts,
+                changed_at: None,
             });
         }
         Ok(out)

@@ -95,6 +95,12 @@ pub async fn read_json_body(
             content_type.into()
         }));
     }
+    read_body(headers, body, max).await
+}
+
+/// Reads at most `max` bytes (after gzip decompression) whatever the content type: for
+/// senders whose authenticity is checked on the raw bytes before anything else is judged.
+pub async fn read_body(headers: &HeaderMap, body: Body, max: usize) -> Result<Bytes, BodyError> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 
 use super::{Alert, Source};
 use crate::audit::{Audit, AuditEntry};
-use crate::store::{Result, Store, StoreError, Table, TxAbort};
+use crate::store::{Result, Store, StoreError, Table, Tx, TxAbort};
 
 pub const ALERTS_TABLE: &str = "alerts";
 pub const INBOX_TABLE: &str = "inbox";
@@ -58,17 +58,7 @@ impl Recorder {
         let outcome = self
             .store
             .transaction(&[&self.alerts, &self.inbox, self.audit.table()], |tx| {
-                let mut out = RecordOutcome::default();
-                for alert in alerts {
-                    let known: Option<Alert> = tx.get(&self.alerts, &alert.key)?;
-                    if known.as_ref().is_some_and(|k| alert.adds_nothing_to(k)) {
-                        out.duplicates += 1;
-                        continue;
-                    }
-                    tx.put(&self.alerts, &alert.key, alert)?;
-                    tx.append(&self.inbox, alert)?;
-                    out.new += 1;
-                }
+                let out = self.write_alerts(tx, alerts)?;
                 if out.new > 0 {
                     let mut d = detail.clone();
                     if let Some(obj) = d.as_object_mut() {
@@ -92,6 +82,73 @@ impl Recorder {
             self.wake.notify_one();
         }
         Ok(outcome)
+    }
+
+    /// Records one delivery from a source that names its deliveries (PagerDuty's event id):
+    /// the alerts as [`Recorder::record`] does, the audit entry that describes the delivery
+    /// (always written, with the alert counts added to its detail) and the delivery id in
+    /// `seen`, in one transaction; returns once it is durable.
+    pub async fn record_delivery(
+        &self,
+        alerts: &[Alert],
+        entry: AuditEntry,
+        seen: Option<(&Table, &str, DateTime<Utc>)>,
+    ) -> Result<RecordOutcome> {
+        let mut tables = vec![&self.alerts, &self.inbox, self.audit.table()];
+        if let Some((table, _, _)) = seen {
+            tables.push(table);
+        }
+        let outcome = self
+            .store
+            .transaction(&tables, |tx| {
+                let out = self.write_alerts(tx, alerts)?;
+                let mut entry = entry.clone();
+                if let Some(obj) = entry.detail.as_object_mut() {
+                    obj.insert("alerts".into(), json!(alerts.len()));
+                    obj.insert("new".into(), json!(out.new));
+                }
+                self.audit.append_in(tx, &entry)?;
+                if let Some((table, id, at)) = seen {
+                    tx.put(table, id, &at)?;
+                }
+                Ok(out)
+            })?
+            .map_err(|e| match e {
+                TxAbort::Store(e) => e,
+                TxAbort::Rejected(r) => StoreError::Io(r),
+            })?;
+        self.store.durable().await?;
+        if outcome.new > 0 {
+            self.wake.notify_one();
+        }
+        Ok(outcome)
+    }
+
+    /// Remembers the alerts whose state changed and queues them for the pipeline.
+    fn write_alerts(
+        &self,
+        tx: &Tx<'_>,
+        alerts: &[Alert],
+    ) -> std::result::Result<RecordOutcome, TxAbort> {
+        let mut out = RecordOutcome::default();
+        for alert in alerts {
+            let known: Option<Alert> = tx.get(&self.alerts, &alert.key)?;
+            if let Some(k) = known.as_ref().filter(|k| alert.adds_nothing_to(k)) {
+                // Nothing new, but a later event time still moves the alert's clock on, so
+                // that an older event arriving after this one is recognised as late.
+                if let Some(at) = alert.changed_at.filter(|at| k.changed_at < Some(*at)) {
+                    let mut k = k.clone();
+                    k.changed_at = Some(at);
+                    tx.put(&self.alerts, &alert.key, &k)?;
+                }
+                out.duplicates += 1;
+                continue;
+            }
+            tx.put(&self.alerts, &alert.key, alert)?;
+            tx.append(&self.inbox, alert)?;
+            out.new += 1;
+        }
+        Ok(out)
     }
 
     /// Alerts waiting for the pipeline, oldest first.

@@ -6,3 +6,4 @@ mod harness;
 mod ingest;
 mod lifecycle;
 mod operations;
+mod pagerduty;
