@@ -74,6 +74,8 @@ pub struct App {
     reloader: Reloader,
     watch: reload::Watch,
     shutdown_timeout: std::time::Duration,
+    /// Keeps Slack messages in step with drafts (when chat is on).
+    slack_worker: Option<approve::slack::Worker>,
 }
 
 /// Runs the service on `listener` until `shutdown` is cancelled.
@@ -125,6 +127,16 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     if recovered > 0 {
         tracing::info!(recovered, "finished publishes interrupted by a stop");
     }
+    let (chat, slack_worker) =
+        approve::slack::setup(&config, &store, approvals.clone(), metrics.clone())?;
+    match &chat {
+        approve::slack::Chat::Off => {}
+        approve::slack::Chat::Incomplete(why) => tracing::warn!("{why}"),
+        approve::slack::Chat::On(_) => tracing::info!(
+            channel = config.slack.as_ref().and_then(|s| s.channel.as_deref()).unwrap_or(""),
+            "Slack is on: drafts are posted for approval in chat"
+        ),
+    }
     let (groups_table, groups) = Pipeline::load_groups(&store)?;
     let pipeline = Pipeline {
         store: store.clone(),
@@ -161,6 +173,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         config.page.clone(),
         config.public_url.clone(),
     );
+    let api_state = approve::api::ApiState {
+        approvals,
+        audit: Audit::open(&store)?,
+        tokens,
+        max_body,
+    };
     let not_found_templates = templates.clone();
     let not_found_page = config.page.clone();
     let app = Router::new()
@@ -168,6 +186,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             store: store.clone(),
             catalog: catalog.clone(),
             metrics: metrics.clone(),
+            chat: chat.clone(),
         }))
         .merge(ingest::alertmanager::router(AlertmanagerIngest {
             recorder,
@@ -175,12 +194,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             max_body,
             metrics: metrics.clone(),
         }))
-        .merge(approve::api::router(approve::api::ApiState {
-            approvals,
-            audit: Audit::open(&store)?,
-            tokens,
-            max_body,
-        }))
+        .merge(approve::api::router(api_state.clone()))
+        .merge(approve::incident_drafts::router(api_state))
+        .merge(approve::slack::router(&chat))
         .merge(page::router(page_state))
         .fallback(move |req: Request<axum::body::Body>| {
             let templates = not_found_templates.clone();
@@ -214,6 +230,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         reloader,
         watch,
         shutdown_timeout: config.shutdown_timeout.as_std(),
+        slack_worker,
     })
 }
 
@@ -232,10 +249,12 @@ impl App {
             reloader,
             watch,
             shutdown_timeout: limit,
+            slack_worker,
         } = self;
         let background = CancellationToken::new();
         let pipeline_task = tokio::spawn(pipeline.run(background.clone()));
         let reload_task = tokio::spawn(reloader.run(watch, background.clone()));
+        let slack_task = slack_worker.map(|w| tokio::spawn(w.run(background.clone())));
 
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "statusgate listening");
@@ -253,6 +272,9 @@ impl App {
             background.cancel();
             let _ = pipeline_task.await;
             let _ = reload_task.await;
+            if let Some(t) = slack_task {
+                let _ = t.await;
+            }
             store.durable().await
         })
         .await;
@@ -274,7 +296,7 @@ fn fallback(
     page: &config::PageConfig,
 ) -> Response {
     let path = req.uri().path();
-    if path.starts_with("/api/") || path.starts_with("/webhooks/") {
+    if path.starts_with("/api/") || path.starts_with("/webhooks/") || path.starts_with("/slack/") {
         let mut r = ApiError::not_found(format!("no such endpoint: {} {}", req.method(), path))
             .into_response();
         if path.starts_with("/api/v2/") {

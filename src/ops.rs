@@ -19,6 +19,8 @@ pub struct OpsState {
     pub store: Store,
     pub catalog: CatalogHandle,
     pub metrics: Arc<Metrics>,
+    /// Chat delivery: detail only, never readiness.
+    pub chat: crate::approve::slack::Chat,
 }
 
 pub fn router(state: OpsState) -> Router {
@@ -43,10 +45,13 @@ async fn readyz(State(s): State<OpsState>) -> Response {
         "routes": catalog.route_count(),
     });
     let ready = storage["ok"] == true;
-    let body = json!({
+    let mut body = json!({
         "ready": ready,
         "checks": { "storage": storage, "catalog": catalog_check },
     });
+    if let Some(slack) = s.chat.check() {
+        body["checks"]["slack"] = slack;
+    }
     let status = if ready {
         StatusCode::OK
     } else {
