@@ -133,7 +133,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         approve::slack::Chat::Off => {}
         approve::slack::Chat::Incomplete(why) => tracing::warn!("{why}"),
         approve::slack::Chat::On(_) => tracing::info!(
-            channel = config.slack.as_ref().and_then(|s| s.channel.as_deref()).unwrap_or(""),
+            channel = config
+                .slack
+                .as_ref()
+                .and_then(|s| s.channel.as_deref())
+                .unwrap_or(""),
             "Slack is on: drafts are posted for approval in chat"
         ),
     }

@@ -41,7 +41,9 @@ pub enum UpdateDraftError {
     UnknownIncident(String),
     #[error("incident {0} is resolved; there is nothing more to update")]
     Closed(String),
-    #[error("incident {incident} already has draft {draft} pending; edit or decide that one instead")]
+    #[error(
+        "incident {incident} already has draft {draft} pending; edit or decide that one instead"
+    )]
     AlreadyPending { incident: String, draft: String },
     #[error("{0}")]
     Invalid(String),
@@ -91,10 +93,14 @@ impl Approvals {
                 status.as_str()
             )));
         }
-        let components = req.components.unwrap_or_else(|| incident.components.clone());
+        let components = req
+            .components
+            .unwrap_or_else(|| incident.components.clone());
         for (id, s) in &components {
             if self.public.component_info(id).is_none() {
-                return Err(UpdateDraftError::Invalid(format!("unknown component `{id}`")));
+                return Err(UpdateDraftError::Invalid(format!(
+                    "unknown component `{id}`"
+                )));
             }
             if *s == ComponentStatus::UnderMaintenance {
                 return Err(UpdateDraftError::Invalid(

@@ -22,7 +22,8 @@ impl SlackConfig {
     }
 
     pub fn remind_interval(&self) -> Duration {
-        self.remind_interval.map_or(Duration::from_secs(600), |d| d.0)
+        self.remind_interval
+            .map_or(Duration::from_secs(600), |d| d.0)
     }
 
     /// An open incident without a public update for this long gets a nudge.
@@ -31,7 +32,8 @@ impl SlackConfig {
     }
 
     pub fn nudge_interval(&self) -> Duration {
-        self.nudge_interval.map_or(Duration::from_secs(1800), |d| d.0)
+        self.nudge_interval
+            .map_or(Duration::from_secs(1800), |d| d.0)
     }
 
     /// `chat.*` calls per channel: Slack allows about one message a second per channel.
@@ -94,7 +96,9 @@ impl SlackConfig {
 fn looks_like_id(id: &str, prefixes: &[char]) -> bool {
     id.len() >= 2
         && id.starts_with(prefixes)
-        && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -118,8 +122,18 @@ mod tests {
         assert_eq!(slack.remind_after().as_secs(), 120);
         assert_eq!(slack.nudge_after().as_secs(), 1800);
         assert_eq!(slack.api_url(), "https://slack.com/api");
-        assert!(c.secrets.slack_bot_token.unwrap().matches(b"xoxb-1"));
-        assert!(c.secrets.slack_signing_secret.unwrap().matches(b"shh"));
+        assert!(c
+            .secrets
+            .slack_bot_token
+            .as_ref()
+            .unwrap()
+            .matches(b"xoxb-1"));
+        assert!(c
+            .secrets
+            .slack_signing_secret
+            .as_ref()
+            .unwrap()
+            .matches(b"shh"));
         assert!(!c.inactive_sections().contains(&"slack"));
     }
 

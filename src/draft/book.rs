@@ -580,7 +580,12 @@ impl Drafts {
             history: Vec::new(),
             revisions: Vec::new(),
         };
-        draft.log(now, actor, "created", format!("update for {} drafted by hand", m.incident_id));
+        draft.log(
+            now,
+            actor,
+            "created",
+            format!("update for {} drafted by hand", m.incident_id),
+        );
         ledger.pending = Some(draft.id.clone());
         let entry = AuditEntry::new(now, actor, "draft_created")
             .draft(&draft.id, draft.revision)

@@ -42,7 +42,11 @@ pub fn truncate(text: &str, max: usize) -> String {
 
 /// How a Slack user appears as an actor in drafts and the audit log.
 pub fn slack_actor(user_id: &str, name: &str) -> String {
-    let name = if name.trim().is_empty() { user_id } else { name.trim() };
+    let name = if name.trim().is_empty() {
+        user_id
+    } else {
+        name.trim()
+    };
     format!("{name} (slack:{user_id})")
 }
 
@@ -192,7 +196,11 @@ fn draft_body_blocks(draft: &Draft, names: Names<'_>) -> Vec<Value> {
                     .unwrap_or_else(|| a.fingerprint.clone());
                 let url = a.generator_url.trim();
                 if url.starts_with("http://") || url.starts_with("https://") {
-                    format!("<{}|{}>", url.replace('|', "%7C").replace('>', "%3E"), escape(&name))
+                    format!(
+                        "<{}|{}>",
+                        url.replace('|', "%7C").replace('>', "%3E"),
+                        escape(&name)
+                    )
                 } else {
                     escape(&name)
                 }
@@ -201,13 +209,15 @@ fn draft_body_blocks(draft: &Draft, names: Names<'_>) -> Vec<Value> {
         if draft.alerts.len() > ALERT_LINKS_MAX {
             links.push(format!("and {} more", draft.alerts.len() - ALERT_LINKS_MAX));
         }
-        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(&format!(
+        blocks.push(
+            json!({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(&format!(
             "{} alert{} ({} firing), internal: {}",
             draft.alerts.len(),
             if draft.alerts.len() == 1 { "" } else { "s" },
             firing,
             links.join(" · ")
-        ), 2900)}]}));
+        ), 2900)}]}),
+        );
     }
     blocks
 }
@@ -217,11 +227,9 @@ fn change_line(draft: &Draft) -> Option<String> {
     if draft.revision <= 1 {
         return None;
     }
-    let h = draft
-        .history
-        .iter()
-        .rev()
-        .find(|h| h.revision == draft.revision && (h.action == "revised" || h.action == "edited"))?;
+    let h = draft.history.iter().rev().find(|h| {
+        h.revision == draft.revision && (h.action == "revised" || h.action == "edited")
+    })?;
     let what = h.detail.split(';').next().unwrap_or("").trim();
     Some(format!(
         ":pencil2: Revision {}: {} by {}{}",
@@ -304,7 +312,10 @@ pub fn decision_line(draft: &Draft, public_url: &str) -> String {
                 .map(|h| format!(" on {}", time(h.at)))
                 .unwrap_or_default();
             let reason = draft.reason.as_deref().unwrap_or("nobody decided in time");
-            format!(":hourglass: *Closed without publishing*{when}: {}", escape(reason))
+            format!(
+                ":hourglass: *Closed without publishing*{when}: {}",
+                escape(reason)
+            )
         }
         DraftState::Failed | DraftState::Conflict => format!(
             ":warning: *{}*{}",
@@ -474,7 +485,12 @@ pub fn reminder(draft: &Draft, waited: Duration, mentions: &str) -> String {
 }
 
 /// The nudge for an open incident nobody has updated publicly for a while.
-pub fn nudge(incident: &Incident, quiet: Duration, mentions: &str, public_url: &str) -> (String, Value) {
+pub fn nudge(
+    incident: &Incident,
+    quiet: Duration,
+    mentions: &str,
+    public_url: &str,
+) -> (String, Value) {
     let text = format!(
         "{} has had no public update for {}",
         incident.id,
@@ -564,7 +580,10 @@ mod tests {
         assert_eq!(actor, "alice (slack:U123)");
         assert_eq!(mention_actor(&actor), "<@U123>");
         assert_eq!(mention_actor("oncall-bot"), "oncall-bot");
-        assert_eq!(mention_actor("<b> (slack:<x>)"), "&lt;b&gt; (slack:&lt;x&gt;)");
+        assert_eq!(
+            mention_actor("<b> (slack:<x>)"),
+            "&lt;b&gt; (slack:&lt;x&gt;)"
+        );
     }
 
     #[test]

@@ -265,7 +265,11 @@ impl Client {
         // Slack's own trouble, not the request's.
         if matches!(
             code.as_str(),
-            "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" | "ratelimited"
+            "internal_error"
+                | "fatal_error"
+                | "service_unavailable"
+                | "request_timeout"
+                | "ratelimited"
         ) {
             return Err(SlackError::unavailable(code));
         }

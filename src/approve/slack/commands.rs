@@ -95,12 +95,18 @@ impl Ctx<'_> {
         let incidents = inner.approvals.public().unresolved();
         match (drafts, incidents) {
             (Ok(d), Ok(i)) => reply(blocks::status_list(&d, &i, Utc::now())),
-            (Err(e), _) | (_, Err(e)) => say(&format!("Storage is unavailable ({e}); try again shortly.")),
+            (Err(e), _) | (_, Err(e)) => {
+                say(&format!("Storage is unavailable ({e}); try again shortly."))
+            }
         }
     }
 
     async fn allowed(&self, what: &str, draft: Option<(&str, u32)>) -> Result<(), Response> {
-        match self.slack.access(self.user_id, self.actor, what, draft).await {
+        match self
+            .slack
+            .access(self.user_id, self.actor, what, draft)
+            .await
+        {
             Access::Allowed => Ok(()),
             Access::Refused(why) => Err(say(&why)),
         }
@@ -119,7 +125,10 @@ impl Ctx<'_> {
             Ok(d) => {
                 let names = |c: &str| self.slack.name(c);
                 reply(blocks::draft_ephemeral(
-                    &format!("Read revision {} of {}; press *Approve & publish* if it is right.", d.revision, d.id),
+                    &format!(
+                        "Read revision {} of {}; press *Approve & publish* if it is right.",
+                        d.revision, d.id
+                    ),
                     &d,
                     &names,
                     &self.slack.inner.public_url,
@@ -141,8 +150,17 @@ impl Ctx<'_> {
             return r;
         }
         let reason = (!reason.is_empty()).then(|| reason.to_string());
-        match self.slack.inner.approvals.reject(&id, reason, self.actor).await {
-            Ok(d) => say(&format!("Rejected {} (revision {}). Nothing was published.", d.id, d.revision)),
+        match self
+            .slack
+            .inner
+            .approvals
+            .reject(&id, reason, self.actor)
+            .await
+        {
+            Ok(d) => say(&format!(
+                "Rejected {} (revision {}). Nothing was published.",
+                d.id, d.revision
+            )),
             Err(e) => say(&format!("Not rejected: {e}")),
         }
     }

@@ -135,17 +135,24 @@ async fn block_action(slack: &Slack, p: &Payload, user: &User) -> Response {
     match action.action_id.as_str() {
         blocks::APPROVE => {
             let Some((id, rev)) = parse_ref(&action.value) else {
-                slack.reply(url, blocks::ephemeral("This button is malformed; use `/status approve <draft>`."));
+                slack.reply(
+                    url,
+                    blocks::ephemeral("This button is malformed; use `/status approve <draft>`."),
+                );
                 return StatusCode::OK.into_response();
             };
-            if let Access::Refused(why) = slack.access(&user.id, &actor, "approve", Some((&id, rev))).await {
+            if let Access::Refused(why) = slack
+                .access(&user.id, &actor, "approve", Some((&id, rev)))
+                .await
+            {
                 slack.reply(url, blocks::ephemeral(&why));
                 return StatusCode::OK.into_response();
             }
             let approvals = slack.inner.approvals.clone();
-            let mut task = tokio::spawn(async move {
-                approvals.approve(&id, rev, &actor).await.map(|(d, _)| d)
-            });
+            let mut task =
+                tokio::spawn(
+                    async move { approvals.approve(&id, rev, &actor).await.map(|(d, _)| d) },
+                );
             match tokio::time::timeout(ACK_BUDGET, &mut task).await {
                 Ok(done) => report_approval(slack, done, url),
                 Err(_) => {
@@ -158,12 +165,18 @@ async fn block_action(slack: &Slack, p: &Payload, user: &User) -> Response {
             }
         }
         blocks::EDIT | blocks::REJECT => {
-            let what = if action.action_id == blocks::EDIT { "edit" } else { "reject" };
+            let what = if action.action_id == blocks::EDIT {
+                "edit"
+            } else {
+                "reject"
+            };
             let Some((id, rev)) = parse_ref(&action.value) else {
                 slack.reply(url, blocks::ephemeral("This button is malformed."));
                 return StatusCode::OK.into_response();
             };
-            if let Access::Refused(why) = slack.access(&user.id, &actor, what, Some((&id, rev))).await {
+            if let Access::Refused(why) =
+                slack.access(&user.id, &actor, what, Some((&id, rev))).await
+            {
                 slack.reply(url, blocks::ephemeral(&why));
                 return StatusCode::OK.into_response();
             }
@@ -173,7 +186,10 @@ async fn block_action(slack: &Slack, p: &Payload, user: &User) -> Response {
         }
         blocks::NUDGE => {
             let incident = action.value.clone();
-            if let Access::Refused(why) = slack.access(&user.id, &actor, "draft updates for", None).await {
+            if let Access::Refused(why) = slack
+                .access(&user.id, &actor, "draft updates for", None)
+                .await
+            {
                 slack.reply(url, blocks::ephemeral(&why));
                 return StatusCode::OK.into_response();
             }
@@ -259,7 +275,10 @@ fn report_approval(
             tracing::info!(draft = %d.id, revision = d.revision, "approved in Slack");
         }
         Ok(Err(ApproveError::Stale { current })) => {
-            slack.reply(url, blocks::stale(&current, &names, &slack.inner.public_url));
+            slack.reply(
+                url,
+                blocks::stale(&current, &names, &slack.inner.public_url),
+            );
         }
         Ok(Err(e @ ApproveError::NotPending { .. })) => {
             slack.reply(url, blocks::ephemeral(&e.to_string()));
@@ -267,7 +286,10 @@ fn report_approval(
         Ok(Err(e)) => slack.reply(url, blocks::ephemeral(&format!("Not approved: {e}"))),
         Err(e) => {
             tracing::error!(error = %e, "approval task failed");
-            slack.reply(url, blocks::ephemeral("Not approved: an internal error; try again."));
+            slack.reply(
+                url,
+                blocks::ephemeral("Not approved: an internal error; try again."),
+            );
         }
     }
 }
@@ -287,7 +309,10 @@ async fn view_submission(slack: &Slack, p: &Payload, user: &User) -> Response {
         _ => return StatusCode::OK.into_response(),
     };
     let Some((id, rev)) = parse_ref(&view.private_metadata) else {
-        return errors(first_block, "This form is malformed; close it and start again.");
+        return errors(
+            first_block,
+            "This form is malformed; close it and start again.",
+        );
     };
     if let Access::Refused(why) = slack.access(&user.id, &actor, what, Some((&id, rev))).await {
         return errors(first_block, &why);
@@ -359,7 +384,9 @@ fn patch_from(draft: &Draft, state: &ViewState) -> Result<Option<DraftPatch>, (S
         _ => {}
     }
     match state.text("body") {
-        Some(b) if b.trim().is_empty() => return bad("body", "Write the message customers will read."),
+        Some(b) if b.trim().is_empty() => {
+            return bad("body", "Write the message customers will read.")
+        }
         Some(b) if b.trim() != draft.body => {
             patch.body = Some(b);
             changed = true;

@@ -361,7 +361,11 @@ impl Slack {
             Ok(Err(e)) => tracing::error!(error = ?e, "could not audit a refused Slack action"),
             Err(e) => tracing::error!(error = %e, "could not audit a refused Slack action"),
         }
-        tracing::info!(user = user_id, action, "refused a Slack user who is not an approver");
+        tracing::info!(
+            user = user_id,
+            action,
+            "refused a Slack user who is not an approver"
+        );
         Access::Refused(reason)
     }
 

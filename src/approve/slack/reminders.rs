@@ -115,6 +115,11 @@ async fn post(
     slack
         .inner
         .client
-        .call("chat.postMessage", &body, Some(channel), Patience::BACKGROUND)
+        .call(
+            "chat.postMessage",
+            &body,
+            Some(channel),
+            Patience::BACKGROUND,
+        )
         .await
 }

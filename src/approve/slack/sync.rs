@@ -98,7 +98,9 @@ impl Worker {
                 }
             }
             let wait = match self.retry_at {
-                Some(at) => at.saturating_duration_since(Instant::now()).max(Duration::from_millis(10)),
+                Some(at) => at
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(10)),
                 None => TICK,
             };
             tokio::select! {
@@ -192,8 +194,10 @@ impl Worker {
         match result {
             Err(SyncError::Slack(SlackError::Refused(code))) => {
                 tracing::error!(draft = %draft.id, error = %code, "Slack refused the draft's message; fix the Slack settings (channel, scopes, token)");
-                self.slack
-                    .failed(&format!("Slack refused the message for {}: {code}", draft.id), false);
+                self.slack.failed(
+                    &format!("Slack refused the message for {}: {code}", draft.id),
+                    false,
+                );
                 self.refused
                     .insert(draft.id.clone(), (draft.revision, draft.state));
                 Ok(())
@@ -218,7 +222,9 @@ impl Worker {
             )
             .await?;
         let Some(ts) = answer["ts"].as_str() else {
-            return Err(SlackError::Refused("chat.postMessage answered without a ts".into()).into());
+            return Err(
+                SlackError::Refused("chat.postMessage answered without a ts".into()).into(),
+            );
         };
         let message = Message {
             draft_id: draft.id.clone(),
@@ -253,7 +259,12 @@ impl Worker {
         match r {
             Ok(_) => {}
             // Someone deleted the message (or its channel): post it afresh.
-            Err(e) if matches!(e.code(), Some("message_not_found" | "cant_update_message" | "channel_not_found")) => {
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some("message_not_found" | "cant_update_message" | "channel_not_found")
+                ) =>
+            {
                 tracing::warn!(draft = %draft.id, error = %e, "the draft's Slack message is gone; posting it again");
                 slack.inner.messages.remove(&draft.id)?;
                 return self.post(draft).await;

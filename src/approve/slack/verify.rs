@@ -39,7 +39,10 @@ fn mac(secret: &[u8], ts: &str, body: &[u8]) -> Hmac<Sha256> {
 
 /// The `X-Slack-Signature` value Slack sends for this request.
 pub fn sign(secret: &[u8], ts: &str, body: &[u8]) -> String {
-    format!("v0={}", hex::encode(mac(secret, ts, body).finalize().into_bytes()))
+    format!(
+        "v0={}",
+        hex::encode(mac(secret, ts, body).finalize().into_bytes())
+    )
 }
 
 /// Checks a request against the signing secret at unix time `now`.
@@ -97,7 +100,12 @@ mod tests {
         assert_eq!(sign(SECRET.as_bytes(), TS, BODY.as_bytes()), EXPECTED);
         let now = TS.parse::<i64>().unwrap() + 10;
         assert_eq!(
-            verify(&Secret::new(SECRET), &headers(TS, EXPECTED), BODY.as_bytes(), now),
+            verify(
+                &Secret::new(SECRET),
+                &headers(TS, EXPECTED),
+                BODY.as_bytes(),
+                now
+            ),
             Ok(())
         );
     }
@@ -113,7 +121,12 @@ mod tests {
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            verify(&Secret::new("other"), &headers(TS, EXPECTED), BODY.as_bytes(), now),
+            verify(
+                &Secret::new("other"),
+                &headers(TS, EXPECTED),
+                BODY.as_bytes(),
+                now
+            ),
             Err(SignatureError::Mismatch)
         );
         let wrong = EXPECTED.replace("a2114", "a2115");
@@ -137,7 +150,12 @@ mod tests {
             );
         }
         assert_eq!(
-            verify(&secret, &headers(TS, EXPECTED), BODY.as_bytes(), ts + MAX_SKEW_SECS),
+            verify(
+                &secret,
+                &headers(TS, EXPECTED),
+                BODY.as_bytes(),
+                ts + MAX_SKEW_SECS
+            ),
             Ok(())
         );
     }
