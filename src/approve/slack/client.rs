@@ -71,7 +71,7 @@ impl Patience {
     pub const INTERACTIVE: Patience = Patience {
         attempts: 1,
         max_wait: Duration::ZERO,
-        timeout: Duration::from_millis(2000),
+        timeout: Duration::from_millis(1500),
     };
 }
 
