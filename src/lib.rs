@@ -81,6 +81,8 @@ pub struct App {
     reconciler: Option<reconcile::Reconciler>,
     limiters: Vec<limits::KeyedLimit>,
     shutdown_timeout: std::time::Duration,
+    /// Keeps Slack messages in step with drafts (when chat is on).
+    slack_worker: Option<approve::slack::Worker>,
 }
 
 /// Runs the service on `listener` until `shutdown` is cancelled.
@@ -140,6 +142,20 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     if recovered > 0 {
         tracing::info!(recovered, "finished publishes interrupted by a stop");
     }
+    let (chat, slack_worker) =
+        approve::slack::setup(&config, &store, approvals.clone(), metrics.clone())?;
+    match &chat {
+        approve::slack::Chat::Off => {}
+        approve::slack::Chat::Incomplete(why) => tracing::warn!("{why}"),
+        approve::slack::Chat::On(_) => tracing::info!(
+            channel = config
+                .slack
+                .as_ref()
+                .and_then(|s| s.channel.as_deref())
+                .unwrap_or(""),
+            "Slack is on: drafts are posted for approval in chat"
+        ),
+    }
     let (groups_table, groups) = Pipeline::load_groups(&store)?;
     let pipeline = Pipeline {
         store: store.clone(),
@@ -193,6 +209,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         config.page.clone(),
         config.public_url.clone(),
     );
+    let api_state = approve::api::ApiState {
+        approvals,
+        audit: Audit::open(&store)?,
+        tokens,
+        max_body,
+        signals: signals.clone(),
+    };
     let not_found_templates = templates.clone();
     let not_found_page = config.page.clone();
     let app = Router::new()
@@ -201,6 +224,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             catalog: catalog.clone(),
             metrics: metrics.clone(),
             signals: signals.clone(),
+            chat: chat.clone(),
         }))
         .merge(ingest::pagerduty::router(pagerduty_ingest(
             &config,
@@ -219,15 +243,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             watchdog: heartbeat.clone(),
         }))
         .merge(
-            approve::api::router(approve::api::ApiState {
-                approvals,
-                audit: Audit::open(&store)?,
-                tokens,
-                max_body,
-                signals: signals.clone(),
-            })
-            .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
+            approve::api::router(api_state.clone())
+                .merge(approve::incident_drafts::router(api_state))
+                .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
         )
+        .merge(approve::slack::router(&chat))
         .merge(
             page::router(page_state)
                 .layer(axum::middleware::from_fn_with_state(public_limit.clone(), limits::limit_readers)),
@@ -278,6 +298,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         reloader,
         watch,
         shutdown_timeout: config.shutdown_timeout.as_std(),
+        slack_worker,
     })
 }
 
@@ -330,6 +351,7 @@ impl App {
             reconciler,
             limiters,
             shutdown_timeout: limit,
+            slack_worker,
         } = self;
         let background = CancellationToken::new();
         let pipeline_task = tokio::spawn(pipeline.run(background.clone()));
@@ -352,6 +374,7 @@ impl App {
                 }
             }
         });
+        let slack_task = slack_worker.map(|w| tokio::spawn(w.run(background.clone())));
 
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "statusgate listening");
@@ -369,6 +392,9 @@ impl App {
             background.cancel();
             let _ = pipeline_task.await;
             let _ = reload_task.await;
+            if let Some(t) = slack_task {
+                let _ = t.await;
+            }
             store.durable().await
         })
         .await;
@@ -390,7 +416,7 @@ fn fallback(
     page: &config::PageConfig,
 ) -> Response {
     let path = req.uri().path();
-    if path.starts_with("/api/") || path.starts_with("/webhooks/") {
+    if path.starts_with("/api/") || path.starts_with("/webhooks/") || path.starts_with("/slack/") {
         let mut r = ApiError::not_found(format!("no such endpoint: {} {}", req.method(), path))
             .into_response();
         if path.starts_with("/api/v2/") {

@@ -45,8 +45,15 @@ struct OutcomeLabel {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodOutcome {
+    method: String,
+    outcome: String,
+}
+
 pub struct Metrics {
     registry: Registry,
+    slack_calls: Family<MethodOutcome, Counter>,
     webhooks: Family<SourceOutcome, Counter>,
     alerts: Family<SourceLabel, Counter>,
     unmapped: Family<AlertnameLabel, Counter>,
@@ -155,8 +162,15 @@ impl Metrics {
             "Bytes the store uses on disk",
             store_bytes.clone(),
         );
+        let slack_calls = Family::<MethodOutcome, Counter>::default();
+        registry.register(
+            "statusgate_slack_api_calls",
+            "Slack Web API calls by method and outcome (ok, refused, rate_limited, unavailable, error)",
+            slack_calls.clone(),
+        );
         Metrics {
             registry,
+            slack_calls,
             webhooks,
             alerts,
             unmapped,
@@ -249,6 +263,15 @@ impl Metrics {
         self.rate_limited
             .get_or_create(&ScopeLabel {
                 scope: scope.into(),
+            })
+            .inc();
+    }
+
+    pub fn slack_call(&self, method: &str, outcome: &str) {
+        self.slack_calls
+            .get_or_create(&MethodOutcome {
+                method: method.into(),
+                outcome: outcome.into(),
             })
             .inc();
     }

@@ -20,6 +20,8 @@ pub struct OpsState {
     pub catalog: CatalogHandle,
     pub metrics: Arc<Metrics>,
     pub signals: crate::signals::Signals,
+    /// Chat delivery: detail only, never readiness.
+    pub chat: crate::approve::slack::Chat,
 }
 
 pub fn router(state: OpsState) -> Router {
@@ -70,10 +72,13 @@ async fn readyz(State(s): State<OpsState>) -> Response {
     };
     let storm = s.signals.storm();
     let ready = storage["ok"] == true;
-    let body = json!({
+    let mut body = json!({
         "ready": ready,
         "checks": { "storage": storage, "catalog": catalog_check, "watchdog": watchdog, "storm": storm },
     });
+    if let Some(slack) = s.chat.check() {
+        body["checks"]["slack"] = slack;
+    }
     let status = if ready {
         StatusCode::OK
     } else {

@@ -2,6 +2,8 @@
 //! approval of the revision they saw publishes it. Every step is in the audit log.
 
 pub mod api;
+pub mod incident_drafts;
+pub mod slack;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 
 mod duration;
 pub mod secret;
+mod slack;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -343,6 +344,27 @@ pub struct SlackConfig {
     pub rate: Option<RateConfig>,
 }
 
+impl Default for SlackConfig {
+    /// An empty section: what the `STATUSGATE_SLACK_*` variables fill in when the file has
+    /// no `slack:` at all.
+    fn default() -> Self {
+        SlackConfig {
+            channel: None,
+            approvers: Vec::new(),
+            api_url: None,
+            signing_secret_file: None,
+            bot_token_file: None,
+            channels: BTreeMap::new(),
+            approver_groups: Vec::new(),
+            remind_after: None,
+            remind_interval: None,
+            nudge_after: None,
+            nudge_interval: None,
+            rate: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
@@ -428,6 +450,10 @@ pub struct Secrets {
     pub alertmanager_token: Option<Secret>,
     pub alertmanager_basic: Option<(String, Secret)>,
     pub pagerduty_secrets: Vec<Secret>,
+    /// Slack's signing secret (verifies requests from Slack).
+    pub slack_signing_secret: Option<Secret>,
+    /// Slack's bot token (`xoxb-…`, for Web API calls).
+    pub slack_bot_token: Option<Secret>,
 }
 
 /// A configuration problem, with the place it was found when known.
@@ -510,6 +536,55 @@ impl Config {
                 parse_size(&v).map_err(|e| ConfigError(format!("STATUSGATE_MAX_BODY: {e}")))?,
             );
         }
+        self.apply_slack_env(env)?;
+        Ok(())
+    }
+
+    /// `STATUSGATE_SLACK_*` overrides; setting any of them (or a Slack secret) turns the
+    /// section on even when the file has none.
+    fn apply_slack_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        const KEYS: [&str; 9] = [
+            "STATUSGATE_SLACK_CHANNEL",
+            "STATUSGATE_SLACK_APPROVERS",
+            "STATUSGATE_SLACK_API_URL",
+            "STATUSGATE_SLACK_REMIND_AFTER",
+            "STATUSGATE_SLACK_NUDGE_AFTER",
+            "STATUSGATE_SLACK_SIGNING_SECRET",
+            "STATUSGATE_SLACK_SIGNING_SECRET_FILE",
+            "STATUSGATE_SLACK_BOT_TOKEN",
+            "STATUSGATE_SLACK_BOT_TOKEN_FILE",
+        ];
+        if self.slack.is_none() && KEYS.iter().any(|k| get(k).is_some()) {
+            self.slack = Some(SlackConfig::default());
+        }
+        let Some(slack) = self.slack.as_mut() else {
+            return Ok(());
+        };
+        if let Some(v) = get("STATUSGATE_SLACK_CHANNEL") {
+            slack.channel = Some(v.trim().to_string());
+        }
+        if let Some(v) = get("STATUSGATE_SLACK_APPROVERS") {
+            slack.approvers = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        if let Some(v) = get("STATUSGATE_SLACK_API_URL") {
+            slack.api_url = Some(v.trim().to_string());
+        }
+        for (name, field) in [
+            ("STATUSGATE_SLACK_REMIND_AFTER", &mut slack.remind_after),
+            ("STATUSGATE_SLACK_NUDGE_AFTER", &mut slack.nudge_after),
+        ] {
+            if let Some(v) = get(name) {
+                *field = Some(Dur(
+                    parse_duration(&v).map_err(|e| ConfigError(format!("{name}: {e}")))?
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -571,6 +646,9 @@ impl Config {
                 problems.push("watchdog.interval: must be more than 0s".into());
             }
         }
+        if let Some(slack) = &self.slack {
+            problems.extend(slack.problems());
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -625,15 +703,25 @@ impl Config {
                 .map(Secret::new)
                 .collect();
         }
+        let slack = self.slack.as_ref();
+        secrets.slack_signing_secret = secret::resolve(
+            env,
+            "STATUSGATE_SLACK_SIGNING_SECRET",
+            slack.and_then(|s| s.signing_secret_file.as_deref()),
+        )
+        .map_err(|e| err(format!("slack.signing_secret_file: {e}")))?;
+        secrets.slack_bot_token = secret::resolve(
+            env,
+            "STATUSGATE_SLACK_BOT_TOKEN",
+            slack.and_then(|s| s.bot_token_file.as_deref()),
+        )
+        .map_err(|e| err(format!("slack.bot_token_file: {e}")))?;
         Ok(secrets)
     }
 
     /// Configuration sections that this version reads and checks but does not act on.
     pub fn inactive_sections(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
-        if self.slack.is_some() {
-            out.push("slack");
-        }
         if !self.publishers.is_empty() {
             out.push("publishers");
         }

@@ -17,7 +17,10 @@ use crate::group::Snapshot;
 use crate::ingest::{Alert, AlertStatus, Source};
 use crate::vocab::{ComponentStatus, DraftState, Impact, IncidentStatus};
 
-pub use book::{DraftEvent, DraftNotice, Drafts, Ledger, DRAFTS_TABLE, LEDGER_TABLE};
+pub use book::{
+    DraftEvent, DraftNotice, Drafts, Ledger, ManualDraftError, ManualUpdate, DRAFTS_TABLE,
+    LEDGER_TABLE,
+};
 pub use redact::Redactor;
 pub use render::Templates;
 

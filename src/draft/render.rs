@@ -37,6 +37,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "drafts/resolution.body",
         include_str!("../../templates/drafts/resolution.body.hbs"),
     ),
+    (
+        "drafts/still_investigating.body",
+        include_str!("../../templates/drafts/still_investigating.body.hbs"),
+    ),
     ("page/index", include_str!("../../templates/page/index.hbs")),
     (
         "page/not_found",

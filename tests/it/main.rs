@@ -7,3 +7,4 @@ mod ingest;
 mod lifecycle;
 mod operations;
 mod pagerduty;
+mod slack;

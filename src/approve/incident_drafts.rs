@@ -1,0 +1,179 @@
+//! Updates for a published incident drafted by a person rather than by alerts:
+//! `POST /api/v1/incidents/{id}/drafts` and chat's `/status update` and nudge button.
+//! The draft is approved like any other.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::api::ApiState;
+use super::Approvals;
+use crate::config::Role;
+use crate::draft::{render::join_names, Draft, ManualDraftError, ManualUpdate};
+use crate::error::{parse_json, ApiError};
+use crate::ingest::read_json_body;
+use crate::store::StoreError;
+use crate::vocab::{ComponentStatus, Impact, IncidentStatus};
+
+/// What a person asks for; absent fields keep what the incident shows now, and an absent
+/// body is the "still investigating" template's text.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub incident_status: Option<IncidentStatus>,
+    pub impact: Option<Impact>,
+    pub components: Option<BTreeMap<String, ComponentStatus>>,
+}
+
+/// Why no update was drafted.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateDraftError {
+    #[error("incident {0} does not exist")]
+    UnknownIncident(String),
+    #[error("incident {0} is resolved; there is nothing more to update")]
+    Closed(String),
+    #[error(
+        "incident {incident} already has draft {draft} pending; edit or decide that one instead"
+    )]
+    AlreadyPending { incident: String, draft: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<UpdateDraftError> for ApiError {
+    fn from(e: UpdateDraftError) -> Self {
+        match e {
+            UpdateDraftError::UnknownIncident(_) => ApiError::not_found(e.to_string()),
+            UpdateDraftError::Closed(_) | UpdateDraftError::AlreadyPending { .. } => {
+                ApiError::conflict(e.to_string())
+            }
+            UpdateDraftError::Invalid(m) => ApiError::unprocessable(m),
+            UpdateDraftError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl Approvals {
+    /// Drafts an update for an open published incident.
+    pub async fn draft_update(
+        &self,
+        incident_id: &str,
+        req: UpdateRequest,
+        actor: &str,
+    ) -> Result<Draft, UpdateDraftError> {
+        let _guard = self.lock.lock().await;
+        let incident = self
+            .public
+            .incident(incident_id)?
+            .ok_or_else(|| UpdateDraftError::UnknownIncident(incident_id.to_string()))?;
+        if incident.status.is_closed() {
+            return Err(UpdateDraftError::Closed(incident.id));
+        }
+        let status = req.incident_status.unwrap_or(incident.status);
+        if !matches!(
+            status,
+            IncidentStatus::Investigating
+                | IncidentStatus::Identified
+                | IncidentStatus::Monitoring
+                | IncidentStatus::Resolved
+        ) {
+            return Err(UpdateDraftError::Invalid(format!(
+                "incident_status `{}` is for maintenance; an incident is investigating, identified, monitoring or resolved",
+                status.as_str()
+            )));
+        }
+        let components = req
+            .components
+            .unwrap_or_else(|| incident.components.clone());
+        for (id, s) in &components {
+            if self.public.component_info(id).is_none() {
+                return Err(UpdateDraftError::Invalid(format!(
+                    "unknown component `{id}`"
+                )));
+            }
+            if *s == ComponentStatus::UnderMaintenance {
+                return Err(UpdateDraftError::Invalid(
+                    "under_maintenance is set by scheduled maintenance, not by incidents".into(),
+                ));
+            }
+        }
+        let title = req.title.unwrap_or_else(|| incident.name.clone());
+        if title.trim().is_empty() || title.chars().count() > 255 {
+            return Err(UpdateDraftError::Invalid(
+                "title must be 1 to 255 characters".into(),
+            ));
+        }
+        if let Some(b) = &req.body {
+            if b.trim().is_empty() || b.chars().count() > 25_000 {
+                return Err(UpdateDraftError::Invalid(
+                    "body must be 1 to 25000 characters (leave it out for the \"still investigating\" text)".into(),
+                ));
+            }
+        }
+        let names: Vec<String> = components
+            .keys()
+            .map(|id| {
+                self.public
+                    .component_info(id)
+                    .map_or_else(|| id.clone(), |c| c.name)
+            })
+            .collect();
+        let update = ManualUpdate {
+            incident_id: incident.id.clone(),
+            title,
+            body: req.body,
+            incident_status: status,
+            impact: req.impact.unwrap_or(incident.impact),
+            components,
+            component_names: join_names(&names),
+        };
+        let draft = self
+            .drafts
+            .manual_update(update, actor, Utc::now())
+            .map_err(|e| match e {
+                ManualDraftError::AlreadyPending(draft) => UpdateDraftError::AlreadyPending {
+                    incident: incident.id.clone(),
+                    draft,
+                },
+                ManualDraftError::Store(e) => UpdateDraftError::Store(e),
+            })?;
+        self.metrics.draft("created");
+        Ok(draft)
+    }
+}
+
+/// `POST /api/v1/incidents/{id}/drafts` (approver role).
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/v1/incidents/{id}/drafts", post(create))
+        .with_state(state)
+}
+
+async fn create(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let caller = s.tokens.authenticate(&headers)?;
+    caller.require(Role::Approver)?;
+    let bytes = read_json_body(&headers, body, s.max_body).await?;
+    let req: UpdateRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
+        UpdateRequest::default()
+    } else {
+        parse_json(&bytes)?
+    };
+    let draft = s.approvals.draft_update(&id, req, &caller.name).await?;
+    Ok((StatusCode::CREATED, Json(draft)).into_response())
+}

@@ -1,0 +1,281 @@
+//! Keeps each draft's Slack message in step with the draft. What a message shows (revision
+//! and state) is stored beside it, so "needs an update" is simply a difference between the
+//! draft and that record: durable by construction, after a restart too. Notices of
+//! committed changes wake the worker; when Slack fails it backs off and later catches up
+//! from the store.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio_util::sync::CancellationToken;
+
+use super::blocks;
+use super::client::{Patience, SlackError};
+use super::Slack;
+use crate::draft::{Draft, DraftNotice};
+use crate::store::StoreError;
+use crate::vocab::DraftState;
+
+/// The Slack message of one draft.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub draft_id: String,
+    /// The channel id Slack answered with.
+    pub channel: String,
+    pub ts: String,
+    /// What the message shows.
+    pub revision: u32,
+    pub state: DraftState,
+    pub posted_at: DateTime<Utc>,
+    #[serde(default)]
+    pub reminded_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub reminders: u32,
+}
+
+/// Why a round of delivery stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Slack(#[from] SlackError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How often everything is compared with the store even without notices, as a safety net.
+const FULL_CHECK: Duration = Duration::from_secs(60);
+/// Reminders and nudges are checked this often.
+const TICK: Duration = Duration::from_secs(1);
+
+/// The background task that posts and updates messages, reminders and nudges.
+pub struct Worker {
+    slack: Slack,
+    notices: broadcast::Receiver<DraftNotice>,
+    enabled_at: DateTime<Utc>,
+    /// A full comparison with the store is due.
+    behind: bool,
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_full: Instant,
+    /// Drafts Slack refused outright, at the revision and state refused; tried again when
+    /// the draft changes or after a restart, not in a loop.
+    refused: HashMap<String, (u32, DraftState)>,
+}
+
+impl Worker {
+    pub(super) fn new(
+        slack: Slack,
+        notices: broadcast::Receiver<DraftNotice>,
+        enabled_at: DateTime<Utc>,
+    ) -> Worker {
+        Worker {
+            slack,
+            notices,
+            enabled_at,
+            behind: true,
+            failures: 0,
+            retry_at: None,
+            last_full: Instant::now(),
+            refused: HashMap::new(),
+        }
+    }
+
+    /// Runs until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            if !self.backing_off() {
+                if self.behind || self.last_full.elapsed() >= FULL_CHECK {
+                    let r = self.catch_up().await;
+                    self.outcome(r);
+                }
+                if !self.behind {
+                    let r = super::reminders::run(&self.slack, Utc::now()).await;
+                    self.outcome(r);
+                }
+            }
+            let wait = match self.retry_at {
+                Some(at) => at
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(10)),
+                None => TICK,
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                notice = self.notices.recv() => match notice {
+                    Ok(n) if !self.backing_off() => {
+                        let r = self.sync_id(&n.draft.id).await;
+                        self.outcome(r);
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => self.behind = true,
+                    Err(RecvError::Closed) => {
+                        shutdown.cancelled().await;
+                        break;
+                    }
+                },
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    fn backing_off(&self) -> bool {
+        self.retry_at.is_some_and(|t| Instant::now() < t)
+    }
+
+    fn outcome(&mut self, r: Result<(), SyncError>) {
+        match r {
+            Ok(()) => {
+                if self.failures > 0 {
+                    tracing::info!("Slack answers again; messages are up to date");
+                }
+                self.failures = 0;
+                self.retry_at = None;
+                self.slack.delivered(self.behind);
+            }
+            Err(e) => {
+                self.failures = self.failures.saturating_add(1);
+                self.behind = true;
+                let mut wait = self.slack.inner.client.backoff_for(self.failures);
+                if let SyncError::Slack(SlackError::Unavailable {
+                    retry_after: Some(d),
+                    ..
+                }) = &e
+                {
+                    wait = wait.max(*d);
+                }
+                self.retry_at = Some(Instant::now() + wait);
+                tracing::warn!(error = %e, failures = self.failures, retry_in_ms = wait.as_millis() as u64, "Slack delivery failed; drafts are safe and will be brought up to date");
+                self.slack.failed(&e.to_string(), true);
+            }
+        }
+    }
+
+    /// Compares every draft with its message, oldest first, and brings them up to date.
+    async fn catch_up(&mut self) -> Result<(), SyncError> {
+        let mut drafts = self.slack.inner.approvals.drafts().list(None)?;
+        drafts.reverse();
+        for draft in drafts {
+            self.sync(&draft).await?;
+        }
+        self.behind = false;
+        self.last_full = Instant::now();
+        Ok(())
+    }
+
+    async fn sync_id(&mut self, id: &str) -> Result<(), SyncError> {
+        // The notice may be older than the store; the store is the truth.
+        match self.slack.inner.approvals.drafts().get(id)? {
+            Some(d) => self.sync(&d).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn sync(&mut self, draft: &Draft) -> Result<(), SyncError> {
+        let messages = &self.slack.inner.messages;
+        let existing: Option<Message> = messages.get(&draft.id)?;
+        match &existing {
+            Some(m) if m.revision == draft.revision && m.state == draft.state => return Ok(()),
+            // Decided before chat was switched on: history, not news.
+            None if draft.state != DraftState::Pending && draft.updated_at < self.enabled_at => {
+                return Ok(())
+            }
+            _ => {}
+        }
+        if self.refused.get(&draft.id) == Some(&(draft.revision, draft.state)) {
+            return Ok(());
+        }
+        let result = match existing {
+            Some(m) => self.update(draft, m).await,
+            None => self.post(draft).await,
+        };
+        match result {
+            Err(SyncError::Slack(SlackError::Refused(code))) => {
+                tracing::error!(draft = %draft.id, error = %code, "Slack refused the draft's message; fix the Slack settings (channel, scopes, token)");
+                self.slack.failed(
+                    &format!("Slack refused the message for {}: {code}", draft.id),
+                    false,
+                );
+                self.refused
+                    .insert(draft.id.clone(), (draft.revision, draft.state));
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    async fn post(&self, draft: &Draft) -> Result<(), SyncError> {
+        let slack = &self.slack;
+        let channel = slack.channel_for(draft.components.keys());
+        let names = |id: &str| slack.name(id);
+        let (text, blocks) = blocks::draft_message(draft, &names, &slack.inner.public_url);
+        let answer = slack
+            .inner
+            .client
+            .call(
+                "chat.postMessage",
+                &json!({"channel": channel, "text": text, "blocks": blocks, "unfurl_links": false, "unfurl_media": false}),
+                Some(&channel),
+                Patience::BACKGROUND,
+            )
+            .await?;
+        let Some(ts) = answer["ts"].as_str() else {
+            return Err(
+                SlackError::Refused("chat.postMessage answered without a ts".into()).into(),
+            );
+        };
+        let message = Message {
+            draft_id: draft.id.clone(),
+            channel: answer["channel"].as_str().unwrap_or(&channel).to_string(),
+            ts: ts.to_string(),
+            revision: draft.revision,
+            state: draft.state,
+            posted_at: Utc::now(),
+            reminded_at: None,
+            reminders: 0,
+        };
+        slack.inner.messages.put(&draft.id, &message)?;
+        slack.inner.store.durable().await?;
+        tracing::info!(draft = %draft.id, channel = %message.channel, ts = %message.ts, "posted the draft to Slack");
+        Ok(())
+    }
+
+    async fn update(&self, draft: &Draft, mut message: Message) -> Result<(), SyncError> {
+        let slack = &self.slack;
+        let names = |id: &str| slack.name(id);
+        let (text, blocks) = blocks::draft_message(draft, &names, &slack.inner.public_url);
+        let r = slack
+            .inner
+            .client
+            .call(
+                "chat.update",
+                &json!({"channel": message.channel, "ts": message.ts, "text": text, "blocks": blocks}),
+                Some(&message.channel),
+                Patience::BACKGROUND,
+            )
+            .await;
+        match r {
+            Ok(_) => {}
+            // Someone deleted the message (or its channel): post it afresh.
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some("message_not_found" | "cant_update_message" | "channel_not_found")
+                ) =>
+            {
+                tracing::warn!(draft = %draft.id, error = %e, "the draft's Slack message is gone; posting it again");
+                slack.inner.messages.remove(&draft.id)?;
+                return self.post(draft).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        message.revision = draft.revision;
+        message.state = draft.state;
+        slack.inner.messages.put(&draft.id, &message)?;
+        slack.inner.store.durable().await?;
+        tracing::info!(draft = %draft.id, revision = draft.revision, state = draft.state.as_str(), "updated the draft's Slack message");
+        Ok(())
+    }
+}

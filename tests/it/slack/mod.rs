@@ -1,0 +1,8 @@
+//! Slack, end to end: the real server, a local stand-in for Slack's Web API that records
+//! every call and answers as Slack does, and requests signed as Slack signs them.
+
+mod approval;
+mod commands;
+mod delivery;
+mod fake;
+mod signing;
