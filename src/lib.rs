@@ -74,6 +74,7 @@ pub struct App {
     reloader: Reloader,
     watch: reload::Watch,
     shutdown_timeout: std::time::Duration,
+    delivery: publish::deliver::Worker,
 }
 
 /// Runs the service on `listener` until `shutdown` is cancelled.
@@ -112,12 +113,22 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         config.grouping.draft_expiry.as_chrono(),
     )?;
     let lock = Arc::new(Mutex::new(()));
+    let delivery = publish::delivery(
+        &config,
+        &store,
+        public.clone(),
+        drafts.clone(),
+        lock.clone(),
+        metrics.clone(),
+    )
+    .map_err(|e| anyhow::anyhow!("publishers: {e}"))?;
     let approvals = Approvals::new(
         drafts.clone(),
         public.clone(),
         metrics.clone(),
         lock.clone(),
-    );
+    )
+    .with_outbox(delivery.outbox.clone());
     let recovered = approvals
         .recover()
         .await
@@ -133,7 +144,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         grouper: Grouper::new(config.grouping.clone(), groups),
         drafts: drafts.clone(),
         catalog: catalog.clone(),
-        lock,
+        lock: lock.clone(),
         metrics: metrics.clone(),
     };
 
@@ -168,12 +179,24 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             store: store.clone(),
             catalog: catalog.clone(),
             metrics: metrics.clone(),
+            targets: Some(delivery.health.clone()),
         }))
         .merge(ingest::alertmanager::router(AlertmanagerIngest {
             recorder,
             auth,
             max_body,
             metrics: metrics.clone(),
+        }))
+        .merge(publish::api::router(publish::api::PublishApi {
+            outbox: delivery.outbox.clone(),
+            drafts: drafts.clone(),
+            public: public.clone(),
+            lock: lock.clone(),
+            tokens: tokens.clone(),
+            health: delivery.health.clone(),
+            max_body,
+            page_name: config.page.name.clone(),
+            email_enabled: config.smtp.is_some(),
         }))
         .merge(approve::api::router(approve::api::ApiState {
             approvals,
@@ -214,6 +237,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         reloader,
         watch,
         shutdown_timeout: config.shutdown_timeout.as_std(),
+        delivery: delivery.worker,
     })
 }
 
@@ -232,10 +256,12 @@ impl App {
             reloader,
             watch,
             shutdown_timeout: limit,
+            delivery,
         } = self;
         let background = CancellationToken::new();
         let pipeline_task = tokio::spawn(pipeline.run(background.clone()));
         let reload_task = tokio::spawn(reloader.run(watch, background.clone()));
+        let delivery_task = tokio::spawn(delivery.run(background.clone()));
 
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "statusgate listening");
@@ -253,6 +279,7 @@ impl App {
             background.cancel();
             let _ = pipeline_task.await;
             let _ = reload_task.await;
+            let _ = delivery_task.await;
             store.durable().await
         })
         .await;

@@ -41,6 +41,11 @@ struct TargetOutcome {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetLabel {
+    target: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabel {
     outcome: String,
 }
@@ -57,6 +62,7 @@ pub struct Metrics {
     publish: Family<TargetOutcome, Counter>,
     reloads: Family<OutcomeLabel, Counter>,
     store_bytes: Gauge,
+    breaker_open: Family<TargetLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -107,7 +113,7 @@ impl Metrics {
         let publish = Family::<TargetOutcome, Counter>::default();
         registry.register(
             "statusgate_publish_attempts",
-            "Publish attempts by target and outcome (success, failure)",
+            "Publish attempts by target and outcome (success, unchanged, retry, failure, conflict)",
             publish.clone(),
         );
         let reloads = Family::<OutcomeLabel, Counter>::default();
@@ -122,6 +128,12 @@ impl Metrics {
             "Bytes the store uses on disk",
             store_bytes.clone(),
         );
+        let breaker_open = Family::<TargetLabel, Gauge>::default();
+        registry.register(
+            "statusgate_publish_breaker_open",
+            "Whether a publisher's circuit breaker is open (1) after repeated failures",
+            breaker_open.clone(),
+        );
         Metrics {
             registry,
             webhooks,
@@ -134,7 +146,16 @@ impl Metrics {
             publish,
             reloads,
             store_bytes,
+            breaker_open,
         }
+    }
+
+    pub fn publish_breaker(&self, target: &str, open: bool) {
+        self.breaker_open
+            .get_or_create(&TargetLabel {
+                target: target.into(),
+            })
+            .set(i64::from(open));
     }
 
     pub fn webhook(&self, source: &str, outcome: &str) {

@@ -19,6 +19,8 @@ pub struct OpsState {
     pub store: Store,
     pub catalog: CatalogHandle,
     pub metrics: Arc<Metrics>,
+    /// External publishers' health (detail only; never decides readiness).
+    pub targets: Option<crate::publish::health::Health>,
 }
 
 pub fn router(state: OpsState) -> Router {
@@ -43,10 +45,13 @@ async fn readyz(State(s): State<OpsState>) -> Response {
         "routes": catalog.route_count(),
     });
     let ready = storage["ok"] == true;
-    let body = json!({
+    let mut body = json!({
         "ready": ready,
         "checks": { "storage": storage, "catalog": catalog_check },
     });
+    if let Some(t) = &s.targets {
+        body["checks"]["targets"] = t.report();
+    }
     let status = if ready {
         StatusCode::OK
     } else {

@@ -17,7 +17,7 @@ use crate::group::Snapshot;
 use crate::ingest::{Alert, AlertStatus, Source};
 use crate::vocab::{ComponentStatus, DraftState, Impact, IncidentStatus};
 
-pub use book::{DraftEvent, DraftNotice, Drafts, Ledger, DRAFTS_TABLE, LEDGER_TABLE};
+pub use book::{DraftEvent, DraftNotice, Drafts, ExtraWrites, Ledger, DRAFTS_TABLE, LEDGER_TABLE};
 pub use redact::Redactor;
 pub use render::Templates;
 
@@ -119,6 +119,19 @@ pub struct Draft {
     pub history: Vec<HistoryEntry>,
     #[serde(default)]
     pub revisions: Vec<Revision>,
+    /// A hand edit on an external target that this draft would overwrite; the draft waits
+    /// in state `conflict` until an admin chooses.
+    #[serde(default)]
+    pub conflict: Option<Conflict>,
+}
+
+/// What an external target shows that differs from what statusgate last wrote there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub target: String,
+    pub field: String,
+    pub ours: String,
+    pub theirs: String,
 }
 
 impl Draft {
