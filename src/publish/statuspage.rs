@@ -147,7 +147,18 @@ impl Statuspage {
             rec.create_started = true;
             rec.in_flight = Some(desired.clone());
             self.save(outbox, &key, &rec).await?;
-            let id = self.create(thread, want, &desired).await?;
+            let id = match self.create(thread, want, &desired).await {
+                Ok(id) => id,
+                Err(f) => {
+                    // A 4xx answer means nothing was created; anything else may have.
+                    if !f.ambiguous && f.status.is_some_and(|s| (400..500).contains(&s)) {
+                        rec.create_started = false;
+                        rec.in_flight = None;
+                        self.save(outbox, &key, &rec).await?;
+                    }
+                    return Err(f);
+                }
+            };
             rec.incident_id = Some(id.clone());
             rec.written = Some(desired);
             rec.in_flight = None;

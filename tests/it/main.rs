@@ -2,6 +2,11 @@
 
 mod alertmanager_e2e;
 mod cli;
+mod fake_http;
+mod fake_statuspage;
 mod harness;
 mod ingest;
 mod lifecycle;
+mod publish_email;
+mod publish_statuspage;
+mod publish_webhook;
