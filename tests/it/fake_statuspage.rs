@@ -37,6 +37,8 @@ pub struct State {
     pub down: Option<u16>,
     /// When each POST arrived.
     pub post_times: Vec<std::time::Instant>,
+    /// When each request arrived.
+    pub times: Vec<std::time::Instant>,
     next_id: u64,
 }
 
@@ -98,6 +100,7 @@ impl FakeStatuspage {
         let mut s = self.state.lock().unwrap();
         s.calls
             .push((req.method.clone(), req.path.clone(), req.json()));
+        s.times.push(req.at);
         if req.method == "POST" {
             s.post_times.push(req.at);
         }

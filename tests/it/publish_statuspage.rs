@@ -187,6 +187,15 @@ async fn approved_drafts_create_update_and_resolve_the_statuspage_incident_once_
     );
     assert_eq!(fake.calls("POST").len(), 1);
     // Never faster than one request a second (the documented limit per key).
+    let times = fake.with(|st| st.times.clone());
+    assert!(times.len() >= 5, "{} requests", times.len());
+    for pair in times.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(950),
+            "two requests {gap:?} apart"
+        );
+    }
     let audit = s.audit().await;
     assert!(
         audit
