@@ -14,6 +14,7 @@ pub mod event;
 pub mod health;
 mod model;
 pub mod outbox;
+mod send;
 pub mod statuspage;
 pub mod subscribers;
 pub mod target;
