@@ -47,6 +47,10 @@ pub enum Command {
     Check {
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Also ask each Statuspage publisher for its page's components and report the
+        /// ones the mapping does not cover.
+        #[arg(long)]
+        remote: bool,
     },
     /// Run the `tests:` in mapping files.
     Test {
@@ -117,7 +121,10 @@ pub enum DraftsAction {
 pub fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { config, log_format } => serve(config.as_deref(), log_format),
-        Command::Check { config } => check(config.as_deref()),
+        Command::Check { config, remote } => match check(config.as_deref()) {
+            code if code == ExitCode::SUCCESS && remote => check_remote(config.as_deref()),
+            code => code,
+        },
         Command::Test { mappings, config } => test(mappings, config.as_deref()),
         Command::Render {
             payload,
@@ -245,6 +252,71 @@ fn check(config_path: Option<&Path>) -> ExitCode {
             c.components().len(),
             c.route_count()
         );
+    }
+    ExitCode::SUCCESS
+}
+
+/// `check --remote`: every Statuspage publisher's components, mapped or not. A mapping to a
+/// component the page does not have is a problem; a page component nothing maps to is
+/// reported (statusgate never changes it).
+fn check_remote(config_path: Option<&Path>) -> ExitCode {
+    let config = match Config::load(config_path) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let targets = match crate::publish::targets(&config) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    };
+    if targets.statuspages.is_empty() {
+        println!("no statuspage publishers configured; nothing to check remotely");
+        return ExitCode::SUCCESS;
+    }
+    let mut problems = 0;
+    for (name, sp) in &targets.statuspages {
+        let (page_id, mapping) = sp.mapping();
+        let remote = match runtime.block_on(sp.list_components()) {
+            Ok(list) => list,
+            Err(e) => {
+                eprintln!("publishers.{name}: cannot list the components of page {page_id}: {e}");
+                problems += 1;
+                continue;
+            }
+        };
+        println!("{name}: page {page_id} has {} component(s)", remote.len());
+        for c in &remote {
+            let ours: Vec<&String> = mapping
+                .iter()
+                .filter(|(_, theirs)| **theirs == c.id)
+                .map(|(ours, _)| ours)
+                .collect();
+            let kind = if c.group { " (group)" } else { "" };
+            if ours.is_empty() {
+                println!("  {}  {}{kind}: unmapped", c.id, c.name);
+            } else {
+                let ours: Vec<&str> = ours.iter().map(|s| s.as_str()).collect();
+                println!(
+                    "  {}  {}{kind}: mapped from {}",
+                    c.id,
+                    c.name,
+                    ours.join(", ")
+                );
+            }
+        }
+        for (ours, theirs) in mapping {
+            if !remote.iter().any(|c| &c.id == theirs) {
+                eprintln!("publishers.{name}.components: `{ours}` maps to `{theirs}`, which page {page_id} does not have");
+                problems += 1;
+            }
+        }
+    }
+    if problems > 0 {
+        eprintln!("{problems} problem(s) found");
+        return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }

@@ -83,6 +83,7 @@ pub struct App {
     shutdown_timeout: std::time::Duration,
     /// Keeps Slack messages in step with drafts (when chat is on).
     slack_worker: Option<approve::slack::Worker>,
+    delivery: publish::deliver::Worker,
 }
 
 /// Runs the service on `listener` until `shutdown` is cancelled.
@@ -129,12 +130,22 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     )?
     .with_hourly_limit(config.limits.drafts_per_hour);
     let lock = Arc::new(Mutex::new(()));
+    let delivery = publish::delivery(
+        &config,
+        &store,
+        public.clone(),
+        drafts.clone(),
+        lock.clone(),
+        metrics.clone(),
+    )
+    .map_err(|e| anyhow::anyhow!("publishers: {e}"))?;
     let approvals = Approvals::new(
         drafts.clone(),
         public.clone(),
         metrics.clone(),
         lock.clone(),
-    );
+    )
+    .with_outbox(delivery.outbox.clone());
     let recovered = approvals
         .recover()
         .await
@@ -164,7 +175,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         grouper: Grouper::new(config.grouping.clone(), config.storm.clone(), groups),
         drafts: drafts.clone(),
         catalog: catalog.clone(),
-        lock,
+        lock: lock.clone(),
         metrics: metrics.clone(),
         signals: signals.clone(),
         audit: Audit::open(&store)?,
@@ -180,12 +191,6 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let tokens = Tokens::new(config.secrets.tokens.clone());
     if tokens.is_empty() {
         tracing::warn!("no API tokens configured; the management API refuses every request (set STATUSGATE_ADMIN_TOKEN)");
-    }
-    for section in config.inactive_sections() {
-        tracing::warn!(
-            section,
-            "configuration section is checked but not acted on by this version"
-        );
     }
     let max_body = config.max_body.0;
     let heartbeat = match &config.watchdog {
@@ -212,7 +217,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let api_state = approve::api::ApiState {
         approvals,
         audit: Audit::open(&store)?,
-        tokens,
+        tokens: tokens.clone(),
         max_body,
         signals: signals.clone(),
     };
@@ -225,6 +230,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             metrics: metrics.clone(),
             signals: signals.clone(),
             chat: chat.clone(),
+            targets: Some(delivery.health.clone()),
         }))
         .merge(ingest::pagerduty::router(pagerduty_ingest(
             &config,
@@ -242,6 +248,20 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             trusted_header: trusted_header.clone(),
             watchdog: heartbeat.clone(),
         }))
+        .merge(
+            publish::api::router(publish::api::PublishApi {
+                outbox: delivery.outbox.clone(),
+                drafts: drafts.clone(),
+                public: public.clone(),
+                lock: lock.clone(),
+                tokens: tokens.clone(),
+                health: delivery.health.clone(),
+                max_body,
+                page_name: config.page.name.clone(),
+                email_enabled: config.smtp.is_some(),
+            })
+            .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
+        )
         .merge(
             approve::api::router(api_state.clone())
                 .merge(approve::incident_drafts::router(api_state))
@@ -299,6 +319,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         watch,
         shutdown_timeout: config.shutdown_timeout.as_std(),
         slack_worker,
+        delivery: delivery.worker,
     })
 }
 
@@ -352,6 +373,7 @@ impl App {
             limiters,
             shutdown_timeout: limit,
             slack_worker,
+            delivery,
         } = self;
         let background = CancellationToken::new();
         let pipeline_task = tokio::spawn(pipeline.run(background.clone()));
@@ -375,6 +397,7 @@ impl App {
             }
         });
         let slack_task = slack_worker.map(|w| tokio::spawn(w.run(background.clone())));
+        let delivery_task = tokio::spawn(delivery.run(background.clone()));
 
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "statusgate listening");
@@ -395,6 +418,7 @@ impl App {
             if let Some(t) = slack_task {
                 let _ = t.await;
             }
+            let _ = delivery_task.await;
             store.durable().await
         })
         .await;

@@ -41,6 +41,11 @@ struct TargetOutcome {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetLabel {
+    target: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabel {
     outcome: String,
 }
@@ -68,6 +73,7 @@ pub struct Metrics {
     storm_open: Gauge,
     watchdog_silent: Gauge,
     store_bytes: Gauge,
+    breaker_open: Family<TargetLabel, Gauge>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -129,7 +135,7 @@ impl Metrics {
         let publish = Family::<TargetOutcome, Counter>::default();
         registry.register(
             "statusgate_publish_attempts",
-            "Publish attempts by target and outcome (success, failure)",
+            "Publish attempts by target and outcome (success, unchanged, retry, failure, conflict)",
             publish.clone(),
         );
         let reloads = Family::<OutcomeLabel, Counter>::default();
@@ -168,6 +174,12 @@ impl Metrics {
             "Slack Web API calls by method and outcome (ok, refused, rate_limited, unavailable, error)",
             slack_calls.clone(),
         );
+        let breaker_open = Family::<TargetLabel, Gauge>::default();
+        registry.register(
+            "statusgate_publish_breaker_open",
+            "Whether a publisher's circuit breaker is open (1) after repeated failures",
+            breaker_open.clone(),
+        );
         Metrics {
             registry,
             slack_calls,
@@ -185,7 +197,16 @@ impl Metrics {
             storm_open,
             watchdog_silent,
             store_bytes,
+            breaker_open,
         }
+    }
+
+    pub fn publish_breaker(&self, target: &str, open: bool) {
+        self.breaker_open
+            .get_or_create(&TargetLabel {
+                target: target.into(),
+            })
+            .set(i64::from(open));
     }
 
     pub fn webhook(&self, source: &str, outcome: &str) {

@@ -22,6 +22,8 @@ pub struct OpsState {
     pub signals: crate::signals::Signals,
     /// Chat delivery: detail only, never readiness.
     pub chat: crate::approve::slack::Chat,
+    /// External publishers' health (detail only; never decides readiness).
+    pub targets: Option<crate::publish::health::Health>,
 }
 
 pub fn router(state: OpsState) -> Router {
@@ -78,6 +80,9 @@ async fn readyz(State(s): State<OpsState>) -> Response {
     });
     if let Some(slack) = s.chat.check() {
         body["checks"]["slack"] = slack;
+    }
+    if let Some(t) = &s.targets {
+        body["checks"]["targets"] = t.report();
     }
     let status = if ready {
         StatusCode::OK

@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 use crate::audit::AuditEntry;
 use crate::draft::{Draft, DraftKind, Drafts};
 use crate::metrics::Metrics;
+use crate::publish::outbox::Outbox;
 use crate::publish::{Incident, PublicState, Publication};
 use crate::store::StoreError;
 use crate::vocab::{ComponentStatus, DraftState, Impact, IncidentStatus};
@@ -56,6 +57,8 @@ pub struct Approvals {
     metrics: Arc<Metrics>,
     /// Serialises every change to drafts (shared with the pipeline).
     lock: Arc<Mutex<()>>,
+    /// External targets' deliveries, queued in the approval's own transaction.
+    outbox: Option<Outbox>,
 }
 
 impl Approvals {
@@ -70,7 +73,14 @@ impl Approvals {
             public,
             metrics,
             lock,
+            outbox: None,
         }
+    }
+
+    /// Queues a delivery to every external target with each approval.
+    pub fn with_outbox(mut self, outbox: Outbox) -> Self {
+        self.outbox = Some(outbox);
+        self
     }
 
     pub fn drafts(&self) -> &Drafts {
@@ -232,7 +242,22 @@ impl Approvals {
         draft.updated_at = now;
         draft.log(now, actor, "approved", "");
         let entry = AuditEntry::new(now, actor, "approve").draft(&draft.id, draft.revision);
-        self.drafts.commit(&draft, None, None, &[entry])?;
+        match &self.outbox {
+            Some(outbox) => {
+                // Marked approved and queued for every target at once, or neither.
+                let queued = outbox.plan(&draft, actor, now)?;
+                let write = |tx: &crate::store::Tx<'_>| outbox.write_in(tx, &queued);
+                self.drafts.commit_with(
+                    &draft,
+                    None,
+                    None,
+                    &[entry],
+                    Some((outbox.table(), &write)),
+                )?;
+                outbox.wake();
+            }
+            None => self.drafts.commit(&draft, None, None, &[entry])?,
+        }
         self.metrics.draft("approved");
         self.metrics
             .approval_wait((now - draft.created_at).num_milliseconds() as f64 / 1000.0);

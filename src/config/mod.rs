@@ -418,6 +418,44 @@ pub enum PublisherConfig {
     },
 }
 
+impl PublisherConfig {
+    pub fn name(&self) -> &str {
+        match self {
+            PublisherConfig::Statuspage { name, .. } | PublisherConfig::Webhook { name, .. } => {
+                name
+            }
+        }
+    }
+
+    /// The environment variable that holds this publisher's secret:
+    /// `STATUSGATE_PUBLISHER_<NAME>_API_KEY` (Statuspage) or `…_SECRET` (webhook), with the
+    /// name upper-cased and anything but letters and digits as `_`.
+    pub fn secret_env(&self) -> String {
+        let name: String = self
+            .name()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        match self {
+            PublisherConfig::Statuspage { .. } => format!("STATUSGATE_PUBLISHER_{name}_API_KEY"),
+            PublisherConfig::Webhook { .. } => format!("STATUSGATE_PUBLISHER_{name}_SECRET"),
+        }
+    }
+
+    fn secret_file(&self) -> Option<&Path> {
+        match self {
+            PublisherConfig::Statuspage { api_key_file, .. } => api_key_file.as_deref(),
+            PublisherConfig::Webhook { secret_file, .. } => secret_file.as_deref(),
+        }
+    }
+}
+
 fn default_statuspage_url() -> String {
     "https://api.statuspage.io/v1".into()
 }
@@ -454,6 +492,9 @@ pub struct Secrets {
     pub slack_signing_secret: Option<Secret>,
     /// Slack's bot token (`xoxb-…`, for Web API calls).
     pub slack_bot_token: Option<Secret>,
+    /// Per publisher name: the Statuspage API key or the webhook's `whsec_` secret.
+    pub publishers: BTreeMap<String, Secret>,
+    pub smtp_password: Option<Secret>,
 }
 
 /// A configuration problem, with the place it was found when known.
@@ -630,6 +671,48 @@ impl Config {
                 ));
             }
         }
+        let mut publishers = std::collections::BTreeSet::new();
+        for p in &self.publishers {
+            let name = p.name();
+            if name.trim().is_empty() {
+                problems.push("publishers: every publisher needs a `name`".into());
+            } else if !publishers.insert(name) {
+                problems.push(format!("publishers: duplicate name `{name}`"));
+            }
+            let (key, url) = match p {
+                PublisherConfig::Statuspage {
+                    base_url, page_id, ..
+                } => {
+                    if page_id.trim().is_empty() {
+                        problems.push(format!("publishers.{name}.page_id: must not be empty"));
+                    }
+                    ("base_url", base_url)
+                }
+                PublisherConfig::Webhook { url, .. } => ("url", url),
+            };
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                problems.push(format!(
+                    "publishers.{name}.{key}: `{url}` must start with http:// or https://"
+                ));
+            }
+        }
+        if let Some(smtp) = &self.smtp {
+            if smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+                problems.push(format!(
+                    "smtp.from: `{}` is not an email address",
+                    smtp.from
+                ));
+            }
+            if smtp.host.trim().is_empty() {
+                problems.push("smtp.host: must not be empty".into());
+            }
+        }
+        if self.delivery.backoff.initial.as_std().is_zero()
+            || self.delivery.backoff.max < self.delivery.backoff.initial
+        {
+            problems
+                .push("delivery.backoff: initial must be above 0 and max at least initial".into());
+        }
         let mut names = std::collections::BTreeSet::new();
         for t in &self.auth.tokens {
             if !names.insert(t.name.as_str()) {
@@ -716,19 +799,41 @@ impl Config {
             slack.and_then(|s| s.bot_token_file.as_deref()),
         )
         .map_err(|e| err(format!("slack.bot_token_file: {e}")))?;
+        for p in &self.publishers {
+            let secret = secret::resolve(env, &p.secret_env(), p.secret_file())
+                .map_err(|e| err(format!("publishers.{}: {e}", p.name())))?
+                .ok_or_else(|| {
+                    let file = match p {
+                        PublisherConfig::Statuspage { .. } => "api_key_file",
+                        PublisherConfig::Webhook { .. } => "secret_file",
+                    };
+                    err(format!(
+                        "publishers.{}: no secret ({file}, or {}[_FILE])",
+                        p.name(),
+                        p.secret_env()
+                    ))
+                })?;
+            if let PublisherConfig::Webhook { .. } = p {
+                crate::publish::webhook::SigningKey::parse(secret.expose())
+                    .map_err(|e| err(format!("publishers.{}: {e}", p.name())))?;
+            }
+            secrets.publishers.insert(p.name().to_string(), secret);
+        }
+        if let Some(smtp) = &self.smtp {
+            secrets.smtp_password = secret::resolve(
+                env,
+                "STATUSGATE_SMTP_PASSWORD",
+                smtp.password_file.as_deref(),
+            )
+            .map_err(err)?;
+            if smtp.username.is_some() && secrets.smtp_password.is_none() {
+                return Err(err(
+                    "smtp: a username needs a password (password_file or STATUSGATE_SMTP_PASSWORD[_FILE])"
+                        .into(),
+                ));
+            }
+        }
         Ok(secrets)
-    }
-
-    /// Configuration sections that this version reads and checks but does not act on.
-    pub fn inactive_sections(&self) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        if !self.publishers.is_empty() {
-            out.push("publishers");
-        }
-        if self.smtp.is_some() {
-            out.push("smtp");
-        }
-        out
     }
 
     /// The share of a minute counted as downtime for a component in `status`.
@@ -838,6 +943,47 @@ mod tests {
         assert_eq!(c.grouping.group_wait, Dur::secs(2));
         assert_eq!(c.secrets.tokens[0].1, Role::Admin);
         assert!(c.secrets.tokens[0].2.matches(b"s3cret"));
+    }
+
+    #[test]
+    fn publisher_secrets_come_from_env_or_files_and_webhook_keys_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yaml");
+        let key = dir.path().join("sp.key");
+        std::fs::write(&key, "sp-key-from-file\n").unwrap();
+        std::fs::write(
+            &file,
+            format!(
+                "publishers:\n  - {{name: hosted-page, type: statuspage, page_id: p1, api_key_file: {}}}\n  - {{name: ops.events, type: webhook, url: 'http://127.0.0.1:1/h'}}\n",
+                key.display()
+            ),
+        )
+        .unwrap();
+        let good = |k: &str| {
+            (k == "STATUSGATE_PUBLISHER_OPS_EVENTS_SECRET")
+                .then(|| "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD".to_string())
+        };
+        let c = Config::load_with_env(Some(&file), &good).unwrap();
+        assert_eq!(
+            c.secrets.publishers["hosted-page"].expose(),
+            "sp-key-from-file"
+        );
+        let err = Config::load_with_env(Some(&file), &no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("publishers.ops.events: no secret"), "{err}");
+        assert!(
+            err.contains("STATUSGATE_PUBLISHER_OPS_EVENTS_SECRET"),
+            "{err}"
+        );
+        let bad = |k: &str| {
+            (k == "STATUSGATE_PUBLISHER_OPS_EVENTS_SECRET").then(|| "hunter2".to_string())
+        };
+        let err = Config::load_with_env(Some(&file), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("whsec_"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

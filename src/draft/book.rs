@@ -56,6 +56,12 @@ pub struct DraftNotice {
     pub actions: Vec<String>,
 }
 
+/// A table and the writes to make in it, inside a draft's commit.
+pub type ExtraWrites<'a> = (
+    &'a Table,
+    &'a dyn Fn(&crate::store::Tx<'_>) -> std::result::Result<(), TxAbort>,
+);
+
 /// The draft stage.
 #[derive(Clone)]
 pub struct Drafts {
@@ -359,6 +365,7 @@ impl Drafts {
             revisions: Vec::new(),
             notes: super::notes_for(snap),
             suggestions: Vec::new(),
+            conflict: None,
         };
         draft.incident_status = suggested_status(kind, ledger, snap);
         if let Some(update) = responders_update(kind, snap, ledger) {
@@ -499,21 +506,39 @@ impl Drafts {
         remove_ledger: Option<&str>,
         audit: &[AuditEntry],
     ) -> Result<()> {
-        let outcome =
-            self.store
-                .transaction(&[&self.drafts, &self.ledgers, self.audit.table()], |tx| {
-                    tx.put(&self.drafts, &draft.id, draft)?;
-                    if let Some(l) = ledger {
-                        tx.put(&self.ledgers, &l.group_id, l)?;
-                    }
-                    if let Some(id) = remove_ledger {
-                        tx.remove(&self.ledgers, id)?;
-                    }
-                    for e in audit {
-                        self.audit.append_in(tx, e)?;
-                    }
-                    Ok(())
-                })?;
+        self.commit_with(draft, ledger, remove_ledger, audit, None)
+    }
+
+    /// As [`Drafts::commit`], with more writes of the caller's in the same transaction
+    /// (approval writes its outbox entries this way).
+    pub fn commit_with(
+        &self,
+        draft: &Draft,
+        ledger: Option<&Ledger>,
+        remove_ledger: Option<&str>,
+        audit: &[AuditEntry],
+        extra: Option<ExtraWrites<'_>>,
+    ) -> Result<()> {
+        let mut tables = vec![&self.drafts, &self.ledgers, self.audit.table()];
+        if let Some((t, _)) = &extra {
+            tables.push(t);
+        }
+        let outcome = self.store.transaction(&tables, |tx| {
+            if let Some((_, write)) = &extra {
+                write(tx)?;
+            }
+            tx.put(&self.drafts, &draft.id, draft)?;
+            if let Some(l) = ledger {
+                tx.put(&self.ledgers, &l.group_id, l)?;
+            }
+            if let Some(id) = remove_ledger {
+                tx.remove(&self.ledgers, id)?;
+            }
+            for e in audit {
+                self.audit.append_in(tx, e)?;
+            }
+            Ok(())
+        })?;
         outcome.map_err(|e| match e {
             TxAbort::Store(e) => e,
             TxAbort::Rejected(r) => StoreError::Io(r),
@@ -624,6 +649,7 @@ impl Drafts {
             revisions: Vec::new(),
             notes: Vec::new(),
             suggestions: Vec::new(),
+            conflict: None,
         };
         draft.log(
             now,

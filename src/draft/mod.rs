@@ -18,8 +18,8 @@ use crate::ingest::{Alert, AlertStatus, Source};
 use crate::vocab::{ComponentStatus, DraftState, Impact, IncidentStatus};
 
 pub use book::{
-    DraftEvent, DraftNotice, Drafts, Ledger, ManualDraftError, ManualUpdate, DRAFTS_TABLE,
-    LEDGER_TABLE,
+    DraftEvent, DraftNotice, Drafts, ExtraWrites, Ledger, ManualDraftError, ManualUpdate,
+    DRAFTS_TABLE, LEDGER_TABLE,
 };
 pub use redact::Redactor;
 pub use render::Templates;
@@ -129,6 +129,10 @@ pub struct Draft {
     /// status update), for the approver to take or leave. Redacted.
     #[serde(default)]
     pub suggestions: Vec<Suggestion>,
+    /// A hand edit on an external target that this draft would overwrite; the draft waits
+    /// in state `conflict` until an admin chooses.
+    #[serde(default)]
+    pub conflict: Option<Conflict>,
 }
 
 /// Text offered for a draft's body.
@@ -139,6 +143,15 @@ pub struct Suggestion {
     /// `pagerduty`.
     pub source: Source,
     pub text: String,
+}
+
+/// What an external target shows that differs from what statusgate last wrote there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub target: String,
+    pub field: String,
+    pub ours: String,
+    pub theirs: String,
 }
 
 impl Draft {

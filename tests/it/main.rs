@@ -2,9 +2,14 @@
 
 mod alertmanager_e2e;
 mod cli;
+mod fake_http;
+mod fake_statuspage;
 mod harness;
 mod ingest;
 mod lifecycle;
 mod operations;
 mod pagerduty;
+mod publish_email;
+mod publish_statuspage;
+mod publish_webhook;
 mod slack;

@@ -1,0 +1,555 @@
+//! The delivery worker: sends outbox entries to their targets, in order per incident and
+//! target, retrying with backoff; marks drafts `failed` or `conflict` when a publisher
+//! cannot take them, and `published` again once it has.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tokio::sync::Mutex;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::email::Mailer;
+use super::health::{backoff, chrono_dur, Health};
+use super::outbox::{Attempt, Entry, EntryState, Outbox};
+use super::statuspage::Statuspage;
+use super::subscribers::{Channel, Subscriber, SubscriberState};
+use super::target::{Failure, FailureKind, Outcome};
+use super::webhook::{SigningKey, WebhookSender};
+use super::PublicState;
+use crate::audit::AuditEntry;
+use crate::config::DeliveryConfig;
+use crate::draft::Drafts;
+use crate::metrics::Metrics;
+use crate::store::Result;
+use crate::vocab::DraftState;
+
+const SYSTEM: &str = "statusgate";
+
+/// The configured publishers, ready to send.
+#[derive(Clone, Default)]
+pub struct Targets {
+    pub statuspages: BTreeMap<String, Statuspage>,
+    pub webhooks: BTreeMap<String, (String, SigningKey)>,
+    pub mailer: Option<Mailer>,
+}
+
+/// Where one entry goes, resolved when it is sent.
+enum Resolved {
+    Statuspage(Statuspage),
+    Webhook {
+        url: String,
+        key: SigningKey,
+        only: Option<Vec<String>>,
+    },
+    Email(Subscriber, String),
+    Gone(String),
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    pub outbox: Outbox,
+    pub targets: Targets,
+    pub public: PublicState,
+    pub drafts: Drafts,
+    pub lock: Arc<Mutex<()>>,
+    pub metrics: Arc<Metrics>,
+    pub delivery: DeliveryConfig,
+    pub health: Health,
+    pub sender: WebhookSender,
+    pub public_url: String,
+    pub page_name: String,
+}
+
+impl Worker {
+    /// Runs until `shutdown`; deliveries in flight get a few seconds to finish.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let wake = self.outbox.notified();
+        let mut notices = self.drafts.subscribe();
+        let mut busy: HashSet<String> = HashSet::new();
+        let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        loop {
+            let wait = match self.dispatch(&mut busy, &mut running, &mut tasks) {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox unreadable; will retry");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = notices.recv() => {}
+                Some(done) = tasks.join_next_with_id() => {
+                    let id = match &done {
+                        Ok((id, ())) => *id,
+                        Err(e) => {
+                            tracing::error!(error = %e, "a delivery task failed");
+                            e.id()
+                        }
+                    };
+                    if let Some(t) = running.remove(&id) {
+                        busy.remove(&t);
+                    }
+                }
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(5), drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!("stopping with deliveries in flight; they resume at the next start");
+        }
+    }
+
+    /// Starts a task for every idle target with due work; returns how long to sleep.
+    fn dispatch(
+        &self,
+        busy: &mut HashSet<String>,
+        running: &mut HashMap<tokio::task::Id, String>,
+        tasks: &mut JoinSet<()>,
+    ) -> Result<Duration> {
+        let now = Utc::now();
+        let mut next = now + chrono::Duration::seconds(1);
+        let mut by_target: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+        for e in self.outbox.active()? {
+            by_target.entry(e.target.clone()).or_default().push(e);
+        }
+        for (target, entries) in by_target {
+            if busy.contains(&target) {
+                continue;
+            }
+            if let Some(until) = self.health.blocked_until(&target, now) {
+                next = next.min(until);
+                continue;
+            }
+            let coalesce = self.targets.statuspages.contains_key(&target);
+            let mut work = Vec::new();
+            for group in due(&entries, coalesce) {
+                match self.ready(&group[0])? {
+                    false => {}
+                    true if group[0].next_attempt_at <= now => work.push(group),
+                    true => next = next.min(group[0].next_attempt_at),
+                }
+            }
+            if work.is_empty() {
+                continue;
+            }
+            busy.insert(target.clone());
+            let worker = self.clone();
+            let handle = tasks.spawn(async move {
+                for group in work {
+                    if worker
+                        .health
+                        .blocked_until(&group[0].target, Utc::now())
+                        .is_some()
+                    {
+                        break;
+                    }
+                    if let Err(e) = worker.attempt(group).await {
+                        tracing::error!(error = %e, "recording a delivery failed; will retry");
+                        break;
+                    }
+                }
+            });
+            running.insert(handle.id(), target);
+        }
+        Ok((next - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .max(Duration::from_millis(20)))
+    }
+
+    /// A publication goes out only once the built-in page has it (and with it the public
+    /// incident id); a stop in between is finished by approval's recovery at start.
+    fn ready(&self, e: &Entry) -> Result<bool> {
+        let Some(id) = &e.draft_id else {
+            return Ok(true);
+        };
+        Ok(self
+            .drafts
+            .get(id)?
+            .is_some_and(|d| d.state != DraftState::Approved && d.incident_id.is_some()))
+    }
+
+    fn resolve(&self, target: &str) -> Result<Resolved> {
+        if let Some(sp) = self.targets.statuspages.get(target) {
+            return Ok(Resolved::Statuspage(sp.clone()));
+        }
+        if let Some((url, key)) = self.targets.webhooks.get(target) {
+            if let Some(reason) = self.health.is_disabled(target) {
+                return Ok(Resolved::Gone(reason));
+            }
+            return Ok(Resolved::Webhook {
+                url: url.clone(),
+                key: key.clone(),
+                only: None,
+            });
+        }
+        let Some(id) = target.strip_prefix("subscriber:") else {
+            return Ok(Resolved::Gone(format!(
+                "publisher `{target}` is no longer configured"
+            )));
+        };
+        let Some(s) = self.outbox.subscribers().get(id)? else {
+            return Ok(Resolved::Gone("the subscriber was removed".into()));
+        };
+        match (&s.channel, s.state) {
+            (_, SubscriberState::Disabled) => Ok(Resolved::Gone(
+                s.reason
+                    .clone()
+                    .unwrap_or_else(|| "the subscriber is disabled".into()),
+            )),
+            (Channel::Webhook { url, secret }, _) => match SigningKey::parse(secret) {
+                Ok(key) => Ok(Resolved::Webhook {
+                    url: url.clone(),
+                    key,
+                    only: s.components.clone(),
+                }),
+                Err(e) => Ok(Resolved::Gone(e)),
+            },
+            (Channel::Email { email }, _) => {
+                let to = email.clone();
+                Ok(Resolved::Email(s, to))
+            }
+        }
+    }
+
+    /// One attempt at a group of entries (several only when coalesced for Statuspage).
+    async fn attempt(&self, mut group: Vec<Entry>) -> Result<()> {
+        let now = Utc::now();
+        let target = group[0].target.clone();
+        let result = match self.resolve(&target)? {
+            Resolved::Gone(reason) => {
+                for e in &mut group {
+                    e.state = EntryState::Dropped;
+                    e.finished_at = Some(now);
+                    e.note = Some(reason.clone());
+                }
+                return self.settle(group, Vec::new()).await;
+            }
+            Resolved::Statuspage(sp) => {
+                let last = group.len() - 1;
+                let choice = group.iter().rev().find_map(|e| e.choice);
+                match group[last].publication().cloned() {
+                    Some(want) => {
+                        sp.deliver(&self.outbox, &group[0].thread, &want, choice)
+                            .await
+                    }
+                    None => Err(Failure::permanent(0, "not a publication")),
+                }
+            }
+            Resolved::Webhook { url, key, only } => {
+                self.send_webhook(&mut group[0], &url, &key, only.as_deref())
+                    .await
+            }
+            Resolved::Email(s, to) => self.send_mail(&group[0], &s, &to).await,
+        };
+        self.record(group, result, now).await
+    }
+
+    /// Records what an attempt did, moves entries on, and brings drafts up to date.
+    async fn record(
+        &self,
+        mut group: Vec<Entry>,
+        result: std::result::Result<Outcome, Failure>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let target = group[0].target.clone();
+        let label = if target.starts_with("subscriber:") {
+            "subscribers"
+        } else {
+            target.as_str()
+        };
+        let mut audit = Vec::new();
+        match result {
+            Ok(outcome) => {
+                self.health.success(&target, now);
+                let (state, outcome_word, detail) = match &outcome {
+                    Outcome::Sent(d) => (EntryState::Delivered, "success", d.clone()),
+                    Outcome::Unchanged => (
+                        EntryState::Unchanged,
+                        "unchanged",
+                        "the target already shows this; nothing sent".to_string(),
+                    ),
+                    Outcome::Conflict(c) => (
+                        EntryState::Conflict,
+                        "conflict",
+                        format!(
+                            "{} was changed by hand on {}: theirs {:?}, ours {:?}",
+                            c.field, c.target, c.theirs, c.ours
+                        ),
+                    ),
+                };
+                self.metrics.publish(label, outcome_word);
+                let last = group.len() - 1;
+                let carrier = group[last].key.clone();
+                for (i, e) in group.iter_mut().enumerate() {
+                    e.attempts += 1;
+                    e.record(Attempt {
+                        at: now,
+                        outcome: outcome_word.into(),
+                        status: None,
+                        detail: detail.clone(),
+                    });
+                    if let Outcome::Conflict(c) = &outcome {
+                        e.state = EntryState::Conflict;
+                        e.conflict = Some(c.clone());
+                        e.choice = None;
+                        continue;
+                    }
+                    e.state = if i < last && state == EntryState::Delivered {
+                        e.note = Some(format!("sent together with {carrier}"));
+                        EntryState::Coalesced
+                    } else {
+                        state
+                    };
+                    e.finished_at = Some(now);
+                    e.last_error = None;
+                    if let Some(p) = e.publication() {
+                        audit.push(
+                            AuditEntry::new(now, SYSTEM, "publish")
+                                .draft(&p.draft_id, p.revision)
+                                .detail(json!({"target": target, "outcome": outcome_word, "detail": e.note.clone().unwrap_or(detail.clone())})),
+                        );
+                    }
+                }
+            }
+            Err(f) => {
+                let give_up = now - group[0].since >= self.delivery.give_up_after.as_chrono();
+                let outcome_word = match f.kind {
+                    FailureKind::Transient if !give_up => "retry",
+                    _ => "failure",
+                };
+                self.metrics.publish(label, outcome_word);
+                tracing::warn!(target_name = %target, error = %f, outcome = outcome_word, "delivery failed");
+                if f.kind == FailureKind::Gone {
+                    self.disable(&target, &f.message).await?;
+                } else {
+                    self.health.failure(&target, now, &f.message, f.retry_after);
+                }
+                let head = &mut group[0];
+                head.attempts += 1;
+                head.record(Attempt {
+                    at: now,
+                    outcome: outcome_word.into(),
+                    status: f.status,
+                    detail: f.message.clone(),
+                });
+                let streak = head
+                    .log
+                    .iter()
+                    .rev()
+                    .take_while(|a| a.at >= head.since && a.outcome == "retry")
+                    .count() as u32;
+                let wait = backoff(&self.delivery.backoff, streak.max(1))
+                    .max(f.retry_after.unwrap_or_default());
+                head.next_attempt_at = now + chrono_dur(wait);
+                if outcome_word == "failure" {
+                    let reason = if give_up {
+                        format!(
+                            "gave up after {} attempt(s) over {}: {}",
+                            head.attempts, self.delivery.give_up_after, f.message
+                        )
+                    } else {
+                        f.message.clone()
+                    };
+                    for e in &mut group {
+                        if f.kind == FailureKind::Gone && target.starts_with("subscriber:") {
+                            e.state = EntryState::Dropped;
+                            e.finished_at = Some(now);
+                            e.note = Some(reason.clone());
+                        } else {
+                            e.state = EntryState::Failed;
+                            e.last_error = Some(reason.clone());
+                        }
+                    }
+                }
+            }
+        }
+        self.settle(group, audit).await
+    }
+
+    async fn settle(&self, group: Vec<Entry>, audit: Vec<AuditEntry>) -> Result<()> {
+        self.outbox.settle(&group, &audit)?;
+        self.outbox.store().durable().await?;
+        let drafts: HashSet<String> = group.iter().filter_map(|e| e.draft_id.clone()).collect();
+        for d in drafts {
+            self.refresh_draft(&d).await?;
+        }
+        Ok(())
+    }
+
+    /// A webhook endpoint that answered 410: a publisher is disabled until restart, a
+    /// subscriber for good.
+    async fn disable(&self, target: &str, reason: &str) -> Result<()> {
+        tracing::warn!(target_name = target, reason, "disabling a webhook target");
+        self.health.disable(target, reason);
+        if let Some(id) = target.strip_prefix("subscriber:") {
+            if let Some(mut s) = self.outbox.subscribers().get(id)? {
+                s.state = SubscriberState::Disabled;
+                s.reason = Some(reason.to_string());
+                self.outbox.subscribers().put(&s)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets a draft's state from its publishers' entries: `conflict` while one waits for an
+    /// admin, `failed` while one gave up, `published` otherwise.
+    pub async fn refresh_draft(&self, draft_id: &str) -> Result<()> {
+        refresh_draft(&self.outbox, &self.drafts, &self.lock, draft_id, SYSTEM).await
+    }
+}
+
+/// See [`Worker::refresh_draft`]; also used by the API after an admin's decision.
+pub async fn refresh_draft(
+    outbox: &Outbox,
+    drafts: &Drafts,
+    lock: &Mutex<()>,
+    draft_id: &str,
+    actor: &str,
+) -> Result<()> {
+    let entries: Vec<Entry> = outbox
+        .for_draft(draft_id)?
+        .into_iter()
+        .filter(|e| !e.target.starts_with("subscriber:"))
+        .collect();
+    let conflict = entries
+        .iter()
+        .find(|e| e.state == EntryState::Conflict)
+        .and_then(|e| e.conflict.clone());
+    let failed = entries.iter().find(|e| e.state == EntryState::Failed);
+    let (state, reason) = match (&conflict, failed) {
+        (Some(c), _) => (
+            DraftState::Conflict,
+            Some(format!(
+                "{}: {} was changed by hand; an admin chooses overwrite or theirs",
+                c.target, c.field
+            )),
+        ),
+        (None, Some(e)) => (
+            DraftState::Failed,
+            Some(format!(
+                "{}: {}",
+                e.target,
+                e.last_error.clone().unwrap_or_default()
+            )),
+        ),
+        (None, None) => (DraftState::Published, None),
+    };
+    let _guard = lock.lock().await;
+    let Some(mut draft) = drafts.get(draft_id)? else {
+        return Ok(());
+    };
+    if !matches!(
+        draft.state,
+        DraftState::Published | DraftState::Failed | DraftState::Conflict
+    ) || (draft.state == state && draft.conflict == conflict)
+    {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let action = match state {
+        DraftState::Conflict => "publish_conflict",
+        DraftState::Failed => "publish_failed",
+        _ => "published",
+    };
+    let detail = reason
+        .clone()
+        .unwrap_or_else(|| "delivered to every target".into());
+    draft.state = state;
+    draft.reason = reason;
+    draft.conflict = conflict.clone();
+    draft.updated_at = now;
+    draft.log(now, actor, action, detail.clone());
+    let entry = AuditEntry::new(now, actor, action)
+        .draft(&draft.id, draft.revision)
+        .detail(json!({"state": state, "detail": detail, "conflict": conflict}));
+    drafts.commit(&draft, None, None, &[entry])?;
+    drafts_durable(outbox).await
+}
+
+async fn drafts_durable(outbox: &Outbox) -> Result<()> {
+    outbox.store().durable().await
+}
+
+/// Per thread of a target's open entries, the group due next: the first pending entry, or
+/// with `coalesce` every pending entry up to the first that waits for an admin. A conflict
+/// holds its thread; failed entries do not.
+fn due(entries: &[Entry], coalesce: bool) -> Vec<Vec<Entry>> {
+    let mut threads: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
+    let mut order = Vec::new();
+    for e in entries {
+        if !threads.contains_key(e.thread.as_str()) {
+            order.push(e.thread.as_str());
+        }
+        threads.entry(e.thread.as_str()).or_default().push(e);
+    }
+    let mut out = Vec::new();
+    for t in order {
+        let mut group = Vec::new();
+        for e in &threads[t] {
+            match e.state {
+                EntryState::Failed => continue,
+                EntryState::Pending => {
+                    group.push((*e).clone());
+                    if !coalesce {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        if !group.is_empty() {
+            out.push(group);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::publish::event::Message;
+
+    fn entry(id: &str, thread: &str, state: EntryState) -> Entry {
+        let mut e = Entry::new(
+            id.into(),
+            "t",
+            thread,
+            None,
+            Message::ConfirmSubscription,
+            Utc::now(),
+        );
+        e.state = state;
+        e
+    }
+
+    #[test]
+    fn each_thread_goes_in_order_and_a_conflict_holds_its_thread() {
+        use EntryState::*;
+        let entries = vec![
+            entry("1", "a", Pending),
+            entry("2", "b", Conflict),
+            entry("3", "a", Pending),
+            entry("4", "b", Pending),
+            entry("5", "c", Failed),
+            entry("6", "c", Pending),
+        ];
+        let ids = |groups: Vec<Vec<Entry>>| -> Vec<Vec<String>> {
+            groups
+                .into_iter()
+                .map(|g| g.into_iter().map(|e| e.id).collect())
+                .collect()
+        };
+        assert_eq!(ids(due(&entries, false)), [vec!["1"], vec!["6"]]);
+        assert_eq!(ids(due(&entries, true)), [vec!["1", "3"], vec!["6"]]);
+    }
+}

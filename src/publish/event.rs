@@ -1,0 +1,166 @@
+//! What an approval asks external targets to show, and the event names receivers see.
+//!
+//! Incidents and scheduled maintenance share one shape: a maintenance is an incident with a
+//! window ([`Schedule`]) and maintenance statuses, as Atlassian Statuspage models it, so
+//! maintenance drafts slot in as [`EventKind`] variants of their own.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::draft::{Draft, DraftKind};
+use crate::vocab::{ComponentStatus, Impact, IncidentStatus};
+
+/// The kind of change an approval publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    IncidentCreated,
+    IncidentUpdated,
+    IncidentResolved,
+    MaintenanceScheduled,
+    MaintenanceStarted,
+    MaintenanceUpdated,
+    MaintenanceCompleted,
+}
+
+impl EventKind {
+    /// The Standard Webhooks event `type`.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Self::IncidentCreated => "incident.created",
+            Self::IncidentUpdated => "incident.updated",
+            Self::IncidentResolved => "incident.resolved",
+            Self::MaintenanceScheduled => "maintenance.scheduled",
+            Self::MaintenanceStarted => "maintenance.started",
+            Self::MaintenanceUpdated => "maintenance.updated",
+            Self::MaintenanceCompleted => "maintenance.completed",
+        }
+    }
+
+    pub fn is_maintenance(self) -> bool {
+        matches!(
+            self,
+            Self::MaintenanceScheduled
+                | Self::MaintenanceStarted
+                | Self::MaintenanceUpdated
+                | Self::MaintenanceCompleted
+        )
+    }
+
+    /// The kind of an incident draft's publication.
+    pub fn of_draft(kind: DraftKind, status: IncidentStatus) -> EventKind {
+        match (kind, status.is_closed()) {
+            (DraftKind::Resolution, _) | (_, true) => Self::IncidentResolved,
+            (DraftKind::NewIncident, false) => Self::IncidentCreated,
+            (DraftKind::Update, false) => Self::IncidentUpdated,
+        }
+    }
+}
+
+/// A maintenance window, as Statuspage's scheduled incidents carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub scheduled_for: DateTime<Utc>,
+    pub scheduled_until: DateTime<Utc>,
+    /// Let the target move it to `in_progress` at `scheduled_for` by itself.
+    pub auto_in_progress: bool,
+    /// Let the target complete it at `scheduled_until` by itself.
+    pub auto_completed: bool,
+}
+
+/// Exactly what a person approved, frozen at approval: retries send this, not whatever
+/// the draft says later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approved {
+    pub kind: EventKind,
+    pub draft_id: String,
+    pub revision: u32,
+    pub title: String,
+    pub body: String,
+    pub status: IncidentStatus,
+    pub impact: Impact,
+    pub components: BTreeMap<String, ComponentStatus>,
+    #[serde(default)]
+    pub schedule: Option<Schedule>,
+    pub approved_by: String,
+    pub approved_at: DateTime<Utc>,
+}
+
+impl Approved {
+    pub fn from_draft(draft: &Draft, actor: &str, at: DateTime<Utc>) -> Approved {
+        Approved {
+            kind: EventKind::of_draft(draft.kind, draft.incident_status),
+            draft_id: draft.id.clone(),
+            revision: draft.revision,
+            title: draft.title.clone(),
+            body: draft.body.clone(),
+            status: draft.incident_status,
+            impact: draft.impact,
+            components: draft.components.clone(),
+            schedule: None,
+            approved_by: actor.to_string(),
+            approved_at: at,
+        }
+    }
+
+    /// A digest of what a target would show; equal digests mean a repeat that changes
+    /// nothing there.
+    pub fn digest(&self, components: Option<&[String]>) -> String {
+        let shown: BTreeMap<&String, &ComponentStatus> = self
+            .components
+            .iter()
+            .filter(|(id, _)| components.is_none_or(|only| only.contains(id)))
+            .collect();
+        let value = serde_json::json!({
+            "title": self.title,
+            "body": self.body,
+            "status": self.status,
+            "impact": self.impact,
+            "components": shown,
+            "schedule": self.schedule,
+        });
+        hex::encode(Sha256::digest(value.to_string().as_bytes()))
+    }
+}
+
+/// What an outbox entry carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Message {
+    /// An approved incident or maintenance change.
+    Publication(Approved),
+    /// The double opt-in mail to a new email subscriber.
+    ConfirmSubscription,
+}
+
+impl Message {
+    pub fn publication(&self) -> Option<&Approved> {
+        match self {
+            Message::Publication(a) => Some(a),
+            Message::ConfirmSubscription => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draft_kinds_map_to_event_types() {
+        use IncidentStatus::*;
+        let t = |k, s| EventKind::of_draft(k, s).type_name();
+        assert_eq!(t(DraftKind::NewIncident, Investigating), "incident.created");
+        assert_eq!(t(DraftKind::Update, Monitoring), "incident.updated");
+        assert_eq!(t(DraftKind::Update, Resolved), "incident.resolved");
+        assert_eq!(t(DraftKind::Resolution, Resolved), "incident.resolved");
+        assert!(EventKind::MaintenanceStarted.is_maintenance());
+        assert_eq!(
+            EventKind::MaintenanceCompleted.type_name(),
+            "maintenance.completed"
+        );
+    }
+}

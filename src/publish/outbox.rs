@@ -1,0 +1,382 @@
+//! The outbox: one durable entry per external target for every approval, written in the
+//! approval's own transaction, so an approved draft is queued for every target or for none.
+//! Entries wait in `outbox` while they have work left and move to `outbox_done` when they
+//! are finished; every attempt is recorded in the entry.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use super::event::{Approved, Message};
+use super::subscribers::{Channel, Subscriber, SubscriberState, Subscribers};
+use crate::audit::{Audit, AuditEntry};
+use crate::draft::{Conflict, Draft};
+use crate::store::{seq_key, Result, Store, StoreError, Table, Tx, TxAbort};
+
+pub const OUTBOX_TABLE: &str = "outbox";
+pub const OUTBOX_DONE_TABLE: &str = "outbox_done";
+pub const RECORDS_TABLE: &str = "publish_records";
+/// Attempts kept in an entry (the count goes on).
+const ATTEMPTS_KEPT: usize = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryState {
+    /// Waiting for (another) attempt.
+    Pending,
+    Delivered,
+    /// Nothing on the target would change; nothing was sent.
+    Unchanged,
+    /// A later entry for the same incident and target carried this one's change.
+    Coalesced,
+    /// Gave up (or the target refused it for good); an admin can retry.
+    Failed,
+    /// The target was changed by hand; waits for an admin's choice.
+    Conflict,
+    /// The target went away (subscriber deleted, endpoint gone).
+    Dropped,
+}
+
+impl EntryState {
+    /// Entries in these states stay in the active table.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Pending | Self::Failed | Self::Conflict)
+    }
+}
+
+/// What an admin chose for a conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Choice {
+    /// Write ours over the hand edit.
+    Overwrite,
+    /// Keep the hand edit; send only the rest.
+    Theirs,
+}
+
+/// One try at delivering an entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    /// success, unchanged, retry, failure, conflict
+    pub outcome: String,
+    pub status: Option<u16>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Position in the outbox (delivery order).
+    pub id: String,
+    /// The same for every attempt of this delivery: `<draft>-r<revision>/<target>`.
+    pub key: String,
+    pub target: String,
+    /// One statusgate incident (its group): entries of a thread go out in order.
+    pub thread: String,
+    pub draft_id: Option<String>,
+    pub message: Message,
+    pub state: EntryState,
+    pub created_at: DateTime<Utc>,
+    /// Give-up time counts from here (an admin's retry starts it again).
+    pub since: DateTime<Utc>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub attempts: u32,
+    #[serde(default)]
+    pub log: Vec<Attempt>,
+    pub last_error: Option<String>,
+    pub conflict: Option<Conflict>,
+    pub choice: Option<Choice>,
+    /// Signed webhooks: the events, frozen at the first attempt, and how many went out.
+    #[serde(default)]
+    pub events: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub sent: usize,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub note: Option<String>,
+}
+
+impl Entry {
+    pub fn new(
+        id: String,
+        target: &str,
+        thread: &str,
+        draft_id: Option<&str>,
+        message: Message,
+        now: DateTime<Utc>,
+    ) -> Entry {
+        let key = match (&message, draft_id) {
+            (Message::Publication(a), _) => format!("{}-r{}/{target}", a.draft_id, a.revision),
+            (_, Some(d)) => format!("{d}/{target}"),
+            (Message::ConfirmSubscription, None) => format!("confirm/{target}"),
+        };
+        Entry {
+            id,
+            key,
+            target: target.to_string(),
+            thread: thread.to_string(),
+            draft_id: draft_id.map(str::to_string),
+            message,
+            state: EntryState::Pending,
+            created_at: now,
+            since: now,
+            next_attempt_at: now,
+            attempts: 0,
+            log: Vec::new(),
+            last_error: None,
+            conflict: None,
+            choice: None,
+            events: Vec::new(),
+            sent: 0,
+            finished_at: None,
+            note: None,
+        }
+    }
+
+    pub fn record(&mut self, attempt: Attempt) {
+        if attempt.outcome != "success" && attempt.outcome != "unchanged" {
+            self.last_error = Some(attempt.detail.clone());
+        }
+        self.log.push(attempt);
+        if self.log.len() > ATTEMPTS_KEPT {
+            let excess = self.log.len() - ATTEMPTS_KEPT;
+            self.log.drain(..excess);
+        }
+    }
+
+    pub fn publication(&self) -> Option<&Approved> {
+        self.message.publication()
+    }
+}
+
+/// A configured publisher, as the outbox needs to know it.
+#[derive(Debug, Clone)]
+pub struct PublisherRef {
+    pub name: String,
+}
+
+#[derive(Clone)]
+pub struct Outbox {
+    store: Store,
+    active: Table,
+    done: Table,
+    records: Table,
+    audit: Audit,
+    subscribers: Subscribers,
+    publishers: Arc<Vec<PublisherRef>>,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn open(
+        store: &Store,
+        subscribers: Subscribers,
+        publishers: Vec<PublisherRef>,
+    ) -> Result<Outbox> {
+        Ok(Outbox {
+            store: store.clone(),
+            active: store.table(OUTBOX_TABLE)?,
+            done: store.table(OUTBOX_DONE_TABLE)?,
+            records: store.table(RECORDS_TABLE)?,
+            audit: Audit::open(store)?,
+            subscribers,
+            publishers: Arc::new(publishers),
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn subscribers(&self) -> &Subscribers {
+        &self.subscribers
+    }
+
+    /// The table approval writes into.
+    pub fn table(&self) -> &Table {
+        &self.active
+    }
+
+    /// Tells the delivery worker there is new work.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn notified(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// The entries an approval of `draft` queues: one per publisher, one per subscriber
+    /// whose components it touches.
+    pub fn plan(&self, draft: &Draft, actor: &str, now: DateTime<Utc>) -> Result<Vec<Entry>> {
+        let approved = Approved::from_draft(draft, actor, now);
+        let mut out = Vec::new();
+        for p in self.publishers.iter() {
+            out.push(Entry::new(
+                seq_key(self.store.next_id()?),
+                &p.name,
+                &draft.group_id,
+                Some(&draft.id),
+                Message::Publication(approved.clone()),
+                now,
+            ));
+        }
+        for s in self.subscribers.list()? {
+            if s.state != SubscriberState::Active || !s.wants(draft.components.keys()) {
+                continue;
+            }
+            out.push(Entry::new(
+                seq_key(self.store.next_id()?),
+                &s.target(),
+                &draft.group_id,
+                Some(&draft.id),
+                Message::Publication(approved.clone()),
+                now,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Writes planned entries inside a caller's transaction that includes [`Outbox::table`].
+    pub fn write_in(&self, tx: &Tx<'_>, entries: &[Entry]) -> std::result::Result<(), TxAbort> {
+        for e in entries {
+            tx.put(&self.active, &e.id, e)?;
+        }
+        Ok(())
+    }
+
+    /// Queues the confirm mail for a new email subscriber, with the subscriber itself.
+    pub fn add_subscriber(&self, s: &Subscriber, now: DateTime<Utc>) -> Result<()> {
+        let confirm = match (&s.channel, s.state) {
+            (Channel::Email { .. }, SubscriberState::PendingConfirmation) => Some(Entry::new(
+                seq_key(self.store.next_id()?),
+                &s.target(),
+                &format!("subscription/{}", s.id),
+                None,
+                Message::ConfirmSubscription,
+                now,
+            )),
+            _ => None,
+        };
+        let subs = self.subscribers.table();
+        let entry = AuditEntry::new(now, &s.created_by, "subscriber_added")
+            .detail(serde_json::json!({"subscriber": s.id}));
+        let outcome = self
+            .store
+            .transaction(&[subs, &self.active, self.audit.table()], |tx| {
+                tx.put(subs, &s.id, s)?;
+                if let Some(c) = &confirm {
+                    tx.put(&self.active, &c.id, c)?;
+                }
+                self.audit.append_in(tx, &entry)
+            })?;
+        outcome.map_err(abort)?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Removes a subscriber and drops what was still queued for it.
+    pub fn remove_subscriber(&self, id: &str, actor: &str, now: DateTime<Utc>) -> Result<()> {
+        let target = format!("subscriber:{id}");
+        let queued: Vec<Entry> = self
+            .active()?
+            .into_iter()
+            .filter(|e| e.target == target)
+            .collect();
+        let subs = self.subscribers.table();
+        let entry = AuditEntry::new(now, actor, "subscriber_removed")
+            .detail(serde_json::json!({"subscriber": id, "dropped": queued.len()}));
+        let outcome = self.store.transaction(
+            &[subs, &self.active, &self.done, self.audit.table()],
+            |tx| {
+                tx.remove(subs, id)?;
+                for e in &queued {
+                    let mut e = e.clone();
+                    e.state = EntryState::Dropped;
+                    e.finished_at = Some(now);
+                    e.note = Some("subscriber removed".into());
+                    tx.remove(&self.active, &e.id)?;
+                    tx.put(&self.done, &e.id, &e)?;
+                }
+                self.audit.append_in(tx, &entry)
+            },
+        )?;
+        outcome.map_err(abort)
+    }
+
+    /// Entries with work left or waiting for an admin, in delivery order.
+    pub fn active(&self) -> Result<Vec<Entry>> {
+        Ok(self.active.scan()?.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// Every entry of one draft, finished or not, in delivery order.
+    pub fn for_draft(&self, draft_id: &str) -> Result<Vec<Entry>> {
+        let mut out: Vec<Entry> = self
+            .active
+            .scan::<Entry>()?
+            .into_iter()
+            .chain(self.done.scan::<Entry>()?)
+            .map(|(_, e)| e)
+            .filter(|e| e.draft_id.as_deref() == Some(draft_id))
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// Saves an entry that still has work left (or waits for an admin).
+    pub fn save(&self, e: &Entry) -> Result<()> {
+        self.active.put(&e.id, e)
+    }
+
+    /// Saves entries; finished ones move to the done table, with their audit entries, all
+    /// in one transaction.
+    pub fn settle(&self, entries: &[Entry], audit: &[AuditEntry]) -> Result<()> {
+        let outcome =
+            self.store
+                .transaction(&[&self.active, &self.done, self.audit.table()], |tx| {
+                    for e in entries {
+                        if e.state.is_open() {
+                            tx.put(&self.active, &e.id, e)?;
+                        } else {
+                            tx.remove(&self.active, &e.id)?;
+                            tx.put(&self.done, &e.id, e)?;
+                        }
+                    }
+                    for a in audit {
+                        self.audit.append_in(tx, a)?;
+                    }
+                    Ok(())
+                })?;
+        outcome.map_err(abort)
+    }
+
+    /// Per-target memory of what statusgate last wrote there.
+    pub fn record<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        self.records.get(key)
+    }
+
+    pub fn put_record<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
+        self.records.put(key, value)
+    }
+
+    /// Open entries per target, for health reports.
+    pub fn pending_by_target(&self) -> Result<BTreeMap<String, usize>> {
+        let mut out = BTreeMap::new();
+        for e in self.active()? {
+            if e.state == EntryState::Pending {
+                *out.entry(e.target).or_insert(0) += 1;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn abort(e: TxAbort) -> StoreError {
+    match e {
+        TxAbort::Store(e) => e,
+        TxAbort::Rejected(r) => StoreError::Io(r),
+    }
+}

@@ -1,0 +1,149 @@
+//! What every external target answers: delivered, nothing to change, a conflict with a hand
+//! edit, or a failure that says whether another attempt can help.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+
+use crate::draft::Conflict;
+
+/// Whether retrying can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Network errors, timeouts, 5xx, 420/429: try again later.
+    Transient,
+    /// The target refused the request itself (bad key, bad payload): retrying the same
+    /// request cannot help; an admin can retry after fixing the cause.
+    Permanent,
+    /// The endpoint is gone for good (410); it is disabled.
+    Gone,
+}
+
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub status: Option<u16>,
+    pub message: String,
+    /// What the target asked for (`Retry-After`).
+    pub retry_after: Option<Duration>,
+    /// The request may have taken effect although no answer came (a timeout or a dropped
+    /// connection after the request was sent).
+    pub ambiguous: bool,
+}
+
+impl Failure {
+    pub fn transient(
+        status: Option<u16>,
+        message: impl Into<String>,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        Failure {
+            kind: FailureKind::Transient,
+            status,
+            message: message.into(),
+            retry_after,
+            ambiguous: false,
+        }
+    }
+
+    pub fn permanent(status: u16, message: impl Into<String>) -> Self {
+        Failure {
+            kind: FailureKind::Permanent,
+            status: Some(status),
+            message: message.into(),
+            retry_after: None,
+            ambiguous: false,
+        }
+    }
+
+    pub fn gone(status: u16, message: impl Into<String>) -> Self {
+        Failure {
+            kind: FailureKind::Gone,
+            status: Some(status),
+            message: message.into(),
+            retry_after: None,
+            ambiguous: false,
+        }
+    }
+
+    /// A request that got no answer. Only a failure to connect is known not to have
+    /// reached the target.
+    pub fn network(e: &reqwest::Error) -> Self {
+        let what = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else {
+            "connection failed"
+        };
+        let mut f = Self::transient(None, format!("{what}: {}", source_chain(e)), None);
+        f.ambiguous = !e.is_connect();
+        f
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// What a delivery did.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Written; the detail says what (for the audit log).
+    Sent(String),
+    /// The target already shows this; nothing was sent.
+    Unchanged,
+    /// The target was changed by hand where this would write.
+    Conflict(Conflict),
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
+}
+
+/// A reqwest error with its causes ("error sending request: connection reset").
+fn source_chain(e: &reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
+        h.insert(reqwest::header::RETRY_AFTER, later.parse().unwrap());
+        let d = retry_after(&h).unwrap();
+        assert!(
+            d > Duration::from_secs(80) && d <= Duration::from_secs(90),
+            "{d:?}"
+        );
+        h.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+}

@@ -1,0 +1,206 @@
+//! Signed outgoing webhooks, exactly as the Standard Webhooks specification says, so
+//! receivers verify them with its existing libraries: `webhook-id` (the same on every
+//! retry of one event), `webhook-timestamp` and `webhook-signature` (fresh on each attempt),
+//! `v1,<base64 HMAC-SHA256(key, id.timestamp.body)>` with the key base64-decoded from
+//! `whsec_…`. Redirects are not followed; 410 Gone disables the endpoint.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use serde_json::{json, Value};
+
+use super::event::Approved;
+use super::target::Failure;
+use super::{AffectedComponent, Incident};
+
+/// A Standard Webhooks signing key (the bytes behind `whsec_`).
+#[derive(Clone)]
+pub struct SigningKey(Vec<u8>);
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKey(***)")
+    }
+}
+
+impl SigningKey {
+    /// Parses `whsec_<base64>`; the key must be 24 to 64 bytes, as the specification asks.
+    pub fn parse(secret: &str) -> Result<SigningKey, String> {
+        let b64 = secret
+            .trim()
+            .strip_prefix("whsec_")
+            .ok_or("a webhook secret must start with `whsec_` (Standard Webhooks)")?;
+        let key = B64
+            .decode(b64)
+            .map_err(|e| format!("the part after `whsec_` is not base64: {e}"))?;
+        if !(24..=64).contains(&key.len()) {
+            return Err(format!(
+                "a webhook key must be 24 to 64 bytes; this one is {}",
+                key.len()
+            ));
+        }
+        Ok(SigningKey(key))
+    }
+
+    /// The `webhook-signature` header value for one attempt.
+    pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
+            // HMAC takes keys of any length; this cannot fail.
+            return String::new();
+        };
+        mac.update(id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        format!("v1,{}", B64.encode(mac.finalize().into_bytes()))
+    }
+}
+
+/// Sends signed events to one endpoint.
+#[derive(Clone)]
+pub struct WebhookSender {
+    http: reqwest::Client,
+}
+
+impl WebhookSender {
+    pub fn new() -> Result<WebhookSender, String> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(15))
+            .user_agent(concat!("statusgate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(WebhookSender { http })
+    }
+
+    /// POSTs one event. `Err` says whether another attempt can help.
+    pub async fn send(
+        &self,
+        url: &str,
+        key: &SigningKey,
+        id: &str,
+        body: &[u8],
+    ) -> Result<u16, Failure> {
+        let ts = chrono::Utc::now().timestamp();
+        let response = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", key.sign(id, ts, body))
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(|e| Failure::network(&e))?;
+        let status = response.status().as_u16();
+        match status {
+            200..=299 => Ok(status),
+            410 => Err(Failure::gone(
+                status,
+                "the endpoint answered 410 Gone; it is disabled",
+            )),
+            // Every other answer is a failure the next attempt may get past (3xx included:
+            // redirects are not followed).
+            _ => Err(Failure::transient(
+                Some(status),
+                format!("the endpoint answered {status}"),
+                super::target::retry_after(response.headers()),
+            )),
+        }
+    }
+}
+
+/// The events one publication makes: the incident event, then `component.updated` for each
+/// component whose public status it changed (only `only` components, when given).
+pub fn events(
+    a: &Approved,
+    incident: &Incident,
+    affected: &[AffectedComponent],
+    name_of: &dyn Fn(&str) -> String,
+    only: Option<&[String]>,
+    public_url: &str,
+) -> Vec<Value> {
+    let shown = |id: &str| only.is_none_or(|o| o.iter().any(|c| c == id));
+    let timestamp = a
+        .approved_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let components: Vec<Value> = a
+        .components
+        .iter()
+        .filter(|(id, _)| shown(id))
+        .map(|(id, s)| json!({"id": id, "name": name_of(id), "status": s}))
+        .collect();
+    let mut data = json!({
+        "id": incident.id,
+        "name": a.title,
+        "status": a.status,
+        "impact": a.impact,
+        "url": format!("{}/incidents/{}", public_url.trim_end_matches('/'), incident.id),
+        "created_at": incident.created_at,
+        "started_at": incident.started_at,
+        "components": components,
+        "update": {
+            "id": format!("{}-r{}", a.draft_id, a.revision),
+            "status": a.status,
+            "body": a.body,
+            "created_at": timestamp,
+        },
+    });
+    if let Some(s) = &a.schedule {
+        data["scheduled_for"] = json!(s.scheduled_for);
+        data["scheduled_until"] = json!(s.scheduled_until);
+    }
+    let key = if a.kind.is_maintenance() {
+        "maintenance"
+    } else {
+        "incident"
+    };
+    let mut out =
+        vec![json!({"type": a.kind.type_name(), "timestamp": timestamp, "data": {key: data}})];
+    for c in affected.iter().filter(|c| shown(&c.code)) {
+        out.push(json!({
+            "type": "component.updated",
+            "timestamp": timestamp,
+            "data": {
+                "component": {"id": c.code, "name": c.name, "status": c.new_status, "old_status": c.old_status},
+                "incident_id": incident.id,
+            },
+        }));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signs_the_specification_test_vector() {
+        // protocols.md §5 (Standard Webhooks reference library `test_sign`).
+        let key = SigningKey::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
+        let sig = key.sign(
+            "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+            1649367553,
+            br#"{"email":"test@example.com","username":"test_user"}"#,
+        );
+        assert_eq!(sig, "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=");
+    }
+
+    #[test]
+    fn refuses_secrets_that_are_not_whsec_keys() {
+        assert!(SigningKey::parse("C2FVsBQIhrscChlQIMV+b5sSYspob7oD").is_err());
+        assert!(SigningKey::parse("whsec_not base64!").is_err());
+        assert!(SigningKey::parse("whsec_c2hvcnQ=").is_err());
+        assert!(!format!(
+            "{:?}",
+            SigningKey::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap()
+        )
+        .contains("C2F"));
+    }
+}
