@@ -135,6 +135,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         catalog: catalog.clone(),
         lock,
         metrics: metrics.clone(),
+        maintenance: pipeline::MaintenanceClock::new(public.clone(), &store)?,
     };
 
     let auth = SourceAuth {
@@ -174,6 +175,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             auth,
             max_body,
             metrics: metrics.clone(),
+        }))
+        .merge(approve::maintenance::router(approve::maintenance::MaintenanceApi {
+            approvals: approvals.clone(),
+            suppressions: group::suppressed::Suppressions::open(&store)?,
+            tokens: tokens.clone(),
+            max_body,
         }))
         .merge(approve::api::router(approve::api::ApiState {
             approvals,

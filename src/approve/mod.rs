@@ -2,6 +2,7 @@
 //! approval of the revision they saw publishes it. Every step is in the audit log.
 
 pub mod api;
+pub mod maintenance;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
