@@ -161,7 +161,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         templates.clone(),
         config.page.clone(),
         config.public_url.clone(),
-    );
+    )
+    .with_shares(page::uptime::Shares::from_config(&config));
     let not_found_templates = templates.clone();
     let not_found_page = config.page.clone();
     let app = Router::new()

@@ -4,29 +4,40 @@
 //! from memory with an ETag, since a status page is read by thousands exactly when it
 //! matters.
 
+pub mod badge;
+pub mod feed;
+pub mod html;
 pub mod statuspage;
+pub mod uptime;
 
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
 
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::config::PageConfig;
 use crate::draft::Templates;
 use crate::error::ApiError;
-use crate::publish::{Incident, PublicComponent, PublicState};
-use crate::vocab::{ComponentStatus, Impact};
+use crate::publish::{Incident, Maintenance, PublicState, StatusChange};
+use crate::vocab::{Impact, IncidentStatus};
+
+use html::Snapshot;
+use uptime::Shares;
 
 /// Content Security Policy: no script at all, styles only from our own stylesheet.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// Pages rendered on demand (history pages, permalinks, component badges) kept per
+/// rendering; bounded so that odd URLs cannot grow memory.
+const EXTRA_CACHE: usize = 512;
 
 #[derive(Clone)]
 pub struct PageState {
@@ -34,21 +45,26 @@ pub struct PageState {
     pub templates: Arc<Templates>,
     pub page: PageConfig,
     pub public_url: String,
-    cache: Arc<RwLock<Option<Rendered>>>,
+    shares: Shares,
+    cache: Arc<RwLock<Option<Arc<Rendered>>>>,
 }
 
-/// Everything the public endpoints serve, rendered for one version of the public state.
-struct Rendered {
-    version: u64,
+/// One response body with its validators.
+#[derive(Clone)]
+struct Doc {
+    body: Bytes,
     etag: String,
     last_modified: String,
-    html: Bytes,
-    summary: Bytes,
-    status: Bytes,
-    components: Bytes,
-    incidents: Bytes,
-    unresolved: Bytes,
-    maintenances: Bytes,
+}
+
+/// Everything the public endpoints serve, rendered for one version of the public state
+/// and one minute of the clock (uptime figures move with time).
+struct Rendered {
+    version: u64,
+    stale_after: DateTime<Utc>,
+    docs: HashMap<&'static str, Doc>,
+    snapshot: Snapshot,
+    extra: Mutex<HashMap<String, Option<Doc>>>,
 }
 
 impl PageState {
@@ -62,224 +78,552 @@ impl PageState {
             public,
             templates,
             page,
-            public_url,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            shares: Shares::default(),
             cache: Arc::new(RwLock::new(None)),
         }
     }
 
-    fn current(&self) -> Result<Arc<RenderedRef>, ApiError> {
-        let version = *self.public.changes().borrow();
-        if let Ok(cache) = self.cache.read() {
-            if let Some(r) = cache.as_ref().filter(|r| r.version == version) {
-                return Ok(Arc::new(RenderedRef::from(r)));
-            }
-        }
-        let rendered = self.render(version)?;
-        let out = Arc::new(RenderedRef::from(&rendered));
-        if let Ok(mut cache) = self.cache.write() {
-            *cache = Some(rendered);
-        }
-        Ok(out)
+    /// Counts downtime with these shares (the `uptime:` configuration).
+    pub fn with_shares(mut self, shares: Shares) -> Self {
+        self.shares = shares;
+        self
     }
 
-    fn render(&self, version: u64) -> Result<Rendered, ApiError> {
+    fn current(&self) -> Result<Arc<Rendered>, ApiError> {
+        let version = *self.public.changes().borrow();
+        let now = Utc::now();
+        let previous = self.cache.read().ok().and_then(|c| c.clone());
+        if let Some(r) = previous
+            .as_ref()
+            .filter(|r| r.version == version && now < r.stale_after)
+        {
+            return Ok(r.clone());
+        }
+        let rendered = Arc::new(self.render(version, now, previous.as_deref())?);
+        if let Ok(mut cache) = self.cache.write() {
+            // A slower renderer must not replace a newer rendering.
+            if cache.as_ref().is_none_or(|c| c.version <= version) {
+                *cache = Some(rendered.clone());
+            }
+        }
+        Ok(rendered)
+    }
+
+    fn snapshot(&self, now: DateTime<Utc>) -> Result<Snapshot, ApiError> {
         let components = self.public.components()?;
         let incidents = self.public.incidents()?;
+        let maintenances = self.public.maintenances()?;
+        let history = self.public.history()?;
+        let first_seen = self.public.first_seen()?;
+        let mut by_component: BTreeMap<&str, Vec<&StatusChange>> = BTreeMap::new();
+        for c in &history {
+            by_component
+                .entry(c.component.as_str())
+                .or_default()
+                .push(c);
+        }
+        let uptime = components
+            .iter()
+            .filter(|c| c.info.public)
+            .map(|c| {
+                let changes = by_component
+                    .get(c.info.id.as_str())
+                    .cloned()
+                    .unwrap_or_default();
+                let u = uptime::compute(
+                    &changes,
+                    first_seen.get(&c.info.id).copied(),
+                    c.status,
+                    now,
+                    uptime::DAYS,
+                    &self.shares,
+                );
+                (c.info.id.clone(), u)
+            })
+            .collect();
         let unresolved: Vec<Incident> = incidents
             .iter()
             .filter(|i| !i.status.is_closed())
             .cloned()
             .collect();
+        let mut indicator = statuspage::indicator(&components, &unresolved);
+        if maintenances.iter().any(Maintenance::is_active) {
+            indicator = indicator.max(Impact::Maintenance);
+        }
         let updated_at = components
             .iter()
             .filter_map(|c| c.updated_at)
             .chain(incidents.iter().map(|i| i.updated_at))
+            .chain(maintenances.iter().map(|m| m.updated_at))
             .max()
             .unwrap_or_else(|| DateTime::<Utc>::from_timestamp(0, 0).unwrap_or_default());
+        Ok(Snapshot {
+            components,
+            incidents,
+            maintenances,
+            uptime,
+            indicator,
+            updated_at,
+        })
+    }
+
+    fn render(
+        &self,
+        version: u64,
+        now: DateTime<Utc>,
+        previous: Option<&Rendered>,
+    ) -> Result<Rendered, ApiError> {
+        let s = self.snapshot(now)?;
         let meta = statuspage::PageMeta {
             id: page_id(&self.page.name),
             name: self.page.name.clone(),
             url: self.public_url.clone(),
-            updated_at,
+            updated_at: s.updated_at,
         };
-        let indicator = statuspage::indicator(&components, &unresolved);
         let page = statuspage::page(&meta);
-        let status = statuspage::status(indicator);
-        let comps = statuspage::components(&components, &meta.id, updated_at);
-        let inc = |list: &[Incident]| -> Vec<Value> {
-            list.iter()
-                .take(50)
-                .map(|i| statuspage::incident(i, &components, &meta.id, &self.public_url))
+        let status = statuspage::status(s.indicator);
+        let comps = statuspage::components(&s.components, &meta.id, s.updated_at);
+        let inc = |list: &mut dyn Iterator<Item = &Incident>| -> Vec<Value> {
+            list.take(50)
+                .map(|i| statuspage::incident(i, &s.components, &meta.id, &self.public_url))
                 .collect()
         };
+        let mnt = |list: &mut dyn Iterator<Item = &Maintenance>| -> Vec<Value> {
+            list.take(50)
+                .map(|m| statuspage::maintenance(m, &s.components, &meta.id, &self.public_url))
+                .collect()
+        };
+        let unresolved = inc(&mut s.incidents.iter().filter(|i| !i.status.is_closed()));
+        let mut upcoming: Vec<&Maintenance> = s
+            .maintenances
+            .iter()
+            .filter(|m| m.status == IncidentStatus::Scheduled)
+            .collect();
+        upcoming.sort_by_key(|m| m.scheduled_for);
+        let active = mnt(&mut s.maintenances.iter().filter(|m| m.is_active()));
+        // Statuspage's summary lists maintenances that are upcoming or in progress.
+        let current_maintenances = mnt(&mut s
+            .maintenances
+            .iter()
+            .filter(|m| m.is_active() || m.status == IncidentStatus::Scheduled));
         let summary = json!({
             "page": page,
             "components": comps,
-            "incidents": inc(&unresolved),
-            "scheduled_maintenances": [],
+            "incidents": unresolved,
+            "scheduled_maintenances": current_maintenances,
             "status": status,
         });
-        let to_bytes = |v: &Value| Bytes::from(serde_json::to_vec(v).unwrap_or_default());
-        let html_data = HtmlPage::new(&self.page, indicator, &components, &unresolved, updated_at);
-        let html = self
-            .templates
-            .render_html("page/index", &html_data)
-            .map_err(|e| {
-                tracing::error!(error = %e, "status page template failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the status page could not be rendered",
-                )
-            })?;
-        let summary_bytes = to_bytes(&summary);
-        let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&summary_bytes)[..12]));
+        let uptime_doc = json!({
+            "page": page,
+            "days": uptime::DAYS,
+            "components": s.components.iter().filter(|c| c.info.public).map(|c| {
+                let u = s.uptime.get(&c.info.id);
+                json!({
+                    "id": c.info.id,
+                    "name": c.info.name,
+                    "uptime_percent": u.and_then(uptime::Uptime::percent),
+                    "days": u.map(|u| u.days.iter().map(uptime::day_json).collect::<Vec<_>>()).unwrap_or_default(),
+                })
+            }).collect::<Vec<_>>(),
+        });
+        let html = self.html("page/index", &html::index(&self.page, &s))?;
+        let entries = feed::entries(&s.incidents, &s.maintenances, &self.public_url);
+        let badge_message = match s.indicator {
+            Impact::None => "operational",
+            Impact::Maintenance => "maintenance",
+            Impact::Minor => "degraded",
+            Impact::Major => "partial outage",
+            Impact::Critical => "major outage",
+        };
+        let json_bytes = |v: &Value| Bytes::from(serde_json::to_vec(v).unwrap_or_default());
+        let bodies: Vec<(&'static str, Bytes)> = vec![
+            ("html", Bytes::from(html)),
+            ("summary", json_bytes(&summary)),
+            (
+                "status",
+                json_bytes(&json!({"page": page, "status": status})),
+            ),
+            (
+                "components",
+                json_bytes(&json!({"page": page, "components": comps})),
+            ),
+            (
+                "incidents",
+                json_bytes(&json!({"page": page, "incidents": inc(&mut s.incidents.iter())})),
+            ),
+            (
+                "unresolved",
+                json_bytes(&json!({"page": page, "incidents": unresolved})),
+            ),
+            (
+                "maintenances",
+                json_bytes(
+                    &json!({"page": page, "scheduled_maintenances": mnt(&mut s.maintenances.iter())}),
+                ),
+            ),
+            (
+                "upcoming",
+                json_bytes(
+                    &json!({"page": page, "scheduled_maintenances": mnt(&mut upcoming.into_iter())}),
+                ),
+            ),
+            (
+                "active",
+                json_bytes(&json!({"page": page, "scheduled_maintenances": active})),
+            ),
+            ("uptime", json_bytes(&uptime_doc)),
+            (
+                "atom",
+                Bytes::from(feed::atom(
+                    &self.page.name,
+                    &self.public_url,
+                    s.updated_at,
+                    &entries,
+                )),
+            ),
+            (
+                "rss",
+                Bytes::from(feed::rss(
+                    &self.page.name,
+                    &self.public_url,
+                    s.updated_at,
+                    &entries,
+                )),
+            ),
+            (
+                "badge",
+                Bytes::from(badge::svg("status", badge_message, s.indicator.as_str())),
+            ),
+        ];
+        let docs = bodies
+            .into_iter()
+            .map(|(name, body)| {
+                let old = previous.and_then(|p| p.docs.get(name));
+                (name, doc(body, old, now))
+            })
+            .collect();
+        // Uptime figures move with the clock, so a rendering lasts at most until the next
+        // minute (and the day's bar rolls over at midnight UTC).
+        let stale_after =
+            now.duration_trunc(Duration::minutes(1)).unwrap_or(now) + Duration::minutes(1);
         Ok(Rendered {
             version,
-            etag,
-            last_modified: updated_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
-            html: Bytes::from(html),
-            status: to_bytes(&json!({"page": page, "status": status})),
-            components: to_bytes(&json!({"page": page, "components": comps})),
-            incidents: to_bytes(&json!({"page": page, "incidents": inc(&incidents)})),
-            unresolved: to_bytes(&json!({"page": page, "incidents": inc(&unresolved)})),
-            maintenances: to_bytes(&json!({"page": page, "scheduled_maintenances": []})),
-            summary: summary_bytes,
+            stale_after,
+            docs,
+            snapshot: s,
+            extra: Mutex::new(HashMap::new()),
         })
     }
-}
 
-/// Cheap clones of the cached bodies (Bytes share their buffer).
-struct RenderedRef {
-    etag: String,
-    last_modified: String,
-    html: Bytes,
-    summary: Bytes,
-    status: Bytes,
-    components: Bytes,
-    incidents: Bytes,
-    unresolved: Bytes,
-    maintenances: Bytes,
-}
-
-impl From<&Rendered> for RenderedRef {
-    fn from(r: &Rendered) -> Self {
-        RenderedRef {
-            etag: r.etag.clone(),
-            last_modified: r.last_modified.clone(),
-            html: r.html.clone(),
-            summary: r.summary.clone(),
-            status: r.status.clone(),
-            components: r.components.clone(),
-            incidents: r.incidents.clone(),
-            unresolved: r.unresolved.clone(),
-            maintenances: r.maintenances.clone(),
-        }
+    fn html<T: serde::Serialize>(&self, name: &str, data: &T) -> Result<String, ApiError> {
+        self.templates.render_html(name, data).map_err(|e| {
+            tracing::error!(error = %e, template = name, "status page template failed");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the status page could not be rendered",
+            )
+        })
     }
+
+    /// A page rendered on demand from the current snapshot, cached with it. `None`: no
+    /// such page.
+    fn extra(
+        &self,
+        r: &Rendered,
+        key: String,
+        make: impl FnOnce(&Snapshot) -> Result<Option<Bytes>, ApiError>,
+    ) -> Result<Option<Doc>, ApiError> {
+        if let Some(hit) = r.extra.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(hit);
+        }
+        let made = make(&r.snapshot)?.map(|body| doc(body, None, r.snapshot.updated_at));
+        if let Ok(mut m) = r.extra.lock() {
+            if m.len() < EXTRA_CACHE {
+                m.insert(key, made.clone());
+            }
+        }
+        Ok(made)
+    }
+}
+
+/// A body with a content hash as its ETag. `Last-Modified` stays the previous one while
+/// the body is unchanged, so validators agree with each other.
+fn doc(body: Bytes, old: Option<&Doc>, now: DateTime<Utc>) -> Doc {
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&body)[..12]));
+    let last_modified = match old {
+        Some(o) if o.etag == etag => o.last_modified.clone(),
+        _ => http_date(now),
+    };
+    Doc {
+        body,
+        etag,
+        last_modified,
+    }
+}
+
+fn http_date(t: DateTime<Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
 fn page_id(name: &str) -> String {
     hex::encode(&Sha256::digest(name.as_bytes())[..6])
 }
 
+const JSON: &str = "application/json; charset=utf-8";
+
 pub fn router(state: PageState) -> Router {
+    let json_route = |name: &'static str| {
+        get(move |s: State<PageState>, h: HeaderMap| async move {
+            serve(&s, &h, name, JSON, Kind::Json)
+        })
+    };
     Router::new()
         .route("/", get(index))
         .route("/index.html", get(index))
+        .route("/history", get(history))
+        .route("/incidents/{id}", get(event_page))
+        .route(
+            "/history.atom",
+            get(|s: State<PageState>, h: HeaderMap| async move {
+                serve(
+                    &s,
+                    &h,
+                    "atom",
+                    "application/atom+xml; charset=utf-8",
+                    Kind::Feed,
+                )
+            }),
+        )
+        .route(
+            "/history.rss",
+            get(|s: State<PageState>, h: HeaderMap| async move {
+                serve(
+                    &s,
+                    &h,
+                    "rss",
+                    "application/rss+xml; charset=utf-8",
+                    Kind::Feed,
+                )
+            }),
+        )
+        .route(
+            "/badge.svg",
+            get(|s: State<PageState>, h: HeaderMap| async move {
+                serve(&s, &h, "badge", SVG, Kind::Image)
+            }),
+        )
+        .route("/components/{id}/badge.svg", get(component_badge))
         .route("/assets/style.css", get(style))
-        .route(
-            "/api/v2/summary.json",
-            get(|s: State<PageState>, h: HeaderMap| json_doc(s, h, |r| r.summary.clone())),
-        )
-        .route(
-            "/api/v2/status.json",
-            get(|s: State<PageState>, h: HeaderMap| json_doc(s, h, |r| r.status.clone())),
-        )
-        .route(
-            "/api/v2/components.json",
-            get(|s: State<PageState>, h: HeaderMap| json_doc(s, h, |r| r.components.clone())),
-        )
-        .route(
-            "/api/v2/incidents.json",
-            get(|s: State<PageState>, h: HeaderMap| json_doc(s, h, |r| r.incidents.clone())),
-        )
+        .route("/api/v2/summary.json", json_route("summary"))
+        .route("/api/v2/status.json", json_route("status"))
+        .route("/api/v2/components.json", json_route("components"))
+        .route("/api/v2/incidents.json", json_route("incidents"))
         .route(
             "/api/v2/incidents/unresolved.json",
-            get(|s: State<PageState>, h: HeaderMap| json_doc(s, h, |r| r.unresolved.clone())),
+            json_route("unresolved"),
         )
         .route(
             "/api/v2/scheduled-maintenances.json",
-            get(|s: State<PageState>, h: HeaderMap| json_doc(s, h, |r| r.maintenances.clone())),
+            json_route("maintenances"),
         )
+        .route(
+            "/api/v2/scheduled-maintenances/upcoming.json",
+            json_route("upcoming"),
+        )
+        .route(
+            "/api/v2/scheduled-maintenances/active.json",
+            json_route("active"),
+        )
+        .route("/api/v2/uptime.json", json_route("uptime"))
         .with_state(state)
 }
 
-fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+const SVG: &str = "image/svg+xml; charset=utf-8";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Html,
+    Json,
+    Feed,
+    Image,
 }
 
-fn cached(
+fn serve(
+    s: &PageState,
     headers: &HeaderMap,
-    r: &RenderedRef,
+    name: &str,
     content_type: &'static str,
-    body: Bytes,
-    cors: bool,
+    kind: Kind,
 ) -> Response {
-    let mut response = if not_modified(headers, &r.etag) {
+    match s.current() {
+        Ok(r) => match r.docs.get(name) {
+            Some(d) => cached(headers, d, content_type, kind),
+            None => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "unknown document").into_response()
+            }
+        },
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn index(State(s): State<PageState>, headers: HeaderMap) -> Response {
+    serve(&s, &headers, "html", HTML, Kind::Html)
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+
+#[derive(serde::Deserialize)]
+struct HistoryQuery {
+    page: Option<String>,
+}
+
+async fn history(
+    State(s): State<PageState>,
+    headers: HeaderMap,
+    Query(q): Query<HistoryQuery>,
+) -> Response {
+    let number = match q.page.as_deref().map(str::parse::<usize>) {
+        None => 1,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return not_found_html(&s.templates, &s.page),
+    };
+    on_demand(
+        &s,
+        &headers,
+        format!("history/{number}"),
+        HTML,
+        Kind::Html,
+        |snap| {
+            html::history(&s.page, snap, number)
+                .map(|v| s.html("page/history", &v).map(Bytes::from))
+                .transpose()
+        },
+    )
+}
+
+async fn event_page(
+    State(s): State<PageState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    on_demand(
+        &s,
+        &headers,
+        format!("event/{id}"),
+        HTML,
+        Kind::Html,
+        |snap| {
+            html::event(&s.page, snap, &id)
+                .map(|v| s.html("page/incident", &v).map(Bytes::from))
+                .transpose()
+        },
+    )
+}
+
+async fn component_badge(
+    State(s): State<PageState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    on_demand(
+        &s,
+        &headers,
+        format!("badge/{id}"),
+        SVG,
+        Kind::Image,
+        |snap| {
+            Ok(snap
+                .components
+                .iter()
+                .find(|c| c.info.id == id && c.info.public)
+                .map(|c| {
+                    Bytes::from(badge::svg(
+                        &c.info.name,
+                        &c.status.label().to_lowercase(),
+                        c.status.as_str(),
+                    ))
+                }))
+        },
+    )
+}
+
+fn on_demand(
+    s: &PageState,
+    headers: &HeaderMap,
+    key: String,
+    content_type: &'static str,
+    kind: Kind,
+    make: impl FnOnce(&Snapshot) -> Result<Option<Bytes>, ApiError>,
+) -> Response {
+    let r = match s.current() {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    match s.extra(&r, key, make) {
+        Ok(Some(d)) => cached(headers, &d, content_type, kind),
+        Ok(None) => not_found_html(&s.templates, &s.page),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `If-None-Match` wins over `If-Modified-Since` (RFC 9110 §13.2.2).
+fn not_modified(headers: &HeaderMap, d: &Doc) -> bool {
+    if let Some(v) = headers.get(header::IF_NONE_MATCH) {
+        return v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == d.etag || t == "*")
+        });
+    }
+    let since = headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| DateTime::parse_from_rfc2822(&v.replace("GMT", "+0000")).ok());
+    let modified = DateTime::parse_from_rfc2822(&d.last_modified.replace("GMT", "+0000")).ok();
+    matches!((since, modified), (Some(s), Some(m)) if m <= s)
+}
+
+fn cached(headers: &HeaderMap, d: &Doc, content_type: &'static str, kind: Kind) -> Response {
+    let mut response = if not_modified(headers, d) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (StatusCode::OK, body).into_response()
+        (StatusCode::OK, d.body.clone()).into_response()
     };
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(&r.etag) {
+    if let Ok(v) = HeaderValue::from_str(&d.etag) {
         h.insert(header::ETAG, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&r.last_modified) {
+    if let Ok(v) = HeaderValue::from_str(&d.last_modified) {
         h.insert(header::LAST_MODIFIED, v);
     }
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, no-cache"),
     );
-    if cors {
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
+    match kind {
+        Kind::Json | Kind::Feed | Kind::Image => {
+            // Widgets, feed readers and badges are embedded on other sites.
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            if kind == Kind::Image {
+                // An SVG opened directly must not run anything.
+                h.insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static("default-src 'none'"),
+                );
+            }
+        }
+        Kind::Html => security_headers(h),
     }
     response
-}
-
-async fn json_doc(
-    State(s): State<PageState>,
-    headers: HeaderMap,
-    pick: fn(&RenderedRef) -> Bytes,
-) -> Response {
-    match s.current() {
-        Ok(r) => cached(
-            &headers,
-            &r,
-            "application/json; charset=utf-8",
-            pick(&r),
-            true,
-        ),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn index(State(s): State<PageState>, headers: HeaderMap) -> Response {
-    match s.current() {
-        Ok(r) => {
-            let body = r.html.clone();
-            let mut response = cached(&headers, &r, "text/html; charset=utf-8", body, false);
-            security_headers(response.headers_mut());
-            response
-        }
-        Err(e) => e.into_response(),
-    }
 }
 
 /// Headers every HTML page carries.
@@ -345,123 +689,4 @@ pub fn not_found_html(templates: &Templates, page: &PageConfig) -> Response {
     );
     security_headers(response.headers_mut());
     response
-}
-
-#[derive(Serialize)]
-struct HtmlPage<'a> {
-    page: &'a PageConfig,
-    indicator: &'static str,
-    headline: &'static str,
-    groups: Vec<HtmlGroup>,
-    incidents: Vec<HtmlIncident>,
-    updated_at: String,
-    updated_at_iso: String,
-}
-
-#[derive(Serialize)]
-struct HtmlGroup {
-    name: Option<String>,
-    components: Vec<HtmlComponent>,
-}
-
-#[derive(Serialize)]
-struct HtmlComponent {
-    name: String,
-    description: Option<String>,
-    status: &'static str,
-    status_label: &'static str,
-    icon: &'static str,
-}
-
-#[derive(Serialize)]
-struct HtmlIncident {
-    id: String,
-    name: String,
-    impact: &'static str,
-    status_label: &'static str,
-    updates: Vec<HtmlUpdate>,
-}
-
-#[derive(Serialize)]
-struct HtmlUpdate {
-    status_label: &'static str,
-    body: String,
-    at: String,
-    at_iso: String,
-}
-
-fn icon(status: ComponentStatus) -> &'static str {
-    match status {
-        ComponentStatus::Operational => "✓",
-        ComponentStatus::UnderMaintenance => "🔧",
-        ComponentStatus::DegradedPerformance => "◐",
-        ComponentStatus::PartialOutage => "▲",
-        ComponentStatus::MajorOutage => "✕",
-    }
-}
-
-fn human_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-impl<'a> HtmlPage<'a> {
-    fn new(
-        page: &'a PageConfig,
-        indicator: Impact,
-        components: &[PublicComponent],
-        unresolved: &[Incident],
-        updated_at: DateTime<Utc>,
-    ) -> Self {
-        let mut groups: Vec<HtmlGroup> = Vec::new();
-        for c in components.iter().filter(|c| c.info.public) {
-            let item = HtmlComponent {
-                name: c.info.name.clone(),
-                description: c.info.description.clone(),
-                status: c.status.as_str(),
-                status_label: c.status.label(),
-                icon: icon(c.status),
-            };
-            match groups.iter_mut().find(|g| g.name == c.info.group) {
-                Some(g) => g.components.push(item),
-                None => groups.push(HtmlGroup {
-                    name: c.info.group.clone(),
-                    components: vec![item],
-                }),
-            }
-        }
-        HtmlPage {
-            page,
-            indicator: indicator.as_str(),
-            headline: match indicator {
-                Impact::None => "All systems operational",
-                Impact::Maintenance => "Scheduled maintenance in progress",
-                Impact::Minor => "Some systems are degraded",
-                Impact::Major => "Partial outage",
-                Impact::Critical => "Major outage",
-            },
-            groups,
-            incidents: unresolved
-                .iter()
-                .map(|i| HtmlIncident {
-                    id: i.id.clone(),
-                    name: i.name.clone(),
-                    impact: i.impact.as_str(),
-                    status_label: i.status.label(),
-                    updates: i
-                        .updates
-                        .iter()
-                        .rev()
-                        .map(|u| HtmlUpdate {
-                            status_label: u.status.label(),
-                            body: u.body.clone(),
-                            at: human_time(u.display_at),
-                            at_iso: statuspage::time(u.display_at),
-                        })
-                        .collect(),
-                })
-                .collect(),
-            updated_at: human_time(updated_at),
-            updated_at_iso: statuspage::time(updated_at),
-        }
-    }
 }
