@@ -5,3 +5,4 @@ mod cli;
 mod harness;
 mod ingest;
 mod lifecycle;
+mod page;
