@@ -415,6 +415,7 @@ pub fn router(state: PageState) -> Router {
         )
         .route("/components/{id}/badge.svg", get(component_badge))
         .route("/assets/style.css", get(style))
+        .route("/favicon.svg", get(favicon))
         .route("/api/v2/summary.json", json_route("summary"))
         .route("/api/v2/status.json", json_route("status"))
         .route("/api/v2/components.json", json_route("components"))
@@ -662,6 +663,30 @@ async fn style(State(s): State<PageState>) -> Response {
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// A dot in the accent colour, so browsers do not ask for a missing `/favicon.ico`.
+async fn favicon(State(s): State<PageState>) -> Response {
+    let fill = if is_css_color(&s.page.accent_color) {
+        s.page.accent_color.as_str()
+    } else {
+        "#0b7"
+    };
+    let svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="{fill}"/></svg>"#
+    );
+    let mut response = svg.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SVG));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
