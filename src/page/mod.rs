@@ -47,6 +47,8 @@ pub struct PageState {
     pub public_url: String,
     shares: Shares,
     cache: Arc<RwLock<Option<Arc<Rendered>>>>,
+    /// One renderer at a time: during an outage thousands of readers arrive together.
+    rendering: Arc<Mutex<()>>,
 }
 
 /// One response body with its validators.
@@ -81,6 +83,7 @@ impl PageState {
             public_url: public_url.trim_end_matches('/').to_string(),
             shares: Shares::default(),
             cache: Arc::new(RwLock::new(None)),
+            rendering: Arc::new(Mutex::new(())),
         }
     }
 
@@ -92,20 +95,29 @@ impl PageState {
 
     fn current(&self) -> Result<Arc<Rendered>, ApiError> {
         let version = *self.public.changes().borrow();
-        let now = Utc::now();
-        let previous = self.cache.read().ok().and_then(|c| c.clone());
-        if let Some(r) = previous
-            .as_ref()
-            .filter(|r| r.version == version && now < r.stale_after)
-        {
+        let cached = || self.cache.read().ok().and_then(|c| c.clone());
+        let previous = cached();
+        let fresh = |r: &Rendered| r.version == version && Utc::now() < r.stale_after;
+        if let Some(r) = previous.as_ref().filter(|r| fresh(r)) {
             return Ok(r.clone());
         }
-        let rendered = Arc::new(self.render(version, now, previous.as_deref())?);
+        let _guard = match self.rendering.try_lock() {
+            Ok(g) => g,
+            Err(_) => match previous.filter(|r| r.version == version) {
+                // Only the clock moved and someone is already rendering: the previous
+                // rendering is right about everything but a minute of uptime.
+                Some(r) => return Ok(r),
+                None => self.rendering.lock().unwrap_or_else(|p| p.into_inner()),
+            },
+        };
+        // Someone else may have rendered while this one waited.
+        let previous = cached();
+        if let Some(r) = previous.as_ref().filter(|r| fresh(r)) {
+            return Ok(r.clone());
+        }
+        let rendered = Arc::new(self.render(version, Utc::now(), previous.as_deref())?);
         if let Ok(mut cache) = self.cache.write() {
-            // A slower renderer must not replace a newer rendering.
-            if cache.as_ref().is_none_or(|c| c.version <= version) {
-                *cache = Some(rendered.clone());
-            }
+            *cache = Some(rendered.clone());
         }
         Ok(rendered)
     }

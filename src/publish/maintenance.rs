@@ -285,8 +285,7 @@ impl PublicState {
         let steps = m.advance(now);
         audit.extend(step_entries(&m, &steps, now));
         self.save(vec![m.clone()], audit, now).await?;
-        self.maintenance(&id)?
-            .ok_or_else(|| MaintenanceError::NotFound(id))
+        self.maintenance(&id)?.ok_or(MaintenanceError::NotFound(id))
     }
 
     /// Changes a maintenance that has not completed.
