@@ -6,4 +6,5 @@ mod cli;
 mod harness;
 mod ingest;
 mod lifecycle;
+mod maintenance;
 mod page;
