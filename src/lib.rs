@@ -179,6 +179,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         metrics: metrics.clone(),
         signals: signals.clone(),
         audit: Audit::open(&store)?,
+        maintenance: pipeline::MaintenanceClock::new(public.clone(), &store)?,
     };
 
     let auth = SourceAuth {
@@ -213,9 +214,10 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         templates.clone(),
         config.page.clone(),
         config.public_url.clone(),
-    );
+    )
+    .with_shares(page::uptime::Shares::from_config(&config));
     let api_state = approve::api::ApiState {
-        approvals,
+        approvals: approvals.clone(),
         audit: Audit::open(&store)?,
         tokens: tokens.clone(),
         max_body,
@@ -248,6 +250,15 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             trusted_header: trusted_header.clone(),
             watchdog: heartbeat.clone(),
         }))
+        .merge(
+            approve::maintenance::router(approve::maintenance::MaintenanceApi {
+                approvals: approvals.clone(),
+                suppressions: group::suppressed::Suppressions::open(&store)?,
+                tokens: tokens.clone(),
+                max_body,
+            })
+            .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
+        )
         .merge(
             publish::api::router(publish::api::PublishApi {
                 outbox: delivery.outbox.clone(),

@@ -1,6 +1,9 @@
 //! The one place that says which stage feeds which: recorded alerts go through the catalog
-//! and grouping into drafts, in order, and grouping's timers run here too.
+//! and grouping into drafts, in order, and grouping's timers run here too. The clock moves
+//! scheduled maintenance here as well, and the components in a window are handed to
+//! grouping as plain data, so that grouping never reaches into publishing.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,9 +13,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::draft::{DraftEvent, Drafts};
+use crate::group::suppressed::Suppressions;
 use crate::group::{Effect, Group, Grouper};
 use crate::ingest::Recorder;
 use crate::metrics::Metrics;
+use crate::publish::PublicState;
 use crate::reload::CatalogHandle;
 use crate::store::{Result, Store, Table};
 
@@ -29,6 +34,33 @@ pub struct Pipeline {
     pub metrics: Arc<Metrics>,
     pub signals: crate::signals::Signals,
     pub audit: crate::audit::Audit,
+    pub maintenance: MaintenanceClock,
+}
+
+/// Scheduled maintenance as the pipeline sees it: the clock that moves windows, the
+/// components in one right now, and the alerts held back because of them.
+pub struct MaintenanceClock {
+    public: PublicState,
+    suppressions: Suppressions,
+    /// Component → the maintenances covering it, as of the last step.
+    current: BTreeMap<String, Vec<String>>,
+    /// Whether held alerts were checked against the current windows (also after a start).
+    checked: bool,
+}
+
+impl MaintenanceClock {
+    pub fn new(public: PublicState, store: &Store) -> Result<Self> {
+        Ok(MaintenanceClock {
+            public,
+            suppressions: Suppressions::open(store)?,
+            current: BTreeMap::new(),
+            checked: false,
+        })
+    }
+
+    fn components(&self) -> BTreeSet<String> {
+        self.current.keys().cloned().collect()
+    }
 }
 
 impl Pipeline {
@@ -81,6 +113,7 @@ impl Pipeline {
 
     /// Takes everything recorded so far, then runs the timers.
     pub async fn step(&mut self) -> Result<()> {
+        self.advance_maintenance().await?;
         loop {
             let batch = self.recorder.pending(256)?;
             if batch.is_empty() {
@@ -92,7 +125,8 @@ impl Pipeline {
                 let catalog = self.catalog.current();
                 let now = Utc::now();
                 let received = alert.received_at;
-                let effects = self.grouper.observe(alert, &catalog, now);
+                let held = self.maintenance.components();
+                let effects = self.grouper.observe_during(alert, &catalog, now, &held);
                 let drafted = self.handle(&effects, &catalog, now)?;
                 if drafted {
                     let seconds =
@@ -146,6 +180,20 @@ impl Pipeline {
                 Effect::Dropped { group_id } => {
                     tracing::info!(group = %group_id, "alerts resolved within group_wait; nothing drafted")
                 }
+                Effect::Suppressed { alert, components } => {
+                    let mut ids: Vec<String> = components
+                        .keys()
+                        .filter_map(|c| self.maintenance.current.get(c))
+                        .flatten()
+                        .cloned()
+                        .collect();
+                    ids.sort();
+                    ids.dedup();
+                    tracing::info!(alert = %alert.key, maintenances = ?ids, "alert suppressed by scheduled maintenance");
+                    self.maintenance
+                        .suppressions
+                        .record(alert, components, ids, now)?;
+                }
                 _ => {
                     let events = self.drafts.apply(effect, catalog, now)?;
                     drafted |= events
@@ -168,6 +216,34 @@ impl Pipeline {
         self.store
             .transaction(&[self.audit.table()], |tx| self.audit.append_in(tx, &entry))?
             .map_err(|e| crate::store::StoreError::Io(format!("{e:?}")))
+    }
+
+    /// Moves maintenance windows by the clock, and hands alerts held by a window that has
+    /// closed back to grouping, as new.
+    async fn advance_maintenance(&mut self) -> Result<()> {
+        let now = Utc::now();
+        self.maintenance.public.tick_maintenances(now).await?;
+        let current = self.maintenance.public.under_maintenance()?;
+        if current == self.maintenance.current && self.maintenance.checked {
+            return Ok(());
+        }
+        self.maintenance.current = current;
+        let lock = self.lock.clone();
+        let _guard = lock.lock().await;
+        let held = self.maintenance.components();
+        let released = self
+            .maintenance
+            .suppressions
+            .release(|c| held.contains(c), now)?;
+        let catalog = self.catalog.current();
+        for alert in released {
+            tracing::info!(alert = %alert.key, "maintenance over; a suppressed alert still fires and is grouped");
+            let effects = self.grouper.observe_during(alert, &catalog, now, &held);
+            self.handle(&effects, &catalog, now)?;
+        }
+        self.persist_groups()?;
+        self.maintenance.checked = true;
+        Ok(())
     }
 
     fn count(&self, events: &[DraftEvent]) {

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod incident_drafts;
+pub mod maintenance;
 pub mod slack;
 
 use std::collections::BTreeMap;

@@ -46,6 +46,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "page/not_found",
         include_str!("../../templates/page/not_found.hbs"),
     ),
+    (
+        "page/history",
+        include_str!("../../templates/page/history.hbs"),
+    ),
+    (
+        "page/incident",
+        include_str!("../../templates/page/incident.hbs"),
+    ),
 ];
 
 /// A template problem with its file and line.

@@ -3,6 +3,7 @@
 //! alerts held. A pure state machine: time is a parameter, so tests control the clock.
 
 mod state;
+pub mod suppressed;
 #[cfg(test)]
 mod tests;
 
@@ -39,6 +40,12 @@ pub enum Effect {
     BreakerOpened { group_id: String, folded: usize },
     /// A whole window passed without a new incident.
     BreakerClosed,
+    /// A new alert for components in a maintenance window: recorded, never drafted.
+    /// `components` are the ones it would have affected; the others (if any) go on as usual.
+    Suppressed {
+        alert: Alert,
+        components: BTreeMap<String, ComponentStatus>,
+    },
 }
 
 /// What a group is about, at one moment.
@@ -147,6 +154,20 @@ impl Grouper {
 
     /// Takes one alert delivery.
     pub fn observe(&mut self, alert: Alert, catalog: &Catalog, now: DateTime<Utc>) -> Vec<Effect> {
+        self.observe_during(alert, catalog, now, &BTreeSet::new())
+    }
+
+    /// Takes one alert delivery while `maintenance` components are in a maintenance
+    /// window. A new alert does not draft anything for those components (it is reported
+    /// as [`Effect::Suppressed`]); alerts already part of an open group carry on, so an
+    /// incident that was public before the window can still be updated and resolved.
+    pub fn observe_during(
+        &mut self,
+        alert: Alert,
+        catalog: &Catalog,
+        now: DateTime<Utc>,
+        maintenance: &BTreeSet<String>,
+    ) -> Vec<Effect> {
         let routing = catalog.route(&alert.labels);
         let mut effects = Vec::new();
         let group_id = match self.by_alert.get(&alert.key).cloned() {
@@ -168,7 +189,7 @@ impl Grouper {
                 id
             }
             None => {
-                let components = match routing {
+                let mut components = match routing {
                     Routing::Mapped { components, .. } => components,
                     Routing::Unmapped => {
                         effects.push(Effect::Unmapped {
@@ -181,6 +202,21 @@ impl Grouper {
                         return effects;
                     }
                 };
+                let held: BTreeMap<String, ComponentStatus> = components
+                    .iter()
+                    .filter(|(c, _)| maintenance.contains(*c))
+                    .map(|(c, s)| (c.clone(), *s))
+                    .collect();
+                if !held.is_empty() {
+                    components.retain(|c, _| !held.contains_key(c));
+                    effects.push(Effect::Suppressed {
+                        alert: alert.clone(),
+                        components: held,
+                    });
+                    if components.is_empty() {
+                        return effects;
+                    }
+                }
                 if !alert.is_firing() {
                     // A resolution for an alert never seen firing (or long closed).
                     return effects;

@@ -1,6 +1,6 @@
 //! Grouping timelines, with the clock in the test's hands.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
@@ -363,4 +363,45 @@ routes:
     g.observe(alert("d", "db", "warning", true, 0), &c, t(0));
     g.observe(alert("a", "api", "critical", true, 5), &c, t(5));
     assert_eq!(opened_all(&g.tick(t(40))).len(), 2);
+}
+
+#[test]
+fn new_alerts_for_components_in_maintenance_are_suppressed_not_grouped() {
+    let cat = catalog();
+    let mut g = Grouper::new(config(), storm_off(), Vec::new());
+    let maint: BTreeSet<String> = ["api".to_string()].into_iter().collect();
+    let effects = g.observe_during(alert("a1", "api", "critical", true, 0), &cat, t(0), &maint);
+    assert!(
+        matches!(&effects[..], [Effect::Suppressed { components, .. }] if components.get("api") == Some(&MajorOutage)),
+        "{effects:?}"
+    );
+    assert_eq!(g.groups().count(), 0);
+    assert!(g.tick(t(60)).is_empty(), "nothing is drafted for it");
+
+    // Other components are not affected by the window.
+    let effects = g.observe_during(alert("w1", "web", "critical", true, 0), &cat, t(1), &maint);
+    assert!(effects.is_empty(), "{effects:?}");
+    assert!(matches!(&g.tick(t(60))[..], [Effect::Open(s)] if s.components.contains_key("web")));
+}
+
+#[test]
+fn an_alert_already_in_an_open_group_keeps_updating_it_during_maintenance() {
+    let cat = catalog();
+    let mut g = Grouper::new(config(), storm_off(), Vec::new());
+    g.observe(alert("a1", "api", "critical", true, 0), &cat, t(0));
+    assert!(matches!(&g.tick(t(30))[..], [Effect::Open(_)]));
+    let maint: BTreeSet<String> = ["api".to_string()].into_iter().collect();
+    let effects = g.observe_during(
+        alert("a1", "api", "critical", false, 0),
+        &cat,
+        t(40),
+        &maint,
+    );
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Suppressed { .. })),
+        "{effects:?}"
+    );
+    assert!(matches!(&g.tick(t(400))[..], [Effect::Resolve(_)]));
 }

@@ -4,29 +4,39 @@
 //! from memory with an ETag, since a status page is read by thousands exactly when it
 //! matters.
 
+pub mod badge;
+pub mod feed;
+pub mod html;
+mod render;
 pub mod statuspage;
+pub mod uptime;
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
+use serde_json::json;
 
 use crate::config::PageConfig;
 use crate::draft::Templates;
 use crate::error::ApiError;
-use crate::publish::{Incident, PublicComponent, PublicState};
-use crate::vocab::{ComponentStatus, Impact};
+use crate::publish::PublicState;
+
+use html::Snapshot;
+use render::{Doc, Rendered};
+use uptime::Shares;
 
 /// Content Security Policy: no script at all, styles only from our own stylesheet.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// Pages rendered on demand (history pages, permalinks, component badges) kept per
+/// rendering; bounded so that odd URLs cannot grow memory.
+const EXTRA_CACHE: usize = 512;
 
 #[derive(Clone)]
 pub struct PageState {
@@ -34,21 +44,10 @@ pub struct PageState {
     pub templates: Arc<Templates>,
     pub page: PageConfig,
     pub public_url: String,
-    cache: Arc<RwLock<Option<Rendered>>>,
-}
-
-/// Everything the public endpoints serve, rendered for one version of the public state.
-struct Rendered {
-    version: u64,
-    etag: String,
-    last_modified: String,
-    html: Bytes,
-    summary: Bytes,
-    status: Bytes,
-    components: Bytes,
-    incidents: Bytes,
-    unresolved: Bytes,
-    maintenances: Bytes,
+    shares: Shares,
+    cache: Arc<RwLock<Option<Arc<Rendered>>>>,
+    /// One renderer at a time: during an outage thousands of readers arrive together.
+    rendering: Arc<Mutex<()>>,
 }
 
 impl PageState {
@@ -62,224 +61,304 @@ impl PageState {
             public,
             templates,
             page,
-            public_url,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            shares: Shares::default(),
             cache: Arc::new(RwLock::new(None)),
+            rendering: Arc::new(Mutex::new(())),
         }
     }
 
-    fn current(&self) -> Result<Arc<RenderedRef>, ApiError> {
+    /// Counts downtime with these shares (the `uptime:` configuration).
+    pub fn with_shares(mut self, shares: Shares) -> Self {
+        self.shares = shares;
+        self
+    }
+
+    fn current(&self) -> Result<Arc<Rendered>, ApiError> {
         let version = *self.public.changes().borrow();
-        if let Ok(cache) = self.cache.read() {
-            if let Some(r) = cache.as_ref().filter(|r| r.version == version) {
-                return Ok(Arc::new(RenderedRef::from(r)));
-            }
+        let cached = || self.cache.read().ok().and_then(|c| c.clone());
+        let previous = cached();
+        let fresh = |r: &Rendered| r.version == version && Utc::now() < r.stale_after;
+        if let Some(r) = previous.as_ref().filter(|r| fresh(r)) {
+            return Ok(r.clone());
         }
-        let rendered = self.render(version)?;
-        let out = Arc::new(RenderedRef::from(&rendered));
+        let _guard = match self.rendering.try_lock() {
+            Ok(g) => g,
+            Err(_) => match previous.filter(|r| r.version == version) {
+                // Only the clock moved and someone is already rendering: the previous
+                // rendering is right about everything but a minute of uptime.
+                Some(r) => return Ok(r),
+                None => self.rendering.lock().unwrap_or_else(|p| p.into_inner()),
+            },
+        };
+        // Someone else may have rendered while this one waited.
+        let previous = cached();
+        if let Some(r) = previous.as_ref().filter(|r| fresh(r)) {
+            return Ok(r.clone());
+        }
+        let rendered = Arc::new(self.render(version, Utc::now(), previous.as_deref())?);
         if let Ok(mut cache) = self.cache.write() {
-            *cache = Some(rendered);
+            *cache = Some(rendered.clone());
         }
-        Ok(out)
-    }
-
-    fn render(&self, version: u64) -> Result<Rendered, ApiError> {
-        let components = self.public.components()?;
-        let incidents = self.public.incidents()?;
-        let unresolved: Vec<Incident> = incidents
-            .iter()
-            .filter(|i| !i.status.is_closed())
-            .cloned()
-            .collect();
-        let updated_at = components
-            .iter()
-            .filter_map(|c| c.updated_at)
-            .chain(incidents.iter().map(|i| i.updated_at))
-            .max()
-            .unwrap_or_else(|| DateTime::<Utc>::from_timestamp(0, 0).unwrap_or_default());
-        let meta = statuspage::PageMeta {
-            id: page_id(&self.page.name),
-            name: self.page.name.clone(),
-            url: self.public_url.clone(),
-            updated_at,
-        };
-        let indicator = statuspage::indicator(&components, &unresolved);
-        let page = statuspage::page(&meta);
-        let status = statuspage::status(indicator);
-        let comps = statuspage::components(&components, &meta.id, updated_at);
-        let inc = |list: &[Incident]| -> Vec<Value> {
-            list.iter()
-                .take(50)
-                .map(|i| statuspage::incident(i, &components, &meta.id, &self.public_url))
-                .collect()
-        };
-        let summary = json!({
-            "page": page,
-            "components": comps,
-            "incidents": inc(&unresolved),
-            "scheduled_maintenances": [],
-            "status": status,
-        });
-        let to_bytes = |v: &Value| Bytes::from(serde_json::to_vec(v).unwrap_or_default());
-        let html_data = HtmlPage::new(&self.page, indicator, &components, &unresolved, updated_at);
-        let html = self
-            .templates
-            .render_html("page/index", &html_data)
-            .map_err(|e| {
-                tracing::error!(error = %e, "status page template failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the status page could not be rendered",
-                )
-            })?;
-        let summary_bytes = to_bytes(&summary);
-        let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&summary_bytes)[..12]));
-        Ok(Rendered {
-            version,
-            etag,
-            last_modified: updated_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
-            html: Bytes::from(html),
-            status: to_bytes(&json!({"page": page, "status": status})),
-            components: to_bytes(&json!({"page": page, "components": comps})),
-            incidents: to_bytes(&json!({"page": page, "incidents": inc(&incidents)})),
-            unresolved: to_bytes(&json!({"page": page, "incidents": inc(&unresolved)})),
-            maintenances: to_bytes(&json!({"page": page, "scheduled_maintenances": []})),
-            summary: summary_bytes,
-        })
+        Ok(rendered)
     }
 }
 
-/// Cheap clones of the cached bodies (Bytes share their buffer).
-struct RenderedRef {
-    etag: String,
-    last_modified: String,
-    html: Bytes,
-    summary: Bytes,
-    status: Bytes,
-    components: Bytes,
-    incidents: Bytes,
-    unresolved: Bytes,
-    maintenances: Bytes,
-}
-
-impl From<&Rendered> for RenderedRef {
-    fn from(r: &Rendered) -> Self {
-        RenderedRef {
-            etag: r.etag.clone(),
-            last_modified: r.last_modified.clone(),
-            html: r.html.clone(),
-            summary: r.summary.clone(),
-            status: r.status.clone(),
-            components: r.components.clone(),
-            incidents: r.incidents.clone(),
-            unresolved: r.unresolved.clone(),
-            maintenances: r.maintenances.clone(),
-        }
-    }
-}
-
-fn page_id(name: &str) -> String {
-    hex::encode(&Sha256::digest(name.as_bytes())[..6])
-}
+const JSON: &str = "application/json; charset=utf-8";
 
 pub fn router(state: PageState) -> Router {
+    let json_route = |name: &'static str| {
+        get(move |s: State<PageState>, h: HeaderMap| async move {
+            serve(&s, &h, name, JSON, Kind::Json)
+        })
+    };
     Router::new()
         .route("/", get(index))
         .route("/index.html", get(index))
+        .route("/history", get(history))
+        .route("/incidents/{id}", get(event_page))
+        .route(
+            "/history.atom",
+            get(|s: State<PageState>, h: HeaderMap| async move {
+                serve(
+                    &s,
+                    &h,
+                    "atom",
+                    "application/atom+xml; charset=utf-8",
+                    Kind::Feed,
+                )
+            }),
+        )
+        .route(
+            "/history.rss",
+            get(|s: State<PageState>, h: HeaderMap| async move {
+                serve(
+                    &s,
+                    &h,
+                    "rss",
+                    "application/rss+xml; charset=utf-8",
+                    Kind::Feed,
+                )
+            }),
+        )
+        .route(
+            "/badge.svg",
+            get(|s: State<PageState>, h: HeaderMap| async move {
+                serve(&s, &h, "badge", SVG, Kind::Image)
+            }),
+        )
+        .route("/components/{id}/badge.svg", get(component_badge))
         .route("/assets/style.css", get(style))
-        .route(
-            "/api/v2/summary.json",
-            get(|s: State<PageState>, h: HeaderMap| json_doc(s, h, |r| r.summary.clone())),
-        )
-        .route(
-            "/api/v2/status.json",
-            get(|s: State<PageState>, h: HeaderMap| json_doc(s, h, |r| r.status.clone())),
-        )
-        .route(
-            "/api/v2/components.json",
-            get(|s: State<PageState>, h: HeaderMap| json_doc(s, h, |r| r.components.clone())),
-        )
-        .route(
-            "/api/v2/incidents.json",
-            get(|s: State<PageState>, h: HeaderMap| json_doc(s, h, |r| r.incidents.clone())),
-        )
+        .route("/favicon.svg", get(favicon))
+        .route("/api/v2/summary.json", json_route("summary"))
+        .route("/api/v2/status.json", json_route("status"))
+        .route("/api/v2/components.json", json_route("components"))
+        .route("/api/v2/incidents.json", json_route("incidents"))
         .route(
             "/api/v2/incidents/unresolved.json",
-            get(|s: State<PageState>, h: HeaderMap| json_doc(s, h, |r| r.unresolved.clone())),
+            json_route("unresolved"),
         )
         .route(
             "/api/v2/scheduled-maintenances.json",
-            get(|s: State<PageState>, h: HeaderMap| json_doc(s, h, |r| r.maintenances.clone())),
+            json_route("maintenances"),
         )
+        .route(
+            "/api/v2/scheduled-maintenances/upcoming.json",
+            json_route("upcoming"),
+        )
+        .route(
+            "/api/v2/scheduled-maintenances/active.json",
+            json_route("active"),
+        )
+        .route("/api/v2/uptime.json", json_route("uptime"))
         .with_state(state)
 }
 
-fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+const SVG: &str = "image/svg+xml; charset=utf-8";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Html,
+    Json,
+    Feed,
+    Image,
 }
 
-fn cached(
+fn serve(
+    s: &PageState,
     headers: &HeaderMap,
-    r: &RenderedRef,
+    name: &str,
     content_type: &'static str,
-    body: Bytes,
-    cors: bool,
+    kind: Kind,
 ) -> Response {
-    let mut response = if not_modified(headers, &r.etag) {
+    match s.current() {
+        Ok(r) => match r.docs.get(name) {
+            Some(d) => cached(headers, d, content_type, kind),
+            None => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "unknown document").into_response()
+            }
+        },
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn index(State(s): State<PageState>, headers: HeaderMap) -> Response {
+    serve(&s, &headers, "html", HTML, Kind::Html)
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+
+#[derive(serde::Deserialize)]
+struct HistoryQuery {
+    page: Option<String>,
+}
+
+async fn history(
+    State(s): State<PageState>,
+    headers: HeaderMap,
+    Query(q): Query<HistoryQuery>,
+) -> Response {
+    let number = match q.page.as_deref().map(str::parse::<usize>) {
+        None => 1,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return not_found_html(&s.templates, &s.page),
+    };
+    on_demand(
+        &s,
+        &headers,
+        format!("history/{number}"),
+        HTML,
+        Kind::Html,
+        |snap| {
+            html::history(&s.page, snap, number)
+                .map(|v| s.html("page/history", &v).map(Bytes::from))
+                .transpose()
+        },
+    )
+}
+
+async fn event_page(
+    State(s): State<PageState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    on_demand(
+        &s,
+        &headers,
+        format!("event/{id}"),
+        HTML,
+        Kind::Html,
+        |snap| {
+            html::event(&s.page, snap, &id)
+                .map(|v| s.html("page/incident", &v).map(Bytes::from))
+                .transpose()
+        },
+    )
+}
+
+async fn component_badge(
+    State(s): State<PageState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    on_demand(
+        &s,
+        &headers,
+        format!("badge/{id}"),
+        SVG,
+        Kind::Image,
+        |snap| {
+            Ok(snap
+                .components
+                .iter()
+                .find(|c| c.info.id == id && c.info.public)
+                .map(|c| {
+                    Bytes::from(badge::svg(
+                        &c.info.name,
+                        &c.status.label().to_lowercase(),
+                        c.status.as_str(),
+                    ))
+                }))
+        },
+    )
+}
+
+fn on_demand(
+    s: &PageState,
+    headers: &HeaderMap,
+    key: String,
+    content_type: &'static str,
+    kind: Kind,
+    make: impl FnOnce(&Snapshot) -> Result<Option<Bytes>, ApiError>,
+) -> Response {
+    let r = match s.current() {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    match s.extra(&r, key, make) {
+        Ok(Some(d)) => cached(headers, &d, content_type, kind),
+        Ok(None) => not_found_html(&s.templates, &s.page),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `If-None-Match` wins over `If-Modified-Since` (RFC 9110 §13.2.2).
+fn not_modified(headers: &HeaderMap, d: &Doc) -> bool {
+    if let Some(v) = headers.get(header::IF_NONE_MATCH) {
+        return v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == d.etag || t == "*")
+        });
+    }
+    let since = headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| DateTime::parse_from_rfc2822(&v.replace("GMT", "+0000")).ok());
+    let modified = DateTime::parse_from_rfc2822(&d.last_modified.replace("GMT", "+0000")).ok();
+    matches!((since, modified), (Some(s), Some(m)) if m <= s)
+}
+
+fn cached(headers: &HeaderMap, d: &Doc, content_type: &'static str, kind: Kind) -> Response {
+    let mut response = if not_modified(headers, d) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (StatusCode::OK, body).into_response()
+        (StatusCode::OK, d.body.clone()).into_response()
     };
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(&r.etag) {
+    if let Ok(v) = HeaderValue::from_str(&d.etag) {
         h.insert(header::ETAG, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&r.last_modified) {
+    if let Ok(v) = HeaderValue::from_str(&d.last_modified) {
         h.insert(header::LAST_MODIFIED, v);
     }
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, no-cache"),
     );
-    if cors {
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
+    match kind {
+        Kind::Json | Kind::Feed | Kind::Image => {
+            // Widgets, feed readers and badges are embedded on other sites.
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            if kind == Kind::Image {
+                // An SVG opened directly must not run anything.
+                h.insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static("default-src 'none'"),
+                );
+            }
+        }
+        Kind::Html => security_headers(h),
     }
     response
-}
-
-async fn json_doc(
-    State(s): State<PageState>,
-    headers: HeaderMap,
-    pick: fn(&RenderedRef) -> Bytes,
-) -> Response {
-    match s.current() {
-        Ok(r) => cached(
-            &headers,
-            &r,
-            "application/json; charset=utf-8",
-            pick(&r),
-            true,
-        ),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn index(State(s): State<PageState>, headers: HeaderMap) -> Response {
-    match s.current() {
-        Ok(r) => {
-            let body = r.html.clone();
-            let mut response = cached(&headers, &r, "text/html; charset=utf-8", body, false);
-            security_headers(response.headers_mut());
-            response
-        }
-        Err(e) => e.into_response(),
-    }
 }
 
 /// Headers every HTML page carries.
@@ -326,6 +405,30 @@ async fn style(State(s): State<PageState>) -> Response {
     response
 }
 
+/// A dot in the accent colour, so browsers do not ask for a missing `/favicon.ico`.
+async fn favicon(State(s): State<PageState>) -> Response {
+    let fill = if is_css_color(&s.page.accent_color) {
+        s.page.accent_color.as_str()
+    } else {
+        "#0b7"
+    };
+    let svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="{fill}"/></svg>"#
+    );
+    let mut response = svg.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SVG));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
 /// Only `#rgb`/`#rrggbb` reaches the stylesheet: config text must not become CSS.
 fn is_css_color(c: &str) -> bool {
     c.strip_prefix('#').is_some_and(|h| {
@@ -345,123 +448,4 @@ pub fn not_found_html(templates: &Templates, page: &PageConfig) -> Response {
     );
     security_headers(response.headers_mut());
     response
-}
-
-#[derive(Serialize)]
-struct HtmlPage<'a> {
-    page: &'a PageConfig,
-    indicator: &'static str,
-    headline: &'static str,
-    groups: Vec<HtmlGroup>,
-    incidents: Vec<HtmlIncident>,
-    updated_at: String,
-    updated_at_iso: String,
-}
-
-#[derive(Serialize)]
-struct HtmlGroup {
-    name: Option<String>,
-    components: Vec<HtmlComponent>,
-}
-
-#[derive(Serialize)]
-struct HtmlComponent {
-    name: String,
-    description: Option<String>,
-    status: &'static str,
-    status_label: &'static str,
-    icon: &'static str,
-}
-
-#[derive(Serialize)]
-struct HtmlIncident {
-    id: String,
-    name: String,
-    impact: &'static str,
-    status_label: &'static str,
-    updates: Vec<HtmlUpdate>,
-}
-
-#[derive(Serialize)]
-struct HtmlUpdate {
-    status_label: &'static str,
-    body: String,
-    at: String,
-    at_iso: String,
-}
-
-fn icon(status: ComponentStatus) -> &'static str {
-    match status {
-        ComponentStatus::Operational => "✓",
-        ComponentStatus::UnderMaintenance => "🔧",
-        ComponentStatus::DegradedPerformance => "◐",
-        ComponentStatus::PartialOutage => "▲",
-        ComponentStatus::MajorOutage => "✕",
-    }
-}
-
-fn human_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-impl<'a> HtmlPage<'a> {
-    fn new(
-        page: &'a PageConfig,
-        indicator: Impact,
-        components: &[PublicComponent],
-        unresolved: &[Incident],
-        updated_at: DateTime<Utc>,
-    ) -> Self {
-        let mut groups: Vec<HtmlGroup> = Vec::new();
-        for c in components.iter().filter(|c| c.info.public) {
-            let item = HtmlComponent {
-                name: c.info.name.clone(),
-                description: c.info.description.clone(),
-                status: c.status.as_str(),
-                status_label: c.status.label(),
-                icon: icon(c.status),
-            };
-            match groups.iter_mut().find(|g| g.name == c.info.group) {
-                Some(g) => g.components.push(item),
-                None => groups.push(HtmlGroup {
-                    name: c.info.group.clone(),
-                    components: vec![item],
-                }),
-            }
-        }
-        HtmlPage {
-            page,
-            indicator: indicator.as_str(),
-            headline: match indicator {
-                Impact::None => "All systems operational",
-                Impact::Maintenance => "Scheduled maintenance in progress",
-                Impact::Minor => "Some systems are degraded",
-                Impact::Major => "Partial outage",
-                Impact::Critical => "Major outage",
-            },
-            groups,
-            incidents: unresolved
-                .iter()
-                .map(|i| HtmlIncident {
-                    id: i.id.clone(),
-                    name: i.name.clone(),
-                    impact: i.impact.as_str(),
-                    status_label: i.status.label(),
-                    updates: i
-                        .updates
-                        .iter()
-                        .rev()
-                        .map(|u| HtmlUpdate {
-                            status_label: u.status.label(),
-                            body: u.body.clone(),
-                            at: human_time(u.display_at),
-                            at_iso: statuspage::time(u.display_at),
-                        })
-                        .collect(),
-                })
-                .collect(),
-            updated_at: human_time(updated_at),
-            updated_at_iso: statuspage::time(updated_at),
-        }
-    }
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
-use crate::publish::{Incident, PublicComponent};
+use crate::publish::{Incident, Maintenance, PublicComponent};
 use crate::vocab::{ComponentStatus, Impact};
 
 /// ISO 8601 with milliseconds, as Statuspage writes times.
@@ -201,5 +201,71 @@ pub fn incident(i: &Incident, list: &[PublicComponent], page_id: &str, base_url:
         "page_id": page_id,
         "incident_updates": updates,
         "components": comps,
+    })
+}
+
+/// A scheduled maintenance in Statuspage's shape: an incident with `impact: maintenance`
+/// and its window in `scheduled_for`/`scheduled_until`.
+pub fn maintenance(
+    m: &Maintenance,
+    list: &[PublicComponent],
+    page_id: &str,
+    base_url: &str,
+) -> Value {
+    let comps: Vec<Value> = m
+        .components
+        .iter()
+        .filter_map(|id| list.iter().find(|c| &c.info.id == id && c.info.public))
+        .map(|c| component(c, page_id, m.created_at, c.info.position + 1))
+        .collect();
+    let updates: Vec<Value> = m
+        .updates
+        .iter()
+        .rev()
+        .map(|u| {
+            let affected: Vec<Value> = u
+                .affected_components
+                .iter()
+                .filter(|a| list.iter().any(|c| c.info.id == a.code && c.info.public))
+                .map(|a| {
+                    json!({
+                        "code": a.code,
+                        "name": a.name,
+                        "old_status": a.old_status.as_str(),
+                        "new_status": a.new_status.as_str(),
+                    })
+                })
+                .collect();
+            json!({
+                "id": u.id,
+                "status": u.status.as_str(),
+                "body": u.body,
+                "incident_id": m.id,
+                "created_at": time(u.created_at),
+                "updated_at": time(u.created_at),
+                "display_at": time(u.created_at),
+                "affected_components": if affected.is_empty() { Value::Null } else { Value::Array(affected) },
+                "deliver_notifications": true,
+                "custom_tweet": Value::Null,
+                "tweet_id": Value::Null,
+            })
+        })
+        .collect();
+    json!({
+        "id": m.id,
+        "name": m.name,
+        "status": m.status.as_str(),
+        "created_at": time(m.created_at),
+        "updated_at": time(m.updated_at),
+        "monitoring_at": Value::Null,
+        "resolved_at": opt_time(m.completed_at),
+        "impact": Impact::Maintenance.as_str(),
+        "shortlink": format!("{}/incidents/{}", base_url.trim_end_matches('/'), m.id),
+        "started_at": time(m.started_at.unwrap_or(m.scheduled_for)),
+        "page_id": page_id,
+        "incident_updates": updates,
+        "components": comps,
+        "scheduled_for": time(m.scheduled_for),
+        "scheduled_until": time(m.scheduled_until),
     })
 }

@@ -1,7 +1,8 @@
 //! Publish: applies an approved draft to the public state that the built-in page serves —
 //! incidents with their timelines, component statuses, and the append-only history of
-//! status changes the uptime bars are computed from. Applying is idempotent per draft
-//! revision, so a publish interrupted by a crash is simply applied again.
+//! status changes the uptime bars are computed from, and scheduled maintenance (the one
+//! thing published without a draft). Applying is idempotent per draft revision, so a
+//! publish interrupted by a crash is simply applied again.
 //!
 //! External targets (Atlassian Statuspage, signed webhooks, subscribers) are fed through
 //! the [`outbox`]: approval queues one entry per target in its own transaction and the
@@ -12,6 +13,7 @@ pub mod deliver;
 pub mod email;
 pub mod event;
 pub mod health;
+pub mod maintenance;
 mod model;
 pub mod outbox;
 mod send;
@@ -26,9 +28,11 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
+use crate::audit::Audit;
 use crate::store::{Result, Store, StoreError, Table, TxAbort};
 use crate::vocab::{ComponentStatus, Impact, IncidentStatus};
 
+pub use maintenance::{Maintenance, MaintenanceError, MaintenancePatch, NewMaintenance};
 pub use model::{
     AffectedComponent, ComponentInfo, Incident, IncidentUpdate, PublicComponent, StatusChange,
 };
@@ -36,6 +40,7 @@ pub use model::{
 pub const INCIDENTS_TABLE: &str = "incidents";
 pub const COMPONENTS_TABLE: &str = "public_components";
 pub const HISTORY_TABLE: &str = "status_history";
+pub const FIRST_SEEN_TABLE: &str = "component_first_seen";
 
 /// What approval hands to publishing: exactly what a person approved.
 #[derive(Debug, Clone)]
@@ -60,8 +65,14 @@ pub struct PublicState {
     incidents: Table,
     statuses: Table,
     history: Table,
+    first_seen: Table,
+    maintenances: Table,
+    audit: Audit,
     catalog: Arc<RwLock<Vec<ComponentInfo>>>,
     version: Arc<watch::Sender<u64>>,
+    /// Serialises every write to component statuses: incidents and maintenance both move
+    /// them, and each computes the new status from what the other left.
+    write: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl PublicState {
@@ -72,8 +83,12 @@ impl PublicState {
             incidents: store.table(INCIDENTS_TABLE)?,
             statuses: store.table(COMPONENTS_TABLE)?,
             history: store.table(HISTORY_TABLE)?,
+            first_seen: store.table(FIRST_SEEN_TABLE)?,
+            maintenances: store.table(maintenance::MAINTENANCES_TABLE)?,
+            audit: Audit::open(store)?,
             catalog: Arc::new(RwLock::new(Vec::new())),
             version: Arc::new(tx),
+            write: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -82,16 +97,42 @@ impl PublicState {
         self.version.subscribe()
     }
 
-    fn bump(&self) {
+    /// Marks the public state as changed, so every cached rendering is made again.
+    pub fn bump(&self) {
         self.version.send_modify(|v| *v += 1);
     }
 
     /// The components the catalog declares now (called at start and on every reload).
+    /// A component seen for the first time is remembered with the time, so that uptime
+    /// says "no data" for the days before it existed rather than 100%.
     pub fn sync_components(&self, infos: Vec<ComponentInfo>) {
+        let now = Utc::now();
+        for info in &infos {
+            match self.first_seen.contains(&info.id) {
+                Ok(true) => {}
+                Ok(false) => {
+                    if let Err(e) = self.first_seen.put(&info.id, &now) {
+                        tracing::warn!(component = %info.id, error = %e, "could not record when a component appeared");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(component = %info.id, error = %e, "could not read when a component appeared")
+                }
+            }
+        }
         if let Ok(mut c) = self.catalog.write() {
             *c = infos;
         }
         self.bump();
+    }
+
+    /// When each component first appeared in the catalog.
+    pub fn first_seen(&self) -> Result<BTreeMap<String, DateTime<Utc>>> {
+        Ok(self
+            .first_seen
+            .scan::<DateTime<Utc>>()?
+            .into_iter()
+            .collect())
     }
 
     pub fn component_info(&self, id: &str) -> Option<ComponentInfo> {
@@ -157,6 +198,7 @@ impl PublicState {
 
     /// Applies one approved draft revision. Returns the incident as it now stands.
     pub async fn publish(&self, p: &Publication) -> Result<Incident> {
+        let _write = self.write.lock().await;
         let mut incident = match &p.incident_id {
             Some(id) => self.incidents.get::<Incident>(id)?.ok_or_else(|| {
                 StoreError::Io(format!(
@@ -180,55 +222,19 @@ impl PublicState {
             return Ok(incident);
         }
         incident.apply(p);
-        let others = self.unresolved()?;
-        let mut changes = Vec::new();
-        let mut affected = Vec::new();
-        let touched: Vec<String> = incident.components.keys().cloned().collect();
-        let mut new_states = Vec::new();
-        for id in touched {
-            let old: model::ComponentState = self.statuses.get(&id)?.unwrap_or_default();
-            // A component shows the worst status any open incident gives it.
-            let mut status = if incident.status.is_closed() {
-                ComponentStatus::Operational
-            } else {
-                incident
-                    .components
-                    .get(&id)
-                    .copied()
-                    .unwrap_or(ComponentStatus::Operational)
-            };
-            for other in others.iter().filter(|o| o.id != incident.id) {
-                if let Some(s) = other.components.get(&id) {
-                    status = status.max(*s);
-                }
-            }
-            let name = self
-                .component_info(&id)
-                .map(|c| c.name)
-                .unwrap_or_else(|| id.clone());
-            if status != old.status {
-                changes.push(StatusChange {
-                    at: p.at,
-                    component: id.clone(),
-                    from: old.status,
-                    to: status,
-                    incident_id: incident.id.clone(),
-                });
-                affected.push(AffectedComponent {
-                    code: id.clone(),
-                    name,
-                    old_status: old.status,
-                    new_status: status,
-                });
-                new_states.push((
-                    id,
-                    model::ComponentState {
-                        status,
-                        updated_at: Some(p.at),
-                    },
-                ));
-            }
+        let mut open: Vec<Incident> = self
+            .unresolved()?
+            .into_iter()
+            .filter(|o| o.id != incident.id)
+            .collect();
+        if !incident.status.is_closed() {
+            open.push(incident.clone());
         }
+        let maintenances = self.maintenances()?;
+        let active = maintenance::active(&maintenances);
+        let touched: Vec<String> = incident.components.keys().cloned().collect();
+        let moved = self.move_statuses(&touched, &open, &active, p.at, &incident.id)?;
+        let affected = moved.affected.clone();
         incident.updates.push(IncidentUpdate {
             id: update_id,
             status: p.status,
@@ -244,12 +250,7 @@ impl PublicState {
             self.store
                 .transaction(&[&self.incidents, &self.statuses, &self.history], |tx| {
                     tx.put(&self.incidents, &incident.id, &incident)?;
-                    for (id, state) in &new_states {
-                        tx.put(&self.statuses, id, state)?;
-                    }
-                    for c in &changes {
-                        tx.append(&self.history, c)?;
-                    }
+                    moved.write(self, tx)?;
                     Ok(())
                 })?;
         outcome.map_err(|e| match e {
@@ -259,6 +260,59 @@ impl PublicState {
         self.store.durable().await?;
         self.bump();
         Ok(incident)
+    }
+
+    /// What each of `ids` should show now: the worst status any open incident gives it,
+    /// and `under_maintenance` during a window unless an incident makes it worse.
+    fn move_statuses(
+        &self,
+        ids: &[String],
+        open: &[Incident],
+        active: &[&Maintenance],
+        at: DateTime<Utc>,
+        cause: &str,
+    ) -> Result<Moved> {
+        let mut moved = Moved::default();
+        for id in ids {
+            let old: model::ComponentState = self.statuses.get(id)?.unwrap_or_default();
+            let mut status = ComponentStatus::Operational;
+            for i in open {
+                if let Some(s) = i.components.get(id) {
+                    status = status.max(*s);
+                }
+            }
+            if active.iter().any(|m| m.components.contains(id)) {
+                status = status.max(ComponentStatus::UnderMaintenance);
+            }
+            if status == old.status {
+                continue;
+            }
+            let name = self
+                .component_info(id)
+                .map(|c| c.name)
+                .unwrap_or_else(|| id.clone());
+            moved.changes.push(StatusChange {
+                at,
+                component: id.clone(),
+                from: old.status,
+                to: status,
+                incident_id: cause.to_string(),
+            });
+            moved.affected.push(AffectedComponent {
+                code: id.clone(),
+                name,
+                old_status: old.status,
+                new_status: status,
+            });
+            moved.states.push((
+                id.clone(),
+                model::ComponentState {
+                    status,
+                    updated_at: Some(at),
+                },
+            ));
+        }
+        Ok(moved)
     }
 
     fn find_by_draft(&self, draft_id: &str) -> Result<Option<Incident>> {
@@ -378,4 +432,29 @@ pub fn targets(config: &crate::config::Config) -> std::result::Result<deliver::T
         )?);
     }
     Ok(out)
+}
+
+/// Component statuses that move together with one change of an incident or maintenance.
+#[derive(Default)]
+struct Moved {
+    changes: Vec<StatusChange>,
+    affected: Vec<AffectedComponent>,
+    states: Vec<(String, model::ComponentState)>,
+}
+
+impl Moved {
+    /// Writes inside a transaction that includes the statuses and history tables.
+    fn write(
+        &self,
+        public: &PublicState,
+        tx: &crate::store::Tx<'_>,
+    ) -> std::result::Result<(), TxAbort> {
+        for (id, state) in &self.states {
+            tx.put(&public.statuses, id, state)?;
+        }
+        for c in &self.changes {
+            tx.append(&public.history, c)?;
+        }
+        Ok(())
+    }
 }

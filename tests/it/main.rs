@@ -1,13 +1,16 @@
 //! Integration tests: the real server, spawned on a random port, driven over HTTP.
 
 mod alertmanager_e2e;
+mod browser;
 mod cli;
 mod fake_http;
 mod fake_statuspage;
 mod harness;
 mod ingest;
 mod lifecycle;
+mod maintenance;
 mod operations;
+mod page;
 mod pagerduty;
 mod publish_email;
 mod publish_statuspage;
