@@ -6,6 +6,7 @@
 //! routes filed under its own label values plus the always-candidates, visited in ascending
 //! route order, so first-match and `continue` behave exactly as a linear scan would.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -17,7 +18,7 @@ use super::{Labels, Route};
 struct Key<'a> {
     name: &'a str,
     exact: Vec<&'a str>,
-    prefixes: Vec<&'a str>,
+    prefixes: Vec<Cow<'a, str>>,
 }
 
 /// Routes filed by value prefix for one label; `lens` lists the prefix lengths in use so
@@ -82,7 +83,7 @@ impl Index {
                 *counts.entry((k.name, false, v)).or_default() += 1;
             }
             for p in &k.prefixes {
-                *counts.entry((k.name, true, p)).or_default() += 1;
+                *counts.entry((k.name, true, p.as_ref())).or_default() += 1;
             }
         }
         let cost = |k: &Key| -> usize {
@@ -93,7 +94,7 @@ impl Index {
             let prefixes = k
                 .prefixes
                 .iter()
-                .map(|p| counts.get(&(k.name, true, *p)).copied().unwrap_or(0));
+                .map(|p| counts.get(&(k.name, true, p.as_ref())).copied().unwrap_or(0));
             exact.chain(prefixes).sum()
         };
         let mut index = Index {
@@ -257,18 +258,42 @@ fn key(m: &super::Matcher) -> Option<Key<'_>> {
     };
     match m.op {
         MatchOp::Equal if !m.value.is_empty() => k.exact.push(&m.value),
-        MatchOp::Regex => {
-            for alternative in m.simple_alternatives()? {
-                match alternative {
-                    Simple::Exact(v) if !v.is_empty() => k.exact.push(v),
-                    Simple::Prefix(p) if !p.is_empty() => k.prefixes.push(p),
-                    _ => return None,
+        MatchOp::Regex => match m.simple_alternatives() {
+            Some(alternatives) => {
+                for alternative in alternatives {
+                    match alternative {
+                        Simple::Exact(v) if !v.is_empty() => k.exact.push(v),
+                        Simple::Prefix(p) if !p.is_empty() => k.prefixes.push(Cow::Borrowed(p)),
+                        _ => return None,
+                    }
                 }
             }
-        }
+            None => k.prefixes = literal_prefixes(&m.value)?.into_iter().map(Cow::Owned).collect(),
+        },
         _ => return None,
     }
     Some(k)
+}
+
+/// Literal prefixes every full match of `pattern` starts with (`svc-1-(api|worker)` →
+/// `svc-1-api`, `svc-1-worker`), when there are a few and none is empty.
+fn literal_prefixes(pattern: &str) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new().build().parse(pattern).ok()?;
+    let mut extractor = Extractor::new();
+    extractor.kind(ExtractKind::Prefix).limit_total(64);
+    let seq = extractor.extract(&hir);
+    let literals = seq.literals()?;
+    if literals.is_empty() || literals.len() > 16 {
+        return None;
+    }
+    literals
+        .iter()
+        .map(|l| {
+            let text = std::str::from_utf8(l.as_bytes()).ok()?;
+            (!text.is_empty()).then(|| text.to_string())
+        })
+        .collect()
 }
 
 /// Merges sorted route lists into one ascending sequence without repeats (a route filed
@@ -331,8 +356,10 @@ mod tests {
 
     fn matcher(rng: &mut Rng) -> String {
         let name = NAMES[rng.below(NAMES.len() as u64) as usize];
-        match rng.below(8) {
+        match rng.below(11) {
             0..=2 => format!("{name}=\"{}\"", value(rng)),
+            8 => format!("{name}=~\"(v|w)({}|1)0?\"", rng.below(6)),
+            9 => format!("{name}=~\"(?i)V{}\"", rng.below(6)),
             3 => format!("{name}!=\"{}\"", value(rng)),
             4 => format!("{name}=~\"{}|{}\"", value(rng), value(rng)),
             5 => format!("{name}=~\"v[{}-5]\"", rng.below(6)),
