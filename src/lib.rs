@@ -242,7 +242,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             metrics.clone(),
         )?))
         .merge(ingest::alertmanager::router(AlertmanagerIngest {
-            recorder,
+            recorder: recorder.clone(),
             auth,
             max_body,
             metrics: metrics.clone(),
@@ -270,6 +270,14 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
                 max_body,
                 page_name: config.page.name.clone(),
                 email_enabled: config.smtp.is_some(),
+            })
+            .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
+        )
+        .merge(
+            ingest::api::router(ingest::api::AlertsApi {
+                recorder: recorder.clone(),
+                tokens: tokens.clone(),
+                catalog: catalog.clone(),
             })
             .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
         )

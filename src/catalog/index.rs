@@ -91,10 +91,12 @@ impl Index {
                 .exact
                 .iter()
                 .map(|v| counts.get(&(k.name, false, *v)).copied().unwrap_or(0));
-            let prefixes = k
-                .prefixes
-                .iter()
-                .map(|p| counts.get(&(k.name, true, p.as_ref())).copied().unwrap_or(0));
+            let prefixes = k.prefixes.iter().map(|p| {
+                counts
+                    .get(&(k.name, true, p.as_ref()))
+                    .copied()
+                    .unwrap_or(0)
+            });
             exact.chain(prefixes).sum()
         };
         let mut index = Index {
@@ -268,7 +270,12 @@ fn key(m: &super::Matcher) -> Option<Key<'_>> {
                     }
                 }
             }
-            None => k.prefixes = literal_prefixes(&m.value)?.into_iter().map(Cow::Owned).collect(),
+            None => {
+                k.prefixes = literal_prefixes(&m.value)?
+                    .into_iter()
+                    .map(Cow::Owned)
+                    .collect()
+            }
         },
         _ => return None,
     }
@@ -279,7 +286,10 @@ fn key(m: &super::Matcher) -> Option<Key<'_>> {
 /// `svc-1-api`, `svc-1-worker`), when there are a few and none is empty.
 fn literal_prefixes(pattern: &str) -> Option<Vec<String>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let hir = regex_syntax::ParserBuilder::new().build().parse(pattern).ok()?;
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(pattern)
+        .ok()?;
     let mut extractor = Extractor::new();
     extractor.kind(ExtractKind::Prefix).limit_total(64);
     let seq = extractor.extract(&hir);

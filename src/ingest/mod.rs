@@ -2,6 +2,7 @@
 //! hand the changes to the pipeline. One file per source.
 
 pub mod alertmanager;
+pub mod api;
 mod body;
 pub mod pagerduty;
 mod record;

@@ -161,6 +161,20 @@ impl Recorder {
         self.inbox.remove(key)
     }
 
+    /// Up to `limit` recorded alerts that `keep` accepts, in key order.
+    pub fn all(&self, limit: usize, keep: fn(&Alert) -> bool) -> Result<Vec<Alert>> {
+        let mut out = Vec::new();
+        for (_, a) in self.alerts.scan::<Alert>()? {
+            if keep(&a) {
+                out.push(a);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Alerts from `source` whose last recorded state is firing.
     pub fn known_firing(&self, source: Source) -> Result<Vec<Alert>> {
         let prefix = match source {

@@ -59,6 +59,8 @@ impl Store {
             .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
         let db = sled::Config::new()
             .path(dir)
+            // sled's default cache is 1 GiB; hot data (drafts, groups, recent alerts) is small.
+            .cache_capacity(64 << 20)
             // Durability comes from explicit group commits, not from a timer.
             .flush_every_ms(Some(1000))
             .open()?;

@@ -533,3 +533,93 @@ async fn a_full_disk_makes_ingest_answer_503_and_recovers_when_space_returns() {
         .count();
     assert_eq!(ingests, 2, "the refused delivery left nothing behind");
 }
+
+/// `kill -9` at three moments under load: every delivery that got a 2xx is on record after
+/// the restarts, and the incident is drafted once.
+#[tokio::test]
+async fn kill_9_under_load_loses_no_acknowledged_alert_and_duplicates_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let mut s = Server::start(Options {
+        group_wait: "100ms",
+        ..Options::default()
+    });
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    for round in 0..3 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut workers = Vec::new();
+        for w in 0..4 {
+            let (http, url, acked, stop) =
+                (s.http.clone(), s.url.clone(), acked.clone(), stop.clone());
+            workers.push(tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    i += 1;
+                    let fp = format!("k{round}w{w}n{i}");
+                    let body = am_payload(vec![am_alert(&fp, "api-gateway", "critical", true, T0)]);
+                    match http
+                        .post(format!("{url}/webhooks/alertmanager"))
+                        .bearer_auth(AM_TOKEN)
+                        .json(&body)
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status().as_u16() == 200 => acked.lock().unwrap().push(fp),
+                        _ => break,
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        s.crash_and_restart();
+        stop.store(true, Ordering::SeqCst);
+        for w in workers {
+            w.await.unwrap();
+        }
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 30,
+        "the load got going ({} acknowledged)",
+        acked.len()
+    );
+    let (status, body) = s
+        .get("/api/v1/alerts?state=all&limit=1000", Some(READER))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let recorded: std::collections::HashSet<String> = body["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["alert"]["fingerprint"].as_str().unwrap().to_string())
+        .collect();
+    assert!(acked.len() < 1000, "raise the limit");
+    for fp in &acked {
+        assert!(recorded.contains(fp), "acknowledged alert {fp} lost");
+    }
+    let (status, one) = s
+        .get(&format!("/api/v1/alerts/am:{}", acked[0]), Some(READER))
+        .await;
+    assert_eq!(
+        (status, &one["routing"]["outcome"]),
+        (200, &json!("mapped")),
+        "{one}"
+    );
+    assert_eq!(s.get("/api/v1/alerts/am:nope", Some(READER)).await.0, 404);
+    let draft = s
+        .wait_draft("the incident", |d| d["state"] == "pending")
+        .await;
+    eventually("every alert in the draft", 15, || async {
+        s.drafts("pending").await.first().is_some_and(|d| {
+            d["alerts"]
+                .as_array()
+                .is_some_and(|a| a.len() >= acked.len())
+        })
+    })
+    .await;
+    assert_eq!(
+        s.drafts("").await.len(),
+        1,
+        "one draft for one incident: {draft}"
+    );
+}

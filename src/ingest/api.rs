@@ -1,0 +1,95 @@
+//! `GET /api/v1/alerts[/{key}]`: what statusgate received, as recorded — the first thing an
+//! operator asks when a page did not change ("did the alert even arrive, and where did the
+//! catalog send it?"). Readers may look.
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Alert, Recorder};
+use crate::auth::Tokens;
+use crate::catalog::Routing;
+use crate::config::Role;
+use crate::error::ApiError;
+use crate::reload::CatalogHandle;
+
+#[derive(Clone)]
+pub struct AlertsApi {
+    pub recorder: Recorder,
+    pub tokens: Tokens,
+    pub catalog: CatalogHandle,
+}
+
+pub fn router(state: AlertsApi) -> Router {
+    Router::new()
+        .route("/api/v1/alerts", get(list))
+        .route("/api/v1/alerts/{key}", get(one))
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// `firing` (default), `resolved` or `all`.
+    state: Option<String>,
+    limit: Option<usize>,
+}
+
+fn routing(catalog: &CatalogHandle, alert: &Alert) -> serde_json::Value {
+    match catalog.current().route(&alert.labels) {
+        Routing::Mapped { components, routes } => {
+            json!({"outcome": "mapped", "components": components, "routes": routes})
+        }
+        Routing::Ignored { route } => json!({"outcome": "ignored", "route": route}),
+        Routing::Unmapped => json!({"outcome": "unmapped"}),
+    }
+}
+
+async fn list(
+    State(s): State<AlertsApi>,
+    headers: HeaderMap,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    s.tokens.authenticate(&headers)?.require(Role::Reader)?;
+    let Query(q) = q.map_err(|e| ApiError::unprocessable(e.body_text()))?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let keep: fn(&Alert) -> bool = match q.state.as_deref().unwrap_or("firing") {
+        "firing" => |a| a.is_firing(),
+        "resolved" => |a| !a.is_firing(),
+        "all" => |_| true,
+        other => {
+            return Err(ApiError::unprocessable(format!(
+                "unknown state `{other}` (firing, resolved or all)"
+            )))
+        }
+    };
+    let alerts: Vec<serde_json::Value> = s
+        .recorder
+        .all(limit, keep)?
+        .into_iter()
+        .map(|a| {
+            let r = routing(&s.catalog, &a);
+            json!({"alert": a, "routing": r})
+        })
+        .collect();
+    Ok(Json(json!({ "alerts": alerts })).into_response())
+}
+
+async fn one(
+    State(s): State<AlertsApi>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Result<Response, ApiError> {
+    s.tokens.authenticate(&headers)?.require(Role::Reader)?;
+    let alert = s.recorder.known(&key)?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no alert `{key}` was received (keys are am:<fingerprint> or pd:<incident id>)"
+        ))
+    })?;
+    let r = routing(&s.catalog, &alert);
+    Ok(Json(json!({"alert": alert, "routing": r})).into_response())
+}
