@@ -153,8 +153,21 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     if recovered > 0 {
         tracing::info!(recovered, "finished publishes interrupted by a stop");
     }
-    let (chat, slack_worker) =
-        approve::slack::setup(&config, &store, approvals.clone(), metrics.clone())?;
+    let (chat, slack_worker) = approve::slack::setup(
+        &config,
+        &store,
+        approvals.clone(),
+        metrics.clone(),
+        approve::slack::Wiring {
+            signals: signals.clone(),
+            decisions: publish::decide::Decisions {
+                outbox: delivery.outbox.clone(),
+                drafts: drafts.clone(),
+                lock: lock.clone(),
+                health: delivery.health.clone(),
+            },
+        },
+    )?;
     match &chat {
         approve::slack::Chat::Off => {}
         approve::slack::Chat::Incomplete(why) => tracing::warn!("{why}"),

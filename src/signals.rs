@@ -1,12 +1,13 @@
 //! Operational signals the approvers must see: the storm breaker and the watchdog. Set by
 //! the pipeline and the watchdog task; read by the drafts API (as banners), `/readyz`
-//! (as detail) and `/metrics`.
+//! (as detail) and `/metrics`; chat subscribes to changes.
 
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
+use tokio::sync::watch;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StormState {
@@ -23,20 +24,58 @@ pub struct WatchdogState {
     pub silent: bool,
     pub last_seen: Option<DateTime<Utc>>,
     pub interval_seconds: u64,
+    /// A heartbeat arrived since this process started: until then "not silent" only means
+    /// that a full interval has not passed yet.
+    pub heard: bool,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     storm: StormState,
     watchdog: WatchdogState,
+    /// Whether the pipeline and the watchdog task have reported at least once; before
+    /// that the defaults above say nothing.
+    storm_reported: bool,
+    watchdog_reported: bool,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Signals {
     inner: Arc<RwLock<Inner>>,
+    changes: Arc<watch::Sender<()>>,
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Signals {
+            inner: Arc::default(),
+            changes: Arc::new(watch::channel(()).0),
+        }
+    }
 }
 
 impl Signals {
+    /// Wakes on every change of either signal (and on the first report of each).
+    pub fn subscribe(&self) -> watch::Receiver<()> {
+        self.changes.subscribe()
+    }
+
+    /// The storm breaker, once the pipeline has reported it since start.
+    pub fn storm_reported(&self) -> Option<StormState> {
+        self.inner
+            .read()
+            .ok()
+            .and_then(|i| i.storm_reported.then(|| i.storm.clone()))
+    }
+
+    /// The watchdog, once its task has reported since start.
+    pub fn watchdog_reported(&self) -> Option<WatchdogState> {
+        self.inner
+            .read()
+            .ok()
+            .and_then(|i| i.watchdog_reported.then(|| i.watchdog.clone()))
+    }
+
     pub fn storm(&self) -> StormState {
         self.inner
             .read()
@@ -45,8 +84,17 @@ impl Signals {
     }
 
     pub fn set_storm(&self, storm: StormState) {
-        if let Ok(mut i) = self.inner.write() {
-            i.storm = storm;
+        let changed = match self.inner.write() {
+            Ok(mut i) => {
+                let changed = !i.storm_reported || i.storm != storm;
+                i.storm = storm;
+                i.storm_reported = true;
+                changed
+            }
+            Err(_) => false,
+        };
+        if changed {
+            self.changes.send_replace(());
         }
     }
 
@@ -58,8 +106,17 @@ impl Signals {
     }
 
     pub fn set_watchdog(&self, w: WatchdogState) {
-        if let Ok(mut i) = self.inner.write() {
-            i.watchdog = w;
+        let changed = match self.inner.write() {
+            Ok(mut i) => {
+                let changed = !i.watchdog_reported || i.watchdog != w;
+                i.watchdog = w;
+                i.watchdog_reported = true;
+                changed
+            }
+            Err(_) => false,
+        };
+        if changed {
+            self.changes.send_replace(());
         }
     }
 

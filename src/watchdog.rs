@@ -24,6 +24,7 @@ use crate::store::Store;
 pub struct Heartbeat {
     matchers: Arc<Vec<Matcher>>,
     last_millis: Arc<AtomicI64>,
+    started_millis: i64,
 }
 
 impl Heartbeat {
@@ -42,6 +43,7 @@ impl Heartbeat {
             matchers: Arc::new(matchers),
             // Until one full interval has passed nobody can tell whether the feed is alive.
             last_millis: Arc::new(AtomicI64::new(now.timestamp_millis())),
+            started_millis: now.timestamp_millis(),
         })
     }
 
@@ -55,6 +57,11 @@ impl Heartbeat {
             self.last_millis
                 .fetch_max(now.timestamp_millis(), Ordering::Relaxed);
         }
+    }
+
+    /// Whether a heartbeat arrived since start (not just the start itself).
+    pub fn heard(&self) -> bool {
+        self.last_millis.load(Ordering::Relaxed) > self.started_millis
     }
 
     pub fn last_seen(&self) -> DateTime<Utc> {
@@ -90,6 +97,7 @@ impl Watchdog {
                 silent,
                 last_seen: Some(last),
                 interval_seconds: self.interval.as_secs(),
+                heard: self.heartbeat.heard(),
             });
             tokio::select! {
                 _ = tokio::time::sleep(step) => {}

@@ -15,19 +15,17 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use super::deliver::refresh_draft;
+use super::decide::Decisions;
 use super::health::Health;
 use super::outbox::{Choice, EntryState, Outbox};
 use super::subscribers::{Channel, LinkPurpose, Subscriber, SubscriberState};
 use super::webhook::SigningKey;
 use super::PublicState;
-use crate::audit::AuditEntry;
 use crate::auth::Tokens;
 use crate::config::Role;
 use crate::draft::Drafts;
 use crate::error::{parse_json, ApiError};
 use crate::ingest::read_json_body;
-use crate::vocab::DraftState;
 
 #[derive(Clone)]
 pub struct PublishApi {
@@ -40,6 +38,18 @@ pub struct PublishApi {
     pub max_body: usize,
     pub page_name: String,
     pub email_enabled: bool,
+}
+
+impl PublishApi {
+    /// The admin decisions this API shares with chat.
+    pub fn decisions(&self) -> Decisions {
+        Decisions {
+            outbox: self.outbox.clone(),
+            drafts: self.drafts.clone(),
+            lock: self.lock.clone(),
+            health: self.health.clone(),
+        }
+    }
 }
 
 pub fn router(state: PublishApi) -> Router {
@@ -422,38 +432,7 @@ async fn retry(
 ) -> Result<Response, ApiError> {
     let caller = s.tokens.authenticate(&headers)?;
     caller.require(Role::Admin)?;
-    let draft = s
-        .drafts
-        .get(&id)?
-        .ok_or_else(|| ApiError::not_found(format!("draft {id} does not exist")))?;
-    let mut entries: Vec<_> = s
-        .outbox
-        .for_draft(&id)?
-        .into_iter()
-        .filter(|e| e.state == EntryState::Failed)
-        .collect();
-    if draft.state != DraftState::Failed && entries.is_empty() {
-        return Err(ApiError::conflict(format!(
-            "draft {id} is {}; only a failed delivery can be retried",
-            draft.state.as_str()
-        )));
-    }
-    let now = Utc::now();
-    for e in &mut entries {
-        e.state = EntryState::Pending;
-        e.since = now;
-        e.next_attempt_at = now;
-        s.health.reset(&e.target);
-    }
-    let targets: Vec<&str> = entries.iter().map(|e| e.target.as_str()).collect();
-    let audit = AuditEntry::new(now, &caller.name, "retry")
-        .draft(&draft.id, draft.revision)
-        .detail(json!({"targets": targets}));
-    s.outbox.settle(&entries, &[audit])?;
-    s.outbox.store().durable().await?;
-    refresh_draft(&s.outbox, &s.drafts, &s.lock, &id, &caller.name).await?;
-    s.outbox.wake();
-    let draft = s.drafts.get(&id)?.unwrap_or(draft);
+    let draft = s.decisions().retry(&id, &caller.name).await?;
     Ok(Json(draft).into_response())
 }
 
@@ -474,51 +453,8 @@ async fn resolve_conflict(
     let bytes = read_json_body(&headers, body, s.max_body).await?;
     let req: ResolveBody = parse_json(&bytes)?;
     let draft = s
-        .drafts
-        .get(&id)?
-        .ok_or_else(|| ApiError::not_found(format!("draft {id} does not exist")))?;
-    let mine: Vec<_> = s
-        .outbox
-        .for_draft(&id)?
-        .into_iter()
-        .filter(|e| e.state == EntryState::Conflict)
-        .collect();
-    if draft.state != DraftState::Conflict || mine.is_empty() {
-        return Err(ApiError::conflict(format!(
-            "draft {id} is {}; there is no conflict to resolve",
-            draft.state.as_str()
-        )));
-    }
-    // The choice is about the target's incident: it settles every entry held by it.
-    let now = Utc::now();
-    let mut settled: Vec<_> = s
-        .outbox
-        .active()?
-        .into_iter()
-        .filter(|e| {
-            e.state == EntryState::Conflict
-                && mine
-                    .iter()
-                    .any(|m| m.target == e.target && m.thread == e.thread)
-        })
-        .collect();
-    for e in &mut settled {
-        e.state = EntryState::Pending;
-        e.choice = Some(req.choice);
-        e.conflict = None;
-        e.next_attempt_at = now;
-    }
-    let audit = AuditEntry::new(now, &caller.name, "conflict_resolved")
-        .draft(&draft.id, draft.revision)
-        .detail(json!({"choice": req.choice, "conflict": draft.conflict}));
-    s.outbox.settle(&settled, &[audit])?;
-    s.outbox.store().durable().await?;
-    let mut drafts: Vec<String> = settled.iter().filter_map(|e| e.draft_id.clone()).collect();
-    drafts.dedup();
-    for d in drafts {
-        refresh_draft(&s.outbox, &s.drafts, &s.lock, &d, &caller.name).await?;
-    }
-    s.outbox.wake();
-    let draft = s.drafts.get(&id)?.unwrap_or(draft);
+        .decisions()
+        .resolve_conflict(&id, req.choice, &caller.name)
+        .await?;
     Ok(Json(draft).into_response())
 }

@@ -9,6 +9,7 @@
 //! [`deliver`] worker sends them, exactly once in effect.
 
 pub mod api;
+pub mod decide;
 pub mod deliver;
 pub mod email;
 pub mod event;

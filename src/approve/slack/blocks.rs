@@ -94,7 +94,7 @@ fn kind_words(kind: DraftKind) -> &'static str {
     }
 }
 
-fn time(at: DateTime<Utc>) -> String {
+pub(super) fn time(at: DateTime<Utc>) -> String {
     // Slack shows this in each reader's own time zone; the fallback is UTC.
     format!(
         "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
@@ -103,12 +103,24 @@ fn time(at: DateTime<Utc>) -> String {
     )
 }
 
-fn incident_link(public_url: &str, incident_id: &str) -> String {
+/// The incident's permalink on the public page (`GET /incidents/{id}`).
+pub fn incident_link(public_url: &str, incident_id: &str) -> String {
+    // Ids are `INC-n`; anything else is escaped rather than trusted inside a link.
+    let path: String = incident_id
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
     format!(
-        "<{}/#{}|{}>",
+        "<{}/incidents/{}|{}>",
         public_url.trim_end_matches('/'),
-        incident_id,
-        incident_id
+        path,
+        escape(incident_id)
     )
 }
 
@@ -132,6 +144,8 @@ pub fn draft_message(draft: &Draft, names: Names<'_>, public_url: &str) -> (Stri
     }
     if pending {
         blocks.push(action_buttons(draft));
+    } else if matches!(draft.state, DraftState::Conflict | DraftState::Failed) {
+        blocks.extend(super::trouble::blocks(draft));
     } else {
         blocks.push(json!({"type": "section", "block_id": "decision", "text": {"type": "mrkdwn", "text": decision_line(draft, public_url)}}));
     }
@@ -592,6 +606,18 @@ mod tests {
         assert_eq!(human(Duration::seconds(12 * 60 + 5)), "12 min");
         assert_eq!(human(Duration::seconds(7200)), "2 h");
         assert_eq!(human(Duration::seconds(7500)), "2 h 5 min");
+    }
+
+    #[test]
+    fn incident_links_are_page_permalinks() {
+        assert_eq!(
+            incident_link("https://status.example.com/", "INC-7"),
+            "<https://status.example.com/incidents/INC-7|INC-7>"
+        );
+        assert_eq!(
+            incident_link("https://status.example.com", "a|b>c"),
+            "<https://status.example.com/incidents/a%7Cb%3Ec|a|b&gt;c>"
+        );
     }
 
     #[test]

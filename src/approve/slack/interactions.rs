@@ -25,7 +25,7 @@ use crate::vocab::{ComponentStatus, DraftState, Impact, IncidentStatus};
 
 /// How long after the request arrived the answer goes out, with or without the approval
 /// (Slack gives up after 3 seconds).
-const ACK_BUDGET: Duration = Duration::from_millis(2500);
+pub(super) const ACK_BUDGET: Duration = Duration::from_millis(2500);
 
 #[derive(Debug, Deserialize)]
 struct Payload {
@@ -187,6 +187,18 @@ async fn block_action(slack: &Slack, p: &Payload, user: &User) -> Response {
             if let Err(msg) = open_modal(slack, &id, what, p.trigger_id.as_deref()).await {
                 slack.reply(url, blocks::ephemeral(&msg));
             }
+        }
+        super::trouble::OVERWRITE | super::trouble::THEIRS | super::trouble::RETRY => {
+            super::trouble::press(
+                slack,
+                &action.action_id,
+                &action.value,
+                &user.id,
+                actor,
+                url,
+                started,
+            )
+            .await;
         }
         blocks::NUDGE => {
             let incident = action.value.clone();

@@ -1,6 +1,8 @@
 //! Slack: drafts are posted to a channel as messages with **Approve & publish**, **Edit** and
 //! **Reject** buttons, kept in step with every revision and decision; `/status` answers in
-//! chat; pending drafts and quiet incidents get reminders. Every request from Slack is
+//! chat; pending drafts and quiet incidents get reminders. The storm breaker and a silent
+//! watchdog are told in the main channel; a publish conflict or failure is shown on the
+//! draft's message with the admin's choices. Every request from Slack is
 //! verified with the signing secret before it is parsed, and only configured approvers
 //! decide. Slack being down never blocks the pipeline: messages are brought up to date
 //! from the store once it answers again.
@@ -9,8 +11,11 @@ mod blocks;
 mod client;
 mod commands;
 mod interactions;
+mod notice_blocks;
+pub mod notices;
 mod reminders;
 mod sync;
+mod trouble;
 pub mod verify;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -29,9 +34,11 @@ pub use sync::Worker;
 
 use super::Approvals;
 use crate::audit::{Audit, AuditEntry};
-use crate::config::{Config, Secret};
+use crate::config::{Config, Secret, StormConfig};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::publish::decide::Decisions;
+use crate::signals::Signals;
 use crate::store::{Store, Table};
 
 /// Per draft: the Slack message that shows it and what it last showed.
@@ -67,6 +74,14 @@ impl Chat {
     }
 }
 
+/// What chat hears about and acts on besides drafts.
+pub struct Wiring {
+    /// The storm breaker and the watchdog, told in the main channel.
+    pub signals: Signals,
+    /// Conflict and retry decisions, the same as the admin API's.
+    pub decisions: Decisions,
+}
+
 /// Reads the Slack settings. With none, chat is off; with some but not a bot token, a
 /// signing secret and a channel, it is off and says why.
 pub fn setup(
@@ -74,6 +89,7 @@ pub fn setup(
     store: &Store,
     approvals: Approvals,
     metrics: Arc<Metrics>,
+    wiring: Wiring,
 ) -> crate::store::Result<(Chat, Option<Worker>)> {
     let Some(cfg) = config.slack.as_ref() else {
         return Ok((Chat::Off, None));
@@ -141,11 +157,14 @@ pub fn setup(
             nudge_interval: chrono(cfg.nudge_interval()),
             public_url: config.public_url.trim_end_matches('/').to_string(),
             max_body: config.max_body.0,
+            storm: config.storm.clone(),
+            decisions: wiring.decisions,
             group_cache: Mutex::new(HashMap::new()),
             health: Mutex::new(Health::default()),
         }),
     };
-    let worker = Worker::new(slack.clone(), notices, enabled_at);
+    let signal_notices = notices::Notices::new(store, wiring.signals, config.watchdog.is_some())?;
+    let worker = Worker::new(slack.clone(), notices, signal_notices, enabled_at);
     Ok((Chat::On(slack), Some(worker)))
 }
 
@@ -197,6 +216,9 @@ struct Inner {
     nudge_interval: chrono::Duration,
     public_url: String,
     max_body: usize,
+    /// For the storm notice's wording.
+    storm: StormConfig,
+    decisions: Decisions,
     group_cache: Mutex<HashMap<String, (Instant, HashSet<String>)>>,
     health: Mutex<Health>,
 }

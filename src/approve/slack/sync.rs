@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::blocks;
 use super::client::{Patience, SlackError};
+use super::notices::Notices;
 use super::Slack;
 use crate::draft::{Draft, DraftNotice};
 use crate::store::StoreError;
@@ -55,6 +56,8 @@ const TICK: Duration = Duration::from_secs(1);
 pub struct Worker {
     slack: Slack,
     notices: broadcast::Receiver<DraftNotice>,
+    /// Storm breaker and watchdog episodes.
+    signal_notices: Notices,
     enabled_at: DateTime<Utc>,
     /// A full comparison with the store is due.
     behind: bool,
@@ -70,11 +73,13 @@ impl Worker {
     pub(super) fn new(
         slack: Slack,
         notices: broadcast::Receiver<DraftNotice>,
+        signal_notices: Notices,
         enabled_at: DateTime<Utc>,
     ) -> Worker {
         Worker {
             slack,
             notices,
+            signal_notices,
             enabled_at,
             behind: true,
             failures: 0,
@@ -87,9 +92,17 @@ impl Worker {
     /// Runs until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) {
         loop {
+            // Episodes are recorded whatever Slack is doing, so none is lost while it is down.
+            if let Err(e) = self.signal_notices.observe(Utc::now()).await {
+                tracing::error!(error = %e, "could not record a storm or watchdog change; trying again");
+            }
             if !self.backing_off() {
                 if self.behind || self.last_full.elapsed() >= FULL_CHECK {
                     let r = self.catch_up().await;
+                    self.outcome(r);
+                }
+                if !self.behind {
+                    let r = self.signal_notices.deliver(&self.slack, Utc::now()).await;
                     self.outcome(r);
                 }
                 if !self.behind {
@@ -116,6 +129,7 @@ impl Worker {
                         break;
                     }
                 },
+                _ = self.signal_notices.changed() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }

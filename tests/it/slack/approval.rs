@@ -63,7 +63,9 @@ async fn a_draft_is_approved_in_slack_and_its_message_follows() {
     let shown = update.body["blocks"].to_string();
     assert!(shown.contains("<@U0APPROVER>"), "{shown}");
     assert!(
-        shown.contains(&format!("http://status.example.com/#{incident}")),
+        shown.contains(&format!(
+            "<http://status.example.com/incidents/{incident}|{incident}>"
+        )),
         "{shown}"
     );
     assert!(

@@ -170,6 +170,12 @@ pub(super) async fn api(
             }
         }
         "chat.update" => json!({"ok": true, "channel": parsed["channel"], "ts": parsed["ts"]}),
+        // As Slack answers: a link to the message in the workspace.
+        "chat.getPermalink" => match (parsed["channel"].as_str(), parsed["message_ts"].as_str()) {
+            (Some(c), Some(ts)) => json!({"ok": true, "channel": c,
+                "permalink": format!("https://acme.slack.com/archives/{c}/p{}", ts.replace('.', ""))}),
+            _ => json!({"ok": false, "error": "invalid_arguments"}),
+        },
         "views.open" => json!({"ok": true, "view": {"id": "V0001"}}),
         "usergroups.users.list" => match parsed["usergroup"].as_str() {
             Some("S0ONCALL") => json!({"ok": true, "users": [GROUPIE]}),
@@ -197,18 +203,24 @@ pub(super) struct Setup {
 }
 
 pub(super) async fn start(extra: &str) -> Setup {
+    start_with(extra, CATALOG, "").await
+}
+
+/// `start` with another catalog, and more `delivery:` settings (indented lines).
+pub(super) async fn start_with(extra: &str, catalog: &str, delivery: &str) -> Setup {
     let slack = FakeSlack::start().await;
     let secrets = tempfile::tempdir().unwrap();
     std::fs::write(secrets.path().join("signing"), format!("{SECRET}\n")).unwrap();
     std::fs::write(secrets.path().join("bot"), BOT).unwrap();
     let config = format!(
-        "slack:\n  channel: C0DEFAULT\n  channels: {{Commerce: C0COMMERCE}}\n  approvers: [{APPROVER}]\n  approver_groups: [S0ONCALL]\n  api_url: {api}/api\n  signing_secret_file: {signing}\n  bot_token_file: {bot}\n{extra}delivery:\n  backoff: {{initial: 100ms, max: 400ms}}\n",
+        "slack:\n  channel: C0DEFAULT\n  channels: {{Commerce: C0COMMERCE}}\n  approvers: [{APPROVER}]\n  approver_groups: [S0ONCALL]\n  api_url: {api}/api\n  signing_secret_file: {signing}\n  bot_token_file: {bot}\n{extra}delivery:\n  backoff: {{initial: 100ms, max: 400ms}}\n{delivery}",
         api = slack.url,
         signing = secrets.path().join("signing").display(),
         bot = secrets.path().join("bot").display(),
     );
     let server = Server::start(Options {
         extra_config: config,
+        catalog: catalog.to_string(),
         ..Options::default()
     });
     Setup {

@@ -3,6 +3,8 @@
 
 mod approval;
 mod commands;
+mod conflicts;
 mod delivery;
 mod fake;
+mod signals;
 mod signing;
