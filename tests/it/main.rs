@@ -5,6 +5,7 @@ mod browser;
 mod cli;
 mod fake_http;
 mod fake_statuspage;
+mod fuzz_regressions;
 mod harness;
 mod ingest;
 mod lifecycle;
