@@ -274,6 +274,16 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
         )
         .merge(
+            publish::maintenance_api::router(publish::maintenance_api::MaintenanceDeliveryApi {
+                outbox: delivery.outbox.clone(),
+                public: public.clone(),
+                tokens: tokens.clone(),
+                health: delivery.health.clone(),
+                max_body,
+            })
+            .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
+        )
+        .merge(
             approve::api::router(api_state.clone())
                 .merge(approve::incident_drafts::router(api_state))
                 .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
