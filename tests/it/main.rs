@@ -9,6 +9,7 @@ mod harness;
 mod ingest;
 mod lifecycle;
 mod maintenance;
+mod maintenance_publish;
 mod operations;
 mod page;
 mod pagerduty;
