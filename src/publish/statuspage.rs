@@ -675,6 +675,43 @@ mod tests {
     }
 
     #[test]
+    fn a_maintenance_window_moves_and_statuspage_clock_steps_are_no_hand_edits() {
+        let mut last = shown("DB upgrade", "scheduled", "Planned", "operational");
+        last.scheduled_for = Some("2026-03-01T02:00:00.000Z".into());
+        last.scheduled_until = Some("2026-03-01T03:00:00.000Z".into());
+        let mut want = last.clone();
+        want.scheduled_until = Some("2026-03-01T04:00:00.000Z".into());
+        let plan = compare(&want, &last, &last, None, true);
+        assert_eq!(
+            Value::Object(plan.patch),
+            json!({"scheduled_until": "2026-03-01T04:00:00.000Z"})
+        );
+        // Statuspage's auto flags started it by themselves; statusgate's start agrees.
+        let mut theirs = last.clone();
+        theirs.status = "in_progress".into();
+        theirs
+            .components
+            .insert("c1".into(), "under_maintenance".into());
+        let mut started = last.clone();
+        started.status = "in_progress".into();
+        started
+            .components
+            .insert("c1".into(), "major_outage".into());
+        let plan = compare(&started, &last, &theirs, None, true);
+        assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
+        assert_eq!(plan.patch["components"], json!({"c1": "major_outage"}));
+        // The same values on an incident are a person's.
+        let plan = compare(&started, &last, &theirs, None, false);
+        assert_eq!(plan.conflicts[0].0, "components.c1");
+        // A window read back in the page's own offset is the same window.
+        let v = json!({"scheduled_for": "2026-03-01T03:00:00.000+01:00"});
+        assert_eq!(
+            read_shown(&v, &BTreeMap::new()).scheduled_for.as_deref(),
+            Some("2026-03-01T02:00:00.000Z")
+        );
+    }
+
+    #[test]
     fn reads_the_newest_update_and_mapped_components() {
         let v = json!({
             "id": "p1", "name": "API down", "status": "identified", "impact": "major",
