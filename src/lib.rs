@@ -292,6 +292,19 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
                 tokens: tokens.clone(),
                 catalog: catalog.clone(),
             })
+            .layer(axum::middleware::from_fn_with_state(
+                api_limit.clone(),
+                limits::limit_readers,
+            )),
+        )
+        .merge(
+            publish::maintenance_api::router(publish::maintenance_api::MaintenanceDeliveryApi {
+                outbox: delivery.outbox.clone(),
+                public: public.clone(),
+                tokens: tokens.clone(),
+                health: delivery.health.clone(),
+                max_body,
+            })
             .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
         )
         .merge(

@@ -313,11 +313,15 @@ impl Worker {
                     e.finished_at = Some(now);
                     e.last_error = None;
                     if let Some(p) = e.publication() {
-                        audit.push(
+                        let note = e.note.clone().unwrap_or(detail.clone());
+                        // A maintenance has no draft; its audit entries name it instead.
+                        audit.push(if p.kind.is_maintenance() {
+                            AuditEntry::new(now, SYSTEM, "publish").detail(json!({"maintenance_id": p.draft_id, "change": p.revision, "event": p.kind.type_name(), "target": target, "outcome": outcome_word, "detail": note}))
+                        } else {
                             AuditEntry::new(now, SYSTEM, "publish")
                                 .draft(&p.draft_id, p.revision)
-                                .detail(json!({"target": target, "outcome": outcome_word, "detail": e.note.clone().unwrap_or(detail.clone())})),
-                        );
+                                .detail(json!({"target": target, "outcome": outcome_word, "detail": note}))
+                        });
                     }
                 }
             }
@@ -382,6 +386,16 @@ impl Worker {
         let drafts: HashSet<String> = group.iter().filter_map(|e| e.draft_id.clone()).collect();
         for d in drafts {
             self.refresh_draft(&d).await?;
+        }
+        let maintenances: HashSet<String> = group
+            .iter()
+            .filter(|e| !e.target.starts_with("subscriber:"))
+            .filter_map(|e| e.publication())
+            .filter(|p| p.kind.is_maintenance())
+            .map(|p| p.draft_id.clone())
+            .collect();
+        for m in maintenances {
+            super::maintenance_outbox::refresh(&self.outbox, &self.public, &m, SYSTEM).await?;
         }
         Ok(())
     }

@@ -50,6 +50,42 @@ pub fn update_text(
     (format!("[{page}] {} ({})", a.title, a.status.label()), text)
 }
 
+/// One maintenance notice (scheduled, started, completed or cancelled): subject and text.
+pub fn maintenance_text(
+    page: &str,
+    a: &Approved,
+    url: &str,
+    components: &[(String, ComponentStatus)],
+    unsubscribe_url: &str,
+) -> (String, String) {
+    use super::event::EventKind;
+    let what = match a.kind {
+        EventKind::MaintenanceScheduled => "Scheduled maintenance",
+        EventKind::MaintenanceStarted => "Maintenance started",
+        EventKind::MaintenanceCompleted => "Maintenance completed",
+        EventKind::MaintenanceCancelled => "Maintenance cancelled",
+        _ => "Maintenance update",
+    };
+    let mut text = format!("{}\n\n{what}: {}\n", a.title, a.body);
+    if let Some(s) = &a.schedule {
+        text.push_str(&format!(
+            "\nWindow: {} to {} (UTC)\n",
+            s.scheduled_for.format("%Y-%m-%d %H:%M"),
+            s.scheduled_until.format("%Y-%m-%d %H:%M")
+        ));
+    }
+    if !components.is_empty() {
+        text.push_str("\nComponents:\n");
+        for (name, _) in components {
+            text.push_str(&format!("- {name}\n"));
+        }
+    }
+    text.push_str(&format!(
+        "\nDetails: {url}\n\n-- \n{FOOTER}\nUnsubscribe with one click: {unsubscribe_url}\n"
+    ));
+    (format!("[{page}] {what}: {}", a.title), text)
+}
+
 /// One mail to send: who, what, and the link that unsubscribes them.
 pub struct Mail {
     pub to: String,

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::AffectedComponent;
 use crate::draft::{Draft, DraftKind};
 use crate::vocab::{ComponentStatus, Impact, IncidentStatus};
 
@@ -24,6 +25,8 @@ pub enum EventKind {
     MaintenanceStarted,
     MaintenanceUpdated,
     MaintenanceCompleted,
+    /// A scheduled maintenance deleted before it started.
+    MaintenanceCancelled,
 }
 
 impl EventKind {
@@ -37,6 +40,7 @@ impl EventKind {
             Self::MaintenanceStarted => "maintenance.started",
             Self::MaintenanceUpdated => "maintenance.updated",
             Self::MaintenanceCompleted => "maintenance.completed",
+            Self::MaintenanceCancelled => "maintenance.cancelled",
         }
     }
 
@@ -47,7 +51,14 @@ impl EventKind {
                 | Self::MaintenanceStarted
                 | Self::MaintenanceUpdated
                 | Self::MaintenanceCompleted
+                | Self::MaintenanceCancelled
         )
+    }
+
+    /// Whether email subscribers hear of it: a maintenance being planned, starting, ending
+    /// or called off; text edits in between would be noise in an inbox.
+    pub fn mails(self) -> bool {
+        !matches!(self, Self::MaintenanceUpdated)
     }
 
     /// The kind of an incident draft's publication.
@@ -72,11 +83,14 @@ pub struct Schedule {
 }
 
 /// Exactly what a person approved, frozen at approval: retries send this, not whatever
-/// the draft says later.
+/// the draft says later. A maintenance change (planned, so published without a draft) is
+/// frozen the same way when it is saved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Approved {
     pub kind: EventKind,
+    /// The draft; for a maintenance, the maintenance id.
     pub draft_id: String,
+    /// The draft's revision; for a maintenance, its change number.
     pub revision: u32,
     pub title: String,
     pub body: String,
@@ -85,6 +99,10 @@ pub struct Approved {
     pub components: BTreeMap<String, ComponentStatus>,
     #[serde(default)]
     pub schedule: Option<Schedule>,
+    /// Component statuses this change moved on the built-in page (maintenance only; an
+    /// incident's are read from its public timeline).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub affected: Vec<AffectedComponent>,
     pub approved_by: String,
     pub approved_at: DateTime<Utc>,
 }
@@ -101,6 +119,7 @@ impl Approved {
             impact: draft.impact,
             components: draft.components.clone(),
             schedule: None,
+            affected: Vec::new(),
             approved_by: actor.to_string(),
             approved_at: at,
         }
@@ -158,6 +177,12 @@ mod tests {
         assert_eq!(t(DraftKind::Update, Resolved), "incident.resolved");
         assert_eq!(t(DraftKind::Resolution, Resolved), "incident.resolved");
         assert!(EventKind::MaintenanceStarted.is_maintenance());
+        assert!(EventKind::MaintenanceCancelled.is_maintenance());
+        assert_eq!(
+            EventKind::MaintenanceCancelled.type_name(),
+            "maintenance.cancelled"
+        );
+        assert!(!EventKind::MaintenanceUpdated.mails() && EventKind::MaintenanceStarted.mails());
         assert_eq!(
             EventKind::MaintenanceCompleted.type_name(),
             "maintenance.completed"

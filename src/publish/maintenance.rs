@@ -1,7 +1,9 @@
 //! Scheduled maintenance: planned, not inferred from alerts, so it is published without a
 //! draft (DESIGN.md invariants) and recorded in the audit log instead. The clock moves it
 //! through `scheduled → in_progress → completed`; during a window its components show
-//! `under_maintenance` unless an incident makes them worse.
+//! `under_maintenance` unless an incident makes them worse. Every change, the clock's
+//! included, is queued for external targets in the same transaction (see
+//! [`super::maintenance_outbox`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,6 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::event::EventKind;
+use super::maintenance_outbox::{kind_of_step, MaintenanceDelivery, Noted};
 use super::{AffectedComponent, Incident, PublicState};
 use crate::audit::AuditEntry;
 use crate::store::{StoreError, TxAbort};
@@ -38,6 +42,13 @@ pub struct Maintenance {
     pub created_by: String,
     /// Newest last.
     pub updates: Vec<MaintenanceUpdate>,
+    /// Counts changes, so that each one's delivery to external targets has its own key.
+    #[serde(default)]
+    pub revision: u32,
+    /// How delivery to external targets stands (none configured: null). A maintenance has
+    /// no draft, so a failure or a hand edit on a target (`conflict`) is shown here.
+    #[serde(default)]
+    pub delivery: Option<MaintenanceDelivery>,
 }
 
 /// One entry of a maintenance's public timeline.
@@ -113,8 +124,25 @@ impl Maintenance {
     }
 
     /// Every step the clock allows; returns their audit actions.
+    #[cfg(test)]
     fn advance(&mut self, now: DateTime<Utc>) -> Vec<&'static str> {
-        std::iter::from_fn(|| self.step(now).map(|(a, _)| a)).collect()
+        self.advance_noting(now, &mut Vec::new())
+    }
+
+    /// Every step the clock allows, each noted for external targets.
+    fn advance_noting(&mut self, now: DateTime<Utc>, noted: &mut Vec<Noted>) -> Vec<&'static str> {
+        let mut steps = Vec::new();
+        while let Some((action, _)) = self.step(now) {
+            noted.push(self.note(kind_of_step(action)));
+            steps.push(action);
+        }
+        steps
+    }
+
+    /// Freezes this change for external targets under the next change number.
+    pub(super) fn note(&mut self, kind: EventKind) -> Noted {
+        self.revision += 1;
+        (kind, self.clone())
     }
 }
 
@@ -268,6 +296,8 @@ impl PublicState {
             completed_at: None,
             created_by: actor.to_string(),
             updates: Vec::new(),
+            revision: 0,
+            delivery: None,
         };
         let body = match req.body.trim() {
             "" => format!(
@@ -278,13 +308,14 @@ impl PublicState {
             b => b.to_string(),
         };
         m.add_update(IncidentStatus::Scheduled, body, now, actor);
+        let mut noted = vec![m.note(EventKind::MaintenanceScheduled)];
         let mut audit = vec![AuditEntry::new(now, actor, "maintenance_created").detail(
             json!({"maintenance_id": id, "title": m.name, "components": m.components,
                 "scheduled_for": m.scheduled_for, "scheduled_until": m.scheduled_until}),
         )];
-        let steps = m.advance(now);
+        let steps = m.advance_noting(now, &mut noted);
         audit.extend(step_entries(&m, &steps, now));
-        self.save(vec![m.clone()], audit, now).await?;
+        self.save(vec![m.clone()], audit, noted, actor, now).await?;
         self.maintenance(&id)?.ok_or(MaintenanceError::NotFound(id))
     }
 
@@ -383,12 +414,17 @@ impl PublicState {
             ));
         }
         m.updated_at = now;
+        let mut noted = vec![m.note(
+            steps
+                .first()
+                .map_or(EventKind::MaintenanceUpdated, |s| kind_of_step(s)),
+        )];
         let mut audit = vec![AuditEntry::new(now, actor, "maintenance_updated")
             .detail(json!({"maintenance_id": id, "fields": fields}))];
         audit.extend(step_entries(&m, &steps, now));
-        let clock = m.advance(now);
+        let clock = m.advance_noting(now, &mut noted);
         audit.extend(step_entries(&m, &clock, now));
-        self.save(vec![m], audit, now).await?;
+        self.save(vec![m], audit, noted, actor, now).await?;
         self.maintenance(id)?
             .ok_or_else(|| MaintenanceError::NotFound(id.to_string()))
     }
@@ -413,15 +449,31 @@ impl PublicState {
         }
         let entry = AuditEntry::new(now, actor, "maintenance_deleted")
             .detail(json!({"maintenance_id": id, "title": m.name}));
-        let outcome = self
-            .store
-            .transaction(&[&self.maintenances, self.audit.table()], |tx| {
-                tx.remove(&self.maintenances, id)?;
-                self.audit.append_in(tx, &entry)?;
-                Ok(())
-            })?;
+        // External targets hear that it is called off; on Statuspage it is completed with
+        // a note saying so, which keeps its subscribers informed.
+        let mut cancelled = m.clone();
+        cancelled.add_update(
+            IncidentStatus::Completed,
+            "This scheduled maintenance has been cancelled.".into(),
+            now,
+            actor,
+        );
+        let queued = self.plan_maintenance(
+            &[cancelled.note(EventKind::MaintenanceCancelled)],
+            None,
+            actor,
+            now,
+        )?;
+        let mut tables = vec![&self.maintenances, self.audit.table()];
+        tables.extend(queued.table());
+        let outcome = self.store.transaction(&tables, |tx| {
+            tx.remove(&self.maintenances, id)?;
+            self.audit.append_in(tx, &entry)?;
+            queued.write_in(tx)
+        })?;
         outcome.map_err(abort)?;
         self.store.durable().await?;
+        queued.wake();
         self.bump();
         Ok(m)
     }
@@ -450,9 +502,12 @@ impl PublicState {
                     }
                 }
             }
-            let Some((m, action, at)) = next else { break };
+            let Some((mut m, action, at)) = next else {
+                break;
+            };
             let audit = step_entries(&m, &[action], now);
-            self.save(vec![m], audit, at).await?;
+            let noted = vec![m.note(kind_of_step(action))];
+            self.save(vec![m], audit, noted, "statusgate", at).await?;
             n += 1;
         }
         Ok(n)
@@ -464,6 +519,8 @@ impl PublicState {
         &self,
         mut changed: Vec<Maintenance>,
         audit: Vec<AuditEntry>,
+        noted: Vec<Noted>,
+        actor: &str,
         now: DateTime<Utc>,
     ) -> crate::store::Result<()> {
         let mut all = self.maintenances()?;
@@ -492,26 +549,28 @@ impl PublicState {
                 last.affected_components = moved.affected.clone();
             }
         }
-        let outcome = self.store.transaction(
-            &[
-                &self.maintenances,
-                &self.statuses,
-                &self.history,
-                self.audit.table(),
-            ],
-            |tx| {
-                for m in &changed {
-                    tx.put(&self.maintenances, &m.id, m)?;
-                }
-                moved.write(self, tx)?;
-                for e in &audit {
-                    self.audit.append_in(tx, e)?;
-                }
-                Ok(())
-            },
-        )?;
+        let queued = self.plan_maintenance(&noted, Some(&moved), actor, now)?;
+        self.mark_delivering(&mut changed, &queued, now);
+        let mut tables = vec![
+            &self.maintenances,
+            &self.statuses,
+            &self.history,
+            self.audit.table(),
+        ];
+        tables.extend(queued.table());
+        let outcome = self.store.transaction(&tables, |tx| {
+            for m in &changed {
+                tx.put(&self.maintenances, &m.id, m)?;
+            }
+            moved.write(self, tx)?;
+            for e in &audit {
+                self.audit.append_in(tx, e)?;
+            }
+            queued.write_in(tx)
+        })?;
         outcome.map_err(abort)?;
         self.store.durable().await?;
+        queued.wake();
         self.bump();
         Ok(())
     }
@@ -527,7 +586,7 @@ fn step_entries(m: &Maintenance, steps: &[&'static str], now: DateTime<Utc>) -> 
         .collect()
 }
 
-fn abort(e: TxAbort) -> StoreError {
+pub(super) fn abort(e: TxAbort) -> StoreError {
     match e {
         TxAbort::Store(e) => e,
         TxAbort::Rejected(r) => StoreError::Io(r),
@@ -554,6 +613,8 @@ mod tests {
             completed_at: None,
             created_by: "admin".into(),
             updates: Vec::new(),
+            revision: 0,
+            delivery: None,
         };
         m.add_update(
             IncidentStatus::Scheduled,

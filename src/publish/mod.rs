@@ -15,6 +15,8 @@ pub mod email;
 pub mod event;
 pub mod health;
 pub mod maintenance;
+pub mod maintenance_api;
+pub mod maintenance_outbox;
 mod model;
 pub mod outbox;
 mod send;
@@ -24,7 +26,7 @@ pub mod target;
 pub mod webhook;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
@@ -74,6 +76,9 @@ pub struct PublicState {
     /// Serialises every write to component statuses: incidents and maintenance both move
     /// them, and each computes the new status from what the other left.
     write: Arc<tokio::sync::Mutex<()>>,
+    /// Where maintenance changes are queued for external targets (set once delivery is
+    /// wired; shared by every clone).
+    outbox: Arc<OnceLock<outbox::Outbox>>,
 }
 
 impl PublicState {
@@ -90,6 +95,7 @@ impl PublicState {
             catalog: Arc::new(RwLock::new(Vec::new())),
             version: Arc::new(tx),
             write: Arc::new(tokio::sync::Mutex::new(())),
+            outbox: Arc::new(OnceLock::new()),
         })
     }
 
@@ -357,6 +363,7 @@ pub fn delivery(
             .collect(),
     )
     .map_err(|e| e.to_string())?;
+    public.attach_outbox(outbox.clone());
     let health = health::Health::new(
         names,
         config.delivery.backoff.clone(),

@@ -240,6 +240,43 @@ impl Outbox {
         Ok(out)
     }
 
+    /// The entries one maintenance change queues: one per publisher, one per subscriber
+    /// whose components it touches (email subscribers only for the changes worth a mail).
+    pub fn plan_maintenance(
+        &self,
+        approved: &Approved,
+        components: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Entry>> {
+        let thread = super::maintenance_outbox::thread(&approved.draft_id);
+        let mut out = Vec::new();
+        let mut add = |target: &str| -> Result<()> {
+            out.push(Entry::new(
+                seq_key(self.store.next_id()?),
+                target,
+                &thread,
+                None,
+                Message::Publication(approved.clone()),
+                now,
+            ));
+            Ok(())
+        };
+        for p in self.publishers.iter() {
+            add(&p.name)?;
+        }
+        for s in self.subscribers.list()? {
+            let mails = matches!(s.channel, Channel::Email { .. });
+            if s.state != SubscriberState::Active
+                || !s.wants(components.iter())
+                || (mails && !approved.kind.mails())
+            {
+                continue;
+            }
+            add(&s.target())?;
+        }
+        Ok(out)
+    }
+
     /// Writes planned entries inside a caller's transaction that includes [`Outbox::table`].
     pub fn write_in(&self, tx: &Tx<'_>, entries: &[Entry]) -> std::result::Result<(), TxAbort> {
         for e in entries {
@@ -326,6 +363,21 @@ impl Outbox {
         Ok(out)
     }
 
+    /// Every entry of one thread (an incident's group, a maintenance), finished or not, in
+    /// delivery order.
+    pub fn for_thread(&self, thread: &str) -> Result<Vec<Entry>> {
+        let mut out: Vec<Entry> = self
+            .active
+            .scan::<Entry>()?
+            .into_iter()
+            .chain(self.done.scan::<Entry>()?)
+            .map(|(_, e)| e)
+            .filter(|e| e.thread == thread)
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
     /// Saves an entry that still has work left (or waits for an admin).
     pub fn save(&self, e: &Entry) -> Result<()> {
         self.active.put(&e.id, e)
@@ -360,6 +412,11 @@ impl Outbox {
 
     pub fn put_record<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
         self.records.put(key, value)
+    }
+
+    /// The records table, to write a record inside a caller's transaction.
+    pub fn records_table(&self) -> &Table {
+        &self.records
     }
 
     /// Open entries per target, for health reports.

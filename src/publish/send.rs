@@ -29,21 +29,20 @@ impl Worker {
                 return Ok(Outcome::Unchanged);
             }
             // Frozen now, so that every retry sends the same events under the same ids.
-            let incident = self.incident_of(e)?;
-            let update_id = format!("{}-r{}", a.draft_id, a.revision);
-            let affected = incident
-                .updates
-                .iter()
-                .find(|u| u.id == update_id)
-                .map(|u| u.affected_components.clone())
-                .unwrap_or_default();
-            let name_of = |id: &str| {
-                self.public
-                    .component_info(id)
-                    .map(|c| c.name)
-                    .unwrap_or_else(|| id.to_string())
+            let name_of = |id: &str| self.component_name(id);
+            e.events = if a.kind.is_maintenance() {
+                webhook::maintenance_events(&a, &name_of, only, &self.public_url)
+            } else {
+                let incident = self.incident_of(e)?;
+                let update_id = format!("{}-r{}", a.draft_id, a.revision);
+                let affected = incident
+                    .updates
+                    .iter()
+                    .find(|u| u.id == update_id)
+                    .map(|u| u.affected_components.clone())
+                    .unwrap_or_default();
+                webhook::events(&a, &incident, &affected, &name_of, only, &self.public_url)
             };
-            e.events = webhook::events(&a, &incident, &affected, &name_of, only, &self.public_url);
             self.outbox.save(e).map_err(store)?;
         }
         while e.sent < e.events.len() {
@@ -93,22 +92,20 @@ impl Worker {
                 if last.as_deref() == Some(a.digest(only).as_str()) {
                     return Ok(Outcome::Unchanged);
                 }
-                let incident = self.incident_of(e)?;
                 let components: Vec<_> = a
                     .components
                     .iter()
                     .filter(|(id, _)| only.is_none_or(|o| o.contains(id)))
-                    .map(|(id, st)| {
-                        let name = self
-                            .public
-                            .component_info(id)
-                            .map(|c| c.name)
-                            .unwrap_or_else(|| id.clone());
-                        (name, *st)
-                    })
+                    .map(|(id, st)| (self.component_name(id), *st))
                     .collect();
-                let url = format!("{base}/incidents/{}", incident.id);
-                email::update_text(&self.page_name, a, &url, &components, &unsubscribe_url)
+                if a.kind.is_maintenance() {
+                    let url = format!("{base}/incidents/{}", a.draft_id);
+                    email::maintenance_text(&self.page_name, a, &url, &components, &unsubscribe_url)
+                } else {
+                    let incident = self.incident_of(e)?;
+                    let url = format!("{base}/incidents/{}", incident.id);
+                    email::update_text(&self.page_name, a, &url, &components, &unsubscribe_url)
+                }
             }
         };
         let host = url_host(base);
@@ -127,6 +124,13 @@ impl Worker {
                 .map_err(store)?;
         }
         Ok(Outcome::Sent(format!("mail to subscriber {}", s.id)))
+    }
+
+    fn component_name(&self, id: &str) -> String {
+        self.public
+            .component_info(id)
+            .map(|c| c.name)
+            .unwrap_or_else(|| id.to_string())
     }
 
     fn incident_of(&self, e: &Entry) -> std::result::Result<super::Incident, Failure> {

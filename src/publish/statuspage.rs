@@ -17,7 +17,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::event::Approved;
+use super::event::{Approved, EventKind};
 use super::outbox::{Choice, Outbox};
 use super::target::{retry_after, Failure, Outcome};
 use crate::config::Secret;
@@ -50,6 +50,12 @@ pub struct Shown {
     pub impact: String,
     pub body: String,
     pub components: BTreeMap<String, String>,
+    /// A scheduled maintenance's window (UTC, milliseconds, so that Statuspage's own
+    /// formatting compares equal).
+    #[serde(default)]
+    pub scheduled_for: Option<String>,
+    #[serde(default)]
+    pub scheduled_until: Option<String>,
 }
 
 /// What statusgate knows about one of its incidents on one page.
@@ -117,6 +123,8 @@ impl Statuspage {
                         .map(|theirs| (theirs.clone(), s.as_str().to_string()))
                 })
                 .collect(),
+            scheduled_for: want.schedule.as_ref().map(|s| utc(s.scheduled_for)),
+            scheduled_until: want.schedule.as_ref().map(|s| utc(s.scheduled_until)),
         }
     }
 
@@ -134,13 +142,23 @@ impl Statuspage {
 
         if rec.incident_id.is_none() && rec.create_started {
             // The last create got no answer: it may have landed.
-            if let Some(id) = self.find_tagged(thread).await? {
+            if let Some(id) = self.find_tagged(thread, want.schedule.is_some()).await? {
                 tracing::info!(target_name = %self.name, incident = %id, "found the incident an unanswered create made");
                 rec.incident_id = Some(id);
                 rec.written = rec.in_flight.take();
                 rec.create_started = false;
                 self.save(outbox, &key, &rec).await?;
             }
+        }
+
+        if rec.incident_id.is_none() && want.kind == EventKind::MaintenanceCancelled {
+            // Called off before the page ever showed it: there is nothing to cancel there.
+            if rec.create_started || rec.in_flight.is_some() {
+                rec.create_started = false;
+                rec.in_flight = None;
+                self.save(outbox, &key, &rec).await?;
+            }
+            return Ok(Outcome::Unchanged);
         }
 
         let Some(id) = rec.incident_id.clone() else {
@@ -194,7 +212,7 @@ impl Statuspage {
                 base = flight;
             }
         }
-        let plan = compare(&desired, &base, &theirs, choice);
+        let plan = compare(&desired, &base, &theirs, choice, want.schedule.is_some());
         if let Some((field, ours, their)) = plan.conflicts.into_iter().next() {
             rec.written = Some(base);
             self.save(outbox, &key, &rec).await?;
@@ -257,6 +275,10 @@ impl Statuspage {
             "deliver_notifications": self.deliver_notifications,
             "metadata": {"statusgate": {"incident": thread, "draft": want.draft_id}},
         });
+        if want.kind.is_maintenance() {
+            incident["metadata"]["statusgate"] =
+                json!({"incident": thread, "maintenance": want.draft_id});
+        }
         if let Some(s) = &want.schedule {
             incident["scheduled_for"] = json!(s.scheduled_for);
             incident["scheduled_until"] = json!(s.scheduled_until);
@@ -287,12 +309,23 @@ impl Statuspage {
         }
     }
 
-    /// An incident statusgate tagged for `thread`: unresolved ones first, then recent ones.
-    async fn find_tagged(&self, thread: &str) -> Result<Option<String>, Failure> {
-        for path in [
-            format!("/pages/{}/incidents/unresolved", self.page_id),
-            format!("/pages/{}/incidents?limit=100", self.page_id),
-        ] {
+    /// An incident statusgate tagged for `thread`: unresolved ones first (for a maintenance,
+    /// upcoming and active ones), then recent ones.
+    async fn find_tagged(
+        &self,
+        thread: &str,
+        maintenance: bool,
+    ) -> Result<Option<String>, Failure> {
+        let first = if maintenance {
+            vec!["upcoming", "active_maintenance"]
+        } else {
+            vec!["unresolved"]
+        };
+        let paths = first
+            .into_iter()
+            .map(|l| format!("/pages/{}/incidents/{l}", self.page_id))
+            .chain([format!("/pages/{}/incidents?limit=100", self.page_id)]);
+        for path in paths {
             let list = self.call(reqwest::Method::GET, &path, None).await?;
             let found = list
                 .as_array()
@@ -388,6 +421,17 @@ impl Statuspage {
     }
 }
 
+/// A time as Statuspage's window fields are compared: UTC, milliseconds (as it writes them).
+fn utc(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Reads a window time in any offset Statuspage writes it (the page's own time zone).
+fn read_time(v: &Value) -> Option<String> {
+    let t = chrono::DateTime::parse_from_rfc3339(v.as_str()?).ok()?;
+    Some(utc(t.with_timezone(&chrono::Utc)))
+}
+
 fn store(e: crate::store::StoreError) -> Failure {
     Failure::transient(None, e.to_string(), None)
 }
@@ -424,6 +468,21 @@ fn read_shown(v: &Value, mapped: &BTreeMap<String, String>) -> Shown {
                     .then(|| (id, c["status"].as_str().unwrap_or_default().to_string()))
             })
             .collect(),
+        scheduled_for: read_time(&v["scheduled_for"]),
+        scheduled_until: read_time(&v["scheduled_until"]),
+    }
+}
+
+/// Values Statuspage's own clock writes into a scheduled maintenance (the auto flags move
+/// it to `in_progress` and `completed`, and its components with it): seeing one is no sign
+/// of a person's hand.
+fn automatic(field: &str, value: &str) -> bool {
+    match field {
+        "status" => matches!(value, "in_progress" | "completed"),
+        f if f.starts_with("components.") => {
+            matches!(value, "under_maintenance" | "operational")
+        }
+        _ => false,
     }
 }
 
@@ -437,7 +496,13 @@ struct Plan {
 /// Field by field: send what statusgate wants changed; leave alone what it does not; a
 /// field it wants changed that a person changed since its last write is a conflict unless
 /// the admin chose.
-fn compare(desired: &Shown, last: &Shown, theirs: &Shown, choice: Option<Choice>) -> Plan {
+fn compare(
+    desired: &Shown,
+    last: &Shown,
+    theirs: &Shown,
+    choice: Option<Choice>,
+    scheduled: bool,
+) -> Plan {
     let mut plan = Plan {
         patch: serde_json::Map::new(),
         next: last.clone(),
@@ -451,7 +516,7 @@ fn compare(desired: &Shown, last: &Shown, theirs: &Shown, choice: Option<Choice>
         if cur == ours {
             return Some(ours.to_string());
         }
-        if cur != last {
+        if cur != last && !(scheduled && automatic(field, cur)) {
             match choice {
                 Some(Choice::Theirs) => return Some(cur.to_string()),
                 Some(Choice::Overwrite) => {}
@@ -490,6 +555,25 @@ fn compare(desired: &Shown, last: &Shown, theirs: &Shown, choice: Option<Choice>
         &mut plan,
     ) {
         plan.next.impact = v;
+    }
+    for field in ["scheduled_for", "scheduled_until"] {
+        let get = |s: &Shown| {
+            if field == "scheduled_for" {
+                s.scheduled_for.clone()
+            } else {
+                s.scheduled_until.clone()
+            }
+        };
+        let Some(ours) = get(desired) else { continue };
+        let was = get(last).unwrap_or_default();
+        let cur = get(theirs).unwrap_or_default();
+        if let Some(v) = scalar(field, &ours, &was, &cur, &mut plan) {
+            if field == "scheduled_for" {
+                plan.next.scheduled_for = Some(v);
+            } else {
+                plan.next.scheduled_until = Some(v);
+            }
+        }
     }
     let mut components = serde_json::Map::new();
     for (id, ours) in &desired.components {
@@ -530,6 +614,8 @@ mod tests {
             impact: "major".into(),
             body: body.into(),
             components: [("c1".to_string(), api.to_string())].into(),
+            scheduled_for: None,
+            scheduled_until: None,
         }
     }
 
@@ -537,7 +623,7 @@ mod tests {
     fn sends_only_the_fields_that_change() {
         let last = shown("API down", "investigating", "Looking", "major_outage");
         let want = shown("API down", "identified", "Found it", "major_outage");
-        let plan = compare(&want, &last, &last, None);
+        let plan = compare(&want, &last, &last, None, false);
         assert!(plan.conflicts.is_empty());
         let keys: Vec<&String> = plan.patch.keys().collect();
         assert_eq!(keys, ["body", "status"]);
@@ -549,7 +635,7 @@ mod tests {
         let last = shown("API down", "investigating", "Looking", "major_outage");
         let theirs = shown("Login problems", "investigating", "Looking", "major_outage");
         let want = shown("API slow", "investigating", "Looking", "major_outage");
-        let plan = compare(&want, &last, &theirs, None);
+        let plan = compare(&want, &last, &theirs, None, false);
         assert_eq!(
             plan.conflicts,
             [(
@@ -559,13 +645,13 @@ mod tests {
             )]
         );
         // Where statusgate changes nothing, a hand edit stands without a conflict.
-        let plan = compare(&last, &last, &theirs, None);
+        let plan = compare(&last, &last, &theirs, None, false);
         assert!(plan.conflicts.is_empty() && plan.patch.is_empty());
         // The admin's choice settles it either way.
-        let plan = compare(&want, &last, &theirs, Some(Choice::Theirs));
+        let plan = compare(&want, &last, &theirs, Some(Choice::Theirs), false);
         assert!(plan.patch.is_empty());
         assert_eq!(plan.next.name, "Login problems");
-        let plan = compare(&want, &last, &theirs, Some(Choice::Overwrite));
+        let plan = compare(&want, &last, &theirs, Some(Choice::Overwrite), false);
         assert_eq!(plan.patch["name"], "API slow");
     }
 
@@ -578,14 +664,51 @@ mod tests {
             "Looking",
             "degraded_performance",
         );
-        let plan = compare(&want, &last, &last, None);
+        let plan = compare(&want, &last, &last, None, false);
         assert_eq!(
             Value::Object(plan.patch),
             json!({"components": {"c1": "degraded_performance"}})
         );
         let theirs = shown("API down", "investigating", "Looking", "operational");
-        let plan = compare(&want, &last, &theirs, None);
+        let plan = compare(&want, &last, &theirs, None, false);
         assert_eq!(plan.conflicts[0].0, "components.c1");
+    }
+
+    #[test]
+    fn a_maintenance_window_moves_and_statuspage_clock_steps_are_no_hand_edits() {
+        let mut last = shown("DB upgrade", "scheduled", "Planned", "operational");
+        last.scheduled_for = Some("2026-03-01T02:00:00.000Z".into());
+        last.scheduled_until = Some("2026-03-01T03:00:00.000Z".into());
+        let mut want = last.clone();
+        want.scheduled_until = Some("2026-03-01T04:00:00.000Z".into());
+        let plan = compare(&want, &last, &last, None, true);
+        assert_eq!(
+            Value::Object(plan.patch),
+            json!({"scheduled_until": "2026-03-01T04:00:00.000Z"})
+        );
+        // Statuspage's auto flags started it by themselves; statusgate's start agrees.
+        let mut theirs = last.clone();
+        theirs.status = "in_progress".into();
+        theirs
+            .components
+            .insert("c1".into(), "under_maintenance".into());
+        let mut started = last.clone();
+        started.status = "in_progress".into();
+        started
+            .components
+            .insert("c1".into(), "major_outage".into());
+        let plan = compare(&started, &last, &theirs, None, true);
+        assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
+        assert_eq!(plan.patch["components"], json!({"c1": "major_outage"}));
+        // The same values on an incident are a person's.
+        let plan = compare(&started, &last, &theirs, None, false);
+        assert_eq!(plan.conflicts[0].0, "components.c1");
+        // A window read back in the page's own offset is the same window.
+        let v = json!({"scheduled_for": "2026-03-01T03:00:00.000+01:00"});
+        assert_eq!(
+            read_shown(&v, &BTreeMap::new()).scheduled_for.as_deref(),
+            Some("2026-03-01T02:00:00.000Z")
+        );
     }
 
     #[test]

@@ -176,6 +176,60 @@ pub fn events(
     out
 }
 
+/// The events one maintenance change makes: `maintenance.<scheduled|updated|started|
+/// completed|cancelled>`, then `component.updated` for each component whose public status
+/// it moved (only `only` components, when given). Built from the frozen change alone, so a
+/// cancelled maintenance's events go out after its record is gone.
+pub fn maintenance_events(
+    a: &Approved,
+    name_of: &dyn Fn(&str) -> String,
+    only: Option<&[String]>,
+    public_url: &str,
+) -> Vec<Value> {
+    let shown = |id: &str| only.is_none_or(|o| o.iter().any(|c| c == id));
+    let timestamp = a
+        .approved_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let components: Vec<Value> = a
+        .components
+        .iter()
+        .filter(|(id, _)| shown(id))
+        .map(|(id, s)| json!({"id": id, "name": name_of(id), "status": s}))
+        .collect();
+    let mut data = json!({
+        "id": a.draft_id,
+        "name": a.title,
+        "status": a.status,
+        "impact": a.impact,
+        "url": format!("{}/incidents/{}", public_url.trim_end_matches('/'), a.draft_id),
+        "components": components,
+        "update": {
+            "id": format!("{}-c{}", a.draft_id, a.revision),
+            "status": a.status,
+            "body": a.body,
+            "created_at": timestamp,
+        },
+    });
+    if let Some(s) = &a.schedule {
+        data["scheduled_for"] = json!(s.scheduled_for);
+        data["scheduled_until"] = json!(s.scheduled_until);
+    }
+    let mut out = vec![
+        json!({"type": a.kind.type_name(), "timestamp": timestamp, "data": {"maintenance": data}}),
+    ];
+    for c in a.affected.iter().filter(|c| shown(&c.code)) {
+        out.push(json!({
+            "type": "component.updated",
+            "timestamp": timestamp,
+            "data": {
+                "component": {"id": c.code, "name": c.name, "status": c.new_status, "old_status": c.old_status},
+                "maintenance_id": a.draft_id,
+            },
+        }));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -152,6 +152,8 @@ fn route(s: &mut State, req: &Request) -> Reply {
                 .collect();
             Reply::json(200, Value::Array(open))
         }
+        ("GET", "/incidents/upcoming") => maintenances(s, &["scheduled"]),
+        ("GET", "/incidents/active_maintenance") => maintenances(s, &["in_progress", "verifying"]),
         ("GET", "/incidents") => {
             let all: Vec<Value> = s.incidents.iter().map(|i| with_components(s, i)).collect();
             Reply::json(200, Value::Array(all))
@@ -174,6 +176,10 @@ fn route(s: &mut State, req: &Request) -> Reply {
                 "page_id": PAGE,
                 "metadata": body["metadata"],
                 "component_ids": body["component_ids"],
+                "scheduled_for": body["scheduled_for"],
+                "scheduled_until": body["scheduled_until"],
+                "scheduled_auto_in_progress": body["scheduled_auto_in_progress"],
+                "scheduled_auto_completed": body["scheduled_auto_completed"],
                 "incident_updates": [{
                     "id": format!("upd-{id}-1"), "status": body["status"], "body": body["body"],
                     "created_at": now, "incident_id": id,
@@ -198,6 +204,8 @@ fn route(s: &mut State, req: &Request) -> Reply {
                         ("status", "status"),
                         ("impact_override", "impact"),
                         ("component_ids", "component_ids"),
+                        ("scheduled_for", "scheduled_for"),
+                        ("scheduled_until", "scheduled_until"),
                     ] {
                         if !body[from].is_null() {
                             inc[to] = body[from].clone();
@@ -222,6 +230,21 @@ fn route(s: &mut State, req: &Request) -> Reply {
         }
         _ => Reply::json(404, json!({"message": "Not found"})),
     }
+}
+
+/// Scheduled incidents (maintenance) in one of `statuses`, as `/upcoming` and
+/// `/active_maintenance` list them.
+fn maintenances(s: &State, statuses: &[&str]) -> Reply {
+    let list: Vec<Value> = s
+        .incidents
+        .iter()
+        .filter(|i| {
+            !i["scheduled_for"].is_null()
+                && statuses.iter().any(|st| i["status"].as_str() == Some(st))
+        })
+        .map(|i| with_components(s, i))
+        .collect();
+    Reply::json(200, Value::Array(list))
 }
 
 fn apply_components(s: &mut State, body: &Value) {

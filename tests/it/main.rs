@@ -10,6 +10,7 @@ mod harness;
 mod ingest;
 mod lifecycle;
 mod maintenance;
+mod maintenance_publish;
 mod operations;
 mod page;
 mod pagerduty;

@@ -12,9 +12,9 @@ use crate::harness::*;
 use crate::publish_statuspage::{approve_next, fire, settled, DEGRADE};
 
 /// A minimal SMTP server (RFC 5321 commands a client without extensions uses).
-struct SmtpSink {
-    port: u16,
-    messages: Arc<Mutex<Vec<String>>>,
+pub(crate) struct SmtpSink {
+    pub(crate) port: u16,
+    pub(crate) messages: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -24,7 +24,7 @@ impl Drop for SmtpSink {
     }
 }
 
-async fn smtp_sink() -> SmtpSink {
+pub(crate) async fn smtp_sink() -> SmtpSink {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let messages = Arc::new(Mutex::new(Vec::new()));
@@ -82,13 +82,13 @@ async fn smtp_sink() -> SmtpSink {
 }
 
 /// A captured mail: unfolded headers and the decoded text.
-struct Mail {
+pub(crate) struct Mail {
     headers: Vec<(String, String)>,
-    text: String,
+    pub(crate) text: String,
 }
 
 impl Mail {
-    fn parse(raw: &str) -> Mail {
+    pub(crate) fn parse(raw: &str) -> Mail {
         let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
         let mut headers: Vec<(String, String)> = Vec::new();
         for line in head.split("\r\n") {
@@ -125,7 +125,7 @@ impl Mail {
         }
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
@@ -133,7 +133,7 @@ impl Mail {
     }
 
     /// The first link in the text that starts with `prefix`.
-    fn link(&self, prefix: &str) -> String {
+    pub(crate) fn link(&self, prefix: &str) -> String {
         let start = self
             .text
             .find(prefix)

@@ -25,7 +25,7 @@ fn signature(secret: &str, id: &str, ts: &str, body: &[u8]) -> String {
     format!("v1,{}", B64.encode(mac.finalize().into_bytes()))
 }
 
-fn verify(secret: &str, req: &Request) -> Result<(), String> {
+pub(crate) fn verify(secret: &str, req: &Request) -> Result<(), String> {
     let id = req.header("webhook-id").ok_or("no webhook-id")?;
     let ts = req
         .header("webhook-timestamp")

@@ -1,0 +1,177 @@
+//! HTTP for a maintenance's deliveries to external targets: what went where
+//! (`GET /api/v1/maintenances/{id}/deliveries`, reader), an admin's retry after a failure
+//! and an admin's choice on a hand edit (`POST …/retry`, `POST …/resolve-conflict`). They
+//! answer for a cancelled maintenance too, as long as something was queued for it.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::health::Health;
+use super::maintenance_outbox::{record_key, refresh, thread, MaintenanceDelivery};
+use super::outbox::{Choice, Entry, EntryState, Outbox};
+use super::PublicState;
+use crate::audit::AuditEntry;
+use crate::auth::Tokens;
+use crate::config::Role;
+use crate::error::{parse_json, ApiError};
+use crate::ingest::read_json_body;
+
+#[derive(Clone)]
+pub struct MaintenanceDeliveryApi {
+    pub outbox: Outbox,
+    pub public: PublicState,
+    pub tokens: Tokens,
+    pub health: Health,
+    pub max_body: usize,
+}
+
+pub fn router(state: MaintenanceDeliveryApi) -> Router {
+    Router::new()
+        .route("/api/v1/maintenances/{id}/deliveries", get(deliveries))
+        .route("/api/v1/maintenances/{id}/retry", post(retry))
+        .route(
+            "/api/v1/maintenances/{id}/resolve-conflict",
+            post(resolve_conflict),
+        )
+        .with_state(state)
+}
+
+/// The maintenance's entries, or 404 when it neither exists nor ever queued anything.
+fn entries(s: &MaintenanceDeliveryApi, id: &str) -> Result<Vec<Entry>, ApiError> {
+    let list = s.outbox.for_thread(&thread(id))?;
+    if list.is_empty() && s.public.maintenance(id)?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "maintenance {id} does not exist"
+        )));
+    }
+    Ok(list)
+}
+
+fn delivery(s: &MaintenanceDeliveryApi, id: &str) -> Result<Option<MaintenanceDelivery>, ApiError> {
+    Ok(s.outbox.record(&record_key(id))?)
+}
+
+fn view(e: &Entry, report: &Value) -> Value {
+    json!({
+        "id": e.id,
+        "key": e.key,
+        "target": e.target,
+        "event": e.publication().map(|p| p.kind.type_name()),
+        "state": e.state,
+        "attempts": e.attempts,
+        "last_error": e.last_error,
+        "next_attempt_at": (e.state == EntryState::Pending).then_some(e.next_attempt_at),
+        "conflict": e.conflict,
+        "choice": e.choice,
+        "created_at": e.created_at,
+        "finished_at": e.finished_at,
+        "note": e.note,
+        "breaker": report["targets"].get(&e.target).map(|t| t["state"].clone()),
+        "log": e.log,
+    })
+}
+
+async fn deliveries(
+    State(s): State<MaintenanceDeliveryApi>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    s.tokens.authenticate(&headers)?.require(Role::Reader)?;
+    let list = entries(&s, &id)?;
+    let report = s.health.report();
+    Ok(Json(json!({
+        "maintenance_id": id,
+        "delivery": delivery(&s, &id)?,
+        "deliveries": list.iter().map(|e| view(e, &report)).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+async fn retry(
+    State(s): State<MaintenanceDeliveryApi>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let caller = s.tokens.authenticate(&headers)?;
+    caller.require(Role::Admin)?;
+    let mut failed: Vec<Entry> = entries(&s, &id)?
+        .into_iter()
+        .filter(|e| e.state == EntryState::Failed)
+        .collect();
+    if failed.is_empty() {
+        return Err(ApiError::conflict(format!(
+            "maintenance {id} has no failed delivery to retry"
+        )));
+    }
+    let now = Utc::now();
+    for e in &mut failed {
+        e.state = EntryState::Pending;
+        e.since = now;
+        e.next_attempt_at = now;
+        s.health.reset(&e.target);
+    }
+    let targets: Vec<&str> = failed.iter().map(|e| e.target.as_str()).collect();
+    let audit = AuditEntry::new(now, &caller.name, "retry")
+        .detail(json!({"maintenance_id": id, "targets": targets}));
+    s.outbox.settle(&failed, &[audit])?;
+    s.outbox.store().durable().await?;
+    refresh(&s.outbox, &s.public, &id, &caller.name).await?;
+    s.outbox.wake();
+    answer(&s, &id)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveBody {
+    choice: Choice,
+}
+
+async fn resolve_conflict(
+    State(s): State<MaintenanceDeliveryApi>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let caller = s.tokens.authenticate(&headers)?;
+    caller.require(Role::Admin)?;
+    let bytes = read_json_body(&headers, body, s.max_body).await?;
+    let req: ResolveBody = parse_json(&bytes)?;
+    let mut held: Vec<Entry> = entries(&s, &id)?
+        .into_iter()
+        .filter(|e| e.state == EntryState::Conflict)
+        .collect();
+    let Some(conflict) = held.first().and_then(|e| e.conflict.clone()) else {
+        return Err(ApiError::conflict(format!(
+            "maintenance {id} has no conflict to resolve"
+        )));
+    };
+    let now = Utc::now();
+    for e in &mut held {
+        e.state = EntryState::Pending;
+        e.choice = Some(req.choice);
+        e.conflict = None;
+        e.next_attempt_at = now;
+    }
+    let audit = AuditEntry::new(now, &caller.name, "conflict_resolved")
+        .detail(json!({"maintenance_id": id, "choice": req.choice, "conflict": conflict}));
+    s.outbox.settle(&held, &[audit])?;
+    s.outbox.store().durable().await?;
+    refresh(&s.outbox, &s.public, &id, &caller.name).await?;
+    s.outbox.wake();
+    answer(&s, &id)
+}
+
+/// The maintenance as it now stands, or (cancelled) its delivery state alone.
+fn answer(s: &MaintenanceDeliveryApi, id: &str) -> Result<Response, ApiError> {
+    Ok(match s.public.maintenance(id)? {
+        Some(m) => Json(m).into_response(),
+        None => Json(json!({"maintenance_id": id, "delivery": delivery(s, id)?})).into_response(),
+    })
+}
