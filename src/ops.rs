@@ -55,8 +55,8 @@ struct Readiness {
 #[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
 struct ReadinessChecks {
     storage: Check,
-    catalog: Check,
-    watchdog: Check,
+    catalog: CatalogCheck,
+    watchdog: WatchdogCheck,
     /// The storm breaker's state.
     storm: serde_json::Value,
     /// Chat delivery, when Slack is configured.
@@ -67,12 +67,33 @@ struct ReadinessChecks {
     targets: Option<serde_json::Value>,
 }
 
-/// One readiness check; some add detail beside `ok` and `reason`.
+/// One readiness check.
 #[derive(ToSchema)]
 #[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
 struct Check {
     ok: bool,
     reason: Option<String>,
+}
+
+/// The catalog in force; `reason` tells of a refused reload.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct CatalogCheck {
+    ok: bool,
+    reason: Option<String>,
+    components: usize,
+    routes: usize,
+}
+
+/// The dead-man's switch on the alert feed (detail only).
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct WatchdogCheck {
+    ok: bool,
+    reason: Option<String>,
+    /// When configured: the last watchdog alert.
+    #[schema(required = false)]
+    last_seen: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub fn router(state: OpsState) -> Router {

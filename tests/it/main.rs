@@ -9,6 +9,7 @@ mod harness;
 mod ingest;
 mod lifecycle;
 mod maintenance;
+mod openapi;
 mod operations;
 mod page;
 mod pagerduty;
