@@ -8,7 +8,7 @@ use crate::store::{Result, Store, Table, Tx, TxAbort};
 
 pub const AUDIT_TABLE: &str = "audit";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// A token's name, a chat user, or a source (`alertmanager`, `pagerduty`, `statusgate`).
@@ -50,7 +50,7 @@ pub struct Audit {
 }
 
 /// An audit entry with its position, for paging.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Positioned {
     pub seq: String,
     #[serde(flatten)]

@@ -16,6 +16,7 @@ pub mod group;
 pub mod ingest;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod page;
 pub mod pipeline;
@@ -313,6 +314,10 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
                 .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
         )
         .merge(approve::slack::router(&chat))
+        .merge(
+            openapi::router()
+                .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
+        )
         .merge(
             page::router(page_state)
                 .layer(axum::middleware::from_fn_with_state(public_limit.clone(), limits::limit_readers)),

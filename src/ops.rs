@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use utoipa::{OpenApi, ToSchema};
 
 use crate::metrics::Metrics;
 use crate::reload::CatalogHandle;
@@ -26,6 +27,75 @@ pub struct OpsState {
     pub targets: Option<crate::publish::health::Health>,
 }
 
+/// The OpenAPI description of the operations endpoints.
+#[derive(OpenApi)]
+#[openapi(paths(healthz, readyz, metrics))]
+pub struct ApiDoc;
+
+/// What `/healthz` answers.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct Health {
+    ok: bool,
+    /// Why not, when not.
+    #[schema(nullable = false)]
+    reason: Option<String>,
+}
+
+/// What `/readyz` answers. Only storage and the catalog decide `ready`; the rest is detail.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct Readiness {
+    ready: bool,
+    /// `storage`, `catalog`, `watchdog`, `storm`, and `slack` and `targets` when configured.
+    checks: ReadinessChecks,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct ReadinessChecks {
+    storage: Check,
+    catalog: CatalogCheck,
+    watchdog: WatchdogCheck,
+    /// The storm breaker's state.
+    storm: serde_json::Value,
+    /// Chat delivery, when Slack is configured.
+    #[schema(nullable = false)]
+    slack: Option<serde_json::Value>,
+    /// External publishers' and subscribers' circuit breakers.
+    #[schema(nullable = false)]
+    targets: Option<serde_json::Value>,
+}
+
+/// One readiness check.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct Check {
+    ok: bool,
+    reason: Option<String>,
+}
+
+/// The catalog in force; `reason` tells of a refused reload.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct CatalogCheck {
+    ok: bool,
+    reason: Option<String>,
+    components: usize,
+    routes: usize,
+}
+
+/// The dead-man's switch on the alert feed (detail only).
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct WatchdogCheck {
+    ok: bool,
+    reason: Option<String>,
+    /// When configured: the last watchdog alert.
+    #[schema(required = false)]
+    last_seen: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 pub fn router(state: OpsState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -35,6 +105,15 @@ pub fn router(state: OpsState) -> Router {
 }
 
 /// Process up, and not in a state only a restart can fix.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Up", body = Health),
+        (status = 503, description = "Storage failed a write; a restart reopens it", body = Health),
+    ),
+)]
 async fn healthz(State(s): State<OpsState>) -> Response {
     if s.store.is_healthy() {
         Json(json!({"ok": true})).into_response()
@@ -47,6 +126,16 @@ async fn healthz(State(s): State<OpsState>) -> Response {
     }
 }
 
+/// Ready for traffic: storage writable and a catalog loaded; the rest is detail.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready (storage)", body = Readiness),
+    ),
+)]
 async fn readyz(State(s): State<OpsState>) -> Response {
     let storage = match tokio::time::timeout(Duration::from_secs(2), s.store.probe()).await {
         Ok(Ok(())) => json!({"ok": true, "reason": null}),
@@ -92,6 +181,15 @@ async fn readyz(State(s): State<OpsState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// Prometheus metrics (names in DESIGN.md "Operations").
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+    ),
+)]
 async fn metrics(State(s): State<OpsState>) -> Response {
     let text = s.metrics.render(s.store.size_on_disk(), &s.signals);
     let mut response = text.into_response();

@@ -8,13 +8,18 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::{Approvals, ApproveError, DraftPatch};
 use crate::audit::Audit;
+use crate::audit::Positioned;
 use crate::auth::Tokens;
 use crate::config::Role;
+use crate::draft::Draft;
 use crate::error::{parse_json, ApiError};
 use crate::ingest::read_json_body;
+use crate::openapi::ErrorBody;
+use crate::publish::{Incident, PublicComponent};
 use crate::vocab::DraftState;
 
 #[derive(Clone)]
@@ -25,6 +30,21 @@ pub struct ApiState {
     pub max_body: usize,
     pub signals: crate::signals::Signals,
 }
+
+/// The OpenAPI description of this router's operations.
+#[derive(OpenApi)]
+#[openapi(paths(
+    list_drafts,
+    get_draft,
+    edit_draft,
+    approve_draft,
+    reject_draft,
+    list_incidents,
+    get_incident,
+    list_components,
+    list_audit
+))]
+pub struct ApiDoc;
 
 pub fn router(state: ApiState) -> Router {
     Router::new()
@@ -57,11 +77,75 @@ impl From<ApproveError> for ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct DraftQuery {
+    /// Only drafts in this state; all when absent or empty.
+    #[param(value_type = Option<DraftState>)]
     state: Option<String>,
 }
+
+/// What `GET /api/v1/drafts` answers.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct DraftList {
+    drafts: Vec<Draft>,
+    /// What approvers must know now: an open storm breaker, a silent watchdog.
+    banners: Vec<Banner>,
+}
+
+/// A notice for approvers (`signals::Signals::banners`).
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON `Signals::banners` writes.
+struct Banner {
+    /// `storm_breaker_open` or `watchdog_silent`; further fields depend on it.
+    kind: String,
+    message: String,
+}
+
+/// What `POST /api/v1/drafts/{id}/approve` answers.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct Approved {
+    draft: Draft,
+    /// The incident as published.
+    incident: Incident,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct IncidentList {
+    incidents: Vec<Incident>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct ComponentList {
+    components: Vec<PublicComponent>,
+}
+
+/// One page of the audit log, newest first.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct AuditPage {
+    entries: Vec<Positioned>,
+    /// Pass as `before` for the next page; null on the last one.
+    next_before: Option<String>,
+}
+
+/// Drafts, newest first, with the approvers' banners.
+#[utoipa::path(
+    get,
+    path = "/api/v1/drafts",
+    tag = "drafts",
+    params(DraftQuery),
+    responses(
+        (status = 200, description = "Drafts, newest first", body = DraftList),
+        (status = 422, description = "Unknown state word", body = ErrorBody),
+    ),
+    security(("bearer" = ["reader"])),
+)]
 
 async fn list_drafts(
     State(s): State<ApiState>,
@@ -80,6 +164,18 @@ async fn list_drafts(
     Ok(Json(json!({ "drafts": drafts, "banners": s.signals.banners() })).into_response())
 }
 
+/// One draft, with its alerts, history and earlier revisions.
+#[utoipa::path(
+    get,
+    path = "/api/v1/drafts/{id}",
+    tag = "drafts",
+    params(("id" = String, Path, description = "Draft id")),
+    responses(
+        (status = 200, description = "The draft", body = Draft),
+        (status = 404, description = "No such draft", body = ErrorBody),
+    ),
+    security(("bearer" = ["reader"])),
+)]
 async fn get_draft(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -94,6 +190,20 @@ async fn get_draft(
     Ok(Json(draft).into_response())
 }
 
+/// Edits a pending draft: a new revision, edited text redacted, the editor recorded.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/drafts/{id}",
+    tag = "drafts",
+    params(("id" = String, Path, description = "Draft id")),
+    request_body = DraftPatch,
+    responses(
+        (status = 200, description = "The draft at its new revision", body = Draft),
+        (status = 404, description = "No such draft", body = ErrorBody),
+        (status = 409, description = "Not pending, or `revision` is not the current one (the answer carries `current_revision` and `draft`)", body = ErrorBody),
+    ),
+    security(("bearer" = ["approver"])),
+)]
 async fn edit_draft(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -108,12 +218,27 @@ async fn edit_draft(
     Ok(Json(draft).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ApproveBody {
+    /// The revision the approver read; any other is refused with 409.
     revision: u32,
 }
 
+/// Approves the revision the approver saw and publishes it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/drafts/{id}/approve",
+    tag = "drafts",
+    params(("id" = String, Path, description = "Draft id")),
+    request_body = ApproveBody,
+    responses(
+        (status = 200, description = "Published: the draft and the incident as published", body = Approved),
+        (status = 404, description = "No such draft", body = ErrorBody),
+        (status = 409, description = "Not pending, or a stale revision (the answer carries `current_revision` and `draft`)", body = ErrorBody),
+    ),
+    security(("bearer" = ["approver"])),
+)]
 async fn approve_draft(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -128,12 +253,27 @@ async fn approve_draft(
     Ok(Json(json!({ "draft": draft, "incident": incident })).into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RejectBody {
+    /// Why, for the audit log and the other approvers.
     reason: Option<String>,
 }
 
+/// Rejects a pending draft; nothing is published. The body is optional.
+#[utoipa::path(
+    post,
+    path = "/api/v1/drafts/{id}/reject",
+    tag = "drafts",
+    params(("id" = String, Path, description = "Draft id")),
+    request_body(content = Option<RejectBody>, description = "Optional; an empty body rejects without a reason"),
+    responses(
+        (status = 200, description = "The rejected draft", body = Draft),
+        (status = 404, description = "No such draft", body = ErrorBody),
+        (status = 409, description = "Not pending", body = ErrorBody),
+    ),
+    security(("bearer" = ["approver"])),
+)]
 async fn reject_draft(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -161,6 +301,14 @@ async fn reject_draft(
     Ok(Json(draft).into_response())
 }
 
+/// Every published incident (management view: all fields, non-public components too).
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents",
+    tag = "incidents",
+    responses((status = 200, description = "Incidents", body = IncidentList)),
+    security(("bearer" = ["reader"])),
+)]
 async fn list_incidents(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -170,6 +318,18 @@ async fn list_incidents(
     Ok(Json(json!({ "incidents": incidents })).into_response())
 }
 
+/// One published incident with its timeline.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents/{id}",
+    tag = "incidents",
+    params(("id" = String, Path, description = "Incident id (`INC-<n>`)")),
+    responses(
+        (status = 200, description = "The incident", body = Incident),
+        (status = 404, description = "No such incident", body = ErrorBody),
+    ),
+    security(("bearer" = ["reader"])),
+)]
 async fn get_incident(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -184,6 +344,14 @@ async fn get_incident(
     Ok(Json(incident).into_response())
 }
 
+/// Every catalog component with its current public status.
+#[utoipa::path(
+    get,
+    path = "/api/v1/components",
+    tag = "components",
+    responses((status = 200, description = "Components in catalog order", body = ComponentList)),
+    security(("bearer" = ["reader"])),
+)]
 async fn list_components(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -193,15 +361,29 @@ async fn list_components(
     Ok(Json(json!({ "components": components })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// Entries per page, 1 to 1000 (default 100).
     limit: Option<usize>,
+    /// `next_before` of the previous page.
     before: Option<String>,
+    /// Only entries about this draft.
     draft_id: Option<String>,
+    /// Only entries with this action (`approved`, `rejected`, `ingested`, …).
     action: Option<String>,
 }
 
+/// The audit log, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "audit",
+    params(AuditQuery),
+    responses((status = 200, description = "One page of entries", body = AuditPage)),
+    security(("bearer" = ["reader"])),
+)]
 async fn list_audit(
     State(s): State<ApiState>,
     headers: HeaderMap,

@@ -12,6 +12,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use chrono::Utc;
 use serde::Deserialize;
+use utoipa::OpenApi;
 
 use super::api::ApiState;
 use super::Approvals;
@@ -19,12 +20,13 @@ use crate::config::Role;
 use crate::draft::{render::join_names, Draft, ManualDraftError, ManualUpdate};
 use crate::error::{parse_json, ApiError};
 use crate::ingest::read_json_body;
+use crate::openapi::ErrorBody;
 use crate::store::StoreError;
 use crate::vocab::{ComponentStatus, Impact, IncidentStatus};
 
 /// What a person asks for; absent fields keep what the incident shows now, and an absent
 /// body is the "still investigating" template's text.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRequest {
     pub title: Option<String>,
@@ -153,6 +155,11 @@ impl Approvals {
     }
 }
 
+/// The OpenAPI description of this router's operation.
+#[derive(OpenApi)]
+#[openapi(paths(create))]
+pub struct ApiDoc;
+
 /// `POST /api/v1/incidents/{id}/drafts` (approver role).
 pub fn router(state: ApiState) -> Router {
     Router::new()
@@ -160,6 +167,22 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
+/// Drafts an update for an open published incident, approved like any other draft. An
+/// empty body drafts the "still investigating" text.
+#[utoipa::path(
+    post,
+    path = "/api/v1/incidents/{id}/drafts",
+    operation_id = "create_incident_draft",
+    tag = "incidents",
+    params(("id" = String, Path, description = "Incident id (`INC-<n>`)")),
+    request_body(content = Option<UpdateRequest>, description = "Absent fields keep what the incident shows now"),
+    responses(
+        (status = 201, description = "The pending update draft", body = Draft),
+        (status = 404, description = "No such incident", body = ErrorBody),
+        (status = 409, description = "The incident is resolved, or already has a pending draft", body = ErrorBody),
+    ),
+    security(("bearer" = ["approver"])),
+)]
 async fn create(
     State(s): State<ApiState>,
     headers: HeaderMap,

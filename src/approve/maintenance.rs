@@ -11,14 +11,17 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
 use serde_json::json;
+use utoipa::{OpenApi, ToSchema};
 
 use super::Approvals;
 use crate::auth::Tokens;
 use crate::config::Role;
 use crate::error::{parse_json, ApiError};
+use crate::group::suppressed::SuppressedAlert;
 use crate::group::suppressed::Suppressions;
 use crate::ingest::read_json_body;
-use crate::publish::{MaintenanceError, MaintenancePatch, NewMaintenance};
+use crate::openapi::ErrorBody;
+use crate::publish::{Maintenance, MaintenanceError, MaintenancePatch, NewMaintenance};
 
 #[derive(Clone)]
 pub struct MaintenanceApi {
@@ -26,6 +29,37 @@ pub struct MaintenanceApi {
     pub suppressions: Suppressions,
     pub tokens: Tokens,
     pub max_body: usize,
+}
+
+/// The OpenAPI description of this router's operations.
+#[derive(OpenApi)]
+#[openapi(paths(
+    list_maintenances,
+    get_maintenance,
+    create_maintenance,
+    update_maintenance,
+    delete_maintenance,
+    list_suppressed
+))]
+pub struct ApiDoc;
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct MaintenanceList {
+    maintenances: Vec<Maintenance>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct DeletedMaintenance {
+    /// The maintenance as it was.
+    deleted: Maintenance,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct SuppressedList {
+    suppressed: Vec<SuppressedAlert>,
 }
 
 pub fn router(state: MaintenanceApi) -> Router {
@@ -55,6 +89,14 @@ impl From<MaintenanceError> for ApiError {
     }
 }
 
+/// Every maintenance, scheduled, active and past.
+#[utoipa::path(
+    get,
+    path = "/api/v1/maintenances",
+    tag = "maintenance",
+    responses((status = 200, description = "Maintenances", body = MaintenanceList)),
+    security(("bearer" = ["reader"])),
+)]
 async fn list_maintenances(
     State(s): State<MaintenanceApi>,
     headers: HeaderMap,
@@ -64,6 +106,18 @@ async fn list_maintenances(
     Ok(Json(json!({ "maintenances": all })).into_response())
 }
 
+/// One maintenance with its timeline.
+#[utoipa::path(
+    get,
+    path = "/api/v1/maintenances/{id}",
+    tag = "maintenance",
+    params(("id" = String, Path, description = "Maintenance id (`MNT-<n>`)")),
+    responses(
+        (status = 200, description = "The maintenance", body = Maintenance),
+        (status = 404, description = "No such maintenance", body = ErrorBody),
+    ),
+    security(("bearer" = ["reader"])),
+)]
 async fn get_maintenance(
     State(s): State<MaintenanceApi>,
     headers: HeaderMap,
@@ -78,6 +132,19 @@ async fn get_maintenance(
     Ok(Json(m).into_response())
 }
 
+/// Schedules maintenance. It is published at once, without a draft (planned work); the
+/// change is in the audit log. Title and body are redacted like drafts. `name`, `start`
+/// and `end` are accepted for `title`, `scheduled_for` and `scheduled_until`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/maintenances",
+    tag = "maintenance",
+    request_body = NewMaintenance,
+    responses(
+        (status = 201, description = "The scheduled maintenance", body = Maintenance),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 async fn create_maintenance(
     State(s): State<MaintenanceApi>,
     headers: HeaderMap,
@@ -100,6 +167,21 @@ async fn create_maintenance(
     Ok((StatusCode::CREATED, Json(m)).into_response())
 }
 
+/// Changes a maintenance; a `body` adds an update to its timeline, a `status` starts or
+/// finishes it early.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/maintenances/{id}",
+    tag = "maintenance",
+    params(("id" = String, Path, description = "Maintenance id (`MNT-<n>`)")),
+    request_body = MaintenancePatch,
+    responses(
+        (status = 200, description = "The maintenance as changed", body = Maintenance),
+        (status = 404, description = "No such maintenance", body = ErrorBody),
+        (status = 409, description = "Completed, or moving the start of one that has started", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 async fn update_maintenance(
     State(s): State<MaintenanceApi>,
     headers: HeaderMap,
@@ -121,6 +203,19 @@ async fn update_maintenance(
     Ok(Json(m).into_response())
 }
 
+/// Cancels a maintenance that has not started and removes it from the page.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/maintenances/{id}",
+    tag = "maintenance",
+    params(("id" = String, Path, description = "Maintenance id (`MNT-<n>`)")),
+    responses(
+        (status = 200, description = "Deleted", body = DeletedMaintenance),
+        (status = 404, description = "No such maintenance", body = ErrorBody),
+        (status = 409, description = "Only a scheduled maintenance can be deleted", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 async fn delete_maintenance(
     State(s): State<MaintenanceApi>,
     headers: HeaderMap,
@@ -136,6 +231,14 @@ async fn delete_maintenance(
     Ok(Json(json!({ "deleted": m })).into_response())
 }
 
+/// Alerts that maintenance held back from drafting, with their latest delivery.
+#[utoipa::path(
+    get,
+    path = "/api/v1/suppressed",
+    tag = "maintenance",
+    responses((status = 200, description = "Suppressed alerts", body = SuppressedList)),
+    security(("bearer" = ["reader"])),
+)]
 async fn list_suppressed(
     State(s): State<MaintenanceApi>,
     headers: HeaderMap,

@@ -39,7 +39,7 @@ pub enum ApproveError {
 
 /// An edit; absent fields stay as they are. Unknown fields are refused, so a misspelt
 /// field cannot silently drop an edit.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DraftPatch {
     pub title: Option<String>,

@@ -24,7 +24,7 @@ pub use book::{
 pub use redact::Redactor;
 pub use render::Templates;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DraftKind {
     NewIncident,
@@ -43,7 +43,7 @@ impl DraftKind {
 }
 
 /// One alert behind a draft (for approvers only; never public).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DraftAlert {
     pub fingerprint: String,
     pub source: Source,
@@ -71,7 +71,7 @@ impl From<&Alert> for DraftAlert {
 }
 
 /// Who did what to a draft, and when.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub at: DateTime<Utc>,
     pub actor: String,
@@ -82,7 +82,7 @@ pub struct HistoryEntry {
 }
 
 /// An earlier revision's text, kept so approvers can see what changed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Revision {
     pub revision: u32,
     pub at: DateTime<Utc>,
@@ -95,7 +95,7 @@ pub struct Revision {
 }
 
 /// A proposed public update, waiting for (or past) a human decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Draft {
     pub id: String,
     pub incident_id: Option<String>,
@@ -136,7 +136,7 @@ pub struct Draft {
 }
 
 /// Text offered for a draft's body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Suggestion {
     /// When the source wrote it.
     pub at: DateTime<Utc>,
@@ -146,7 +146,7 @@ pub struct Suggestion {
 }
 
 /// What an external target shows that differs from what statusgate last wrote there.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Conflict {
     pub target: String,
     pub field: String,

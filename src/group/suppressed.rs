@@ -19,7 +19,7 @@ pub const SUPPRESSED_TABLE: &str = "suppressed";
 const KEEP_DAYS: i64 = 30;
 
 /// One alert suppressed by maintenance, with its latest delivery.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SuppressedAlert {
     /// The alert's key (`am:<fingerprint>`, `pd:<incident id>`).
     pub key: String,

@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::watchdog::Heartbeat;
 
 /// The webhook body. Unknown keys are ignored (newer Alertmanagers add some).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Payload {
     pub version: String,
@@ -46,7 +46,7 @@ pub struct Payload {
     pub alerts: Vec<PayloadAlert>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PayloadAlert {
     pub status: PayloadStatus,
@@ -62,7 +62,7 @@ pub struct PayloadAlert {
     pub fingerprint: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PayloadStatus {
     Firing,
@@ -195,12 +195,52 @@ pub struct AlertmanagerIngest {
     pub watchdog: Option<Heartbeat>,
 }
 
+/// The OpenAPI description of the Alertmanager webhook.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(receive))]
+pub struct ApiDoc;
+
+/// What an accepted delivery is answered with.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct Accepted {
+    /// `ok`.
+    status: String,
+    /// Alerts in the delivery.
+    alerts: usize,
+    /// Alerts whose state changed.
+    new: usize,
+    /// Alerts already known in this state (retries, HA replicas, re-sends).
+    duplicates: usize,
+}
+
 pub fn router(state: AlertmanagerIngest) -> Router {
     Router::new()
         .route("/webhooks/alertmanager", post(receive))
         .with_state(state)
 }
 
+/// Alertmanager's webhook (payload version 4). Answered 2xx only once the alerts are
+/// durable; a repeated delivery changes nothing. Overload and storage trouble are 503 with
+/// `Retry-After`, never a 4xx: Alertmanager drops a notification answered 4xx.
+#[utoipa::path(
+    post,
+    path = "/webhooks/alertmanager",
+    operation_id = "alertmanager_webhook",
+    tag = "ingest",
+    request_body = Payload,
+    responses(
+        (status = 200, description = "Recorded", body = Accepted),
+        (status = 400, description = "Not JSON", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Larger than `max_body` (after decompression)", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Not `application/json`, or an unknown `Content-Encoding`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Not a version 4 payload, or fields of the wrong type", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Over the ingest rate limit, or storage unavailable: retry after `Retry-After`", body = crate::openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("alertmanager_bearer" = []), ("alertmanager_basic" = [])),
+)]
 #[tracing::instrument(skip_all, fields(source = "alertmanager"))]
 async fn receive(State(s): State<AlertmanagerIngest>, req: axum::extract::Request) -> Response {
     let client = client_key(&req, s.trusted_header.as_deref());

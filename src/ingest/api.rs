@@ -15,7 +15,31 @@ use crate::auth::Tokens;
 use crate::catalog::Routing;
 use crate::config::Role;
 use crate::error::ApiError;
+use crate::openapi::ErrorBody;
 use crate::reload::CatalogHandle;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+/// The OpenAPI description of this router's operations.
+#[derive(OpenApi)]
+#[openapi(paths(list, one))]
+pub struct ApiDoc;
+
+/// One recorded alert and where the catalog sends it now.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handlers write; only its schema is used.
+struct AlertView {
+    alert: Alert,
+    /// `{"outcome": "mapped", "components": {…}, "routes": […]}`, `{"outcome": "ignored",
+    /// "route": …}` or `{"outcome": "unmapped"}`.
+    #[schema(value_type = Object)]
+    routing: serde_json::Value,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct AlertList {
+    alerts: Vec<AlertView>,
+}
 
 #[derive(Clone)]
 pub struct AlertsApi {
@@ -31,7 +55,7 @@ pub fn router(state: AlertsApi) -> Router {
         .with_state(state)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     /// `firing` (default), `resolved` or `all`.
@@ -49,6 +73,17 @@ fn routing(catalog: &CatalogHandle, alert: &Alert) -> serde_json::Value {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts",
+    tag = "alerts",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Recorded alerts in key order", body = AlertList),
+        (status = 422, description = "Unknown state or parameter", body = ErrorBody),
+    ),
+    security(("bearer" = ["reader"])),
+)]
 async fn list(
     State(s): State<AlertsApi>,
     headers: HeaderMap,
@@ -79,6 +114,17 @@ async fn list(
     Ok(Json(json!({ "alerts": alerts })).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts/{key}",
+    tag = "alerts",
+    params(("key" = String, Path, description = "am:<fingerprint> or pd:<incident id>")),
+    responses(
+        (status = 200, description = "The alert as last recorded", body = AlertView),
+        (status = 404, description = "Never received", body = ErrorBody),
+    ),
+    security(("bearer" = ["reader"])),
+)]
 async fn one(
     State(s): State<AlertsApi>,
     headers: HeaderMap,

@@ -16,7 +16,7 @@ pub use body::{read_body, read_json_body, BodyError};
 pub use record::{RecordOutcome, Recorder, INBOX_TABLE};
 
 /// Where an alert came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Alertmanager,
@@ -32,7 +32,7 @@ impl Source {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {
     Firing,
@@ -50,7 +50,7 @@ pub struct StatusUpdate<'a> {
 }
 
 /// One alert as every later stage sees it, whatever its source.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alert {
     /// Source-scoped identity: `am:<fingerprint>` or `pd:<incident id>`.
     pub key: String,

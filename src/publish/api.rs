@@ -14,18 +14,21 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Mutex;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::decide::Decisions;
 use super::health::Health;
-use super::outbox::{Choice, EntryState, Outbox};
+use super::outbox::{Attempt, Choice, EntryState, Outbox};
 use super::subscribers::{Channel, LinkPurpose, Subscriber, SubscriberState};
 use super::webhook::SigningKey;
 use super::PublicState;
 use crate::auth::Tokens;
 use crate::config::Role;
-use crate::draft::Drafts;
+use crate::draft::{Conflict, Draft, Drafts};
 use crate::error::{parse_json, ApiError};
 use crate::ingest::read_json_body;
+use crate::openapi::ErrorBody;
+use crate::vocab::DraftState;
 
 #[derive(Clone)]
 pub struct PublishApi {
@@ -52,6 +55,88 @@ impl PublishApi {
     }
 }
 
+/// The OpenAPI description of this router's operations.
+#[derive(OpenApi)]
+#[openapi(paths(
+    list_subscribers,
+    add_subscriber,
+    get_subscriber,
+    delete_subscriber,
+    confirm_page,
+    confirm,
+    unsubscribe_page,
+    unsubscribe,
+    deliveries,
+    retry,
+    resolve_conflict
+))]
+pub struct ApiDoc;
+
+/// A subscriber as the API shows it (`Subscriber::view`): never its secret.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON `Subscriber::view` writes; only its schema is used.
+struct SubscriberView {
+    id: String,
+    /// `webhook` or `email`.
+    #[schema(rename = "type")]
+    kind: String,
+    /// For a webhook subscriber.
+    #[schema(nullable = false)]
+    url: Option<String>,
+    /// For an email subscriber.
+    #[schema(nullable = false)]
+    email: Option<String>,
+    /// Only these components; all when null.
+    components: Option<Vec<String>>,
+    state: SubscriberState,
+    created_at: chrono::DateTime<Utc>,
+    created_by: String,
+    confirmed_at: Option<chrono::DateTime<Utc>>,
+    /// Why it was disabled.
+    reason: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct SubscriberList {
+    subscribers: Vec<SubscriberView>,
+}
+
+/// A draft's deliveries to external targets.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct Deliveries {
+    draft_id: String,
+    state: DraftState,
+    conflict: Option<Conflict>,
+    deliveries: Vec<Delivery>,
+}
+
+/// One outbox entry of a draft.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct Delivery {
+    id: String,
+    /// The same on every attempt: `<draft>-r<revision>/<target>`.
+    key: String,
+    /// A publisher's name, or `subscriber:<id>`.
+    target: String,
+    state: EntryState,
+    attempts: u32,
+    last_error: Option<String>,
+    /// Set while pending.
+    next_attempt_at: Option<chrono::DateTime<Utc>>,
+    conflict: Option<Conflict>,
+    choice: Option<Choice>,
+    created_at: chrono::DateTime<Utc>,
+    finished_at: Option<chrono::DateTime<Utc>>,
+    note: Option<String>,
+    /// The target's circuit breaker (`closed`, `open`, `half_open`), when it has one.
+    breaker: Option<String>,
+    /// The latest attempts, oldest first.
+    log: Vec<Attempt>,
+}
+
 pub fn router(state: PublishApi) -> Router {
     Router::new()
         .route(
@@ -76,20 +161,38 @@ pub fn router(state: PublishApi) -> Router {
         .with_state(state)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum NewSubscriber {
+    /// Signed webhooks (Standard Webhooks); active at once.
     Webhook {
+        /// `http://` or `https://`.
         url: String,
+        /// `whsec_<base64 key>`.
         secret: String,
+        /// Only these components (at least one); all when absent.
         components: Option<Vec<String>>,
     },
+    /// Email; active once the address follows its confirm link. Needs `smtp:`.
     Email {
         email: String,
+        /// Only these components (at least one); all when absent.
         components: Option<Vec<String>>,
     },
 }
 
+/// Adds a subscriber.
+#[utoipa::path(
+    post,
+    path = "/api/v1/subscribers",
+    tag = "subscribers",
+    request_body = NewSubscriber,
+    responses(
+        (status = 201, description = "The subscriber (email: pending confirmation, a confirm link sent)", body = SubscriberView),
+        (status = 409, description = "The address is already a subscriber (the answer carries `subscriber`)", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 async fn add_subscriber(
     State(s): State<PublishApi>,
     headers: HeaderMap,
@@ -177,6 +280,14 @@ async fn add_subscriber(
     Ok((StatusCode::CREATED, Json(subscriber.view())).into_response())
 }
 
+/// Every subscriber.
+#[utoipa::path(
+    get,
+    path = "/api/v1/subscribers",
+    tag = "subscribers",
+    responses((status = 200, description = "Subscribers", body = SubscriberList)),
+    security(("bearer" = ["admin"])),
+)]
 async fn list_subscribers(
     State(s): State<PublishApi>,
     headers: HeaderMap,
@@ -192,6 +303,18 @@ async fn list_subscribers(
     Ok(Json(json!({ "subscribers": all })).into_response())
 }
 
+/// One subscriber.
+#[utoipa::path(
+    get,
+    path = "/api/v1/subscribers/{id}",
+    tag = "subscribers",
+    params(("id" = String, Path, description = "Subscriber id")),
+    responses(
+        (status = 200, description = "The subscriber", body = SubscriberView),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 async fn get_subscriber(
     State(s): State<PublishApi>,
     headers: HeaderMap,
@@ -206,6 +329,18 @@ async fn get_subscriber(
     Ok(Json(sub.view()).into_response())
 }
 
+/// Removes a subscriber; its pending deliveries are dropped.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/subscribers/{id}",
+    tag = "subscribers",
+    params(("id" = String, Path, description = "Subscriber id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such subscriber", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 async fn delete_subscriber(
     State(s): State<PublishApi>,
     headers: HeaderMap,
@@ -223,11 +358,24 @@ async fn delete_subscriber(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TokenQuery {
+    /// The token from the link in the email.
     token: Option<String>,
 }
 
+/// The page an emailed confirm link opens: a button that confirms (a GET changes nothing, so mail scanners cannot confirm).
+#[utoipa::path(
+    get,
+    path = "/subscribers/confirm",
+    tag = "public",
+    params(TokenQuery),
+    responses(
+        (status = 200, description = "A page asking to confirm", content_type = "text/html", body = String),
+        (status = 404, description = "The link is not valid, or the subscription no longer exists", content_type = "text/html", body = String),
+    ),
+)]
 async fn confirm_page(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
     let token = q.token.unwrap_or_default();
     match s
@@ -249,6 +397,17 @@ async fn confirm_page(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) 
     }
 }
 
+/// Confirms an email subscription (double opt-in).
+#[utoipa::path(
+    post,
+    path = "/subscribers/confirm",
+    tag = "public",
+    params(TokenQuery),
+    responses(
+        (status = 200, description = "Confirmed", content_type = "text/html", body = String),
+        (status = 404, description = "The link is not valid, or the subscription no longer exists", content_type = "text/html", body = String),
+    ),
+)]
 async fn confirm(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
     let token = q.token.unwrap_or_default();
     let Some(id) = s
@@ -283,6 +442,17 @@ async fn confirm(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Re
     }
 }
 
+/// The page an email's unsubscribe link opens: a button that unsubscribes.
+#[utoipa::path(
+    get,
+    path = "/subscribers/unsubscribe",
+    tag = "public",
+    params(TokenQuery),
+    responses(
+        (status = 200, description = "A page asking to unsubscribe", content_type = "text/html", body = String),
+        (status = 404, description = "The link is not valid, or the subscription no longer exists", content_type = "text/html", body = String),
+    ),
+)]
 async fn unsubscribe_page(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
     let token = q.token.unwrap_or_default();
     match s
@@ -305,6 +475,16 @@ async fn unsubscribe_page(State(s): State<PublishApi>, Query(q): Query<TokenQuer
 }
 
 /// The link's form and RFC 8058 one-click (`List-Unsubscribe=One-Click`) both POST here.
+#[utoipa::path(
+    post,
+    path = "/subscribers/unsubscribe",
+    tag = "public",
+    params(TokenQuery),
+    responses(
+        (status = 200, description = "Unsubscribed", content_type = "text/html", body = String),
+        (status = 404, description = "The link is not valid, or the subscription no longer exists", content_type = "text/html", body = String),
+    ),
+)]
 async fn unsubscribe(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
     let token = q.token.unwrap_or_default();
     let Some(id) = s
@@ -383,6 +563,18 @@ fn html(status: StatusCode, page: &str, title: &str, body: &str) -> Response {
     r
 }
 
+/// A draft's deliveries to each external target, with their attempts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/drafts/{id}/deliveries",
+    tag = "deliveries",
+    params(("id" = String, Path, description = "Draft id")),
+    responses(
+        (status = 200, description = "Deliveries", body = Deliveries),
+        (status = 404, description = "No such draft", body = ErrorBody),
+    ),
+    security(("bearer" = ["reader"])),
+)]
 async fn deliveries(
     State(s): State<PublishApi>,
     headers: HeaderMap,
@@ -425,6 +617,20 @@ async fn deliveries(
     .into_response())
 }
 
+/// Retries a draft's failed deliveries (after `delivery.give_up_after`, or a target's
+/// permanent refusal).
+#[utoipa::path(
+    post,
+    path = "/api/v1/drafts/{id}/retry",
+    tag = "deliveries",
+    params(("id" = String, Path, description = "Draft id")),
+    responses(
+        (status = 200, description = "The draft, its failed deliveries pending again", body = Draft),
+        (status = 404, description = "No such draft", body = ErrorBody),
+        (status = 409, description = "Nothing failed to retry", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 async fn retry(
     State(s): State<PublishApi>,
     headers: HeaderMap,
@@ -436,12 +642,27 @@ async fn retry(
     Ok(Json(draft).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResolveBody {
+    /// `overwrite` the hand edit on the target, or keep `theirs` and send the rest.
     choice: Choice,
 }
 
+/// Settles a conflict with a hand edit on an external target.
+#[utoipa::path(
+    post,
+    path = "/api/v1/drafts/{id}/resolve-conflict",
+    tag = "deliveries",
+    params(("id" = String, Path, description = "Draft id")),
+    request_body = ResolveBody,
+    responses(
+        (status = 200, description = "The draft, its held deliveries pending again", body = Draft),
+        (status = 404, description = "No such draft", body = ErrorBody),
+        (status = 409, description = "The draft has no conflict", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 async fn resolve_conflict(
     State(s): State<PublishApi>,
     headers: HeaderMap,

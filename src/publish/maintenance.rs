@@ -24,7 +24,7 @@ const MAX_TITLE: usize = 255;
 const MAX_BODY: usize = 25_000;
 
 /// One maintenance window, as the page and the management API show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Maintenance {
     /// `MNT-<n>`.
     pub id: String,
@@ -52,7 +52,7 @@ pub struct Maintenance {
 }
 
 /// One entry of a maintenance's public timeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MaintenanceUpdate {
     /// `<maintenance id>-u<n>`, stable for feeds.
     pub id: String,
@@ -152,7 +152,7 @@ pub fn active(all: &[Maintenance]) -> Vec<&Maintenance> {
 }
 
 /// What an admin asks for when scheduling a maintenance.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMaintenance {
     #[serde(alias = "name")]
@@ -168,7 +168,7 @@ pub struct NewMaintenance {
 }
 
 /// A change; absent fields stay as they are. A `body` adds an update to the timeline.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MaintenancePatch {
     #[serde(alias = "name")]

@@ -22,6 +22,24 @@ use crate::auth::Tokens;
 use crate::config::Role;
 use crate::error::{parse_json, ApiError};
 use crate::ingest::read_json_body;
+use crate::openapi::ErrorBody;
+use utoipa::{OpenApi, ToSchema};
+
+/// The OpenAPI description of this router's operations.
+#[derive(OpenApi)]
+#[openapi(paths(deliveries, retry, resolve_conflict))]
+pub struct ApiDoc;
+
+/// A maintenance's deliveries to external targets.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct MaintenanceDeliveries {
+    maintenance_id: String,
+    delivery: Option<MaintenanceDelivery>,
+    /// One outbox entry per change and target, with its attempts.
+    #[schema(value_type = Vec<Object>)]
+    deliveries: Vec<Value>,
+}
 
 #[derive(Clone)]
 pub struct MaintenanceDeliveryApi {
@@ -78,6 +96,17 @@ fn view(e: &Entry, report: &Value) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/maintenances/{id}/deliveries",
+    tag = "maintenance",
+    params(("id" = String, Path, description = "Maintenance id (MNT-n)")),
+    responses(
+        (status = 200, description = "Delivery state and entries", body = MaintenanceDeliveries),
+        (status = 404, description = "No such maintenance", body = ErrorBody),
+    ),
+    security(("bearer" = ["reader"])),
+)]
 async fn deliveries(
     State(s): State<MaintenanceDeliveryApi>,
     headers: HeaderMap,
@@ -94,6 +123,18 @@ async fn deliveries(
     .into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/maintenances/{id}/retry",
+    tag = "maintenance",
+    params(("id" = String, Path, description = "Maintenance id (MNT-n)")),
+    responses(
+        (status = 200, description = "The maintenance, its failed deliveries pending again", body = crate::publish::maintenance::Maintenance),
+        (status = 404, description = "No such maintenance", body = ErrorBody),
+        (status = 409, description = "Nothing failed to retry", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 async fn retry(
     State(s): State<MaintenanceDeliveryApi>,
     headers: HeaderMap,
@@ -127,12 +168,26 @@ async fn retry(
     answer(&s, &id)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResolveBody {
+    /// `overwrite` (send ours) or `theirs` (keep the hand edit).
     choice: Choice,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/maintenances/{id}/resolve-conflict",
+    tag = "maintenance",
+    params(("id" = String, Path, description = "Maintenance id (MNT-n)")),
+    request_body = ResolveBody,
+    responses(
+        (status = 200, description = "The maintenance, its held deliveries pending again", body = crate::publish::maintenance::Maintenance),
+        (status = 404, description = "No such maintenance", body = ErrorBody),
+        (status = 409, description = "The maintenance has no conflict", body = ErrorBody),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 async fn resolve_conflict(
     State(s): State<MaintenanceDeliveryApi>,
     headers: HeaderMap,

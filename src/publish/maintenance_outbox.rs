@@ -40,7 +40,7 @@ pub fn kind_of_step(action: &str) -> EventKind {
 }
 
 /// Where delivery to external targets stands for one maintenance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     /// Changes are queued or being sent.
@@ -55,7 +55,7 @@ pub enum DeliveryState {
 
 /// Delivery to the configured publishers (subscribers are not counted: one unreachable
 /// subscriber is not the maintenance's problem).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MaintenanceDelivery {
     pub state: DeliveryState,
     pub reason: Option<String>,

@@ -9,7 +9,7 @@ use super::Publication;
 use crate::vocab::{ComponentStatus, Impact, IncidentStatus};
 
 /// A component as the catalog declares it (only what may be public).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ComponentInfo {
     pub id: String,
     pub name: String,
@@ -36,7 +36,7 @@ impl Default for ComponentState {
 }
 
 /// A component with its current public status.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PublicComponent {
     #[serde(flatten)]
     pub info: ComponentInfo,
@@ -44,7 +44,7 @@ pub struct PublicComponent {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AffectedComponent {
     pub code: String,
     pub name: String,
@@ -53,7 +53,7 @@ pub struct AffectedComponent {
 }
 
 /// One entry of an incident's public timeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IncidentUpdate {
     /// `<draft id>-r<revision>`: what makes publishing idempotent.
     pub id: String,
@@ -67,7 +67,7 @@ pub struct IncidentUpdate {
     pub actor: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Incident {
     pub id: String,
     pub number: u64,

@@ -22,7 +22,7 @@ pub const RECORDS_TABLE: &str = "publish_records";
 /// Attempts kept in an entry (the count goes on).
 const ATTEMPTS_KEPT: usize = 50;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryState {
     /// Waiting for (another) attempt.
@@ -48,7 +48,7 @@ impl EntryState {
 }
 
 /// What an admin chose for a conflict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Choice {
     /// Write ours over the hand edit.
@@ -58,7 +58,7 @@ pub enum Choice {
 }
 
 /// One try at delivering an entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attempt {
     pub at: DateTime<Utc>,
     /// success, unchanged, retry, failure, conflict

@@ -11,6 +11,7 @@ mod ingest;
 mod lifecycle;
 mod maintenance;
 mod maintenance_publish;
+mod openapi;
 mod operations;
 mod page;
 mod pagerduty;

@@ -98,6 +98,23 @@ impl ViewState {
     }
 }
 
+/// Slack's interactivity request URL: the buttons on draft messages and the edit modal.
+#[utoipa::path(
+    post,
+    path = "/slack/interactions",
+    tag = "chat",
+    operation_id = "slack_interactions",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Slack's `payload` field: a block action or a view submission"),
+    responses(
+        (status = 200, description = "Handled; an empty body, or the modal's errors as Slack expects them"),
+        (status = 400, description = "A form without the fields Slack sends", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Bad or stale signature", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Slack is not configured (the reason says what is missing)", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Larger than `max_body`", body = crate::openapi::ErrorBody),
+        (status = 415, description = "Not a form", body = crate::openapi::ErrorBody),
+    ),
+    security(("slack_signature" = [])),
+)]
 pub(super) async fn handle(State(slack): State<Slack>, headers: HeaderMap, body: Body) -> Response {
     let (bytes, form) = match slack.read_form(&headers, body).await {
         Ok(x) => x,

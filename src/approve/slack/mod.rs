@@ -168,6 +168,11 @@ pub fn setup(
     Ok((Chat::On(slack), Some(worker)))
 }
 
+/// The OpenAPI description of the chat endpoints.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(interactions::handle, commands::handle))]
+pub struct ApiDoc;
+
 /// `POST /slack/interactions` and `POST /slack/commands`; a JSON 404 saying why while chat
 /// is off.
 pub fn router(chat: &Chat) -> Router {

@@ -61,6 +61,25 @@ pub struct PagerDutyIngest {
     pub limit: crate::limits::KeyedLimit,
 }
 
+/// The OpenAPI description of the PagerDuty webhook.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(receive))]
+pub struct ApiDoc;
+
+/// How an authentic delivery was taken.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
+struct Answer {
+    /// `accepted`, `ignored` (recorded, not usable: the reason says why) or `duplicate`.
+    status: String,
+    /// With `accepted`: alerts whose state changed.
+    #[schema(nullable = false)]
+    new: Option<usize>,
+    /// With `ignored`.
+    #[schema(nullable = false)]
+    reason: Option<String>,
+}
+
 pub fn router(state: PagerDutyIngest) -> Router {
     Router::new()
         .route("/webhooks/pagerduty", post(receive))
@@ -74,6 +93,26 @@ enum Taken {
     Duplicate,
 }
 
+/// A PagerDuty V3 webhook subscription's deliveries. After the size limit and the
+/// signature, every authentic delivery gets a 2xx, even one statusgate cannot use:
+/// PagerDuty disables a subscription after repeated non-2xx answers.
+#[utoipa::path(
+    post,
+    path = "/webhooks/pagerduty",
+    operation_id = "pagerduty_webhook",
+    tag = "ingest",
+    request_body(content = Object, description = "A PagerDuty V3 webhook event (`{\"event\": {…}}`)"),
+    responses(
+        (status = 200, description = "Taken", body = Answer),
+        (status = 401, description = "No valid `v1=` signature", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Off: no secret configured", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Larger than `max_body`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Over the subscription's rate limit; PagerDuty retries", body = crate::openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Storage unavailable; PagerDuty retries", body = crate::openapi::ErrorBody),
+    ),
+    security(("pagerduty_signature" = [])),
+)]
 #[tracing::instrument(skip_all, fields(source = "pagerduty"))]
 async fn receive(State(s): State<PagerDutyIngest>, headers: HeaderMap, body: Body) -> Response {
     if s.secrets.is_empty() {
