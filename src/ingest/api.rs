@@ -76,6 +76,7 @@ fn routing(catalog: &CatalogHandle, alert: &Alert) -> serde_json::Value {
 #[utoipa::path(
     get,
     path = "/api/v1/alerts",
+    operation_id = "list_alerts",
     tag = "alerts",
     params(ListQuery),
     responses(
@@ -117,6 +118,7 @@ async fn list(
 #[utoipa::path(
     get,
     path = "/api/v1/alerts/{key}",
+    operation_id = "get_alert",
     tag = "alerts",
     params(("key" = String, Path, description = "am:<fingerprint> or pd:<incident id>")),
     responses(

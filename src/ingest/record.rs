@@ -15,6 +15,15 @@ use crate::store::{Result, Store, StoreError, Table, Tx, TxAbort};
 pub const ALERTS_TABLE: &str = "alerts";
 pub const INBOX_TABLE: &str = "inbox";
 
+/// An inbox entry: the key of an alert whose state changed (data directories written by
+/// earlier versions hold whole alerts, still read).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum InboxItem {
+    Key(String),
+    Alert(Box<Alert>),
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RecordOutcome {
     pub new: usize,
@@ -145,15 +154,29 @@ impl Recorder {
                 continue;
             }
             tx.put(&self.alerts, &alert.key, alert)?;
-            tx.append(&self.inbox, alert)?;
+            // Only the key: the pipeline reads the state as it stands when it gets there,
+            // and sled copies whole tree nodes on write, so small entries keep ingest fast.
+            tx.append(&self.inbox, &InboxItem::Key(alert.key.clone()))?;
             out.new += 1;
         }
         Ok(out)
     }
 
-    /// Alerts waiting for the pipeline, oldest first.
+    /// Alerts waiting for the pipeline, oldest first, each as it stands now. Several
+    /// changes of one alert queued meanwhile are seen as its latest state.
     pub fn pending(&self, limit: usize) -> Result<Vec<(String, Alert)>> {
-        self.inbox.first(limit)
+        let mut out = Vec::new();
+        for (seq, item) in self.inbox.first::<InboxItem>(limit)? {
+            match item {
+                InboxItem::Key(key) => match self.alerts.get::<Alert>(&key)? {
+                    Some(alert) => out.push((seq, alert)),
+                    // Nothing to take; drop the entry.
+                    None => self.inbox.remove(&seq)?,
+                },
+                InboxItem::Alert(alert) => out.push((seq, *alert)),
+            }
+        }
+        Ok(out)
     }
 
     /// The pipeline took these.

@@ -99,6 +99,7 @@ fn view(e: &Entry, report: &Value) -> Value {
 #[utoipa::path(
     get,
     path = "/api/v1/maintenances/{id}/deliveries",
+    operation_id = "maintenance_deliveries",
     tag = "maintenance",
     params(("id" = String, Path, description = "Maintenance id (MNT-n)")),
     responses(
@@ -126,6 +127,7 @@ async fn deliveries(
 #[utoipa::path(
     post,
     path = "/api/v1/maintenances/{id}/retry",
+    operation_id = "retry_maintenance",
     tag = "maintenance",
     params(("id" = String, Path, description = "Maintenance id (MNT-n)")),
     responses(
@@ -178,6 +180,7 @@ struct ResolveBody {
 #[utoipa::path(
     post,
     path = "/api/v1/maintenances/{id}/resolve-conflict",
+    operation_id = "resolve_maintenance_conflict",
     tag = "maintenance",
     params(("id" = String, Path, description = "Maintenance id (MNT-n)")),
     request_body = ResolveBody,
