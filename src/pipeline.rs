@@ -76,8 +76,12 @@ impl Pipeline {
         let wake = self.recorder.wake();
         let mut failures = 0u32;
         loop {
+            let mut more = false;
             match self.step().await {
-                Ok(()) => failures = 0,
+                Ok(m) => {
+                    failures = 0;
+                    more = m;
+                }
                 Err(e) => {
                     failures = failures.saturating_add(1);
                     tracing::error!(error = %e, "pipeline step failed; will retry");
@@ -85,6 +89,10 @@ impl Pipeline {
             }
             let wait = if failures > 0 {
                 Duration::from_millis(250u64.saturating_mul(1 << failures.min(6)))
+            } else if more {
+                // A backlog: go on at once, but still look at the shutdown token between
+                // batches (what is left stays in the inbox for the next start).
+                Duration::ZERO
             } else {
                 self.next_wait()
             };
@@ -112,31 +120,9 @@ impl Pipeline {
     }
 
     /// Takes everything recorded so far, then runs the timers.
-    pub async fn step(&mut self) -> Result<()> {
+    pub async fn step(&mut self) -> Result<bool> {
         self.advance_maintenance().await?;
-        loop {
-            let batch = self.recorder.pending(256)?;
-            if batch.is_empty() {
-                break;
-            }
-            for (key, alert) in batch {
-                let lock = self.lock.clone();
-                let _guard = lock.lock().await;
-                let catalog = self.catalog.current();
-                let now = Utc::now();
-                let received = alert.received_at;
-                let held = self.maintenance.components();
-                let effects = self.grouper.observe_during(alert, &catalog, now, &held);
-                let drafted = self.handle(&effects, &catalog, now)?;
-                if drafted {
-                    let seconds =
-                        (Utc::now() - received).num_microseconds().unwrap_or(0) as f64 / 1e6;
-                    self.metrics.alert_to_draft(seconds);
-                }
-                self.persist_groups()?;
-                self.recorder.done(&key)?;
-            }
-        }
+        let more = self.take_batch().await?;
         let lock = self.lock.clone();
         let _guard = lock.lock().await;
         let catalog = self.catalog.current();
@@ -149,10 +135,47 @@ impl Pipeline {
         self.signals.set_storm(self.grouper.storm_state());
         // No flush here: sled's log is ordered, so these writes are never durable without
         // the ingest writes before them, and a lost suffix is replayed from the inbox.
-        Ok(())
+        Ok(more)
     }
 
-    /// Applies grouping decisions; true if a draft was created or revised.
+    /// Takes up to one batch of recorded alerts. Grouping sees every alert; drafting sees
+    /// each group's latest state once per batch, so a flood of alerts for one incident
+    /// costs one draft write per batch, not one per alert. Returns whether more wait.
+    async fn take_batch(&mut self) -> Result<bool> {
+        const BATCH: usize = 256;
+        let batch = self.recorder.pending(BATCH)?;
+        if batch.is_empty() {
+            return Ok(false);
+        }
+        let lock = self.lock.clone();
+        let _guard = lock.lock().await;
+        let catalog = self.catalog.current();
+        let now = Utc::now();
+        let held = self.maintenance.components();
+        let mut effects = Vec::new();
+        let mut received = Vec::with_capacity(batch.len());
+        let mut keys = Vec::with_capacity(batch.len());
+        for (key, alert) in batch {
+            received.push(alert.received_at);
+            keys.push(key);
+            effects.extend(self.grouper.observe_during(alert, &catalog, now, &held));
+        }
+        let drafted = self.handle(&latest_per_group(effects), &catalog, now)?;
+        if drafted {
+            let done = Utc::now();
+            for r in received {
+                let seconds = (done - r).num_microseconds().unwrap_or(0) as f64 / 1e6;
+                self.metrics.alert_to_draft(seconds);
+            }
+        }
+        // Groups before the inbox: a crash in between replays alerts grouping already has,
+        // which changes nothing.
+        self.persist_groups()?;
+        self.recorder.done_all(&keys)?;
+        Ok(keys.len() == BATCH)
+    }
+
+    /// Applies grouping decisions; true if a draft was created or changed.
     fn handle(
         &self,
         effects: &[Effect],
@@ -198,9 +221,14 @@ impl Pipeline {
                 }
                 _ => {
                     let events = self.drafts.apply(effect, catalog, now)?;
-                    drafted |= events
-                        .iter()
-                        .any(|e| matches!(e, DraftEvent::Created(_) | DraftEvent::Revised(_)));
+                    drafted |= events.iter().any(|e| {
+                        matches!(
+                            e,
+                            DraftEvent::Created(_)
+                                | DraftEvent::Revised(_)
+                                | DraftEvent::AlertsUpdated(_)
+                        )
+                    });
                     self.count(&events);
                 }
             }
@@ -256,6 +284,10 @@ impl Pipeline {
                     self.metrics.rate_limited("drafts");
                     continue;
                 }
+                DraftEvent::AlertsUpdated(d) => {
+                    tracing::debug!(draft = %d.id, alerts = d.alerts.len(), "more alerts behind a draft");
+                    continue;
+                }
                 DraftEvent::Created(d) => ("created", d),
                 DraftEvent::Revised(d) => ("revised", d),
                 DraftEvent::Withdrawn(d) => ("withdrawn", d),
@@ -276,4 +308,24 @@ impl Pipeline {
         }
         Ok(())
     }
+}
+
+/// Keeps, of several `Update`s for one group, only the last (each carries the group's whole
+/// state); every other effect keeps its place.
+fn latest_per_group(effects: Vec<Effect>) -> Vec<Effect> {
+    let mut last_update = std::collections::HashMap::new();
+    for (i, e) in effects.iter().enumerate() {
+        if let Effect::Update(s) = e {
+            last_update.insert(s.group_id.clone(), i);
+        }
+    }
+    effects
+        .into_iter()
+        .enumerate()
+        .filter(|(i, e)| match e {
+            Effect::Update(s) => last_update.get(&s.group_id) == Some(i),
+            _ => true,
+        })
+        .map(|(_, e)| e)
+        .collect()
 }

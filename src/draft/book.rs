@@ -33,6 +33,15 @@ pub struct Ledger {
     pub deferred: Option<Snapshot>,
 }
 
+/// What an automatic revision changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    None,
+    /// Only the alerts behind it (and notes about them).
+    Alerts,
+    Revision,
+}
+
 /// What happened to drafts, for metrics and notifications.
 #[derive(Debug, Clone)]
 pub enum DraftEvent {
@@ -40,6 +49,9 @@ pub enum DraftEvent {
     Revised(Draft),
     Withdrawn(Draft),
     Expired(Draft),
+    /// More alerts behind a pending draft, with nothing customers would read changed: the
+    /// alert list is updated in place, without a new revision.
+    AlertsUpdated(Draft),
     /// `limits.drafts_per_hour` was spent: held, and drafted once the budget allows.
     RateLimited {
         group_id: String,
@@ -162,16 +174,9 @@ impl Drafts {
                 group_id: snap.group_id.clone(),
                 ..Ledger::default()
             });
-        if let Some(mut draft) = self.pending_of(&ledger)? {
+        if let Some(draft) = self.pending_of(&ledger)? {
             let kind = draft.kind;
-            return match self.revise(&mut draft, kind, snap, &ledger, catalog, now) {
-                Ok(true) => {
-                    self.commit(&draft, Some(&ledger), None, &[revised_entry(&draft, now)])?;
-                    Ok(vec![DraftEvent::Revised(draft)])
-                }
-                Ok(false) => Ok(Vec::new()),
-                Err(e) => Err(e),
-            };
+            return self.commit_change(draft, &ledger, kind, snap, catalog, now);
         }
         let kind = if ledger.incident_id.is_some() {
             DraftKind::Update
@@ -237,19 +242,8 @@ impl Drafts {
             self.commit(&draft, None, Some(&snap.group_id), &[entry])?;
             return Ok(vec![DraftEvent::Withdrawn(draft)]);
         }
-        if let Some(mut draft) = pending {
-            if self.revise(
-                &mut draft,
-                DraftKind::Resolution,
-                snap,
-                &ledger,
-                catalog,
-                now,
-            )? {
-                self.commit(&draft, Some(&ledger), None, &[revised_entry(&draft, now)])?;
-                return Ok(vec![DraftEvent::Revised(draft)]);
-            }
-            return Ok(Vec::new());
+        if let Some(draft) = pending {
+            return self.commit_change(draft, &ledger, DraftKind::Resolution, snap, catalog, now);
         }
         let draft = self.create(DraftKind::Resolution, snap, &ledger, catalog, now)?;
         ledger.pending = Some(draft.id.clone());
@@ -380,6 +374,30 @@ impl Drafts {
         Ok(draft)
     }
 
+    /// Revises a pending draft and writes what changed.
+    fn commit_change(
+        &self,
+        mut draft: Draft,
+        ledger: &Ledger,
+        kind: DraftKind,
+        snap: &Snapshot,
+        catalog: &Catalog,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DraftEvent>> {
+        match self.revise(&mut draft, kind, snap, ledger, catalog, now)? {
+            Change::None => Ok(Vec::new()),
+            Change::Alerts => {
+                // The ingest audit entries already say which alerts arrived.
+                self.commit(&draft, Some(ledger), None, &[])?;
+                Ok(vec![DraftEvent::AlertsUpdated(draft)])
+            }
+            Change::Revision => {
+                self.commit(&draft, Some(ledger), None, &[revised_entry(&draft, now)])?;
+                Ok(vec![DraftEvent::Revised(draft)])
+            }
+        }
+    }
+
     /// Brings a pending draft up to date with the group; fields a person edited stay.
     /// Returns whether anything changed.
     fn revise(
@@ -390,7 +408,7 @@ impl Drafts {
         ledger: &Ledger,
         catalog: &Catalog,
         now: DateTime<Utc>,
-    ) -> Result<bool> {
+    ) -> Result<Change> {
         let (title, body, components) = self.text(kind, snap, ledger, catalog)?;
         let edited = |f: &str| draft.edited_fields.contains(f);
         let worst = components
@@ -435,7 +453,30 @@ impl Drafts {
             }
         }
         if next == *draft {
-            return Ok(false);
+            return Ok(Change::None);
+        }
+        // A revision is what an approver reads and approves; more alerts behind the same
+        // text and statuses are not a new revision (and must not cost one per alert).
+        let same_public = next.kind == draft.kind
+            && next.title == draft.title
+            && next.body == draft.body
+            && next.components == draft.components
+            && next.incident_status == draft.incident_status
+            && next.impact == draft.impact
+            && next.flapping == draft.flapping;
+        if same_public {
+            let (revision, revisions, history, updated_at) = (
+                draft.revision,
+                std::mem::take(&mut draft.revisions),
+                std::mem::take(&mut draft.history),
+                draft.updated_at,
+            );
+            *draft = next;
+            draft.revision = revision;
+            draft.revisions = revisions;
+            draft.history = history;
+            draft.updated_at = updated_at;
+            return Ok(Change::Alerts);
         }
         let what = changes(draft, &next);
         draft.next_revision(SYSTEM, now);
@@ -450,7 +491,7 @@ impl Drafts {
         draft.history = history;
         draft.updated_at = now;
         draft.log(now, SYSTEM, "revised", what);
-        Ok(true)
+        Ok(Change::Revision)
     }
 
     fn text(

@@ -61,6 +61,8 @@ struct ListQuery {
     /// `firing` (default), `resolved` or `all`.
     state: Option<String>,
     limit: Option<usize>,
+    /// Only keys after this one (the last key of the previous page).
+    after: Option<String>,
 }
 
 fn routing(catalog: &CatalogHandle, alert: &Alert) -> serde_json::Value {
@@ -105,7 +107,7 @@ async fn list(
     };
     let alerts: Vec<serde_json::Value> = s
         .recorder
-        .all(limit, keep)?
+        .all(limit, keep, q.after.as_deref())?
         .into_iter()
         .map(|a| {
             let r = routing(&s.catalog, &a);

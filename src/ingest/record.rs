@@ -179,15 +179,26 @@ impl Recorder {
         Ok(out)
     }
 
+    /// The pipeline took all of these (one atomic write).
+    pub fn done_all(&self, keys: &[String]) -> Result<()> {
+        self.inbox.remove_all(keys)
+    }
+
     /// The pipeline took these.
     pub fn done(&self, key: &str) -> Result<()> {
         self.inbox.remove(key)
     }
 
-    /// Up to `limit` recorded alerts that `keep` accepts, in key order.
-    pub fn all(&self, limit: usize, keep: fn(&Alert) -> bool) -> Result<Vec<Alert>> {
+    /// Up to `limit` recorded alerts that `keep` accepts, in key order, after key `after`.
+    pub fn all(
+        &self,
+        limit: usize,
+        keep: fn(&Alert) -> bool,
+        after: Option<&str>,
+    ) -> Result<Vec<Alert>> {
         let mut out = Vec::new();
-        for (_, a) in self.alerts.scan::<Alert>()? {
+        for a in self.alerts.iter_from::<Alert>(after)? {
+            let a = a?;
             if keep(&a) {
                 out.push(a);
                 if out.len() >= limit {

@@ -218,6 +218,16 @@ impl Table {
         Ok(())
     }
 
+    /// Removes several keys in one atomic batch.
+    pub fn remove_all(&self, keys: &[String]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for k in keys {
+            batch.remove(k.as_bytes());
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
     pub fn contains(&self, key: &str) -> Result<bool> {
         Ok(self.tree.contains_key(key.as_bytes())?)
     }
@@ -245,6 +255,25 @@ impl Table {
             out.push((key, value));
         }
         Ok(out)
+    }
+
+    /// Records with keys after `after` (all when `None`), in key order, decoded lazily.
+    pub fn iter_from<T: DeserializeOwned>(
+        &self,
+        after: Option<&str>,
+    ) -> Result<impl Iterator<Item = Result<T>> + '_> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(k) => Bound::Excluded(k.as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        Ok(self
+            .tree
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .map(move |item| {
+                let (k, v) = item?;
+                decode(self.name, &String::from_utf8_lossy(&k), &v)
+            }))
     }
 
     /// The first `limit` records in key order.

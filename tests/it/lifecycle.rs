@@ -484,3 +484,49 @@ async fn health_metrics_and_unknown_paths_answer_as_documented() {
         .unwrap();
     assert_eq!(j.headers()["access-control-allow-origin"], "*");
 }
+
+/// A revision is what approvers read: another alert behind the same text and statuses is
+/// listed on the draft without making a new revision (a storm of alerts for one outage
+/// must not turn into thousands of revisions, nor invalidate an approval in progress).
+#[tokio::test]
+async fn more_alerts_behind_the_same_text_do_not_make_a_new_revision() {
+    let s = Server::start(Options::default());
+    s.post_alertmanager(&am_payload(vec![am_alert(
+        "same1",
+        "api-gateway",
+        "critical",
+        true,
+        T0,
+    )]))
+    .await;
+    let draft = s.wait_draft("first", |d| d["state"] == "pending").await;
+    assert_eq!(draft["revision"], 1);
+    for i in 2..=5 {
+        s.post_alertmanager(&am_payload(vec![am_alert(
+            &format!("same{i}"),
+            "api-core",
+            "critical",
+            true,
+            T0,
+        )]))
+        .await;
+    }
+    let draft = s
+        .wait_draft("five alerts", |d| {
+            d["alerts"].as_array().is_some_and(|a| a.len() == 5)
+        })
+        .await;
+    assert_eq!(draft["revision"], 1, "{draft}");
+    let (status, body) = s.approve(draft["id"].as_str().unwrap(), 1).await;
+    assert_eq!(status, 200, "{body}");
+    // A change customers would read is a new revision.
+    s.post_alertmanager(&am_payload(vec![am_alert(
+        "web1", "web", "critical", true, T0,
+    )]))
+    .await;
+    s.post_alertmanager(&am_payload(vec![am_alert(
+        "warn1", "api-edge", "warning", true, T0,
+    )]))
+    .await;
+    assert!(s.drafts("pending").await.iter().all(|d| d["revision"] == 1));
+}
