@@ -160,6 +160,7 @@ impl Pipeline {
             keys.push(key);
             effects.extend(self.grouper.observe_during(alert, &catalog, now, &held));
         }
+        effects.extend(self.grouper.take_updates());
         let drafted = self.handle(&latest_per_group(effects), &catalog, now)?;
         if drafted {
             let done = Utc::now();

@@ -201,6 +201,9 @@ pub fn notes_for(snap: &Snapshot) -> Vec<String> {
     notes
 }
 
+/// How many alerts templates see in `alerts` (`alert_count` has them all).
+pub const TEMPLATE_ALERTS: usize = 20;
+
 /// What templates see. Every string in it has been redacted.
 #[derive(Debug, Clone, Serialize)]
 pub struct TextContext {
@@ -339,9 +342,12 @@ pub fn text_context(
             .find_map(|a| a.annotations.get("public_summary"))
             .map(|s| redactor.redact(s)),
         started_at: snap.started_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        // Templates name a few alerts at most; redacting thousands on every revision of a
+        // storm draft would be most of its cost.
         alerts: snap
             .alerts
             .iter()
+            .take(TEMPLATE_ALERTS)
             .map(|a| AlertContext {
                 alertname: redactor.redact(a.alertname()),
                 status: match a.status {

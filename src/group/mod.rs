@@ -108,6 +108,8 @@ pub struct Grouper {
     by_alert: HashMap<String, String>,
     changed: BTreeSet<String>,
     removed: BTreeSet<String>,
+    /// Open groups whose alerts changed since `take_updates` last looked.
+    dirty: BTreeSet<String>,
 }
 
 impl Grouper {
@@ -120,6 +122,7 @@ impl Grouper {
             by_alert: HashMap::new(),
             changed: BTreeSet::new(),
             removed: BTreeSet::new(),
+            dirty: BTreeSet::new(),
         };
         for group in groups {
             // A storm group that outlived a restart keeps collecting while it is open.
@@ -154,7 +157,9 @@ impl Grouper {
 
     /// Takes one alert delivery.
     pub fn observe(&mut self, alert: Alert, catalog: &Catalog, now: DateTime<Utc>) -> Vec<Effect> {
-        self.observe_during(alert, catalog, now, &BTreeSet::new())
+        let mut effects = self.observe_during(alert, catalog, now, &BTreeSet::new());
+        effects.extend(self.take_updates());
+        effects
     }
 
     /// Takes one alert delivery while `maintenance` components are in a maintenance
@@ -335,7 +340,7 @@ impl Grouper {
         self.groups
             .values()
             .filter_map(|g| {
-                let down = g.snapshot(None).components;
+                let down = g.active_components();
                 upstream
                     .iter()
                     .find(|u| down.get(*u) == Some(&ComponentStatus::MajorOutage))
@@ -399,6 +404,7 @@ impl Grouper {
                 _ => {}
             }
         }
+        effects.extend(self.take_updates());
         effects
     }
 
@@ -442,20 +448,36 @@ impl Grouper {
             Phase::Resolving { .. } if active => group.phase = Phase::Open,
             _ => {}
         }
-        if group.phase != Phase::Open {
-            return Vec::new();
+        if group.phase == Phase::Open {
+            // Compared with what drafting last saw in `take_updates`, once per batch: a
+            // snapshot per alert would cost the whole group for every alert of a storm.
+            self.dirty.insert(id.to_string());
         }
-        let snap = group.snapshot(None);
-        let changed = group
-            .last_emitted
-            .as_ref()
-            .is_none_or(|prev| prev.essence() != snap.essence());
-        if changed {
-            group.last_emitted = Some(snap.clone());
-            vec![Effect::Update(snap)]
-        } else {
-            Vec::new()
+        Vec::new()
+    }
+
+    /// `Update`s for the open groups that changed since the last call, one per group.
+    pub fn take_updates(&mut self) -> Vec<Effect> {
+        let mut out = Vec::new();
+        for id in std::mem::take(&mut self.dirty) {
+            let Some(group) = self.groups.get_mut(&id) else {
+                continue;
+            };
+            if group.phase != Phase::Open {
+                continue;
+            }
+            let snap = group.snapshot(None);
+            let changed = group
+                .last_emitted
+                .as_ref()
+                .is_none_or(|prev| prev.essence() != snap.essence());
+            if changed {
+                group.last_emitted = Some(snap.clone());
+                self.changed.insert(id);
+                out.push(Effect::Update(snap));
+            }
         }
+        out
     }
 
     /// The open group a new alert for `components` joins, by the configured `group_by`.

@@ -125,7 +125,8 @@ impl Group {
         changed
     }
 
-    pub fn snapshot(&self, resolved_at: Option<DateTime<Utc>>) -> Snapshot {
+    /// Worst proposed status per component over alerts still firing (or held).
+    pub fn active_components(&self) -> BTreeMap<String, ComponentStatus> {
         let mut components: BTreeMap<String, ComponentStatus> = BTreeMap::new();
         for t in self.alerts.values().filter(|t| t.active()) {
             for (c, s) in &t.components {
@@ -133,6 +134,11 @@ impl Group {
                 *e = (*e).max(*s);
             }
         }
+        components
+    }
+
+    pub fn snapshot(&self, resolved_at: Option<DateTime<Utc>>) -> Snapshot {
+        let mut components = self.active_components();
         // A resolution names the components it gives back.
         if resolved_at.is_some() {
             for t in self.alerts.values() {

@@ -60,7 +60,7 @@ impl Store {
         let db = sled::Config::new()
             .path(dir)
             // sled's default cache is 1 GiB; hot data (drafts, groups, recent alerts) is small.
-            .cache_capacity(64 << 20)
+            .cache_capacity(32 << 20)
             // Durability comes from explicit group commits, not from a timer.
             .flush_every_ms(Some(1000))
             .open()?;
