@@ -58,6 +58,20 @@ fn kept_fuzz_inputs_and_fixtures_never_panic_the_parsers() {
             }
         }
     }
+    let interactions = inputs("slack_interaction", &["tests/fixtures/slack"]);
+    for i in &interactions {
+        let _ = statusgate::approve::slack::parse_interaction(i);
+    }
+    let block_actions = format!(
+        "payload={}",
+        urlencode(
+            r#"{"type":"block_actions","user":{"id":"U1","username":"ann"},"actions":[{"action_id":"approve","value":"D-1:2"}]}"#
+        )
+    );
+    assert_eq!(
+        statusgate::approve::slack::parse_interaction(block_actions.as_bytes()).as_deref(),
+        Ok("block_actions")
+    );
     let secret = Secret::new("fuzz-secret");
     for s in inputs("signatures", &[]) {
         let split = s.iter().position(|b| *b == b'\n').unwrap_or(s.len());
@@ -76,4 +90,15 @@ fn kept_fuzz_inputs_and_fixtures_never_panic_the_parsers() {
         let _ = statusgate::approve::slack::verify::verify(&secret, &headers, body, 1_700_000_000);
     }
     assert!(Path::new(&repo_path("tests/fixtures/fuzz")).is_dir());
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -462,3 +462,27 @@ fn patch_from(draft: &Draft, state: &ViewState) -> Result<Option<DraftPatch>, (S
     }
     Ok(changed.then_some(patch))
 }
+
+/// Parses an interaction request body (`payload=<url-encoded JSON>`) the way the handler
+/// does after the signature check, reading what the handler reads; for fuzzing and tests.
+/// Returns the interaction type.
+pub fn parse_interaction(body: &[u8]) -> Result<String, String> {
+    let form: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|e| format!("not a form: {e}"))?;
+    let raw = form
+        .iter()
+        .find(|(k, _)| k == "payload")
+        .map(|(_, v)| v)
+        .ok_or("missing the `payload` field")?;
+    let p: Payload = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+    for a in &p.actions {
+        let _ = (a.action_id.as_str(), super::blocks::parse_ref(&a.value));
+    }
+    if let Some(v) = &p.view {
+        let _ = (v.callback_id.as_str(), v.private_metadata.as_str());
+        for block in ["title", "body", "incident_status", "impact", "reason"] {
+            let _ = (v.state.text(block), v.state.selected(block));
+        }
+    }
+    Ok(p.kind)
+}

@@ -30,6 +30,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 pub use client::{Client, Patience, SlackError};
+pub use interactions::parse_interaction;
 pub use sync::Worker;
 
 use super::Approvals;
