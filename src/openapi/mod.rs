@@ -127,6 +127,7 @@ pub fn document() -> Value {
     doc.merge(crate::approve::maintenance::ApiDoc::openapi());
     doc.merge(crate::approve::slack::ApiDoc::openapi());
     doc.merge(crate::publish::api::ApiDoc::openapi());
+    doc.merge(crate::publish::links::ApiDoc::openapi());
     doc.merge(crate::ingest::alertmanager::ApiDoc::openapi());
     doc.merge(crate::ingest::pagerduty::ApiDoc::openapi());
     doc.merge(crate::ops::ApiDoc::openapi());

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -14,12 +14,12 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Mutex;
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{OpenApi, ToSchema};
 
 use super::decide::Decisions;
 use super::health::Health;
 use super::outbox::{Attempt, Choice, EntryState, Outbox};
-use super::subscribers::{Channel, LinkPurpose, Subscriber, SubscriberState};
+use super::subscribers::{Channel, Subscriber, SubscriberState};
 use super::webhook::SigningKey;
 use super::PublicState;
 use crate::auth::Tokens;
@@ -62,10 +62,6 @@ impl PublishApi {
     add_subscriber,
     get_subscriber,
     delete_subscriber,
-    confirm_page,
-    confirm,
-    unsubscribe_page,
-    unsubscribe,
     deliveries,
     retry,
     resolve_conflict
@@ -147,18 +143,14 @@ pub fn router(state: PublishApi) -> Router {
             "/api/v1/subscribers/{id}",
             get(get_subscriber).delete(delete_subscriber),
         )
-        .route("/subscribers/confirm", get(confirm_page).post(confirm))
-        .route(
-            "/subscribers/unsubscribe",
-            get(unsubscribe_page).post(unsubscribe),
-        )
         .route("/api/v1/drafts/{id}/deliveries", get(deliveries))
         .route("/api/v1/drafts/{id}/retry", post(retry))
         .route(
             "/api/v1/drafts/{id}/resolve-conflict",
             post(resolve_conflict),
         )
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(super::links::router(state))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -356,211 +348,6 @@ async fn delete_subscriber(
     s.outbox.remove_subscriber(&id, &caller.name, Utc::now())?;
     s.outbox.store().durable().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct TokenQuery {
-    /// The token from the link in the email.
-    token: Option<String>,
-}
-
-/// The page an emailed confirm link opens: a button that confirms (a GET changes nothing, so mail scanners cannot confirm).
-#[utoipa::path(
-    get,
-    path = "/subscribers/confirm",
-    tag = "public",
-    params(TokenQuery),
-    responses(
-        (status = 200, description = "A page asking to confirm", content_type = "text/html", body = String),
-        (status = 404, description = "The link is not valid, or the subscription no longer exists", content_type = "text/html", body = String),
-    ),
-)]
-async fn confirm_page(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
-    let token = q.token.unwrap_or_default();
-    match s
-        .outbox
-        .subscribers()
-        .check_token(&token, LinkPurpose::Confirm)
-    {
-        None => invalid_link(&s),
-        Some(_) => html(
-            StatusCode::OK,
-            &s.page_name,
-            "Confirm your subscription",
-            &format!(
-                "<p>Receive status updates from {} at this address?</p>{}",
-                esc(&s.page_name),
-                form("/subscribers/confirm", &token, "Confirm subscription")
-            ),
-        ),
-    }
-}
-
-/// Confirms an email subscription (double opt-in).
-#[utoipa::path(
-    post,
-    path = "/subscribers/confirm",
-    tag = "public",
-    params(TokenQuery),
-    responses(
-        (status = 200, description = "Confirmed", content_type = "text/html", body = String),
-        (status = 404, description = "The link is not valid, or the subscription no longer exists", content_type = "text/html", body = String),
-    ),
-)]
-async fn confirm(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
-    let token = q.token.unwrap_or_default();
-    let Some(id) = s
-        .outbox
-        .subscribers()
-        .check_token(&token, LinkPurpose::Confirm)
-    else {
-        return invalid_link(&s);
-    };
-    let result = async {
-        let Some(mut sub) = s.outbox.subscribers().get(&id)? else {
-            return Ok(false);
-        };
-        if sub.state == SubscriberState::PendingConfirmation {
-            sub.state = SubscriberState::Active;
-            sub.confirmed_at = Some(Utc::now());
-            s.outbox.subscribers().put(&sub)?;
-            s.outbox.store().durable().await?;
-        }
-        Ok::<_, crate::store::StoreError>(true)
-    }
-    .await;
-    match result {
-        Ok(true) => html(
-            StatusCode::OK,
-            &s.page_name,
-            "Subscription confirmed",
-            "<p>You will receive an email when the status changes. Every email has a link to unsubscribe.</p>",
-        ),
-        Ok(false) => invalid_link(&s),
-        Err(e) => ApiError::from(e).into_response(),
-    }
-}
-
-/// The page an email's unsubscribe link opens: a button that unsubscribes.
-#[utoipa::path(
-    get,
-    path = "/subscribers/unsubscribe",
-    tag = "public",
-    params(TokenQuery),
-    responses(
-        (status = 200, description = "A page asking to unsubscribe", content_type = "text/html", body = String),
-        (status = 404, description = "The link is not valid, or the subscription no longer exists", content_type = "text/html", body = String),
-    ),
-)]
-async fn unsubscribe_page(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
-    let token = q.token.unwrap_or_default();
-    match s
-        .outbox
-        .subscribers()
-        .check_token(&token, LinkPurpose::Unsubscribe)
-    {
-        None => invalid_link(&s),
-        Some(_) => html(
-            StatusCode::OK,
-            &s.page_name,
-            "Unsubscribe",
-            &format!(
-                "<p>Stop receiving status updates from {}?</p>{}",
-                esc(&s.page_name),
-                form("/subscribers/unsubscribe", &token, "Unsubscribe")
-            ),
-        ),
-    }
-}
-
-/// The link's form and RFC 8058 one-click (`List-Unsubscribe=One-Click`) both POST here.
-#[utoipa::path(
-    post,
-    path = "/subscribers/unsubscribe",
-    tag = "public",
-    params(TokenQuery),
-    responses(
-        (status = 200, description = "Unsubscribed", content_type = "text/html", body = String),
-        (status = 404, description = "The link is not valid, or the subscription no longer exists", content_type = "text/html", body = String),
-    ),
-)]
-async fn unsubscribe(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
-    let token = q.token.unwrap_or_default();
-    let Some(id) = s
-        .outbox
-        .subscribers()
-        .check_token(&token, LinkPurpose::Unsubscribe)
-    else {
-        return invalid_link(&s);
-    };
-    let result = async {
-        if s.outbox.subscribers().get(&id)?.is_some() {
-            s.outbox
-                .remove_subscriber(&id, "unsubscribe link", Utc::now())?;
-            s.outbox.store().durable().await?;
-        }
-        Ok::<_, crate::store::StoreError>(())
-    }
-    .await;
-    match result {
-        Ok(()) => html(
-            StatusCode::OK,
-            &s.page_name,
-            "Unsubscribed",
-            "<p>This address will receive no more status updates.</p>",
-        ),
-        Err(e) => ApiError::from(e).into_response(),
-    }
-}
-
-fn invalid_link(s: &PublishApi) -> Response {
-    html(
-        StatusCode::NOT_FOUND,
-        &s.page_name,
-        "Link not valid",
-        "<p>This link is not valid, or the subscription no longer exists.</p>",
-    )
-}
-
-fn form(action: &str, token: &str, button: &str) -> String {
-    format!(
-        "<form method=\"post\" action=\"{action}?token={}\"><button type=\"submit\">{}</button></form>",
-        esc(token),
-        esc(button)
-    )
-}
-
-fn esc(s: &str) -> String {
-    handlebars::html_escape(s)
-}
-
-fn html(status: StatusCode, page: &str, title: &str, body: &str) -> Response {
-    let text = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <title>{t} · {p}</title><link rel=\"stylesheet\" href=\"/assets/style.css\"></head>\
-         <body><main><h1>{t}</h1>{body}<p><a href=\"/\">{p}</a></p></main></body></html>",
-        t = esc(title),
-        p = esc(page),
-    );
-    let mut r = (status, text).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-        ),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
 }
 
 /// A draft's deliveries to each external target, with their attempts.

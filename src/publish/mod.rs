@@ -14,6 +14,7 @@ pub mod deliver;
 pub mod email;
 pub mod event;
 pub mod health;
+pub mod links;
 pub mod maintenance;
 pub mod maintenance_api;
 pub mod maintenance_outbox;

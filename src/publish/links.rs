@@ -1,0 +1,236 @@
+//! The pages an emailed subscriber's links open: confirm (double opt-in) and unsubscribe
+//! (a link, and RFC 8058 one-click). A GET only shows a button and a POST acts, so mail
+//! scanners that prefetch links confirm or unsubscribe nobody.
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::Utc;
+use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi};
+
+use super::api::PublishApi;
+use super::subscribers::{LinkPurpose, SubscriberState};
+use crate::error::ApiError;
+
+/// The OpenAPI description of these pages.
+#[derive(OpenApi)]
+#[openapi(paths(confirm_page, confirm, unsubscribe_page, unsubscribe))]
+pub struct ApiDoc;
+
+pub fn router(state: PublishApi) -> Router {
+    Router::new()
+        .route("/subscribers/confirm", get(confirm_page).post(confirm))
+        .route(
+            "/subscribers/unsubscribe",
+            get(unsubscribe_page).post(unsubscribe),
+        )
+        .with_state(state)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct TokenQuery {
+    /// The token from the link in the email.
+    token: Option<String>,
+}
+
+/// The page an emailed confirm link opens: a button that confirms (a GET changes nothing, so mail scanners cannot confirm).
+#[utoipa::path(
+    get,
+    path = "/subscribers/confirm",
+    tag = "public",
+    params(TokenQuery),
+    responses(
+        (status = 200, description = "A page asking to confirm", content_type = "text/html", body = String),
+        (status = 404, description = "The link is not valid, or the subscription no longer exists", content_type = "text/html", body = String),
+    ),
+)]
+async fn confirm_page(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
+    let token = q.token.unwrap_or_default();
+    match s
+        .outbox
+        .subscribers()
+        .check_token(&token, LinkPurpose::Confirm)
+    {
+        None => invalid_link(&s),
+        Some(_) => html(
+            StatusCode::OK,
+            &s.page_name,
+            "Confirm your subscription",
+            &format!(
+                "<p>Receive status updates from {} at this address?</p>{}",
+                esc(&s.page_name),
+                form("/subscribers/confirm", &token, "Confirm subscription")
+            ),
+        ),
+    }
+}
+
+/// Confirms an email subscription (double opt-in).
+#[utoipa::path(
+    post,
+    path = "/subscribers/confirm",
+    tag = "public",
+    params(TokenQuery),
+    responses(
+        (status = 200, description = "Confirmed", content_type = "text/html", body = String),
+        (status = 404, description = "The link is not valid, or the subscription no longer exists", content_type = "text/html", body = String),
+    ),
+)]
+async fn confirm(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
+    let token = q.token.unwrap_or_default();
+    let Some(id) = s
+        .outbox
+        .subscribers()
+        .check_token(&token, LinkPurpose::Confirm)
+    else {
+        return invalid_link(&s);
+    };
+    let result = async {
+        let Some(mut sub) = s.outbox.subscribers().get(&id)? else {
+            return Ok(false);
+        };
+        if sub.state == SubscriberState::PendingConfirmation {
+            sub.state = SubscriberState::Active;
+            sub.confirmed_at = Some(Utc::now());
+            s.outbox.subscribers().put(&sub)?;
+            s.outbox.store().durable().await?;
+        }
+        Ok::<_, crate::store::StoreError>(true)
+    }
+    .await;
+    match result {
+        Ok(true) => html(
+            StatusCode::OK,
+            &s.page_name,
+            "Subscription confirmed",
+            "<p>You will receive an email when the status changes. Every email has a link to unsubscribe.</p>",
+        ),
+        Ok(false) => invalid_link(&s),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// The page an email's unsubscribe link opens: a button that unsubscribes.
+#[utoipa::path(
+    get,
+    path = "/subscribers/unsubscribe",
+    tag = "public",
+    params(TokenQuery),
+    responses(
+        (status = 200, description = "A page asking to unsubscribe", content_type = "text/html", body = String),
+        (status = 404, description = "The link is not valid, or the subscription no longer exists", content_type = "text/html", body = String),
+    ),
+)]
+async fn unsubscribe_page(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
+    let token = q.token.unwrap_or_default();
+    match s
+        .outbox
+        .subscribers()
+        .check_token(&token, LinkPurpose::Unsubscribe)
+    {
+        None => invalid_link(&s),
+        Some(_) => html(
+            StatusCode::OK,
+            &s.page_name,
+            "Unsubscribe",
+            &format!(
+                "<p>Stop receiving status updates from {}?</p>{}",
+                esc(&s.page_name),
+                form("/subscribers/unsubscribe", &token, "Unsubscribe")
+            ),
+        ),
+    }
+}
+
+/// The link's form and RFC 8058 one-click (`List-Unsubscribe=One-Click`) both POST here.
+#[utoipa::path(
+    post,
+    path = "/subscribers/unsubscribe",
+    tag = "public",
+    params(TokenQuery),
+    responses(
+        (status = 200, description = "Unsubscribed", content_type = "text/html", body = String),
+        (status = 404, description = "The link is not valid, or the subscription no longer exists", content_type = "text/html", body = String),
+    ),
+)]
+async fn unsubscribe(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
+    let token = q.token.unwrap_or_default();
+    let Some(id) = s
+        .outbox
+        .subscribers()
+        .check_token(&token, LinkPurpose::Unsubscribe)
+    else {
+        return invalid_link(&s);
+    };
+    let result = async {
+        if s.outbox.subscribers().get(&id)?.is_some() {
+            s.outbox
+                .remove_subscriber(&id, "unsubscribe link", Utc::now())?;
+            s.outbox.store().durable().await?;
+        }
+        Ok::<_, crate::store::StoreError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => html(
+            StatusCode::OK,
+            &s.page_name,
+            "Unsubscribed",
+            "<p>This address will receive no more status updates.</p>",
+        ),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+fn invalid_link(s: &PublishApi) -> Response {
+    html(
+        StatusCode::NOT_FOUND,
+        &s.page_name,
+        "Link not valid",
+        "<p>This link is not valid, or the subscription no longer exists.</p>",
+    )
+}
+
+fn form(action: &str, token: &str, button: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"{action}?token={}\"><button type=\"submit\">{}</button></form>",
+        esc(token),
+        esc(button)
+    )
+}
+
+fn esc(s: &str) -> String {
+    handlebars::html_escape(s)
+}
+
+fn html(status: StatusCode, page: &str, title: &str, body: &str) -> Response {
+    let text = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{t} · {p}</title><link rel=\"stylesheet\" href=\"/assets/style.css\"></head>\
+         <body><main><h1>{t}</h1>{body}<p><a href=\"/\">{p}</a></p></main></body></html>",
+        t = esc(title),
+        p = esc(page),
+    );
+    let mut r = (status, text).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
