@@ -20,6 +20,9 @@ pub const DRAFTS_TABLE: &str = "drafts";
 pub const LEDGER_TABLE: &str = "draft_ledger";
 const SYSTEM: &str = "statusgate";
 
+mod manual;
+pub use manual::{ManualDraftError, ManualUpdate};
+
 /// Per group: where its drafts stand and what the public already saw.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
@@ -599,111 +602,6 @@ impl Drafts {
     /// Saves a ledger (approval records publication in it).
     pub fn save_ledger(&self, ledger: &Ledger) -> Result<()> {
         self.commit_ledger(ledger)
-    }
-}
-
-/// An update to a published incident that a person asked for (chat or API) rather than
-/// alerts. Everything is already checked by the caller; only the text is redacted here.
-#[derive(Debug, Clone)]
-pub struct ManualUpdate {
-    pub incident_id: String,
-    pub title: String,
-    /// `None`: the `drafts/still_investigating.body` template's text.
-    pub body: Option<String>,
-    pub incident_status: IncidentStatus,
-    pub impact: Impact,
-    pub components: BTreeMap<String, ComponentStatus>,
-    /// The components' names, for the template.
-    pub component_names: String,
-}
-
-/// Why a manual update was not drafted.
-#[derive(Debug, thiserror::Error)]
-pub enum ManualDraftError {
-    #[error("draft {0} is already pending for this incident; edit or decide that one instead")]
-    AlreadyPending(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl Drafts {
-    /// Drafts an update for a published incident with a person's text, to be approved like
-    /// any draft. One pending draft per incident still holds: when one waits, this refuses.
-    pub fn manual_update(
-        &self,
-        m: ManualUpdate,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) -> std::result::Result<Draft, ManualDraftError> {
-        let found = self
-            .ledgers
-            .scan::<Ledger>()?
-            .into_iter()
-            .map(|(_, l)| l)
-            .find(|l| l.incident_id.as_deref() == Some(m.incident_id.as_str()));
-        // An incident whose group is gone (published by hand, or after a restart that
-        // dropped it) gets a ledger of its own, so approval records publication as usual.
-        let mut ledger = found.unwrap_or_else(|| Ledger {
-            group_id: format!("incident:{}", m.incident_id),
-            incident_id: Some(m.incident_id.clone()),
-            incident_status: Some(m.incident_status),
-            published_components: m.components.clone(),
-            ..Ledger::default()
-        });
-        if let Some(pending) = self.pending_of(&ledger)? {
-            return Err(ManualDraftError::AlreadyPending(pending.id));
-        }
-        let body = match m.body {
-            Some(b) => b,
-            None => self
-                .templates
-                .render(
-                    "drafts/still_investigating.body",
-                    &json!({"component_names": m.component_names, "title": m.title}),
-                )
-                .unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "still_investigating template failed; using plain text");
-                    format!("We are continuing to investigate the issue affecting {}.", m.component_names)
-                }),
-        };
-        let number = self.store.counter("draft")?;
-        let mut draft = Draft {
-            id: format!("D-{number}"),
-            incident_id: Some(m.incident_id.clone()),
-            group_id: ledger.group_id.clone(),
-            kind: DraftKind::Update,
-            state: DraftState::Pending,
-            revision: 1,
-            title: self.redactor.redact(m.title.trim()),
-            body: self.redactor.redact(body.trim()),
-            incident_status: m.incident_status,
-            impact: m.impact,
-            components: m.components,
-            alerts: Vec::new(),
-            flapping: false,
-            created_at: now,
-            updated_at: now,
-            // A person's words: revisions from alerts leave them alone.
-            edited_fields: ["title", "body"].into_iter().map(String::from).collect(),
-            reason: None,
-            history: Vec::new(),
-            revisions: Vec::new(),
-            notes: Vec::new(),
-            suggestions: Vec::new(),
-            conflict: None,
-        };
-        draft.log(
-            now,
-            actor,
-            "created",
-            format!("update for {} drafted by hand", m.incident_id),
-        );
-        ledger.pending = Some(draft.id.clone());
-        let entry = AuditEntry::new(now, actor, "draft_created")
-            .draft(&draft.id, draft.revision)
-            .detail(json!({"kind": draft.kind, "incident_id": m.incident_id, "manual": true}));
-        self.commit(&draft, Some(&ledger), None, &[entry])?;
-        Ok(draft)
     }
 }
 
