@@ -4,7 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
-use crate::publish::{Incident, Maintenance, PublicComponent};
+use crate::publish::{AffectedComponent, Incident, Maintenance, PublicComponent};
 use crate::vocab::{ComponentStatus, Impact};
 
 /// ISO 8601 with milliseconds, as Statuspage writes times.
@@ -147,6 +147,27 @@ fn component(c: &PublicComponent, page_id: &str, created: DateTime<Utc>, positio
     })
 }
 
+/// An update's `affected_components`, public components only; `null` when none.
+fn affected(changes: &[AffectedComponent], list: &[PublicComponent]) -> Value {
+    let out: Vec<Value> = changes
+        .iter()
+        .filter(|a| list.iter().any(|c| c.info.id == a.code && c.info.public))
+        .map(|a| {
+            json!({
+                "code": a.code,
+                "name": a.name,
+                "old_status": a.old_status.as_str(),
+                "new_status": a.new_status.as_str(),
+            })
+        })
+        .collect();
+    if out.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(out)
+    }
+}
+
 pub fn incident(i: &Incident, list: &[PublicComponent], page_id: &str, base_url: &str) -> Value {
     let comps: Vec<Value> = i
         .components
@@ -159,19 +180,6 @@ pub fn incident(i: &Incident, list: &[PublicComponent], page_id: &str, base_url:
         .iter()
         .rev()
         .map(|u| {
-            let affected: Vec<Value> = u
-                .affected_components
-                .iter()
-                .filter(|a| list.iter().any(|c| c.info.id == a.code && c.info.public))
-                .map(|a| {
-                    json!({
-                        "code": a.code,
-                        "name": a.name,
-                        "old_status": a.old_status.as_str(),
-                        "new_status": a.new_status.as_str(),
-                    })
-                })
-                .collect();
             json!({
                 "id": u.id,
                 "status": u.status.as_str(),
@@ -180,7 +188,7 @@ pub fn incident(i: &Incident, list: &[PublicComponent], page_id: &str, base_url:
                 "created_at": time(u.created_at),
                 "updated_at": time(u.created_at),
                 "display_at": time(u.display_at),
-                "affected_components": if affected.is_empty() { Value::Null } else { Value::Array(affected) },
+                "affected_components": affected(&u.affected_components, list),
                 "deliver_notifications": true,
                 "custom_tweet": Value::Null,
                 "tweet_id": Value::Null,
@@ -223,19 +231,6 @@ pub fn maintenance(
         .iter()
         .rev()
         .map(|u| {
-            let affected: Vec<Value> = u
-                .affected_components
-                .iter()
-                .filter(|a| list.iter().any(|c| c.info.id == a.code && c.info.public))
-                .map(|a| {
-                    json!({
-                        "code": a.code,
-                        "name": a.name,
-                        "old_status": a.old_status.as_str(),
-                        "new_status": a.new_status.as_str(),
-                    })
-                })
-                .collect();
             json!({
                 "id": u.id,
                 "status": u.status.as_str(),
@@ -244,7 +239,7 @@ pub fn maintenance(
                 "created_at": time(u.created_at),
                 "updated_at": time(u.created_at),
                 "display_at": time(u.created_at),
-                "affected_components": if affected.is_empty() { Value::Null } else { Value::Array(affected) },
+                "affected_components": affected(&u.affected_components, list),
                 "deliver_notifications": true,
                 "custom_tweet": Value::Null,
                 "tweet_id": Value::Null,

@@ -19,7 +19,7 @@ use crate::vocab::DraftState;
 
 /// Decisions are few and quick; taking them one at a time makes a double press (or the
 /// API and chat at once) find the first one already done instead of settling twice.
-static DECIDING: Mutex<()> = Mutex::const_new(());
+pub(super) static DECIDING: Mutex<()> = Mutex::const_new(());
 
 /// Why a decision was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -72,9 +72,7 @@ impl Decisions {
         }
         let now = Utc::now();
         for e in &mut entries {
-            e.state = EntryState::Pending;
-            e.since = now;
-            e.next_attempt_at = now;
+            e.retry_now(now);
             self.health.reset(&e.target);
         }
         let targets: Vec<&str> = entries.iter().map(|e| e.target.as_str()).collect();
@@ -123,10 +121,7 @@ impl Decisions {
             })
             .collect();
         for e in &mut settled {
-            e.state = EntryState::Pending;
-            e.choice = Some(choice);
-            e.conflict = None;
-            e.next_attempt_at = now;
+            e.settle_with(choice, now);
         }
         let audit = AuditEntry::new(now, actor, "conflict_resolved")
             .draft(&draft.id, draft.revision)

@@ -144,6 +144,8 @@ async fn retry(
 ) -> Result<Response, ApiError> {
     let caller = s.tokens.authenticate(&headers)?;
     caller.require(Role::Admin)?;
+    // One decision at a time, shared with drafts' retries and conflicts.
+    let _one = super::decide::DECIDING.lock().await;
     let mut failed: Vec<Entry> = entries(&s, &id)?
         .into_iter()
         .filter(|e| e.state == EntryState::Failed)
@@ -155,9 +157,7 @@ async fn retry(
     }
     let now = Utc::now();
     for e in &mut failed {
-        e.state = EntryState::Pending;
-        e.since = now;
-        e.next_attempt_at = now;
+        e.retry_now(now);
         s.health.reset(&e.target);
     }
     let targets: Vec<&str> = failed.iter().map(|e| e.target.as_str()).collect();
@@ -201,6 +201,7 @@ async fn resolve_conflict(
     caller.require(Role::Admin)?;
     let bytes = read_json_body(&headers, body, s.max_body).await?;
     let req: ResolveBody = parse_json(&bytes)?;
+    let _one = super::decide::DECIDING.lock().await;
     let mut held: Vec<Entry> = entries(&s, &id)?
         .into_iter()
         .filter(|e| e.state == EntryState::Conflict)
@@ -212,10 +213,7 @@ async fn resolve_conflict(
     };
     let now = Utc::now();
     for e in &mut held {
-        e.state = EntryState::Pending;
-        e.choice = Some(req.choice);
-        e.conflict = None;
-        e.next_attempt_at = now;
+        e.settle_with(req.choice, now);
     }
     let audit = AuditEntry::new(now, &caller.name, "conflict_resolved")
         .detail(json!({"maintenance_id": id, "choice": req.choice, "conflict": conflict}));

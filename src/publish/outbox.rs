@@ -99,6 +99,21 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// An admin's retry: pending again at once, with a fresh give-up clock.
+    pub fn retry_now(&mut self, now: DateTime<Utc>) {
+        self.state = EntryState::Pending;
+        self.since = now;
+        self.next_attempt_at = now;
+    }
+
+    /// An admin's answer to a conflict: pending again at once, carrying the choice.
+    pub fn settle_with(&mut self, choice: Choice, now: DateTime<Utc>) {
+        self.state = EntryState::Pending;
+        self.choice = Some(choice);
+        self.conflict = None;
+        self.next_attempt_at = now;
+    }
+
     pub fn new(
         id: String,
         target: &str,
