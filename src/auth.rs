@@ -6,29 +6,13 @@ use std::sync::Arc;
 use axum::http::{header, HeaderMap};
 
 use crate::config::{Role, Secret};
-use crate::error::ApiError;
+use crate::http::ApiError;
 
-/// Who is calling.
+/// A token's holder; endpoints take [`crate::http::Caller`], which also checks the role.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
+pub struct Identity {
     pub name: String,
     pub role: Role,
-}
-
-impl Caller {
-    pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.role >= role {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(
-                format!(
-                    "token `{}` has role {:?}; this needs {:?}",
-                    self.name, self.role, role
-                )
-                .to_lowercase(),
-            ))
-        }
-    }
 }
 
 #[derive(Clone, Default)]
@@ -49,7 +33,7 @@ impl Tokens {
 
     /// Finds the caller by bearer token. Every configured token is compared (in constant
     /// time), so the answer time does not say which one came close.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, ApiError> {
         let value = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -62,7 +46,7 @@ impl Tokens {
         let mut found = None;
         for (name, role, secret) in self.tokens.iter() {
             if secret.matches(token.as_bytes()) && found.is_none() {
-                found = Some(Caller {
+                found = Some(Identity {
                     name: name.clone(),
                     role: *role,
                 });

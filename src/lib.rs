@@ -13,6 +13,7 @@ pub mod config;
 pub mod draft;
 pub mod error;
 pub mod group;
+pub mod http;
 pub mod ingest;
 pub mod limits;
 pub mod metrics;
@@ -31,8 +32,8 @@ pub mod watchdog;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::http::{header, HeaderValue, Request};
-use axum::response::{IntoResponse, Response};
+use axum::http::Request;
+use axum::response::Response;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
@@ -45,7 +46,6 @@ use crate::audit::Audit;
 use crate::auth::Tokens;
 use crate::config::Config;
 use crate::draft::{Drafts, Redactor, Templates};
-use crate::error::ApiError;
 use crate::group::Grouper;
 use crate::ingest::alertmanager::{AlertmanagerIngest, SourceAuth};
 use crate::ingest::Recorder;
@@ -327,6 +327,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             let page = not_found_page.clone();
             async move { fallback(req, &templates, &page) }
         })
+        .layer(axum::middleware::from_fn(http::edges))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<axum::body::Body>| {
@@ -489,17 +490,8 @@ fn fallback(
     templates: &Templates,
     page: &config::PageConfig,
 ) -> Response {
-    let path = req.uri().path();
-    if path.starts_with("/api/") || path.starts_with("/webhooks/") || path.starts_with("/slack/") {
-        let mut r = ApiError::not_found(format!("no such endpoint: {} {}", req.method(), path))
-            .into_response();
-        if path.starts_with("/api/v2/") {
-            r.headers_mut().insert(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            );
-        }
-        r
+    if http::wants_json(req.uri().path()) {
+        http::not_found(&req)
     } else {
         page::not_found_html(templates, page)
     }

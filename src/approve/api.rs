@@ -1,8 +1,6 @@
 //! The management API under `/api/v1`: drafts, incidents, components, audit.
 
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -14,10 +12,8 @@ use super::{Approvals, ApproveError, DraftPatch};
 use crate::audit::Audit;
 use crate::audit::Positioned;
 use crate::auth::Tokens;
-use crate::config::Role;
 use crate::draft::Draft;
-use crate::error::{parse_json, ApiError};
-use crate::ingest::read_json_body;
+use crate::http::{ApiError, Approver, Caller, JsonBody, JsonOrEmpty, Path, Query, Reader};
 use crate::openapi::ErrorBody;
 use crate::publish::{Incident, PublicComponent};
 use crate::vocab::DraftState;
@@ -45,6 +41,8 @@ pub struct ApiState {
     list_audit
 ))]
 pub struct ApiDoc;
+
+crate::edge_state!(ApiState);
 
 pub fn router(state: ApiState) -> Router {
     Router::new()
@@ -148,11 +146,10 @@ struct AuditPage {
 )]
 
 async fn list_drafts(
+    _caller: Caller<Reader>,
     State(s): State<ApiState>,
-    headers: HeaderMap,
     Query(q): Query<DraftQuery>,
 ) -> Result<Response, ApiError> {
-    s.tokens.authenticate(&headers)?.require(Role::Reader)?;
     let state = match q.state.as_deref() {
         None | Some("") => None,
         Some(word) => Some(
@@ -177,11 +174,10 @@ async fn list_drafts(
     security(("bearer" = ["reader"])),
 )]
 async fn get_draft(
+    _caller: Caller<Reader>,
     State(s): State<ApiState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    s.tokens.authenticate(&headers)?.require(Role::Reader)?;
     let draft = s
         .approvals
         .drafts()
@@ -205,15 +201,11 @@ async fn get_draft(
     security(("bearer" = ["approver"])),
 )]
 async fn edit_draft(
+    caller: Caller<Approver>,
     State(s): State<ApiState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Body,
+    JsonBody(patch): JsonBody<DraftPatch>,
 ) -> Result<Response, ApiError> {
-    let caller = s.tokens.authenticate(&headers)?;
-    caller.require(Role::Approver)?;
-    let bytes = read_json_body(&headers, body, s.max_body).await?;
-    let patch: DraftPatch = parse_json(&bytes)?;
     let draft = s.approvals.edit(&id, patch, &caller.name).await?;
     Ok(Json(draft).into_response())
 }
@@ -240,15 +232,11 @@ struct ApproveBody {
     security(("bearer" = ["approver"])),
 )]
 async fn approve_draft(
+    caller: Caller<Approver>,
     State(s): State<ApiState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Body,
+    JsonBody(req): JsonBody<ApproveBody>,
 ) -> Result<Response, ApiError> {
-    let caller = s.tokens.authenticate(&headers)?;
-    caller.require(Role::Approver)?;
-    let bytes = read_json_body(&headers, body, s.max_body).await?;
-    let req: ApproveBody = parse_json(&bytes)?;
     let (draft, incident) = s.approvals.approve(&id, req.revision, &caller.name).await?;
     Ok(Json(json!({ "draft": draft, "incident": incident })).into_response())
 }
@@ -275,28 +263,11 @@ struct RejectBody {
     security(("bearer" = ["approver"])),
 )]
 async fn reject_draft(
+    caller: Caller<Approver>,
     State(s): State<ApiState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Body,
+    JsonOrEmpty(req): JsonOrEmpty<RejectBody>,
 ) -> Result<Response, ApiError> {
-    let caller = s.tokens.authenticate(&headers)?;
-    caller.require(Role::Approver)?;
-    // A reason is optional, and so is a body at all.
-    let empty = headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .is_some_and(|v| v == "0")
-        || headers.get(axum::http::header::CONTENT_TYPE).is_none();
-    let req: RejectBody = if empty {
-        RejectBody::default()
-    } else {
-        let bytes = read_json_body(&headers, body, s.max_body).await?;
-        if bytes.is_empty() {
-            RejectBody::default()
-        } else {
-            parse_json(&bytes)?
-        }
-    };
     let draft = s.approvals.reject(&id, req.reason, &caller.name).await?;
     Ok(Json(draft).into_response())
 }
@@ -310,10 +281,9 @@ async fn reject_draft(
     security(("bearer" = ["reader"])),
 )]
 async fn list_incidents(
+    _caller: Caller<Reader>,
     State(s): State<ApiState>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    s.tokens.authenticate(&headers)?.require(Role::Reader)?;
     let incidents = s.approvals.public().incidents()?;
     Ok(Json(json!({ "incidents": incidents })).into_response())
 }
@@ -331,11 +301,10 @@ async fn list_incidents(
     security(("bearer" = ["reader"])),
 )]
 async fn get_incident(
+    _caller: Caller<Reader>,
     State(s): State<ApiState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    s.tokens.authenticate(&headers)?.require(Role::Reader)?;
     let incident = s
         .approvals
         .public()
@@ -353,10 +322,9 @@ async fn get_incident(
     security(("bearer" = ["reader"])),
 )]
 async fn list_components(
+    _caller: Caller<Reader>,
     State(s): State<ApiState>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    s.tokens.authenticate(&headers)?.require(Role::Reader)?;
     let components = s.approvals.public().components()?;
     Ok(Json(json!({ "components": components })).into_response())
 }
@@ -385,11 +353,10 @@ struct AuditQuery {
     security(("bearer" = ["reader"])),
 )]
 async fn list_audit(
+    _caller: Caller<Reader>,
     State(s): State<ApiState>,
-    headers: HeaderMap,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    s.tokens.authenticate(&headers)?.require(Role::Reader)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let entries = s.audit.list(
         q.before.as_deref(),

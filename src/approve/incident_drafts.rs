@@ -4,9 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -16,10 +15,8 @@ use utoipa::OpenApi;
 
 use super::api::ApiState;
 use super::Approvals;
-use crate::config::Role;
 use crate::draft::{render::join_names, Draft, ManualDraftError, ManualUpdate};
-use crate::error::{parse_json, ApiError};
-use crate::ingest::read_json_body;
+use crate::http::{ApiError, Approver, Caller, JsonOrEmpty, Path};
 use crate::openapi::ErrorBody;
 use crate::store::StoreError;
 use crate::vocab::{ComponentStatus, Impact, IncidentStatus};
@@ -184,19 +181,11 @@ pub fn router(state: ApiState) -> Router {
     security(("bearer" = ["approver"])),
 )]
 async fn create(
+    caller: Caller<Approver>,
     State(s): State<ApiState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Body,
+    JsonOrEmpty(req): JsonOrEmpty<UpdateRequest>,
 ) -> Result<Response, ApiError> {
-    let caller = s.tokens.authenticate(&headers)?;
-    caller.require(Role::Approver)?;
-    let bytes = read_json_body(&headers, body, s.max_body).await?;
-    let req: UpdateRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
-        UpdateRequest::default()
-    } else {
-        parse_json(&bytes)?
-    };
     let draft = s.approvals.draft_update(&id, req, &caller.name).await?;
     Ok((StatusCode::CREATED, Json(draft)).into_response())
 }

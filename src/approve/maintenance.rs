@@ -3,9 +3,8 @@
 //! Maintenance is planned, so it is published without a draft; every change is in the
 //! audit log instead.
 
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -15,11 +14,9 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::Approvals;
 use crate::auth::Tokens;
-use crate::config::Role;
-use crate::error::{parse_json, ApiError};
 use crate::group::suppressed::SuppressedAlert;
 use crate::group::suppressed::Suppressions;
-use crate::ingest::read_json_body;
+use crate::http::{Admin, ApiError, Caller, JsonBody, Path, Reader};
 use crate::openapi::ErrorBody;
 use crate::publish::{Maintenance, MaintenanceError, MaintenancePatch, NewMaintenance};
 
@@ -62,6 +59,8 @@ struct SuppressedList {
     suppressed: Vec<SuppressedAlert>,
 }
 
+crate::edge_state!(MaintenanceApi);
+
 pub fn router(state: MaintenanceApi) -> Router {
     Router::new()
         .route(
@@ -98,10 +97,9 @@ impl From<MaintenanceError> for ApiError {
     security(("bearer" = ["reader"])),
 )]
 async fn list_maintenances(
+    _caller: Caller<Reader>,
     State(s): State<MaintenanceApi>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    s.tokens.authenticate(&headers)?.require(Role::Reader)?;
     let all = s.approvals.public().maintenances()?;
     Ok(Json(json!({ "maintenances": all })).into_response())
 }
@@ -119,11 +117,10 @@ async fn list_maintenances(
     security(("bearer" = ["reader"])),
 )]
 async fn get_maintenance(
+    _caller: Caller<Reader>,
     State(s): State<MaintenanceApi>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    s.tokens.authenticate(&headers)?.require(Role::Reader)?;
     let m = s
         .approvals
         .public()
@@ -146,14 +143,10 @@ async fn get_maintenance(
     security(("bearer" = ["admin"])),
 )]
 async fn create_maintenance(
+    caller: Caller<Admin>,
     State(s): State<MaintenanceApi>,
-    headers: HeaderMap,
-    body: Body,
+    JsonBody(mut req): JsonBody<NewMaintenance>,
 ) -> Result<Response, ApiError> {
-    let caller = s.tokens.authenticate(&headers)?;
-    caller.require(Role::Admin)?;
-    let bytes = read_json_body(&headers, body, s.max_body).await?;
-    let mut req: NewMaintenance = parse_json(&bytes)?;
     // Public text passes the same redaction as every draft.
     let redactor = s.approvals.drafts().redactor();
     req.title = redactor.redact(&req.title);
@@ -183,15 +176,11 @@ async fn create_maintenance(
     security(("bearer" = ["admin"])),
 )]
 async fn update_maintenance(
+    caller: Caller<Admin>,
     State(s): State<MaintenanceApi>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Body,
+    JsonBody(mut patch): JsonBody<MaintenancePatch>,
 ) -> Result<Response, ApiError> {
-    let caller = s.tokens.authenticate(&headers)?;
-    caller.require(Role::Admin)?;
-    let bytes = read_json_body(&headers, body, s.max_body).await?;
-    let mut patch: MaintenancePatch = parse_json(&bytes)?;
     let redactor = s.approvals.drafts().redactor();
     patch.title = patch.title.map(|t| redactor.redact(&t));
     patch.body = patch.body.map(|b| redactor.redact(&b));
@@ -217,12 +206,10 @@ async fn update_maintenance(
     security(("bearer" = ["admin"])),
 )]
 async fn delete_maintenance(
+    caller: Caller<Admin>,
     State(s): State<MaintenanceApi>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let caller = s.tokens.authenticate(&headers)?;
-    caller.require(Role::Admin)?;
     let m = s
         .approvals
         .public()
@@ -240,10 +227,9 @@ async fn delete_maintenance(
     security(("bearer" = ["reader"])),
 )]
 async fn list_suppressed(
+    _caller: Caller<Reader>,
     State(s): State<MaintenanceApi>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    s.tokens.authenticate(&headers)?.require(Role::Reader)?;
     let all = s.suppressions.list()?;
     Ok(Json(json!({ "suppressed": all })).into_response())
 }

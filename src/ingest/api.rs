@@ -2,8 +2,7 @@
 //! operator asks when a page did not change ("did the alert even arrive, and where did the
 //! catalog send it?"). Readers may look.
 
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -13,8 +12,7 @@ use serde_json::json;
 use super::{Alert, Recorder};
 use crate::auth::Tokens;
 use crate::catalog::Routing;
-use crate::config::Role;
-use crate::error::ApiError;
+use crate::http::{ApiError, Caller, Path, Query, Reader};
 use crate::openapi::ErrorBody;
 use crate::reload::CatalogHandle;
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -46,6 +44,12 @@ pub struct AlertsApi {
     pub recorder: Recorder,
     pub tokens: Tokens,
     pub catalog: CatalogHandle,
+}
+
+impl axum::extract::FromRef<AlertsApi> for Tokens {
+    fn from_ref(s: &AlertsApi) -> Self {
+        s.tokens.clone()
+    }
 }
 
 pub fn router(state: AlertsApi) -> Router {
@@ -88,12 +92,10 @@ fn routing(catalog: &CatalogHandle, alert: &Alert) -> serde_json::Value {
     security(("bearer" = ["reader"])),
 )]
 async fn list(
+    _caller: Caller<Reader>,
     State(s): State<AlertsApi>,
-    headers: HeaderMap,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    s.tokens.authenticate(&headers)?.require(Role::Reader)?;
-    let Query(q) = q.map_err(|e| ApiError::unprocessable(e.body_text()))?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let keep: fn(&Alert) -> bool = match q.state.as_deref().unwrap_or("firing") {
         "firing" => |a| a.is_firing(),
@@ -130,11 +132,10 @@ async fn list(
     security(("bearer" = ["reader"])),
 )]
 async fn one(
+    _caller: Caller<Reader>,
     State(s): State<AlertsApi>,
-    headers: HeaderMap,
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
-    s.tokens.authenticate(&headers)?.require(Role::Reader)?;
     let alert = s.recorder.known(&key)?.ok_or_else(|| {
         ApiError::not_found(format!(
             "no alert `{key}` was received (keys are am:<fingerprint> or pd:<incident id>)"

@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -23,10 +22,8 @@ use super::subscribers::{Channel, Subscriber, SubscriberState};
 use super::webhook::SigningKey;
 use super::PublicState;
 use crate::auth::Tokens;
-use crate::config::Role;
 use crate::draft::{Conflict, Draft, Drafts};
-use crate::error::{parse_json, ApiError};
-use crate::ingest::read_json_body;
+use crate::http::{Admin, ApiError, Caller, JsonBody, Path, Reader};
 use crate::openapi::ErrorBody;
 use crate::vocab::DraftState;
 
@@ -133,6 +130,8 @@ struct Delivery {
     log: Vec<Attempt>,
 }
 
+crate::edge_state!(PublishApi);
+
 pub fn router(state: PublishApi) -> Router {
     Router::new()
         .route(
@@ -186,14 +185,10 @@ enum NewSubscriber {
     security(("bearer" = ["admin"])),
 )]
 async fn add_subscriber(
+    caller: Caller<Admin>,
     State(s): State<PublishApi>,
-    headers: HeaderMap,
-    body: Body,
+    JsonBody(req): JsonBody<NewSubscriber>,
 ) -> Result<Response, ApiError> {
-    let caller = s.tokens.authenticate(&headers)?;
-    caller.require(Role::Admin)?;
-    let bytes = read_json_body(&headers, body, s.max_body).await?;
-    let req: NewSubscriber = parse_json(&bytes)?;
     let (channel, components, state) = match req {
         NewSubscriber::Webhook {
             url,
@@ -281,10 +276,9 @@ async fn add_subscriber(
     security(("bearer" = ["admin"])),
 )]
 async fn list_subscribers(
+    _caller: Caller<Admin>,
     State(s): State<PublishApi>,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    s.tokens.authenticate(&headers)?.require(Role::Admin)?;
     let all: Vec<_> = s
         .outbox
         .subscribers()
@@ -308,11 +302,10 @@ async fn list_subscribers(
     security(("bearer" = ["admin"])),
 )]
 async fn get_subscriber(
+    _caller: Caller<Admin>,
     State(s): State<PublishApi>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    s.tokens.authenticate(&headers)?.require(Role::Admin)?;
     let sub = s
         .outbox
         .subscribers()
@@ -334,12 +327,10 @@ async fn get_subscriber(
     security(("bearer" = ["admin"])),
 )]
 async fn delete_subscriber(
+    caller: Caller<Admin>,
     State(s): State<PublishApi>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let caller = s.tokens.authenticate(&headers)?;
-    caller.require(Role::Admin)?;
     if s.outbox.subscribers().get(&id)?.is_none() {
         return Err(ApiError::not_found(format!(
             "subscriber {id} does not exist"
@@ -363,11 +354,10 @@ async fn delete_subscriber(
     security(("bearer" = ["reader"])),
 )]
 async fn deliveries(
+    _caller: Caller<Reader>,
     State(s): State<PublishApi>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    s.tokens.authenticate(&headers)?.require(Role::Reader)?;
     let draft = s
         .drafts
         .get(&id)?
@@ -419,12 +409,10 @@ async fn deliveries(
     security(("bearer" = ["admin"])),
 )]
 async fn retry(
+    caller: Caller<Admin>,
     State(s): State<PublishApi>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let caller = s.tokens.authenticate(&headers)?;
-    caller.require(Role::Admin)?;
     let draft = s.decisions().retry(&id, &caller.name).await?;
     Ok(Json(draft).into_response())
 }
@@ -451,15 +439,11 @@ struct ResolveBody {
     security(("bearer" = ["admin"])),
 )]
 async fn resolve_conflict(
+    caller: Caller<Admin>,
     State(s): State<PublishApi>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Body,
+    JsonBody(req): JsonBody<ResolveBody>,
 ) -> Result<Response, ApiError> {
-    let caller = s.tokens.authenticate(&headers)?;
-    caller.require(Role::Admin)?;
-    let bytes = read_json_body(&headers, body, s.max_body).await?;
-    let req: ResolveBody = parse_json(&bytes)?;
     let draft = s
         .decisions()
         .resolve_conflict(&id, req.choice, &caller.name)

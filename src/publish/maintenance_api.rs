@@ -3,9 +3,7 @@
 //! and an admin's choice on a hand edit (`POST …/retry`, `POST …/resolve-conflict`). They
 //! answer for a cancelled maintenance too, as long as something was queued for it.
 
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,9 +17,7 @@ use super::outbox::{Choice, Entry, EntryState, Outbox};
 use super::PublicState;
 use crate::audit::AuditEntry;
 use crate::auth::Tokens;
-use crate::config::Role;
-use crate::error::{parse_json, ApiError};
-use crate::ingest::read_json_body;
+use crate::http::{Admin, ApiError, Caller, JsonBody, Path, Reader};
 use crate::openapi::ErrorBody;
 use utoipa::{OpenApi, ToSchema};
 
@@ -49,6 +45,8 @@ pub struct MaintenanceDeliveryApi {
     pub health: Health,
     pub max_body: usize,
 }
+
+crate::edge_state!(MaintenanceDeliveryApi);
 
 pub fn router(state: MaintenanceDeliveryApi) -> Router {
     Router::new()
@@ -109,11 +107,10 @@ fn view(e: &Entry, report: &Value) -> Value {
     security(("bearer" = ["reader"])),
 )]
 async fn deliveries(
+    _caller: Caller<Reader>,
     State(s): State<MaintenanceDeliveryApi>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    s.tokens.authenticate(&headers)?.require(Role::Reader)?;
     let list = entries(&s, &id)?;
     let report = s.health.report();
     Ok(Json(json!({
@@ -138,12 +135,10 @@ async fn deliveries(
     security(("bearer" = ["admin"])),
 )]
 async fn retry(
+    caller: Caller<Admin>,
     State(s): State<MaintenanceDeliveryApi>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let caller = s.tokens.authenticate(&headers)?;
-    caller.require(Role::Admin)?;
     // One decision at a time, shared with drafts' retries and conflicts.
     let _one = super::decide::DECIDING.lock().await;
     let mut failed: Vec<Entry> = entries(&s, &id)?
@@ -192,15 +187,11 @@ struct ResolveBody {
     security(("bearer" = ["admin"])),
 )]
 async fn resolve_conflict(
+    caller: Caller<Admin>,
     State(s): State<MaintenanceDeliveryApi>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Body,
+    JsonBody(req): JsonBody<ResolveBody>,
 ) -> Result<Response, ApiError> {
-    let caller = s.tokens.authenticate(&headers)?;
-    caller.require(Role::Admin)?;
-    let bytes = read_json_body(&headers, body, s.max_body).await?;
-    let req: ResolveBody = parse_json(&bytes)?;
     let _one = super::decide::DECIDING.lock().await;
     let mut held: Vec<Entry> = entries(&s, &id)?
         .into_iter()

@@ -1,0 +1,43 @@
+//! The HTTP edge: what every endpoint would otherwise repeat, done once.
+//!
+//! - [`Caller<R>`] authenticates a management token and checks its role (401/403 from here
+//!   only); list it first among a handler's arguments, because axum runs extractors in
+//!   order and nothing else should judge a request before its caller is known;
+//! - [`JsonBody<T>`] and [`JsonOrEmpty<T>`] check content type, encoding and size, then
+//!   parse with the documented 400/413/415/422;
+//! - [`Query<T>`] and [`Path<T>`] answer JSON 422/400 rather than axum's plain text;
+//! - [`ApiError`] is the one error shape, `{"error": …}`;
+//! - [`edges`] makes the answers axum writes itself (405) JSON on API paths and lets
+//!   widgets read every `/api/v2` answer cross-origin, 429 and 5xx included.
+
+mod body;
+mod caller;
+mod error;
+mod layers;
+mod params;
+mod read;
+
+pub use body::{parse_object, BodyLimit, JsonBody, JsonOrEmpty};
+pub use caller::{Admin, Approver, Caller, NeedsRole, Reader};
+pub use error::{parse_json, ApiError};
+pub use layers::{edges, not_found, wants_json};
+pub use params::{Path, Query};
+pub use read::{read_body, read_json_body, BodyError};
+
+/// Lets a router's state give the edge its tokens and body limit: `edge_state!(MyState)`
+/// for a state with `tokens: Tokens` and `max_body: usize` fields.
+#[macro_export]
+macro_rules! edge_state {
+    ($state:ty) => {
+        impl axum::extract::FromRef<$state> for $crate::auth::Tokens {
+            fn from_ref(s: &$state) -> Self {
+                s.tokens.clone()
+            }
+        }
+        impl axum::extract::FromRef<$state> for $crate::http::BodyLimit {
+            fn from_ref(s: &$state) -> Self {
+                $crate::http::BodyLimit(s.max_body)
+            }
+        }
+    };
+}
