@@ -135,28 +135,20 @@ pub fn main(cli: Cli) -> ExitCode {
     }
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
-}
-
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("statusgate: {msg}");
     ExitCode::FAILURE
 }
 
 fn serve(config_path: Option<&Path>, log_format: LogFormat) -> ExitCode {
-    init_tracing(log_format);
+    crate::logs::init(log_format);
+    let fail = |msg: String| {
+        crate::logs::failed(log_format, &msg);
+        ExitCode::FAILURE
+    };
     let config = match Config::load(config_path) {
         Ok(c) => c,
-        Err(e) => return fail(e),
+        Err(e) => return fail(e.to_string()),
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -170,9 +162,7 @@ fn serve(config_path: Option<&Path>, log_format: LogFormat) -> ExitCode {
         let shutdown = CancellationToken::new();
         spawn_signal_handler(shutdown.clone());
         let app = crate::build(config).await?;
-        // One line on stdout, once ready, so people and test harnesses learn the address.
-        println!("statusgate listening on http://{addr}");
-        let _ = std::io::stdout().flush();
+        crate::logs::listening(log_format, addr);
         app.serve(listener, shutdown).await
     });
     match result {

@@ -16,6 +16,7 @@ pub mod group;
 pub mod http;
 pub mod ingest;
 pub mod limits;
+pub mod logs;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;

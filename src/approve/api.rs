@@ -29,17 +29,20 @@ pub struct ApiState {
 
 /// The OpenAPI description of this router's operations.
 #[derive(OpenApi)]
-#[openapi(paths(
-    list_drafts,
-    get_draft,
-    edit_draft,
-    approve_draft,
-    reject_draft,
-    list_incidents,
-    get_incident,
-    list_components,
-    list_audit
-))]
+#[openapi(
+    paths(
+        list_drafts,
+        get_draft,
+        edit_draft,
+        approve_draft,
+        reject_draft,
+        list_incidents,
+        get_incident,
+        list_components,
+        list_audit
+    ),
+    components(schemas(AuditAction))
+)]
 pub struct ApiDoc;
 
 crate::edge_state!(ApiState);
@@ -339,8 +342,62 @@ struct AuditQuery {
     before: Option<String>,
     /// Only entries about this draft.
     draft_id: Option<String>,
-    /// Only entries with this action (`approved`, `rejected`, `ingested`, …).
-    action: Option<String>,
+    /// Only entries with this action.
+    action: Option<AuditAction>,
+}
+
+/// Declares the audit actions the code writes, once: the enum the document shows and the
+/// query parses, and the word each variant stands for.
+macro_rules! audit_actions {
+    ($($variant:ident = $word:literal,)*) => {
+        /// What an audit entry records (`action`); every word some step of statusgate writes.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum AuditAction {
+            $(#[serde(rename = $word)] #[schema(rename = $word)] $variant,)*
+        }
+        impl AuditAction {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $word,)*
+                }
+            }
+        }
+    };
+}
+
+audit_actions! {
+    Ingest = "ingest",
+    Ignored = "ignored",
+    AlertSuppressed = "alert_suppressed",
+    AlertReleased = "alert_released",
+    DraftCreated = "draft_created",
+    DraftRevised = "draft_revised",
+    DraftWithdrawn = "draft_withdrawn",
+    DraftExpired = "draft_expired",
+    Edit = "edit",
+    Approve = "approve",
+    Reject = "reject",
+    Refused = "refused",
+    Publish = "publish",
+    Published = "published",
+    PublishFailed = "publish_failed",
+    PublishConflict = "publish_conflict",
+    ConflictResolved = "conflict_resolved",
+    Retry = "retry",
+    SubscriberAdded = "subscriber_added",
+    SubscriberRemoved = "subscriber_removed",
+    MaintenanceCreated = "maintenance_created",
+    MaintenanceUpdated = "maintenance_updated",
+    MaintenanceDeleted = "maintenance_deleted",
+    MaintenanceStarted = "maintenance_started",
+    MaintenanceVerifying = "maintenance_verifying",
+    MaintenanceResumed = "maintenance_resumed",
+    MaintenanceCompleted = "maintenance_completed",
+    StormBreakerOpened = "storm_breaker_opened",
+    StormBreakerClosed = "storm_breaker_closed",
+    WatchdogSilent = "watchdog_silent",
+    WatchdogResumed = "watchdog_resumed",
 }
 
 /// The audit log, newest first, a page at a time.
@@ -349,7 +406,10 @@ struct AuditQuery {
     path = "/api/v1/audit",
     tag = "audit",
     params(AuditQuery),
-    responses((status = 200, description = "One page of entries", body = AuditPage)),
+    responses(
+        (status = 200, description = "One page of entries", body = AuditPage),
+        (status = 422, description = "Unknown action or parameter", body = ErrorBody),
+    ),
     security(("bearer" = ["reader"])),
 )]
 async fn list_audit(
@@ -362,7 +422,7 @@ async fn list_audit(
         q.before.as_deref(),
         limit,
         q.draft_id.as_deref(),
-        q.action.as_deref(),
+        q.action.map(AuditAction::as_str),
     )?;
     let next = (entries.len() == limit)
         .then(|| entries.last().map(|e| e.seq.clone()))

@@ -79,19 +79,9 @@ impl Approvals {
         if incident.status.is_closed() {
             return Err(UpdateDraftError::Closed(incident.id));
         }
+        super::incident_words(req.incident_status, req.impact)
+            .map_err(UpdateDraftError::Invalid)?;
         let status = req.incident_status.unwrap_or(incident.status);
-        if !matches!(
-            status,
-            IncidentStatus::Investigating
-                | IncidentStatus::Identified
-                | IncidentStatus::Monitoring
-                | IncidentStatus::Resolved
-        ) {
-            return Err(UpdateDraftError::Invalid(format!(
-                "incident_status `{}` is for maintenance; an incident is investigating, identified, monitoring or resolved",
-                status.as_str()
-            )));
-        }
         let components = req
             .components
             .unwrap_or_else(|| incident.components.clone());

@@ -51,6 +51,35 @@ pub struct DraftPatch {
     pub revision: Option<u32>,
 }
 
+/// Drafts are incidents: the maintenance words (`scheduled`, `in_progress`, `verifying`,
+/// `completed`, impact `maintenance`) belong to scheduled maintenance, which has no drafts.
+pub fn incident_words(
+    status: Option<IncidentStatus>,
+    impact: Option<Impact>,
+) -> Result<(), String> {
+    if let Some(s) = status.filter(|s| {
+        !matches!(
+            s,
+            IncidentStatus::Investigating
+                | IncidentStatus::Identified
+                | IncidentStatus::Monitoring
+                | IncidentStatus::Resolved
+        )
+    }) {
+        return Err(format!(
+            "incident_status `{}` is for maintenance; an incident is investigating, identified, monitoring or resolved",
+            s.as_str()
+        ));
+    }
+    if impact == Some(Impact::Maintenance) {
+        return Err(
+            "impact `maintenance` is for scheduled maintenance; an incident's impact is none, minor, major or critical"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 #[derive(Clone)]
 pub struct Approvals {
     drafts: Drafts,
@@ -120,6 +149,7 @@ impl Approvals {
                 current: Box::new(draft),
             });
         }
+        incident_words(patch.incident_status, patch.impact).map_err(ApproveError::Invalid)?;
         if let Some(components) = &patch.components {
             for (cid, status) in components {
                 if self.public.component_info(cid).is_none() {

@@ -190,10 +190,14 @@ fn add_shared_responses(doc: &mut Value) {
             let json_body = op
                 .pointer("/requestBody/content/application~1json")
                 .is_some();
+            let query = op
+                .get("parameters")
+                .and_then(Value::as_array)
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
             let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
                 continue;
             };
-            if let Some(roles) = roles {
+            if let Some(roles) = &roles {
                 add(responses, "401", "Missing or unknown token", None);
                 if roles.iter().any(|r| r != "reader") {
                     add(
@@ -224,6 +228,14 @@ fn add_shared_responses(doc: &mut Value) {
                     None,
                 );
                 add(responses, "422", "JSON of the wrong shape: wrong types, missing or unknown fields, values out of range", None);
+            }
+            if query && roles.is_some() {
+                add(
+                    responses,
+                    "422",
+                    "An unknown query parameter, or a value of the wrong type",
+                    None,
+                );
             }
             if path.starts_with("/api/v1/") {
                 add(

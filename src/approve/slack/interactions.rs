@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::blocks::{self, parse_ref, slack_actor};
 use super::client::Patience;
-use super::{Access, Slack};
+use super::{Access, Inbound, Slack};
 use crate::approve::incident_drafts::UpdateRequest;
 use crate::approve::{ApproveError, DraftPatch};
 use crate::draft::Draft;
@@ -116,13 +116,11 @@ impl ViewState {
     security(("slack_signature" = [])),
 )]
 pub(super) async fn handle(State(slack): State<Slack>, headers: HeaderMap, body: Body) -> Response {
-    let (bytes, form) = match slack.read_form(&headers, body).await {
-        Ok(x) => x,
+    let form = match slack.read_signed(&headers, body, false).await {
+        Ok(Inbound::Form(form)) => form,
+        Ok(Inbound::SslCheck) => return StatusCode::OK.into_response(),
         Err(e) => return e.into_response(),
     };
-    if let Err(e) = slack.verify(&headers, &bytes) {
-        return e.into_response();
-    }
     let Some(raw) = form.iter().find(|(k, _)| k == "payload").map(|(_, v)| v) else {
         return ApiError::bad_request("missing the `payload` field").into_response();
     };

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::http::{header, HeaderMap};
 use axum::routing::post;
 use axum::Router;
@@ -198,6 +198,12 @@ pub fn router(chat: &Chat) -> Router {
     }
 }
 
+/// A request whose signature held, or Slack's unsigned certificate check.
+enum Inbound {
+    Form(Vec<(String, String)>),
+    SslCheck,
+}
+
 /// The chat integration. Cheap to clone.
 #[derive(Clone)]
 pub struct Slack {
@@ -299,53 +305,46 @@ impl Slack {
         blocks::mentions(&self.inner.approvers, &self.inner.groups)
     }
 
-    /// Reads a form body from Slack, bounded by `max_body`.
-    async fn read_form(
+    /// Reads a request from Slack and checks its signature over the raw bytes before
+    /// anything in it is parsed: whatever its content type, an unsigned or badly signed
+    /// request is 401. The one exception is Slack's own certificate check (`ssl_check=1`,
+    /// unsigned, form-encoded), which gets its empty 200 when `ssl_check` is allowed.
+    async fn read_signed(
         &self,
         headers: &HeaderMap,
         body: Body,
-    ) -> Result<(Bytes, Vec<(String, String)>), ApiError> {
-        let ct = headers
+        ssl_check: bool,
+    ) -> Result<Inbound, ApiError> {
+        let bytes = crate::http::read_body(headers, body, self.inner.max_body).await?;
+        let is_form = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            .and_then(|ct| ct.split(';').next())
+            .is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if let Err(e) = verify::verify(&self.inner.secret, headers, &bytes, Utc::now().timestamp())
         {
+            let certificate_check = ssl_check
+                && is_form
+                && serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+                    .is_ok_and(|f| f.iter().any(|(k, v)| k == "ssl_check" && v == "1"));
+            if certificate_check {
+                return Ok(Inbound::SslCheck);
+            }
+            tracing::warn!(error = %e, "refused a request claiming to be from Slack");
+            return Err(ApiError::unauthorized(e.to_string()));
+        }
+        if !is_form {
             return Err(ApiError::new(
                 axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!(
-                    "Content-Type must be application/x-www-form-urlencoded (got `{}`)",
-                    if ct.is_empty() { "none" } else { ct }
-                ),
+                "Content-Type must be application/x-www-form-urlencoded",
             ));
         }
-        let bytes = axum::body::to_bytes(body, self.inner.max_body)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "body is larger than the limit of {} bytes",
-                        self.inner.max_body
-                    ),
-                )
-            })?;
         let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
             .map_err(|e| ApiError::bad_request(format!("body is not a form: {e}")))?;
-        Ok((bytes, form))
-    }
-
-    /// Checks Slack's signature on the raw body; nothing is parsed before this passes.
-    fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
-        verify::verify(&self.inner.secret, headers, body, Utc::now().timestamp()).map_err(|e| {
-            tracing::warn!(error = %e, "refused a request claiming to be from Slack");
-            ApiError::unauthorized(e.to_string())
-        })
+        Ok(Inbound::Form(form))
     }
 
     /// Whether `user_id` may approve, reject or edit; a refusal is audited.
