@@ -22,7 +22,7 @@ pub use caller::{Admin, Approver, Caller, NeedsRole, Reader};
 pub use error::{parse_json, ApiError};
 pub use layers::{edges, not_found, wants_json};
 pub use params::{Path, Query};
-pub use read::{read_body, read_json_body, BodyError};
+pub use read::{read_body, read_json_body, read_raw, BodyError};
 
 /// Lets a router's state give the edge its tokens and body limit: `edge_state!(MyState)`
 /// for a state with `tokens: Tokens` and `max_body: usize` fields.

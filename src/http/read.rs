@@ -86,15 +86,7 @@ pub async fn read_json_body(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if !(mime == "application/json"
-        || (mime.starts_with("application/") && mime.ends_with("+json")))
-    {
+    if !super::body::is_json(content_type) {
         return Err(BodyError::ContentType(if content_type.is_empty() {
             "none".into()
         } else {
@@ -102,6 +94,19 @@ pub async fn read_json_body(
         }));
     }
     read_body(headers, body, max).await
+}
+
+/// Reads at most `max` bytes exactly as they came, neither decoded nor judged: for a
+/// signature over the bytes on the wire, checked before anything else.
+pub async fn read_raw(headers: &HeaderMap, body: Body, max: usize) -> Result<Bytes, BodyError> {
+    read_bounded(body, max, declared_length(headers)).await
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
 }
 
 /// Reads at most `max` bytes (after gzip decompression) whatever the content type: for
@@ -118,11 +123,7 @@ pub async fn read_body(headers: &HeaderMap, body: Body, max: usize) -> Result<By
         "gzip" | "x-gzip" => true,
         other => return Err(BodyError::Encoding(other.into())),
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    let raw = read_bounded(body, max, declared).await?;
+    let raw = read_bounded(body, max, declared_length(headers)).await?;
     if !gzip {
         return Ok(raw);
     }

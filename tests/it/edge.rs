@@ -233,6 +233,17 @@ async fn unsigned_requests_to_slack_get_401_whatever_their_content_type() {
             );
         }
     }
+    // Nor does an encoding the server could not decode earn a 415 before the 401.
+    let r = s
+        .http
+        .post(format!("{}/slack/commands", s.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("content-encoding", "br")
+        .body("\u{1b}\u{2}garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
     // Slack's own certificate check carries no signature and gets its empty 200.
     let r = s
         .http

@@ -315,7 +315,7 @@ impl Slack {
         body: Body,
         ssl_check: bool,
     ) -> Result<Inbound, ApiError> {
-        let bytes = crate::http::read_body(headers, body, self.inner.max_body).await?;
+        let bytes = crate::http::read_raw(headers, body, self.inner.max_body).await?;
         let is_form = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -336,10 +336,13 @@ impl Slack {
             tracing::warn!(error = %e, "refused a request claiming to be from Slack");
             return Err(ApiError::unauthorized(e.to_string()));
         }
-        if !is_form {
+        let encoded = headers
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+        if !is_form || encoded {
             return Err(ApiError::new(
                 axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Content-Type must be application/x-www-form-urlencoded",
+                "Content-Type must be application/x-www-form-urlencoded, without Content-Encoding",
             ));
         }
         let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
