@@ -68,6 +68,19 @@ struct Record {
     written: Option<Shown>,
     /// A write sent but not yet confirmed.
     in_flight: Option<Shown>,
+    /// The ids of the incident's updates after statusgate's last confirmed write: any other
+    /// is one a person posted. `None` (records from before, or an answer without them):
+    /// a newest update whose text is not statusgate's is taken as a person's.
+    #[serde(default)]
+    updates: Option<Vec<String>>,
+}
+
+/// One incident update as the page lists it.
+#[derive(Debug, Clone)]
+struct PageUpdate {
+    id: String,
+    status: String,
+    body: String,
 }
 
 /// A component on the page (for `statusgate check --remote`).
@@ -147,6 +160,7 @@ impl Statuspage {
                 rec.incident_id = Some(id);
                 rec.written = rec.in_flight.take();
                 rec.create_started = false;
+                rec.updates = None;
                 self.save(outbox, &key, &rec).await?;
             }
         }
@@ -165,8 +179,8 @@ impl Statuspage {
             rec.create_started = true;
             rec.in_flight = Some(desired.clone());
             self.save(outbox, &key, &rec).await?;
-            let id = match self.create(thread, want, &desired).await {
-                Ok(id) => id,
+            let (id, updates) = match self.create(thread, want, &desired).await {
+                Ok(created) => created,
                 Err(f) => {
                     // A 4xx answer means nothing was created; anything else may have.
                     if !f.ambiguous && f.status.is_some_and(|s| (400..500).contains(&s)) {
@@ -181,6 +195,7 @@ impl Statuspage {
             rec.written = Some(desired);
             rec.in_flight = None;
             rec.create_started = false;
+            rec.updates = updates;
             self.save(outbox, &key, &rec).await?;
             return Ok(Outcome::Sent(format!("created incident {id}")));
         };
@@ -189,7 +204,7 @@ impl Statuspage {
         if rec.in_flight.is_none() && desired == written {
             return Ok(Outcome::Unchanged);
         }
-        let Some(theirs) = self.incident(&id).await? else {
+        let Some((theirs, page_updates)) = self.incident(&id).await? else {
             if choice == Some(Choice::Overwrite) {
                 // Deleted by hand and an admin wants it back: start a new one.
                 self.save(outbox, &key, &Record::default()).await?;
@@ -206,13 +221,25 @@ impl Statuspage {
             }));
         };
         let mut base = written;
+        let scheduled = want.schedule.is_some();
+        let current_ids = || Some(page_updates.iter().map(|u| u.id.clone()).collect());
         if let Some(flight) = rec.in_flight.take() {
-            // The last write got no answer; if the page shows it, it landed.
+            // The last write got no answer; if the page shows it, it landed (and the update
+            // it made is statusgate's).
             if theirs == flight {
                 base = flight;
+                rec.updates = current_ids();
             }
         }
-        let plan = compare(&desired, &base, &theirs, choice, want.schedule.is_some());
+        let posted = posted_by_hand(rec.updates.as_deref(), &page_updates, &base, scheduled);
+        let plan = compare(
+            &desired,
+            &base,
+            &theirs,
+            choice,
+            scheduled,
+            posted.as_deref(),
+        );
         if let Some((field, ours, their)) = plan.conflicts.into_iter().next() {
             rec.written = Some(base);
             self.save(outbox, &key, &rec).await?;
@@ -225,6 +252,8 @@ impl Statuspage {
         }
         if plan.patch.is_empty() {
             rec.written = Some(plan.next);
+            // Whatever the page shows now is settled (no hand edit, or the admin took it).
+            rec.updates = current_ids();
             self.save(outbox, &key, &rec).await?;
             return Ok(Outcome::Unchanged);
         }
@@ -244,14 +273,16 @@ impl Statuspage {
             json!(self.deliver_notifications),
         );
         let path = format!("/pages/{}/incidents/{id}", self.page_id);
-        self.call(
-            reqwest::Method::PATCH,
-            &path,
-            Some(json!({ "incident": incident })),
-        )
-        .await?;
+        let answer = self
+            .call(
+                reqwest::Method::PATCH,
+                &path,
+                Some(json!({ "incident": incident })),
+            )
+            .await?;
         rec.written = Some(plan.next);
         rec.in_flight = None;
+        rec.updates = update_ids(&answer);
         self.save(outbox, &key, &rec).await?;
         Ok(Outcome::Sent(format!(
             "updated incident {id}: {}",
@@ -264,7 +295,7 @@ impl Statuspage {
         thread: &str,
         want: &Approved,
         shown: &Shown,
-    ) -> Result<String, Failure> {
+    ) -> Result<(String, Option<Vec<String>>), Failure> {
         let mut incident = json!({
             "name": shown.name,
             "status": shown.status,
@@ -293,17 +324,17 @@ impl Statuspage {
                 Some(json!({ "incident": incident })),
             )
             .await?;
-        created["id"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| Failure::permanent(201, "Statuspage's answer to a create has no `id`"))
+        let id = created["id"].as_str().map(str::to_string).ok_or_else(|| {
+            Failure::permanent(201, "Statuspage's answer to a create has no `id`")
+        })?;
+        Ok((id, update_ids(&created)))
     }
 
     /// The incident as the page shows it now; `None` when it no longer exists.
-    async fn incident(&self, id: &str) -> Result<Option<Shown>, Failure> {
+    async fn incident(&self, id: &str) -> Result<Option<(Shown, Vec<PageUpdate>)>, Failure> {
         let path = format!("/pages/{}/incidents/{id}", self.page_id);
         match self.call(reqwest::Method::GET, &path, None).await {
-            Ok(v) => Ok(Some(read_shown(&v, &self.components))),
+            Ok(v) => Ok(Some((read_shown(&v, &self.components), read_updates(&v)))),
             Err(f) if f.status == Some(404) => Ok(None),
             Err(f) => Err(f),
         }
@@ -381,10 +412,10 @@ impl Statuspage {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let response = req.send().await.map_err(|e| Failure::network(&e))?;
+        let response = req.send().await.map_err(Failure::network)?;
         let status = response.status().as_u16();
         let wait = retry_after(response.headers());
-        let text = response.text().await.map_err(|e| Failure::network(&e))?;
+        let text = response.text().await.map_err(Failure::network)?;
         if (200..300).contains(&status) {
             return Ok(if text.trim().is_empty() {
                 Value::Null
@@ -473,6 +504,55 @@ fn read_shown(v: &Value, mapped: &BTreeMap<String, String>) -> Shown {
     }
 }
 
+/// The incident's updates, newest first.
+fn read_updates(v: &Value) -> Vec<PageUpdate> {
+    let mut out: Vec<(String, PageUpdate)> = v["incident_updates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| {
+            let text = |k: &str| u[k].as_str().unwrap_or_default().to_string();
+            Some((
+                text("created_at"),
+                PageUpdate {
+                    id: u["id"].as_str()?.to_string(),
+                    status: text("status"),
+                    body: text("body"),
+                },
+            ))
+        })
+        .collect();
+    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.into_iter().map(|(_, u)| u).collect()
+}
+
+/// The update ids in an answer that carries the incident; `None` when it does not.
+fn update_ids(v: &Value) -> Option<Vec<String>> {
+    v["incident_updates"].as_array()?;
+    Some(read_updates(v).into_iter().map(|u| u.id).collect())
+}
+
+/// The text of the newest update a person posted since statusgate's last write, if any.
+/// Steps Statuspage's own clock makes on a scheduled maintenance are no person's.
+fn posted_by_hand(
+    known: Option<&[String]>,
+    page: &[PageUpdate],
+    base: &Shown,
+    scheduled: bool,
+) -> Option<String> {
+    match known {
+        Some(known) => page
+            .iter()
+            .filter(|u| !known.contains(&u.id))
+            .find(|u| !(scheduled && automatic("status", &u.status)))
+            .map(|u| u.body.clone()),
+        None => page
+            .first()
+            .filter(|u| u.body != base.body && !(scheduled && automatic("status", &u.status)))
+            .map(|u| u.body.clone()),
+    }
+}
+
 /// Values Statuspage's own clock writes into a scheduled maintenance (the auto flags move
 /// it to `in_progress` and `completed`, and its components with it): seeing one is no sign
 /// of a person's hand.
@@ -491,32 +571,56 @@ struct Plan {
     patch: serde_json::Map<String, Value>,
     next: Shown,
     conflicts: Vec<(String, String, String)>,
+    /// Hand edits of fields statusgate leaves as they are: they stop a write all the same.
+    untouched: Vec<(String, String, String)>,
 }
 
-/// Field by field: send what statusgate wants changed; leave alone what it does not; a
-/// field it wants changed that a person changed since its last write is a conflict unless
-/// the admin chose.
+/// Field by field: send what statusgate wants changed and leave alone what it does not.
+/// Any change a person made since statusgate's last write — an edited field or an update
+/// they posted (`posted`, its text) — stops the write as a conflict until the admin chose:
+/// `theirs` keeps the person's values and sends the rest, `overwrite` puts statusgate's back.
 fn compare(
     desired: &Shown,
     last: &Shown,
     theirs: &Shown,
     choice: Option<Choice>,
     scheduled: bool,
+    posted: Option<&str>,
 ) -> Plan {
     let mut plan = Plan {
         patch: serde_json::Map::new(),
         next: last.clone(),
         conflicts: Vec::new(),
+        untouched: Vec::new(),
     };
+    if let (Some(their_text), None) = (posted, choice) {
+        plan.conflicts.push((
+            "updates".to_string(),
+            desired.body.clone(),
+            their_text.to_string(),
+        ));
+    }
     let scalar = |field: &str, ours: &str, last: &str, cur: &str, plan: &mut Plan| {
         // Returns the value the page shows afterwards, if statusgate decides it.
+        let by_hand = cur != last && !(scheduled && automatic(field, cur));
         if ours == last {
-            return None;
+            if !by_hand || cur == ours {
+                return None;
+            }
+            match choice {
+                Some(Choice::Theirs) => return Some(cur.to_string()),
+                Some(Choice::Overwrite) => {}
+                None => {
+                    plan.untouched
+                        .push((field.to_string(), ours.to_string(), cur.to_string()));
+                    return None;
+                }
+            }
         }
         if cur == ours {
             return Some(ours.to_string());
         }
-        if cur != last && !(scheduled && automatic(field, cur)) {
+        if by_hand && ours != last {
             match choice {
                 Some(Choice::Theirs) => return Some(cur.to_string()),
                 Some(Choice::Overwrite) => {}
@@ -595,10 +699,25 @@ fn compare(
         plan.patch
             .insert("components".into(), Value::Object(components));
     }
-    // A new text is a new incident update; a person's own updates are no conflict.
-    if desired.body != last.body {
-        plan.patch.insert("body".into(), json!(desired.body));
-        plan.next.body = desired.body.clone();
+    // A new text is a new incident update. After one a person posted: theirs leaves it the
+    // newest, overwrite posts statusgate's text on top of it.
+    match (posted, choice) {
+        (Some(_), Some(Choice::Theirs)) => plan.next.body = theirs.body.clone(),
+        (Some(_), Some(Choice::Overwrite)) => {
+            plan.patch.insert("body".into(), json!(desired.body));
+            plan.next.body = desired.body.clone();
+        }
+        _ if desired.body != last.body => {
+            plan.patch.insert("body".into(), json!(desired.body));
+            plan.next.body = desired.body.clone();
+        }
+        _ => {}
+    }
+    // Nothing is written over a person's hand; if nothing would be written, their edit
+    // simply stands.
+    if !plan.patch.is_empty() || !plan.conflicts.is_empty() {
+        let untouched = std::mem::take(&mut plan.untouched);
+        plan.conflicts.extend(untouched);
     }
     plan
 }
@@ -623,7 +742,7 @@ mod tests {
     fn sends_only_the_fields_that_change() {
         let last = shown("API down", "investigating", "Looking", "major_outage");
         let want = shown("API down", "identified", "Found it", "major_outage");
-        let plan = compare(&want, &last, &last, None, false);
+        let plan = compare(&want, &last, &last, None, false, None);
         assert!(plan.conflicts.is_empty());
         let keys: Vec<&String> = plan.patch.keys().collect();
         assert_eq!(keys, ["body", "status"]);
@@ -635,7 +754,7 @@ mod tests {
         let last = shown("API down", "investigating", "Looking", "major_outage");
         let theirs = shown("Login problems", "investigating", "Looking", "major_outage");
         let want = shown("API slow", "investigating", "Looking", "major_outage");
-        let plan = compare(&want, &last, &theirs, None, false);
+        let plan = compare(&want, &last, &theirs, None, false, None);
         assert_eq!(
             plan.conflicts,
             [(
@@ -645,14 +764,89 @@ mod tests {
             )]
         );
         // Where statusgate changes nothing, a hand edit stands without a conflict.
-        let plan = compare(&last, &last, &theirs, None, false);
+        let plan = compare(&last, &last, &theirs, None, false, None);
         assert!(plan.conflicts.is_empty() && plan.patch.is_empty());
         // The admin's choice settles it either way.
-        let plan = compare(&want, &last, &theirs, Some(Choice::Theirs), false);
+        let plan = compare(&want, &last, &theirs, Some(Choice::Theirs), false, None);
         assert!(plan.patch.is_empty());
         assert_eq!(plan.next.name, "Login problems");
-        let plan = compare(&want, &last, &theirs, Some(Choice::Overwrite), false);
+        let plan = compare(&want, &last, &theirs, Some(Choice::Overwrite), false, None);
         assert_eq!(plan.patch["name"], "API slow");
+    }
+
+    #[test]
+    fn an_update_a_person_posted_or_any_hand_edit_stops_the_next_write() {
+        let last = shown("API down", "investigating", "Looking", "major_outage");
+        // A person posted "monitoring" with their own text.
+        let theirs = shown("API down", "monitoring", "Fix deployed", "major_outage");
+        let want = shown("API down", "identified", "Found it", "major_outage");
+        let plan = compare(&want, &last, &theirs, None, false, Some("Fix deployed"));
+        assert_eq!(
+            plan.conflicts[0],
+            (
+                "updates".to_string(),
+                "Found it".to_string(),
+                "Fix deployed".to_string()
+            )
+        );
+        // Theirs: their update stays the newest; nothing is posted over it.
+        let plan = compare(
+            &want,
+            &last,
+            &theirs,
+            Some(Choice::Theirs),
+            false,
+            Some("Fix deployed"),
+        );
+        assert!(plan.conflicts.is_empty());
+        assert!(plan.patch.get("body").is_none(), "{:?}", plan.patch);
+        assert_eq!(plan.next.body, "Fix deployed");
+        // Overwrite: statusgate's update goes on top.
+        let plan = compare(
+            &want,
+            &last,
+            &theirs,
+            Some(Choice::Overwrite),
+            false,
+            Some("Fix deployed"),
+        );
+        assert_eq!(plan.patch["body"], "Found it");
+        assert_eq!(plan.patch["status"], "identified");
+        // A renamed incident stops an update that would not touch the name.
+        let renamed = shown("Login problems", "investigating", "Looking", "major_outage");
+        let plan = compare(&want, &last, &renamed, None, false, None);
+        assert_eq!(plan.conflicts[0].0, "name");
+        assert_eq!(plan.conflicts[0].2, "Login problems");
+    }
+
+    #[test]
+    fn a_posted_update_is_one_whose_id_statusgate_did_not_see() {
+        let u = |id: &str, status: &str, body: &str| PageUpdate {
+            id: id.into(),
+            status: status.into(),
+            body: body.into(),
+        };
+        let base = shown("API down", "investigating", "Looking", "major_outage");
+        let page = [
+            u("u2", "monitoring", "Fix deployed"),
+            u("u1", "investigating", "Looking"),
+        ];
+        let known = ["u1".to_string()];
+        assert_eq!(
+            posted_by_hand(Some(&known), &page, &base, false).as_deref(),
+            Some("Fix deployed")
+        );
+        let all = ["u1".to_string(), "u2".to_string()];
+        assert_eq!(posted_by_hand(Some(&all), &page, &base, false), None);
+        // Without ids, a newest text that is not statusgate's.
+        assert!(posted_by_hand(None, &page, &base, false).is_some());
+        assert_eq!(posted_by_hand(None, &page[1..], &base, false), None);
+        // Statuspage's clock starting a maintenance is no person's update.
+        let page = [
+            u("u2", "in_progress", "Started"),
+            u("u1", "scheduled", "Looking"),
+        ];
+        assert_eq!(posted_by_hand(Some(&known), &page, &base, true), None);
     }
 
     #[test]
@@ -664,13 +858,13 @@ mod tests {
             "Looking",
             "degraded_performance",
         );
-        let plan = compare(&want, &last, &last, None, false);
+        let plan = compare(&want, &last, &last, None, false, None);
         assert_eq!(
             Value::Object(plan.patch),
             json!({"components": {"c1": "degraded_performance"}})
         );
         let theirs = shown("API down", "investigating", "Looking", "operational");
-        let plan = compare(&want, &last, &theirs, None, false);
+        let plan = compare(&want, &last, &theirs, None, false, None);
         assert_eq!(plan.conflicts[0].0, "components.c1");
     }
 
@@ -681,7 +875,7 @@ mod tests {
         last.scheduled_until = Some("2026-03-01T03:00:00.000Z".into());
         let mut want = last.clone();
         want.scheduled_until = Some("2026-03-01T04:00:00.000Z".into());
-        let plan = compare(&want, &last, &last, None, true);
+        let plan = compare(&want, &last, &last, None, true, None);
         assert_eq!(
             Value::Object(plan.patch),
             json!({"scheduled_until": "2026-03-01T04:00:00.000Z"})
@@ -697,11 +891,11 @@ mod tests {
         started
             .components
             .insert("c1".into(), "major_outage".into());
-        let plan = compare(&started, &last, &theirs, None, true);
+        let plan = compare(&started, &last, &theirs, None, true, None);
         assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
         assert_eq!(plan.patch["components"], json!({"c1": "major_outage"}));
         // The same values on an incident are a person's.
-        let plan = compare(&started, &last, &theirs, None, false);
+        let plan = compare(&started, &last, &theirs, None, false, None);
         assert_eq!(plan.conflicts[0].0, "components.c1");
         // A window read back in the page's own offset is the same window.
         let v = json!({"scheduled_for": "2026-03-01T03:00:00.000+01:00"});
