@@ -22,6 +22,10 @@ use crate::publish::{Incident, PublicState, Publication};
 use crate::store::StoreError;
 use crate::vocab::{ComponentStatus, DraftState, Impact, IncidentStatus};
 
+/// Backoff of the background retry of a page publish that failed after its approval.
+const FINISH_FIRST_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+const FINISH_LONGEST_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Why a decision could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum ApproveError {
@@ -292,9 +296,54 @@ impl Approvals {
         self.metrics.draft("approved");
         self.metrics
             .approval_wait((now - draft.created_at).num_milliseconds() as f64 / 1000.0);
-        let incident = self.publish_approved(draft.clone()).await?;
+        let incident = match self.publish_approved(draft.clone()).await {
+            Ok(i) => i,
+            Err(e) => {
+                // The approval stands and is queued for external targets; the page must not
+                // wait for a restart to show it.
+                tracing::warn!(draft = %id, error = %e, "approved, but the page publish failed; retrying in the background");
+                self.finish_later(id.to_string());
+                return Err(e);
+            }
+        };
         let draft = self.drafts.get(id)?.unwrap_or(draft);
         Ok((draft, incident))
+    }
+
+    /// Retries the page publish of an approved draft with backoff until it lands (storage
+    /// takes writes again) or the draft is no longer `approved`.
+    fn finish_later(&self, id: String) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut wait = FINISH_FIRST_WAIT;
+            loop {
+                tokio::time::sleep(wait).await;
+                match me.finish(&id).await {
+                    Ok(true) => {
+                        tracing::info!(draft = %id, "published an approved draft after a failed publish");
+                        return;
+                    }
+                    Ok(false) => return,
+                    Err(e) => {
+                        tracing::warn!(draft = %id, error = %e, retry_in_ms = wait.as_millis() as u64, "page publish of an approved draft failed again");
+                        wait = wait.saturating_mul(2).min(FINISH_LONGEST_WAIT);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Publishes `id` if it is still approved and unpublished; false when there is nothing
+    /// left to do.
+    async fn finish(&self, id: &str) -> Result<bool, ApproveError> {
+        let _guard = self.lock.lock().await;
+        match self.drafts.get(id)? {
+            Some(d) if d.state == DraftState::Approved => {
+                self.publish_approved(d).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Publishes an approved draft and records it; safe to repeat after a crash.

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::email::Mailer;
-use super::health::{backoff, chrono_dur, Health};
+use super::health::{backoff, bounded, later, Health};
 use super::outbox::{Attempt, Entry, EntryState, Outbox};
 use super::statuspage::Statuspage;
 use super::subscribers::{Channel, Subscriber, SubscriberState};
@@ -332,11 +332,13 @@ impl Worker {
                     _ => "failure",
                 };
                 self.metrics.publish(label, outcome_word);
+                // The target's own say on when to come back, within statusgate's bounds.
+                let asked = f.retry_after.map(|d| bounded(&self.delivery.backoff, d));
                 tracing::warn!(target_name = %target, error = %f, outcome = outcome_word, "delivery failed");
                 if f.kind == FailureKind::Gone {
                     self.disable(&target, &f.message).await?;
                 } else {
-                    self.health.failure(&target, now, &f.message, f.retry_after);
+                    self.health.failure(&target, now, &f.message, asked);
                 }
                 let head = &mut group[0];
                 head.attempts += 1;
@@ -352,9 +354,9 @@ impl Worker {
                     .rev()
                     .take_while(|a| a.at >= head.since && a.outcome == "retry")
                     .count() as u32;
-                let wait = backoff(&self.delivery.backoff, streak.max(1))
-                    .max(f.retry_after.unwrap_or_default());
-                head.next_attempt_at = now + chrono_dur(wait);
+                let wait =
+                    backoff(&self.delivery.backoff, streak.max(1)).max(asked.unwrap_or_default());
+                head.next_attempt_at = later(now, wait);
                 if outcome_word == "failure" {
                     let reason = if give_up {
                         format!(

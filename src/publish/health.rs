@@ -120,10 +120,10 @@ impl Health {
             b.last_failure_at = Some(now);
             let mut until = None;
             if b.failures >= BREAKER_THRESHOLD {
-                until = Some(now + chrono_dur(backoff(&self.backoff, b.failures)));
+                until = Some(later(now, backoff(&self.backoff, b.failures)));
             }
             if let Some(wait) = retry_after {
-                let held = now + chrono_dur(wait);
+                let held = later(now, bounded(&self.backoff, wait));
                 until = Some(until.map_or(held, |u: DateTime<Utc>| u.max(held)));
             }
             let opened = until.is_some() && b.open_until.is_none_or(|t| t <= now);
@@ -212,8 +212,24 @@ impl Health {
     }
 }
 
+/// The longest wait statusgate ever schedules: anything longer (a target's `Retry-After`
+/// of years) is a mistake or an attack, and far-off times overflow date arithmetic.
+pub const LONGEST_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
+
 pub fn chrono_dur(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+    chrono::Duration::from_std(d.min(LONGEST_WAIT)).unwrap_or(chrono::Duration::zero())
+}
+
+/// `now + d` that never overflows (saturates at the far end of the calendar).
+pub fn later(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    now.checked_add_signed(chrono_dur(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// A wait a target asked for, bounded by the longest backoff: a receiver cannot park a
+/// delivery for longer than statusgate would wait on its own.
+pub fn bounded(cfg: &BackoffConfig, asked: Duration) -> Duration {
+    asked.min(cfg.max.as_std().max(cfg.initial.as_std()))
 }
 
 #[cfg(test)]
@@ -238,5 +254,25 @@ mod tests {
             let d = backoff(&cfg, n).as_millis() as u64;
             assert!(d >= full / 2 && d <= full, "failure {n}: {d}ms");
         }
+    }
+
+    #[test]
+    fn waits_a_target_asks_for_are_bounded_and_never_overflow() {
+        let cfg = BackoffConfig {
+            initial: Dur(Duration::from_millis(100)),
+            max: Dur(Duration::from_secs(300)),
+        };
+        let huge = Duration::from_secs(u64::MAX);
+        assert_eq!(bounded(&cfg, huge), Duration::from_secs(300));
+        assert_eq!(
+            bounded(&cfg, Duration::from_secs(7)),
+            Duration::from_secs(7)
+        );
+        let now = Utc::now();
+        assert!(later(now, huge) <= now + chrono::Duration::days(7));
+        assert_eq!(
+            later(DateTime::<Utc>::MAX_UTC, Duration::from_secs(1)),
+            DateTime::<Utc>::MAX_UTC
+        );
     }
 }

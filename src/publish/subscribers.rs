@@ -80,7 +80,8 @@ impl Subscriber {
         match &self.channel {
             Channel::Webhook { url, .. } => {
                 v["type"] = "webhook".into();
-                v["url"] = url.as_str().into();
+                // Never the whole URL: its query often holds the receiver's token.
+                v["url"] = super::target::display_url(url).into();
             }
             Channel::Email { email } => {
                 v["type"] = "email".into();

@@ -68,7 +68,9 @@ impl Failure {
 
     /// A request that got no answer. Only a failure to connect is known not to have
     /// reached the target.
-    pub fn network(e: &reqwest::Error) -> Self {
+    pub fn network(e: reqwest::Error) -> Self {
+        // reqwest names the URL in its errors, and a webhook URL often carries a token.
+        let e = e.without_url();
         let what = if e.is_timeout() {
             "timed out"
         } else if e.is_connect() {
@@ -76,7 +78,7 @@ impl Failure {
         } else {
             "connection failed"
         };
-        let mut f = Self::transient(None, format!("{what}: {}", source_chain(e)), None);
+        let mut f = Self::transient(None, format!("{what}: {}", source_chain(&e)), None);
         f.ambiguous = !e.is_connect();
         f
     }
@@ -99,6 +101,20 @@ pub enum Outcome {
     Conflict(Conflict),
 }
 
+/// A target or subscriber URL as it may be shown or logged: scheme, host (and port) and
+/// path only. Query strings, user info and fragments often carry tokens.
+pub fn display_url(url: &str) -> String {
+    match reqwest::Url::parse(url.trim()) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or_default();
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{host}{port}{}", u.scheme(), u.path())
+        }
+        // Not a URL: nothing of it is safe to show.
+        Err(_) => "(invalid URL)".to_string(),
+    }
+}
+
 /// `Retry-After` in seconds or as an HTTP date.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let v = headers
@@ -106,13 +122,17 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .to_str()
         .ok()?
         .trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
-        .to_std()
-        .ok()
+    let wait = match v.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+            (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+                .to_std()
+                .ok()?
+        }
+    };
+    // Whatever the sender says; the worker bounds it further by `delivery.backoff.max`.
+    Some(wait.min(super::health::LONGEST_WAIT))
 }
 
 /// A reqwest error with its causes ("error sending request: connection reset").
@@ -132,6 +152,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn urls_are_shown_without_query_userinfo_or_fragment() {
+        assert_eq!(
+            display_url("https://user:pw@hooks.example.com:8443/in/abc?token=s3cret#frag"),
+            "https://hooks.example.com:8443/in/abc"
+        );
+        assert_eq!(
+            display_url("http://127.0.0.1/hook"),
+            "http://127.0.0.1/hook"
+        );
+        assert_eq!(display_url("not a url?token=x"), "(invalid URL)");
+    }
+
+    #[test]
     fn retry_after_takes_seconds_and_dates() {
         let mut h = HeaderMap::new();
         h.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
@@ -143,6 +176,11 @@ mod tests {
             d > Duration::from_secs(80) && d <= Duration::from_secs(90),
             "{d:?}"
         );
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            u64::MAX.to_string().parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), Some(super::super::health::LONGEST_WAIT));
         h.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&h), None);
     }

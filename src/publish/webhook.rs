@@ -17,47 +17,74 @@ use super::event::Approved;
 use super::target::Failure;
 use super::{AffectedComponent, Incident};
 
-/// A Standard Webhooks signing key (the bytes behind `whsec_`).
+/// Standard Webhooks signing keys (the bytes behind each `whsec_`). Several keys mean a
+/// rotation in progress: every attempt is signed with each, so receivers holding either
+/// the old or the new key verify it.
 #[derive(Clone)]
-pub struct SigningKey(Vec<u8>);
+pub struct SigningKey(Vec<Vec<u8>>);
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SigningKey(***)")
+        write!(f, "SigningKey({} key(s), ***)", self.0.len())
     }
 }
 
 impl SigningKey {
-    /// Parses `whsec_<base64>`; the key must be 24 to 64 bytes, as the specification asks.
+    /// Parses one or more `whsec_<base64>` keys, separated by line breaks, spaces or commas
+    /// (a secret file holds one a line). Each must be 24 to 64 bytes, as the specification
+    /// asks.
     pub fn parse(secret: &str) -> Result<SigningKey, String> {
-        let b64 = secret
-            .trim()
-            .strip_prefix("whsec_")
-            .ok_or("a webhook secret must start with `whsec_` (Standard Webhooks)")?;
-        let key = B64
-            .decode(b64)
-            .map_err(|e| format!("the part after `whsec_` is not base64: {e}"))?;
-        if !(24..=64).contains(&key.len()) {
-            return Err(format!(
-                "a webhook key must be 24 to 64 bytes; this one is {}",
-                key.len()
-            ));
+        let mut keys = Vec::new();
+        for (n, one) in secret
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|s| !s.is_empty())
+            .enumerate()
+        {
+            let which = if n == 0 {
+                String::new()
+            } else {
+                format!(" (key {})", n + 1)
+            };
+            let b64 = one.strip_prefix("whsec_").ok_or_else(|| {
+                format!("a webhook secret must start with `whsec_` (Standard Webhooks){which}")
+            })?;
+            let key = B64
+                .decode(b64)
+                .map_err(|e| format!("the part after `whsec_` is not base64{which}: {e}"))?;
+            if !(24..=64).contains(&key.len()) {
+                return Err(format!(
+                    "a webhook key must be 24 to 64 bytes; this one is {}{which}",
+                    key.len()
+                ));
+            }
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
         }
-        Ok(SigningKey(key))
+        if keys.is_empty() {
+            return Err("a webhook secret must start with `whsec_` (Standard Webhooks)".into());
+        }
+        Ok(SigningKey(keys))
     }
 
-    /// The `webhook-signature` header value for one attempt.
+    /// The `webhook-signature` header value for one attempt: `v1,<sig>` for each key,
+    /// separated by single spaces.
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
-            // HMAC takes keys of any length; this cannot fail.
-            return String::new();
-        };
-        mac.update(id.as_bytes());
-        mac.update(b".");
-        mac.update(timestamp.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        format!("v1,{}", B64.encode(mac.finalize().into_bytes()))
+        let sigs: Vec<String> = self
+            .0
+            .iter()
+            .filter_map(|key| {
+                // HMAC takes keys of any length; this cannot fail.
+                let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
+                mac.update(id.as_bytes());
+                mac.update(b".");
+                mac.update(timestamp.to_string().as_bytes());
+                mac.update(b".");
+                mac.update(body);
+                Some(format!("v1,{}", B64.encode(mac.finalize().into_bytes())))
+            })
+            .collect();
+        sigs.join(" ")
     }
 }
 
@@ -97,7 +124,7 @@ impl WebhookSender {
             .body(body.to_vec())
             .send()
             .await
-            .map_err(|e| Failure::network(&e))?;
+            .map_err(Failure::network)?;
         let status = response.status().as_u16();
         match status {
             200..=299 => Ok(status),
@@ -244,6 +271,30 @@ mod tests {
             br#"{"email":"test@example.com","username":"test_user"}"#,
         );
         assert_eq!(sig, "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=");
+    }
+
+    #[test]
+    fn several_keys_sign_with_each_for_rotation() {
+        let old = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+        let new = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let body = br#"{"email":"test@example.com","username":"test_user"}"#;
+        let id = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";
+        let one = |s: &str| SigningKey::parse(s).unwrap().sign(id, 1649367553, body);
+        let both = SigningKey::parse(&format!("{old}\n{new}\n"))
+            .unwrap()
+            .sign(id, 1649367553, body);
+        assert_eq!(both, format!("{} {}", one(old), one(new)));
+        assert!(both.starts_with("v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw= v1,"));
+        // A list in one value works too; a bad key anywhere is refused with its place.
+        assert_eq!(
+            SigningKey::parse(&format!("{old}, {new}"))
+                .unwrap()
+                .sign(id, 1649367553, body),
+            both
+        );
+        let err = SigningKey::parse(&format!("{old}\nhunter2")).unwrap_err();
+        assert!(err.contains("key 2"), "{err}");
+        assert!(SigningKey::parse("  \n ").is_err());
     }
 
     #[test]

@@ -96,6 +96,29 @@ impl FakeStatuspage {
         self.with(|s| s.faults.push_back((method.to_string(), fault)));
     }
 
+    /// A person posts an incident update in Statuspage's own UI (or with their own key):
+    /// a new update, newest first, and the incident takes its status. Nothing of it goes
+    /// through statusgate, so it is not in `calls`.
+    pub fn post_update_by_hand(&self, incident: usize, status: &str, body: &str) {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        self.with(|s| {
+            let inc = &mut s.incidents[incident];
+            let id = inc["id"].as_str().unwrap_or_default().to_string();
+            let n = inc["incident_updates"].as_array().map_or(0, Vec::len) + 1;
+            inc["status"] = json!(status);
+            inc["updated_at"] = json!(now);
+            if let Some(list) = inc["incident_updates"].as_array_mut() {
+                list.insert(
+                    0,
+                    json!({
+                        "id": format!("upd-{id}-{n}"), "status": status, "body": body,
+                        "created_at": now, "incident_id": id,
+                    }),
+                );
+            }
+        });
+    }
+
     fn handle(&self, req: &Request) -> Reply {
         let mut s = self.state.lock().unwrap();
         s.calls

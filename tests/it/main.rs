@@ -17,6 +17,7 @@ mod operations;
 mod page;
 mod pagerduty;
 mod publish_email;
+mod publish_safety;
 mod publish_statuspage;
 mod publish_webhook;
 mod slack;

@@ -19,13 +19,18 @@ pub struct Setup {
 }
 
 pub async fn setup(give_up_after: &str) -> Setup {
+    setup_with(give_up_after, "1s").await
+}
+
+/// `setup` with another longest backoff (which also bounds a `Retry-After`).
+pub async fn setup_with(give_up_after: &str, backoff_max: &str) -> Setup {
     let sp = FakeStatuspage::start().await;
     let keys = tempfile::tempdir().unwrap();
     let key_file = keys.path().join("statuspage.key");
     std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
     let s = Server::start(Options {
         extra_config: format!(
-            "delivery:\n  backoff: {{initial: 100ms, max: 1s}}\n  give_up_after: {give_up_after}\npublishers:\n{}",
+            "delivery:\n  backoff: {{initial: 100ms, max: {backoff_max}}}\n  give_up_after: {give_up_after}\npublishers:\n{}",
             publisher_config(&sp.server.url, &key_file)
         ),
         ..Options::default()
@@ -439,7 +444,8 @@ async fn statuspage_down_for_a_while_then_back_gets_everything_once_in_order() {
 
 #[tokio::test]
 async fn the_429_retry_after_is_honoured() {
-    let Setup { s, sp, _keys } = setup("1h").await;
+    // Retry-After is honoured up to the longest backoff.
+    let Setup { s, sp, _keys } = setup_with("1h", "5s").await;
     let fake = &sp.fake;
     fake.fault("POST", Fault::Status(429, Some(2)));
     fire(&s, &[("f1", "critical", true)]).await;

@@ -242,7 +242,13 @@ impl Client {
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(1);
+                .unwrap_or(1)
+                // Bounded: a huge value would overflow the time arithmetic of the retry.
+                .min(
+                    crate::publish::health::bounded(&self.backoff, Duration::MAX)
+                        .as_secs()
+                        .max(1),
+                );
             return Err(SlackError::Unavailable {
                 reason: format!("rate limited; Retry-After {secs}s"),
                 retry_after: Some(Duration::from_secs(secs)),

@@ -17,6 +17,10 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+mod compare;
+
+use compare::{compare, posted_by_hand, read_shown, read_updates, update_ids, utc, PageUpdate};
+
 use super::event::{Approved, EventKind};
 use super::outbox::{Choice, Outbox};
 use super::target::{retry_after, Failure, Outcome};
@@ -68,6 +72,11 @@ struct Record {
     written: Option<Shown>,
     /// A write sent but not yet confirmed.
     in_flight: Option<Shown>,
+    /// The ids of the incident's updates after statusgate's last confirmed write: any other
+    /// is one a person posted. `None` (records from before, or an answer without them):
+    /// a newest update whose text is not statusgate's is taken as a person's.
+    #[serde(default)]
+    updates: Option<Vec<String>>,
 }
 
 /// A component on the page (for `statusgate check --remote`).
@@ -147,6 +156,7 @@ impl Statuspage {
                 rec.incident_id = Some(id);
                 rec.written = rec.in_flight.take();
                 rec.create_started = false;
+                rec.updates = None;
                 self.save(outbox, &key, &rec).await?;
             }
         }
@@ -165,8 +175,8 @@ impl Statuspage {
             rec.create_started = true;
             rec.in_flight = Some(desired.clone());
             self.save(outbox, &key, &rec).await?;
-            let id = match self.create(thread, want, &desired).await {
-                Ok(id) => id,
+            let (id, updates) = match self.create(thread, want, &desired).await {
+                Ok(created) => created,
                 Err(f) => {
                     // A 4xx answer means nothing was created; anything else may have.
                     if !f.ambiguous && f.status.is_some_and(|s| (400..500).contains(&s)) {
@@ -181,6 +191,7 @@ impl Statuspage {
             rec.written = Some(desired);
             rec.in_flight = None;
             rec.create_started = false;
+            rec.updates = updates;
             self.save(outbox, &key, &rec).await?;
             return Ok(Outcome::Sent(format!("created incident {id}")));
         };
@@ -189,7 +200,7 @@ impl Statuspage {
         if rec.in_flight.is_none() && desired == written {
             return Ok(Outcome::Unchanged);
         }
-        let Some(theirs) = self.incident(&id).await? else {
+        let Some((theirs, page_updates)) = self.incident(&id).await? else {
             if choice == Some(Choice::Overwrite) {
                 // Deleted by hand and an admin wants it back: start a new one.
                 self.save(outbox, &key, &Record::default()).await?;
@@ -206,13 +217,25 @@ impl Statuspage {
             }));
         };
         let mut base = written;
+        let scheduled = want.schedule.is_some();
+        let current_ids = || Some(page_updates.iter().map(|u| u.id.clone()).collect());
         if let Some(flight) = rec.in_flight.take() {
-            // The last write got no answer; if the page shows it, it landed.
+            // The last write got no answer; if the page shows it, it landed (and the update
+            // it made is statusgate's).
             if theirs == flight {
                 base = flight;
+                rec.updates = current_ids();
             }
         }
-        let plan = compare(&desired, &base, &theirs, choice, want.schedule.is_some());
+        let posted = posted_by_hand(rec.updates.as_deref(), &page_updates, &base, scheduled);
+        let plan = compare(
+            &desired,
+            &base,
+            &theirs,
+            choice,
+            scheduled,
+            posted.as_deref(),
+        );
         if let Some((field, ours, their)) = plan.conflicts.into_iter().next() {
             rec.written = Some(base);
             self.save(outbox, &key, &rec).await?;
@@ -225,6 +248,8 @@ impl Statuspage {
         }
         if plan.patch.is_empty() {
             rec.written = Some(plan.next);
+            // Whatever the page shows now is settled (no hand edit, or the admin took it).
+            rec.updates = current_ids();
             self.save(outbox, &key, &rec).await?;
             return Ok(Outcome::Unchanged);
         }
@@ -244,14 +269,16 @@ impl Statuspage {
             json!(self.deliver_notifications),
         );
         let path = format!("/pages/{}/incidents/{id}", self.page_id);
-        self.call(
-            reqwest::Method::PATCH,
-            &path,
-            Some(json!({ "incident": incident })),
-        )
-        .await?;
+        let answer = self
+            .call(
+                reqwest::Method::PATCH,
+                &path,
+                Some(json!({ "incident": incident })),
+            )
+            .await?;
         rec.written = Some(plan.next);
         rec.in_flight = None;
+        rec.updates = update_ids(&answer);
         self.save(outbox, &key, &rec).await?;
         Ok(Outcome::Sent(format!(
             "updated incident {id}: {}",
@@ -264,7 +291,7 @@ impl Statuspage {
         thread: &str,
         want: &Approved,
         shown: &Shown,
-    ) -> Result<String, Failure> {
+    ) -> Result<(String, Option<Vec<String>>), Failure> {
         let mut incident = json!({
             "name": shown.name,
             "status": shown.status,
@@ -293,17 +320,17 @@ impl Statuspage {
                 Some(json!({ "incident": incident })),
             )
             .await?;
-        created["id"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| Failure::permanent(201, "Statuspage's answer to a create has no `id`"))
+        let id = created["id"].as_str().map(str::to_string).ok_or_else(|| {
+            Failure::permanent(201, "Statuspage's answer to a create has no `id`")
+        })?;
+        Ok((id, update_ids(&created)))
     }
 
     /// The incident as the page shows it now; `None` when it no longer exists.
-    async fn incident(&self, id: &str) -> Result<Option<Shown>, Failure> {
+    async fn incident(&self, id: &str) -> Result<Option<(Shown, Vec<PageUpdate>)>, Failure> {
         let path = format!("/pages/{}/incidents/{id}", self.page_id);
         match self.call(reqwest::Method::GET, &path, None).await {
-            Ok(v) => Ok(Some(read_shown(&v, &self.components))),
+            Ok(v) => Ok(Some((read_shown(&v, &self.components), read_updates(&v)))),
             Err(f) if f.status == Some(404) => Ok(None),
             Err(f) => Err(f),
         }
@@ -381,10 +408,10 @@ impl Statuspage {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let response = req.send().await.map_err(|e| Failure::network(&e))?;
+        let response = req.send().await.map_err(Failure::network)?;
         let status = response.status().as_u16();
         let wait = retry_after(response.headers());
-        let text = response.text().await.map_err(|e| Failure::network(&e))?;
+        let text = response.text().await.map_err(Failure::network)?;
         if (200..300).contains(&status) {
             return Ok(if text.trim().is_empty() {
                 Value::Null
@@ -421,310 +448,6 @@ impl Statuspage {
     }
 }
 
-/// A time as Statuspage's window fields are compared: UTC, milliseconds (as it writes them).
-fn utc(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// Reads a window time in any offset Statuspage writes it (the page's own time zone).
-fn read_time(v: &Value) -> Option<String> {
-    let t = chrono::DateTime::parse_from_rfc3339(v.as_str()?).ok()?;
-    Some(utc(t.with_timezone(&chrono::Utc)))
-}
-
 fn store(e: crate::store::StoreError) -> Failure {
     Failure::transient(None, e.to_string(), None)
-}
-
-/// Reads an incident as Statuspage returns it: the newest update's body, and the status of
-/// each component statusgate maps.
-fn read_shown(v: &Value, mapped: &BTreeMap<String, String>) -> Shown {
-    let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-    let updates = v["incident_updates"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    // Statuspage lists updates newest first; order by time anyway.
-    let newest = updates.iter().max_by(|a, b| {
-        let t = |u: &Value| u["created_at"].as_str().unwrap_or_default().to_string();
-        t(a).cmp(&t(b))
-    });
-    let ids: Vec<&String> = mapped.values().collect();
-    Shown {
-        name: text("name"),
-        status: text("status"),
-        impact: text("impact"),
-        body: newest
-            .and_then(|u| u["body"].as_str())
-            .unwrap_or_default()
-            .to_string(),
-        components: v["components"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| {
-                let id = c["id"].as_str()?.to_string();
-                ids.contains(&&id)
-                    .then(|| (id, c["status"].as_str().unwrap_or_default().to_string()))
-            })
-            .collect(),
-        scheduled_for: read_time(&v["scheduled_for"]),
-        scheduled_until: read_time(&v["scheduled_until"]),
-    }
-}
-
-/// Values Statuspage's own clock writes into a scheduled maintenance (the auto flags move
-/// it to `in_progress` and `completed`, and its components with it): seeing one is no sign
-/// of a person's hand.
-fn automatic(field: &str, value: &str) -> bool {
-    match field {
-        "status" => matches!(value, "in_progress" | "completed"),
-        f if f.starts_with("components.") => {
-            matches!(value, "under_maintenance" | "operational")
-        }
-        _ => false,
-    }
-}
-
-/// What to send, what the page will then show, and where a hand edit stands in the way.
-struct Plan {
-    patch: serde_json::Map<String, Value>,
-    next: Shown,
-    conflicts: Vec<(String, String, String)>,
-}
-
-/// Field by field: send what statusgate wants changed; leave alone what it does not; a
-/// field it wants changed that a person changed since its last write is a conflict unless
-/// the admin chose.
-fn compare(
-    desired: &Shown,
-    last: &Shown,
-    theirs: &Shown,
-    choice: Option<Choice>,
-    scheduled: bool,
-) -> Plan {
-    let mut plan = Plan {
-        patch: serde_json::Map::new(),
-        next: last.clone(),
-        conflicts: Vec::new(),
-    };
-    let scalar = |field: &str, ours: &str, last: &str, cur: &str, plan: &mut Plan| {
-        // Returns the value the page shows afterwards, if statusgate decides it.
-        if ours == last {
-            return None;
-        }
-        if cur == ours {
-            return Some(ours.to_string());
-        }
-        if cur != last && !(scheduled && automatic(field, cur)) {
-            match choice {
-                Some(Choice::Theirs) => return Some(cur.to_string()),
-                Some(Choice::Overwrite) => {}
-                None => {
-                    plan.conflicts
-                        .push((field.to_string(), ours.to_string(), cur.to_string()));
-                    return None;
-                }
-            }
-        }
-        let key = if field == "impact" {
-            "impact_override"
-        } else {
-            field
-        };
-        plan.patch.insert(key.to_string(), json!(ours));
-        Some(ours.to_string())
-    };
-    if let Some(v) = scalar("name", &desired.name, &last.name, &theirs.name, &mut plan) {
-        plan.next.name = v;
-    }
-    if let Some(v) = scalar(
-        "status",
-        &desired.status,
-        &last.status,
-        &theirs.status,
-        &mut plan,
-    ) {
-        plan.next.status = v;
-    }
-    if let Some(v) = scalar(
-        "impact",
-        &desired.impact,
-        &last.impact,
-        &theirs.impact,
-        &mut plan,
-    ) {
-        plan.next.impact = v;
-    }
-    for field in ["scheduled_for", "scheduled_until"] {
-        let get = |s: &Shown| {
-            if field == "scheduled_for" {
-                s.scheduled_for.clone()
-            } else {
-                s.scheduled_until.clone()
-            }
-        };
-        let Some(ours) = get(desired) else { continue };
-        let was = get(last).unwrap_or_default();
-        let cur = get(theirs).unwrap_or_default();
-        if let Some(v) = scalar(field, &ours, &was, &cur, &mut plan) {
-            if field == "scheduled_for" {
-                plan.next.scheduled_for = Some(v);
-            } else {
-                plan.next.scheduled_until = Some(v);
-            }
-        }
-    }
-    let mut components = serde_json::Map::new();
-    for (id, ours) in &desired.components {
-        let was = last.components.get(id).cloned().unwrap_or_default();
-        let cur = theirs.components.get(id).cloned().unwrap_or_default();
-        let before = plan.patch.len();
-        let field = format!("components.{id}");
-        if let Some(v) = scalar(&field, ours, &was, &cur, &mut plan) {
-            plan.next.components.insert(id.clone(), v);
-        }
-        if let Some(sent) = (plan.patch.len() > before)
-            .then(|| plan.patch.remove(&field))
-            .flatten()
-        {
-            components.insert(id.clone(), sent);
-        }
-    }
-    if !components.is_empty() {
-        plan.patch
-            .insert("components".into(), Value::Object(components));
-    }
-    // A new text is a new incident update; a person's own updates are no conflict.
-    if desired.body != last.body {
-        plan.patch.insert("body".into(), json!(desired.body));
-        plan.next.body = desired.body.clone();
-    }
-    plan
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn shown(name: &str, status: &str, body: &str, api: &str) -> Shown {
-        Shown {
-            name: name.into(),
-            status: status.into(),
-            impact: "major".into(),
-            body: body.into(),
-            components: [("c1".to_string(), api.to_string())].into(),
-            scheduled_for: None,
-            scheduled_until: None,
-        }
-    }
-
-    #[test]
-    fn sends_only_the_fields_that_change() {
-        let last = shown("API down", "investigating", "Looking", "major_outage");
-        let want = shown("API down", "identified", "Found it", "major_outage");
-        let plan = compare(&want, &last, &last, None, false);
-        assert!(plan.conflicts.is_empty());
-        let keys: Vec<&String> = plan.patch.keys().collect();
-        assert_eq!(keys, ["body", "status"]);
-        assert_eq!(plan.next, want);
-    }
-
-    #[test]
-    fn a_hand_edit_where_statusgate_would_write_is_a_conflict() {
-        let last = shown("API down", "investigating", "Looking", "major_outage");
-        let theirs = shown("Login problems", "investigating", "Looking", "major_outage");
-        let want = shown("API slow", "investigating", "Looking", "major_outage");
-        let plan = compare(&want, &last, &theirs, None, false);
-        assert_eq!(
-            plan.conflicts,
-            [(
-                "name".to_string(),
-                "API slow".to_string(),
-                "Login problems".to_string()
-            )]
-        );
-        // Where statusgate changes nothing, a hand edit stands without a conflict.
-        let plan = compare(&last, &last, &theirs, None, false);
-        assert!(plan.conflicts.is_empty() && plan.patch.is_empty());
-        // The admin's choice settles it either way.
-        let plan = compare(&want, &last, &theirs, Some(Choice::Theirs), false);
-        assert!(plan.patch.is_empty());
-        assert_eq!(plan.next.name, "Login problems");
-        let plan = compare(&want, &last, &theirs, Some(Choice::Overwrite), false);
-        assert_eq!(plan.patch["name"], "API slow");
-    }
-
-    #[test]
-    fn component_changes_go_out_as_a_components_object() {
-        let last = shown("API down", "investigating", "Looking", "major_outage");
-        let want = shown(
-            "API down",
-            "investigating",
-            "Looking",
-            "degraded_performance",
-        );
-        let plan = compare(&want, &last, &last, None, false);
-        assert_eq!(
-            Value::Object(plan.patch),
-            json!({"components": {"c1": "degraded_performance"}})
-        );
-        let theirs = shown("API down", "investigating", "Looking", "operational");
-        let plan = compare(&want, &last, &theirs, None, false);
-        assert_eq!(plan.conflicts[0].0, "components.c1");
-    }
-
-    #[test]
-    fn a_maintenance_window_moves_and_statuspage_clock_steps_are_no_hand_edits() {
-        let mut last = shown("DB upgrade", "scheduled", "Planned", "operational");
-        last.scheduled_for = Some("2026-03-01T02:00:00.000Z".into());
-        last.scheduled_until = Some("2026-03-01T03:00:00.000Z".into());
-        let mut want = last.clone();
-        want.scheduled_until = Some("2026-03-01T04:00:00.000Z".into());
-        let plan = compare(&want, &last, &last, None, true);
-        assert_eq!(
-            Value::Object(plan.patch),
-            json!({"scheduled_until": "2026-03-01T04:00:00.000Z"})
-        );
-        // Statuspage's auto flags started it by themselves; statusgate's start agrees.
-        let mut theirs = last.clone();
-        theirs.status = "in_progress".into();
-        theirs
-            .components
-            .insert("c1".into(), "under_maintenance".into());
-        let mut started = last.clone();
-        started.status = "in_progress".into();
-        started
-            .components
-            .insert("c1".into(), "major_outage".into());
-        let plan = compare(&started, &last, &theirs, None, true);
-        assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
-        assert_eq!(plan.patch["components"], json!({"c1": "major_outage"}));
-        // The same values on an incident are a person's.
-        let plan = compare(&started, &last, &theirs, None, false);
-        assert_eq!(plan.conflicts[0].0, "components.c1");
-        // A window read back in the page's own offset is the same window.
-        let v = json!({"scheduled_for": "2026-03-01T03:00:00.000+01:00"});
-        assert_eq!(
-            read_shown(&v, &BTreeMap::new()).scheduled_for.as_deref(),
-            Some("2026-03-01T02:00:00.000Z")
-        );
-    }
-
-    #[test]
-    fn reads_the_newest_update_and_mapped_components() {
-        let v = json!({
-            "id": "p1", "name": "API down", "status": "identified", "impact": "major",
-            "incident_updates": [
-                {"body": "second", "created_at": "2026-01-01T00:02:00.000Z"},
-                {"body": "first", "created_at": "2026-01-01T00:01:00.000Z"}
-            ],
-            "components": [{"id": "c1", "status": "major_outage"}, {"id": "other", "status": "partial_outage"}]
-        });
-        let mapped = [("api".to_string(), "c1".to_string())].into();
-        let s = read_shown(&v, &mapped);
-        assert_eq!(s.body, "second");
-        assert_eq!(s.components.len(), 1);
-        assert_eq!(s.components["c1"], "major_outage");
-    }
 }
