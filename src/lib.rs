@@ -359,6 +359,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         _ => None,
     };
     let limiters = vec![public_limit.limit, api_limit.limit];
+    // From here on writes keep the reserve; start-up bookkeeping above was let through so
+    // that a nearly full volume starts (not ready) instead of exiting.
+    store.started();
     Ok(App {
         reconciler,
         watchdog,

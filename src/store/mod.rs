@@ -84,6 +84,13 @@ impl Store {
         self.space.check()
     }
 
+    /// Start-up is over: from now on writes keep the reserve. Until then the few small
+    /// start-up writes go through, so that a volume with too little space starts (not
+    /// ready, ingest refused) and recovers once space returns, instead of exiting.
+    pub fn started(&self) {
+        self.space.enforce();
+    }
+
     /// False once sled failed a write or a flush never finished: only reopening the
     /// database (a restart) clears it.
     pub fn is_healthy(&self) -> bool {

@@ -3,6 +3,7 @@
 //! reopened. Both bytes and inodes count: sled creates a file for every large value.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::StoreError;
 
@@ -54,10 +55,12 @@ impl Volume {
 }
 
 /// The reserve of one data directory.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Space {
     dir: PathBuf,
     reserve: u64,
+    /// Off during start-up (see [`super::Store::started`]).
+    enforced: AtomicBool,
 }
 
 impl Space {
@@ -65,11 +68,19 @@ impl Space {
         Space {
             dir: dir.to_path_buf(),
             reserve,
+            enforced: AtomicBool::new(false),
         }
+    }
+
+    pub fn enforce(&self) {
+        self.enforced.store(true, Ordering::Relaxed);
     }
 
     /// Err while the volume has less than the reserve free (in bytes or inodes).
     pub fn check(&self) -> Result<(), StoreError> {
+        if !self.enforced.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let Some(v) = Volume::of(&self.dir) else {
             return Ok(());
         };

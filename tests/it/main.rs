@@ -19,3 +19,4 @@ mod publish_email;
 mod publish_statuspage;
 mod publish_webhook;
 mod slack;
+mod storage_faults;
