@@ -3,6 +3,7 @@
 mod alertmanager_e2e;
 mod browser;
 mod cli;
+mod config_check;
 mod fake_http;
 mod fake_statuspage;
 mod fuzz_regressions;
