@@ -49,6 +49,15 @@ impl Drop for GroupCommit {
 
 impl GroupCommit {
     pub(super) fn start(db: sled::Db) -> Self {
+        Self::start_with(move || {
+            db.flush()
+                .map(|_| ())
+                .map_err(|e| StoreError::Io(e.to_string()))
+        })
+    }
+
+    /// With the flush given (tests give one that hangs).
+    fn start_with(flush: impl Fn() -> Result<(), StoreError> + Send + 'static) -> Self {
         let (requests, mut rx) = mpsc::unbounded_channel::<Waiter>();
         let flushes = Arc::new(AtomicU64::new(0));
         let counter = flushes.clone();
@@ -65,10 +74,7 @@ impl GroupCommit {
                         waiters.push(w);
                     }
                     busy.store(now_ms(), Ordering::Relaxed);
-                    let result = db
-                        .flush()
-                        .map(|_| ())
-                        .map_err(|e| StoreError::Io(e.to_string()));
+                    let result = flush();
                     busy.store(0, Ordering::Relaxed);
                     counter.fetch_add(1, Ordering::Relaxed);
                     for w in waiters {
@@ -93,7 +99,7 @@ impl GroupCommit {
 
     pub(super) async fn wait(&self) -> Result<(), StoreError> {
         if self.is_stuck() {
-            return Err(StoreError::Io(
+            return Err(StoreError::Unconfirmed(
                 "storage stopped confirming writes (a flush did not finish)".into(),
             ));
         }
@@ -105,7 +111,7 @@ impl GroupCommit {
             .map_err(|_| StoreError::Io("flusher stopped".into()))?;
         match tokio::time::timeout(FLUSH_TIMEOUT, rx).await {
             Ok(r) => r.map_err(|_| StoreError::Io("flusher stopped".into()))?,
-            Err(_) => Err(StoreError::Io(format!(
+            Err(_) => Err(StoreError::Unconfirmed(format!(
                 "storage did not confirm the write within {}s",
                 FLUSH_TIMEOUT.as_secs()
             ))),
@@ -114,5 +120,49 @@ impl GroupCommit {
 
     pub(super) fn flushes(&self) -> u64 {
         self.flushes.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flush that hangs (as sled's does after some I/O failures) is answered with an
+    /// error after the timeout, later callers are answered at once, and when flushes
+    /// finish again callers are served again.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_hanging_flush_is_answered_and_a_finished_one_serves_again() {
+        let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let r = released.clone();
+        let commit = GroupCommit::start_with(move || {
+            while !r.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(())
+        });
+        let started = std::time::Instant::now();
+        let first = commit.wait().await;
+        assert!(
+            matches!(first, Err(StoreError::Unconfirmed(_))),
+            "{first:?}"
+        );
+        assert!(started.elapsed() < FLUSH_TIMEOUT + Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(commit.is_stuck());
+        let started = std::time::Instant::now();
+        assert!(commit.wait().await.is_err());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "answered at once"
+        );
+        released.store(true, Ordering::Relaxed);
+        for _ in 0..100 {
+            if !commit.is_stuck() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!commit.is_stuck());
+        commit.wait().await.unwrap();
     }
 }

@@ -25,6 +25,9 @@ pub enum StoreError {
     NoInodes { free: u64, reserve: u64 },
     #[error("storage unavailable: {0}")]
     Io(String),
+    /// A flush that did not finish in time: unhealthy while it hangs, fine once it ends.
+    #[error("storage unavailable: {0}")]
+    Unconfirmed(String),
     #[error("stored record `{key}` in `{table}` is unreadable: {reason}")]
     Corrupt {
         table: String,
