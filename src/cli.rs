@@ -198,9 +198,22 @@ fn spawn_signal_handler(token: CancellationToken) {
 fn check(config_path: Option<&Path>) -> ExitCode {
     let config = match Config::load(config_path) {
         Ok(c) => c,
-        Err(e) => return fail(e),
+        Err(e) => {
+            // One line per problem, each with its place, as `serve` would refuse them.
+            let lines: Vec<&str> = e.0.lines().collect();
+            for line in &lines {
+                eprintln!("{line}");
+            }
+            eprintln!("{} problem(s) found", lines.len());
+            return ExitCode::FAILURE;
+        }
     };
     let mut problems = 0;
+    // What `serve` builds from the configuration before it takes a request.
+    if let Err(e) = crate::publish::targets(&config) {
+        eprintln!("{e}");
+        problems += 1;
+    }
     let catalog = match Catalog::load(&config.mappings) {
         Ok(c) => Some(c),
         Err(e) => {

@@ -100,7 +100,7 @@ pub async fn run(
 /// Opens storage, loads the catalog and templates, finishes interrupted publishes and wires
 /// the stages. Fails on anything broken, before a single request is taken.
 pub async fn build(config: Config) -> anyhow::Result<App> {
-    let store = Store::open(&config.data_dir)
+    let store = Store::open_with_reserve(&config.data_dir, config.storage.reserve.0 as u64)
         .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
     let mappings_explicit = config.mappings != Config::default().mappings;
     let catalog = reload::initial_load(&config.mappings, mappings_explicit)
@@ -118,9 +118,10 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let catalog = CatalogHandle::new(catalog);
     let recorder = Recorder::open(&store)?;
     let reconciler = match &config.reconcile {
-        Some(r) => {
-            Some(reconcile::Reconciler::new(r, recorder.clone()).map_err(|e| anyhow::anyhow!(e))?)
-        }
+        Some(r) => Some(
+            reconcile::Reconciler::new(r, &config.secrets.reconcile, recorder.clone())
+                .map_err(|e| anyhow::anyhow!(e))?,
+        ),
         None => None,
     };
     let drafts = Drafts::open(
@@ -360,6 +361,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         _ => None,
     };
     let limiters = vec![public_limit.limit, api_limit.limit];
+    // From here on writes keep the reserve; start-up bookkeeping above was let through so
+    // that a nearly full volume starts (not ready) instead of exiting.
+    store.started();
     Ok(App {
         reconciler,
         watchdog,

@@ -6,13 +6,12 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use base64::Engine;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{secret, ReconcileConfig};
+use crate::config::{ReconcileConfig, Secret};
 use crate::ingest::{Alert, AlertStatus, Recorder, Source};
 
 /// One alert as Alertmanager's API v2 lists it.
@@ -43,7 +42,7 @@ struct ApiStatus {
 
 struct Endpoint {
     url: String,
-    authorization: Option<String>,
+    authorization: Option<Secret>,
 }
 
 pub struct Reconciler {
@@ -63,36 +62,18 @@ pub struct Pass {
 }
 
 impl Reconciler {
-    pub fn new(config: &ReconcileConfig, recorder: Recorder) -> Result<Reconciler, String> {
+    /// `authorizations`: per Alertmanager, in order, its `Authorization` header value
+    /// (resolved with the other secrets, from the environment or files).
+    pub fn new(
+        config: &ReconcileConfig,
+        authorizations: &[Option<Secret>],
+        recorder: Recorder,
+    ) -> Result<Reconciler, String> {
         let mut endpoints = Vec::new();
-        for am in &config.alertmanagers {
-            if !(am.url.starts_with("http://") || am.url.starts_with("https://")) {
-                return Err(format!(
-                    "reconcile.alertmanagers: `{}` is not an http(s) URL",
-                    am.url
-                ));
-            }
-            let authorization = if let Some(basic) = &am.basic_auth {
-                let file = basic.password_file.as_deref().ok_or_else(|| {
-                    format!("reconcile {}: basic_auth needs password_file", am.url)
-                })?;
-                let pw = secret::read_secret_file(file)?;
-                let pair = format!("{}:{}", basic.username, pw.expose());
-                Some(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(pair)
-                ))
-            } else if let Some(file) = &am.bearer_token_file {
-                Some(format!(
-                    "Bearer {}",
-                    secret::read_secret_file(file)?.expose()
-                ))
-            } else {
-                None
-            };
+        for (i, am) in config.alertmanagers.iter().enumerate() {
             endpoints.push(Endpoint {
                 url: am.url.trim_end_matches('/').to_string(),
-                authorization,
+                authorization: authorizations.get(i).cloned().flatten(),
             });
         }
         let http = reqwest::Client::builder()
@@ -183,7 +164,7 @@ impl Reconciler {
         );
         let mut req = self.http.get(&url);
         if let Some(a) = &ep.authorization {
-            req = req.header(reqwest::header::AUTHORIZATION, a);
+            req = req.header(reqwest::header::AUTHORIZATION, a.expose());
         }
         let response = req.send().await.map_err(|e| e.to_string())?;
         if !response.status().is_success() {

@@ -3,18 +3,19 @@
 use std::collections::BTreeMap;
 
 use super::{Catalog, Routing, TestOutcome};
+use crate::ingest::Source;
 
-/// Runs every test in file order. A test sees the labels an Alertmanager alert would carry:
-/// `source="alertmanager"` is added unless the test sets `source` itself.
+/// Runs every test in file order. A test is an alert from the sender its `source` label
+/// names (`pagerduty`), else from Alertmanager, and gets the `source` label by the same
+/// rule as live ingest ([`Source::stamp`]): a route on `source="x"` matches here exactly
+/// when it would match live.
 pub(super) fn run(catalog: &Catalog) -> Vec<TestOutcome> {
     catalog
         .tests
         .iter()
         .map(|t| {
             let mut labels = t.labels.clone();
-            labels
-                .entry("source".into())
-                .or_insert_with(|| "alertmanager".into());
+            Source::of_test(&labels).stamp(&mut labels);
             let (got, routes) = match catalog.route(&labels) {
                 Routing::Mapped { components, routes } => (components, routes),
                 Routing::Ignored { route } => (BTreeMap::new(), vec![route]),
@@ -46,6 +47,9 @@ routes:
     match: ['source="pagerduty"']
     components: [api]
     default_status: major_outage
+  - name: never-live
+    match: ['source="blackbox"']
+    components: [api]
   - name: staging
     match: ['env="staging"']
     ignore: true
@@ -65,6 +69,9 @@ tests:
   - name: this one fails
     labels: {service: api}
     expect: {api: major_outage}
+  - name: a source label no sender sets is overwritten, as live
+    labels: {source: blackbox}
+    expect: {}
 "#;
 
     #[test]
@@ -79,10 +86,15 @@ tests:
         assert_eq!(
             summary,
             [
-                ("source defaults to alertmanager", 16, true),
-                ("a test may set source", 19, true),
-                ("ignored means nothing", 22, true),
-                ("this one fails", 25, false),
+                ("source defaults to alertmanager", 19, true),
+                ("a test may set source", 22, true),
+                ("ignored means nothing", 25, true),
+                ("this one fails", 28, false),
+                (
+                    "a source label no sender sets is overwritten, as live",
+                    31,
+                    true
+                ),
             ]
         );
         assert_eq!(out[2].routes, ["staging"]);

@@ -97,3 +97,89 @@ fn bad_values_are_refused_with_their_key() {
         .to_string();
     assert!(err.contains("unknown variant `god`"), "{err}");
 }
+
+fn load_text(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sg.yaml");
+    std::fs::write(&file, text).unwrap();
+    Config::load_with_env(Some(&file), env)
+        .map_err(|e| ConfigError(e.0.replace(&*file.display().to_string(), "sg.yaml")))
+}
+
+#[test]
+fn optional_keys_have_their_documented_defaults() {
+    let c = load_text(
+        "watchdog: {}\nreconcile:\n  alertmanagers: [{url: http://am:9093}]\nsmtp: {from: status@example.com}\n",
+        &no_env,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let w = c.watchdog.unwrap();
+    assert_eq!(w.matchers, [r#"alertname="Watchdog""#]);
+    assert_eq!(w.interval, Dur::secs(300));
+    assert_eq!(c.reconcile.unwrap().interval, Dur::secs(60));
+    let smtp = c.smtp.unwrap();
+    assert_eq!((smtp.host.as_str(), smtp.port), ("localhost", 25));
+    assert_eq!(c.storage.reserve, ByteSize(16 << 20));
+}
+
+#[test]
+fn every_problem_names_its_file_and_line_and_all_are_reported() {
+    let err = load_text(
+        "listen: 127.0.0.1:1\nsmtp:\n  host: mail\nreconcile:\n  interval: 1m\nwatchdog:\n  interval: 0s\npage:\n  links: [{title: x, url: 'support'}]\n",
+        &no_env,
+    )
+    .unwrap_err()
+    .to_string();
+    let lines: Vec<&str> = err.lines().collect();
+    for want in [
+        "sg.yaml:2: smtp.from: missing",
+        "sg.yaml:4: reconcile.alertmanagers: missing",
+        "sg.yaml:7: watchdog.interval: must be more than 0s",
+        "sg.yaml:9: page.links.1.url: `support`",
+    ] {
+        assert!(lines.iter().any(|l| l.starts_with(want)), "{want}\n{err}");
+    }
+    let env = |k: &str| (k == "STATUSGATE_PUBLIC_URL").then(|| "status.example.com".to_string());
+    let err = load_text("listen: 127.0.0.1:1\n", &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("STATUSGATE_PUBLIC_URL: public_url:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn reconcile_credentials_come_from_env_or_files_and_unreadable_files_are_placed() {
+    let yaml = "reconcile:\n  alertmanagers:\n    - url: http://a:9093\n      basic_auth: {username: sg}\n    - url: http://b:9093\n";
+    let env = |k: &str| match k {
+        "STATUSGATE_RECONCILE_1_PASSWORD" => Some("pw".to_string()),
+        "STATUSGATE_RECONCILE_2_BEARER_TOKEN" => Some("tok".to_string()),
+        _ => None,
+    };
+    let c = load_text(yaml, &env).unwrap_or_else(|e| panic!("{e}"));
+    let auth: Vec<Option<&str>> = c
+        .secrets
+        .reconcile
+        .iter()
+        .map(|s| s.as_ref().map(|s| s.expose()))
+        .collect();
+    assert_eq!(auth, [Some("Basic c2c6cHc="), Some("Bearer tok")]);
+
+    let err = load_text(yaml, &no_env).unwrap_err().to_string();
+    assert!(
+        err.starts_with("sg.yaml:4: reconcile.alertmanagers.1.basic_auth: no password"),
+        "{err}"
+    );
+    assert!(err.contains("STATUSGATE_RECONCILE_1_PASSWORD"), "{err}");
+    let err = load_text(
+        "reconcile:\n  alertmanagers:\n    - url: http://a:9093\n      bearer_token_file: /nonexistent/token\n",
+        &no_env,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("sg.yaml:4: reconcile.alertmanagers.1.bearer_token_file: cannot read"),
+        "{err}"
+    );
+}

@@ -43,7 +43,9 @@ impl Redactor {
             ipv4: re(r"\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?::\d{1,5})?\b"),
             ipv6: re(r"(?i)\[?(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?:%[0-9a-z]+)?\]?(?::\d{1,5})?"),
             hostname: re(r"(?i)\b[a-z0-9_](?:[a-z0-9_\-]{0,61}[a-z0-9])?(?:\.[a-z0-9_](?:[a-z0-9_\-]{0,61}[a-z0-9])?)+\.?(?::\d{1,5})?\b"),
-            hex: re(r"(?i)\b[0-9a-f]{32,}\b"),
+            // No word boundaries: a run glued to a word (`req_<hex>`, `0x<hex>`) is as secret
+            // as a free-standing one, and 32 hex digits in a row are never prose.
+            hex: re(r"(?i)(?:\b0x)?[0-9a-f]{32,}"),
             base64: re(r"[A-Za-z0-9+/_\-]{40,}={0,2}"),
             patterns: config
                 .patterns
@@ -217,6 +219,18 @@ mod tests {
         assert_eq!(
             r.redact("tok dGhpcyBpcyBhIHZlcnkgc2VjcmV0IHRva2VuIHZhbHVlIQ== x"),
             "tok [redacted] x"
+        );
+        assert_eq!(
+            r.redact("id req_4f9a0c3e1b2d4f9a0c3e1b2d4f9a0c3e failed"),
+            "id req_[redacted] failed"
+        );
+        assert_eq!(
+            r.redact("at 0x4f9a0c3e1b2d4f9a0c3e1b2d4f9a0c3e, again"),
+            "at [redacted], again"
+        );
+        assert_eq!(
+            r.redact("trace=4F9A0C3E1B2D4F9A0C3E1B2D4F9A0C3Ez"),
+            "trace=[redacted]z"
         );
         let kept = "Checkout at https://shop.example.com is slow; version 2.4.1 at 12:30 UTC";
         assert_eq!(r.redact(kept), kept);

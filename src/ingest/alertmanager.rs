@@ -94,7 +94,7 @@ impl Payload {
                 .map(|t| t.with_timezone(&Utc))
                 .filter(|t| t.timestamp() > 0);
             let mut labels = a.labels;
-            labels.insert("source".into(), "alertmanager".into());
+            Source::Alertmanager.stamp(&mut labels);
             out.push(Alert {
                 key: format!("am:{fingerprint}"),
                 source: Source::Alertmanager,

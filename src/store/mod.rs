@@ -3,6 +3,7 @@
 //! documents in named tables and makes writes durable with group commit.
 
 mod commit;
+mod space;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,19 +14,20 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::Transactional;
 
 use commit::GroupCommit;
-
-/// Free space kept in reserve: writes are refused (503, retried by senders) before the
-/// disk is full, because sled cannot recover from a write that hit a full disk without
-/// being reopened.
-pub const SPACE_RESERVE: u64 = 16 << 20;
+pub use space::{Space, Volume, DEFAULT_RESERVE};
 
 /// Why storage failed. Callers answer 503 so that senders retry.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("storage is almost full: {free} bytes free, {reserve} kept in reserve")]
     Full { free: u64, reserve: u64 },
+    #[error("storage is almost out of inodes: {free} free, {reserve} kept in reserve")]
+    NoInodes { free: u64, reserve: u64 },
     #[error("storage unavailable: {0}")]
     Io(String),
+    /// A flush that did not finish in time: unhealthy while it hangs, fine once it ends.
+    #[error("storage unavailable: {0}")]
+    Unconfirmed(String),
     #[error("stored record `{key}` in `{table}` is unreadable: {reason}")]
     Corrupt {
         table: String,
@@ -47,14 +49,21 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     db: sled::Db,
     commit: Arc<GroupCommit>,
-    dir: Arc<std::path::PathBuf>,
+    space: Arc<Space>,
     /// Set when sled itself failed a write; only reopening (a restart) clears it.
     failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Store {
-    /// Opens (or creates) the database in `dir`.
+    /// Opens (or creates) the database in `dir` with the default reserve.
     pub fn open(dir: &Path) -> Result<Store> {
+        Self::open_with_reserve(dir, DEFAULT_RESERVE)
+    }
+
+    /// Opens (or creates) the database in `dir`, keeping `reserve` bytes free (never more
+    /// than a tenth of the volume). A volume with less free opens all the same: writes are
+    /// refused until space returns, so the service can say so instead of exiting.
+    pub fn open_with_reserve(dir: &Path, reserve: u64) -> Result<Store> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
         let db = sled::Config::new()
@@ -68,25 +77,27 @@ impl Store {
         Ok(Store {
             db,
             commit,
-            dir: Arc::new(dir.to_path_buf()),
+            space: Arc::new(Space::new(dir, reserve)),
             failed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 
-    /// Refuses writes while free space is below the reserve.
+    /// Refuses writes while free space (bytes or inodes) is below the reserve.
     pub fn check_space(&self) -> Result<()> {
-        match free_bytes(&self.dir) {
-            Some(free) if free < SPACE_RESERVE => Err(StoreError::Full {
-                free,
-                reserve: SPACE_RESERVE,
-            }),
-            _ => Ok(()),
-        }
+        self.space.check()
     }
 
-    /// False once sled failed a write: it stays failed until the process restarts.
+    /// Start-up is over: from now on writes keep the reserve. Until then the few small
+    /// start-up writes go through, so that a volume with too little space starts (not
+    /// ready, ingest refused) and recovers once space returns, instead of exiting.
+    pub fn started(&self) {
+        self.space.enforce();
+    }
+
+    /// False once sled failed a write or a flush never finished: only reopening the
+    /// database (a restart) clears it.
     pub fn is_healthy(&self) -> bool {
-        !self.failed.load(std::sync::atomic::Ordering::Relaxed)
+        !self.failed.load(std::sync::atomic::Ordering::Relaxed) && !self.commit.is_stuck()
     }
 
     fn note(&self, e: &StoreError) {
@@ -101,7 +112,7 @@ impl Store {
         Ok(Table {
             name,
             tree: self.db.open_tree(name)?,
-            dir: self.dir.clone(),
+            space: self.space.clone(),
         })
     }
 
@@ -187,7 +198,7 @@ impl Store {
 pub struct Table {
     name: &'static str,
     tree: sled::Tree,
-    dir: Arc<std::path::PathBuf>,
+    space: Arc<Space>,
 }
 
 impl Table {
@@ -203,12 +214,7 @@ impl Table {
     }
 
     pub fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
-        if let Some(free) = free_bytes(&self.dir).filter(|f| *f < SPACE_RESERVE) {
-            return Err(StoreError::Full {
-                free,
-                reserve: SPACE_RESERVE,
-            });
-        }
+        self.space.check()?;
         self.tree.insert(key.as_bytes(), encode(value)?)?;
         Ok(())
     }
@@ -305,19 +311,6 @@ impl Table {
         }
         Ok(out)
     }
-}
-
-/// Bytes available to this process on the filesystem holding `dir`.
-fn free_bytes(dir: &std::path::Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `path` is a valid C string and `stat` a properly sized out-parameter.
-    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
-    if rc != 0 {
-        return None;
-    }
-    Some((stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64))
 }
 
 /// Keys for append-only tables: zero-padded so that string order is numeric order.

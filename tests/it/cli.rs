@@ -207,3 +207,129 @@ fn the_readme_walkthrough_is_valid() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["drafts"][0]["components"]["api"], "major_outage", "{out}");
 }
+
+/// The walkthrough pasted line by line as written: the first block starts the server in
+/// its own shell; every later line runs in a second shell that has only the `export`s the
+/// README gives it there (never the server's), so a line that needs a token it was not
+/// given gets 401 and fails here.
+#[test]
+fn the_readme_walkthrough_works_pasted_line_by_line() {
+    let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
+    let section = readme
+        .split("## Five-minute walkthrough")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README has a walkthrough");
+    let blocks: Vec<&str> = section
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    assert!(blocks.len() >= 4, "{blocks:?}");
+    let bin = binary().display().to_string();
+    let data = tempfile::tempdir().unwrap();
+    const OURS: [&str; 6] = [
+        "STATUSGATE_ADMIN_TOKEN",
+        "STATUSGATE_ALERTMANAGER_TOKEN",
+        "STATUSGATE_GROUP_WAIT",
+        "STATUSGATE_CONFIG",
+        "STATUSGATE_MAPPINGS",
+        "STATUSGATE_TOKEN",
+    ];
+
+    // Terminal one: the server in the foreground (`exec`, so killing the shell stops it).
+    let server_script = blocks[0].replace("cargo run --", &format!("exec {bin}"));
+    let mut server = Command::new("sh");
+    server
+        .arg("-c")
+        .arg(&server_script)
+        .current_dir(repo_path(""))
+        .env("STATUSGATE_LISTEN", "127.0.0.1:0")
+        .env("STATUSGATE_DATA_DIR", data.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for k in OURS {
+        server.env_remove(k);
+    }
+    let mut child = server.spawn().unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let _child = Kill(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap_or_default();
+    let url = line
+        .trim()
+        .strip_prefix("statusgate listening on ")
+        .unwrap_or_else(|| panic!("the walkthrough's server did not start: {line:?}"))
+        .to_string();
+
+    // Terminal two: each line in a fresh shell with the exports pasted there so far.
+    let mut exports = String::new();
+    let mut ran = 0;
+    for line in blocks[1..].iter().flat_map(|b| b.lines()) {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with("export ") {
+            exports.push_str(line);
+            exports.push('\n');
+            continue;
+        }
+        let script = format!(
+            "{exports}{}",
+            line.replace("cargo run --", &bin)
+                .replace("http://127.0.0.1:8080", &url)
+        );
+        let approve_by_cli = line.contains("drafts approve");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c").arg(&script).current_dir(repo_path(""));
+            for k in OURS {
+                cmd.env_remove(k);
+            }
+            let out = cmd.output().unwrap();
+            let (stdout, stderr) = (
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+            );
+            assert!(
+                !stdout.contains("\"error\"") && !stderr.contains("401"),
+                "`{line}` failed as pasted:\n{stdout}{stderr}"
+            );
+            // The curl approval already published D-1; the CLI's alternative may only
+            // say so, never that it lacks a token.
+            assert!(
+                out.status.success() || approve_by_cli,
+                "`{line}` failed as pasted:\n{stdout}{stderr}"
+            );
+            // The pending list is empty until the group wait has passed.
+            let waiting = line.contains("state=pending") && !stdout.contains("D-1");
+            if !waiting {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no pending draft after 30s: {stdout}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        ran += 1;
+    }
+    assert!(ran >= 5, "only {ran} lines ran");
+}

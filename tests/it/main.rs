@@ -3,6 +3,7 @@
 mod alertmanager_e2e;
 mod browser;
 mod cli;
+mod config_check;
 mod edge;
 mod fake_http;
 mod fake_statuspage;
@@ -21,3 +22,4 @@ mod publish_safety;
 mod publish_statuspage;
 mod publish_webhook;
 mod slack;
+mod storage_faults;

@@ -184,7 +184,6 @@ fn incident_alert(
     let mut put = |k: &str, v: &str| {
         labels.insert(k.to_string(), v.to_string());
     };
-    put("source", "pagerduty");
     put("pd_incident_id", &id);
     put("pd_service", service.summary.trim());
     put("pd_service_id", service.id.trim());
@@ -199,6 +198,7 @@ fn incident_alert(
     put("pd_urgency", &urgency);
     put("pd_escalation_policy", policy.summary.trim());
     put("severity", &severity_of(&urgency, severity));
+    Source::Pagerduty.stamp(&mut labels);
 
     let status = match incident.status.as_str() {
         "resolved" => AlertStatus::Resolved,

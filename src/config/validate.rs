@@ -1,0 +1,166 @@
+//! Checks of the values themselves, after parsing and the environment.
+
+use std::net::SocketAddr;
+
+use super::{Config, PublisherConfig};
+
+impl Config {
+    /// Everything wrong with the values, each as `key.path: what is wrong` (the loader adds
+    /// the file and line).
+    pub(super) fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "listen: `{}` is not an address:port (e.g. 127.0.0.1:8080)",
+                self.listen
+            ));
+        }
+        if let Err(e) = http_url(&self.public_url) {
+            problems.push(format!("public_url: `{}` {e}", self.public_url));
+        }
+        if self.max_body.0 < 1024 {
+            problems.push("max_body: must be at least 1KiB".into());
+        }
+        if self.grouping.flap.transitions < 2 {
+            problems.push("grouping.flap.transitions: must be at least 2".into());
+        }
+        for p in &self.redaction.patterns {
+            if let Err(e) = regex::Regex::new(p) {
+                problems.push(format!("redaction.patterns: invalid regex `{p}`: {e}"));
+            }
+        }
+        for (status, share) in &self.uptime {
+            if !(0.0..=1.0).contains(share) {
+                problems.push(format!("uptime.{status}: {share} is not between 0 and 1"));
+            }
+        }
+        for (urgency, severity) in &self.sources.pagerduty.severity {
+            if !matches!(urgency.as_str(), "high" | "low") {
+                problems.push(format!(
+                    "sources.pagerduty.severity: unknown urgency `{urgency}` (PagerDuty's urgencies are high and low)"
+                ));
+            }
+            if severity.trim().is_empty() {
+                problems.push(format!(
+                    "sources.pagerduty.severity.{urgency}: the severity must not be empty"
+                ));
+            }
+        }
+        let mut publishers = std::collections::BTreeSet::new();
+        for p in &self.publishers {
+            let name = p.name();
+            if name.trim().is_empty() {
+                problems.push("publishers: every publisher needs a `name`".into());
+            } else if !publishers.insert(name) {
+                problems.push(format!("publishers: duplicate name `{name}`"));
+            }
+            let (key, url) = match p {
+                PublisherConfig::Statuspage {
+                    base_url, page_id, ..
+                } => {
+                    if page_id.trim().is_empty() {
+                        problems.push(format!("publishers.{name}.page_id: must not be empty"));
+                    }
+                    ("base_url", base_url)
+                }
+                PublisherConfig::Webhook { url, .. } => ("url", url),
+            };
+            if let Err(e) = http_url(url) {
+                problems.push(format!("publishers.{name}.{key}: `{url}` {e}"));
+            }
+        }
+        if let Some(smtp) = &self.smtp {
+            if smtp.from.trim().is_empty() {
+                problems.push(
+                    "smtp.from: missing: the address subscriber emails come from (e.g. status@example.com)"
+                        .into(),
+                );
+            } else if smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+                problems.push(format!(
+                    "smtp.from: `{}` is not an email address",
+                    smtp.from
+                ));
+            }
+            if smtp.host.trim().is_empty() {
+                problems.push("smtp.host: must not be empty".into());
+            }
+        }
+        if self.delivery.backoff.initial.as_std().is_zero()
+            || self.delivery.backoff.max < self.delivery.backoff.initial
+        {
+            problems
+                .push("delivery.backoff: initial must be above 0 and max at least initial".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for t in &self.auth.tokens {
+            if !names.insert(t.name.as_str()) {
+                problems.push(format!("auth.tokens: duplicate token name `{}`", t.name));
+            }
+        }
+        if let Some(w) = &self.watchdog {
+            for m in &w.matchers {
+                if let Err(e) = crate::catalog::Matcher::parse(m) {
+                    problems.push(format!("watchdog.match: `{m}`: {e}"));
+                }
+            }
+            if w.interval.as_std().is_zero() {
+                problems.push("watchdog.interval: must be more than 0s".into());
+            }
+        }
+        if let Some(r) = &self.reconcile {
+            if r.alertmanagers.is_empty() {
+                problems.push(
+                    "reconcile.alertmanagers: missing: name at least one Alertmanager (- url: http://alertmanager:9093)"
+                        .into(),
+                );
+            }
+            if r.interval.as_std().is_zero() {
+                problems.push("reconcile.interval: must be more than 0s".into());
+            }
+            for (i, am) in r.alertmanagers.iter().enumerate() {
+                if let Err(e) = http_url(&am.url) {
+                    problems.push(format!(
+                        "reconcile.alertmanagers.{}.url: `{}` {e}",
+                        i + 1,
+                        am.url
+                    ));
+                }
+                if am.basic_auth.is_some() && am.bearer_token_file.is_some() {
+                    problems.push(format!(
+                        "reconcile.alertmanagers.{}.basic_auth: give basic_auth or bearer_token_file, not both",
+                        i + 1
+                    ));
+                }
+            }
+        }
+        if let Some(url) = &self.page.logo_url {
+            if let Err(e) = http_url(url) {
+                problems.push(format!("page.logo_url: `{url}` {e}"));
+            }
+        }
+        for (i, link) in self.page.links.iter().enumerate() {
+            if let Err(e) = http_url(&link.url) {
+                problems.push(format!("page.links.{}.url: `{}` {e}", i + 1, link.url));
+            }
+        }
+        if let Some(slack) = &self.slack {
+            problems.extend(slack.problems());
+        }
+        problems
+    }
+}
+
+/// An absolute http(s) URL with a host; what is wrong otherwise.
+pub(super) fn http_url(url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => {
+            Err("must start with http:// or https://".into())
+        }
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => Err("has no host".into()),
+        Ok(_) => Ok(()),
+        Err(_) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+            Err("must start with http:// or https://".into())
+        }
+        Err(e) => Err(format!("is not a URL: {e}")),
+    }
+}
