@@ -70,7 +70,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The parts whose change is worth a new draft revision: components, which alerts fire,
-    /// flapping, and what responders said (an acknowledgement, a status update).
+    /// flapping, what responders said (an acknowledgement, a status update), and how many
+    /// alerts Alertmanager left out.
     fn essence(&self) -> (BTreeMap<String, ComponentStatus>, Vec<AlertEssence>, bool) {
         (
             self.components.clone(),
@@ -82,6 +83,9 @@ impl Snapshot {
                         a.is_firing(),
                         a.acknowledged(),
                         a.status_update().map(|u| u.at),
+                        // A later notification that Alertmanager truncated: approvers must
+                        // learn that the alert list is incomplete.
+                        a.truncated,
                     )
                 })
                 .collect(),
@@ -97,7 +101,7 @@ struct Breaker {
     storm_group: Option<String>,
     since: Option<DateTime<Utc>>,
 }
-type AlertEssence = (String, bool, Option<bool>, Option<DateTime<Utc>>);
+type AlertEssence = (String, bool, Option<bool>, Option<DateTime<Utc>>, u64);
 
 /// All open groups.
 pub struct Grouper {
@@ -236,7 +240,7 @@ impl Grouper {
                 };
                 self.by_alert.insert(alert.key.clone(), id.clone());
                 if let Some(group) = self.groups.get_mut(&id) {
-                    let mut tracked = Tracked::new(alert, components, now);
+                    let mut tracked = Tracked::new(alert, components);
                     tracked.caused_by = upstream;
                     group.alerts.insert(tracked.alert.key.clone(), tracked);
                 }
