@@ -327,6 +327,7 @@ impl Approvals {
                 l.pending = None;
             }
             l.incident_status = Some(draft.incident_status);
+            l.title = Some(draft.title.clone());
             l.last_published_at = Some(now);
             for (c, s) in &draft.components {
                 l.published_components.insert(c.clone(), *s);

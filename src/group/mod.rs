@@ -252,6 +252,39 @@ impl Grouper {
         effects
     }
 
+    /// Folds the open groups `others` into `into` (new incidents held back by the draft
+    /// budget become one "multiple services affected" incident). Returns the folded
+    /// group's snapshot, or None if `into` is not an open group.
+    pub fn fold(&mut self, into: &str, others: &[String]) -> Option<Snapshot> {
+        if !self.groups.contains_key(into) {
+            return None;
+        }
+        let mut moved = Vec::new();
+        for id in others.iter().filter(|id| id.as_str() != into) {
+            if let Some(g) = self.groups.remove(id) {
+                moved.push(g);
+                self.changed.remove(id);
+                self.dirty.remove(id);
+                self.removed.insert(id.clone());
+            }
+        }
+        let group = self.groups.get_mut(into)?;
+        for g in moved {
+            group.opened_at = group.opened_at.min(g.opened_at);
+            for (key, t) in g.alerts {
+                self.by_alert.insert(key.clone(), into.to_string());
+                group.alerts.insert(key, t);
+            }
+        }
+        group.storm = true;
+        // Not the breaker's group: it collects nothing more after a restart.
+        group.storm_closed = true;
+        let snap = group.snapshot(None);
+        group.last_emitted = Some(snap.clone());
+        self.changed.insert(into.to_string());
+        Some(snap)
+    }
+
     /// The breaker as approvers should see it.
     pub fn storm_state(&self) -> crate::signals::StormState {
         let Some(id) = &self.breaker.storm_group else {
