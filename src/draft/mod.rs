@@ -429,3 +429,80 @@ pub fn text_context(
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab::ComponentStatus::*;
+
+    const CATALOG: &str = r#"
+components:
+  - {id: api, name: Public API, depends_on: [db]}
+  - {id: search, name: Search, depends_on: [cache]}
+  - {id: web, name: Web app, depends_on: [api]}
+  - {id: db, name: Primary database, public: false}
+  - {id: cache, name: Cache, public: false, depends_on: [db]}
+routes:
+  - name: db
+    match: ['service="postgres"']
+    components: [db]
+"#;
+
+    fn snap(components: &[(&str, ComponentStatus)]) -> Snapshot {
+        Snapshot {
+            group_id: "g".into(),
+            components: components
+                .iter()
+                .map(|(c, s)| (c.to_string(), *s))
+                .collect(),
+            alerts: Vec::new(),
+            flapping: false,
+            started_at: Utc::now(),
+            resolved_at: None,
+            storm: false,
+            caused_by: BTreeMap::from([("api".to_string(), "db".to_string())]),
+        }
+    }
+
+    fn map(v: &[(&str, ComponentStatus)]) -> BTreeMap<String, ComponentStatus> {
+        v.iter().map(|(c, s)| (c.to_string(), *s)).collect()
+    }
+
+    #[test]
+    fn internal_trouble_reaches_public_dependants_as_degraded_performance_at_most() {
+        let catalog = Catalog::from_sources(&[("t.yaml".into(), CATALOG.into())]).unwrap();
+        let (public, internal) = public_view(&snap(&[("db", MajorOutage)]), &catalog);
+        // Through the internal cache to search too; not on to web (api's own dependant).
+        assert_eq!(
+            public.components,
+            map(&[
+                ("api", DegradedPerformance),
+                ("search", DegradedPerformance)
+            ])
+        );
+        assert_eq!(internal, map(&[("db", MajorOutage)]));
+        assert!(public.caused_by.is_empty(), "names the database");
+    }
+
+    #[test]
+    fn a_route_that_names_the_public_component_may_say_worse() {
+        let catalog = Catalog::from_sources(&[("t.yaml".into(), CATALOG.into())]).unwrap();
+        let (public, _) = public_view(
+            &snap(&[("db", DegradedPerformance), ("api", PartialOutage)]),
+            &catalog,
+        );
+        assert_eq!(public.components["api"], PartialOutage);
+        assert_eq!(public.components["search"], DegradedPerformance);
+    }
+
+    #[test]
+    fn a_resolution_gives_the_dependants_back_too() {
+        let catalog = Catalog::from_sources(&[("t.yaml".into(), CATALOG.into())]).unwrap();
+        let (public, internal) = public_view(&snap(&[("db", Operational)]), &catalog);
+        assert_eq!(
+            public.components,
+            map(&[("api", Operational), ("search", Operational)])
+        );
+        assert_eq!(internal, map(&[("db", Operational)]));
+    }
+}

@@ -663,4 +663,33 @@ mod tests {
         );
         assert_eq!(forget, vec![all[0].id.clone()]);
     }
+
+    #[test]
+    fn a_spent_draft_budget_is_one_notice_until_nothing_is_held() {
+        let held = |on: bool, components: &[&str]| crate::signals::HeldDrafts {
+            held: on,
+            since: Some(t(1)),
+            group_ids: vec!["g1".into()],
+            components: components.iter().map(|c| c.to_string()).collect(),
+            per_hour: 30,
+        };
+        assert!(
+            plan_held(&[], None, t(1)).is_empty(),
+            "nothing reported yet"
+        );
+        let opened = plan_held(&[], Some(&held(true, &["web"])), t(1));
+        assert_eq!(opened.len(), 1);
+        assert_eq!(opened[0].kind, NoticeKind::DraftBudget);
+        assert!(opened[0].is_open());
+        // Retries change nothing; more components held update the same notice.
+        assert!(plan_held(&opened, Some(&held(true, &["web"])), t(2)).is_empty());
+        let grown = plan_held(&opened, Some(&held(true, &["pay", "web"])), t(3));
+        assert_eq!(
+            (grown[0].id.as_str(), grown[0].version),
+            (opened[0].id.as_str(), 2)
+        );
+        let closed = plan_held(&grown, Some(&held(false, &[])), t(4));
+        assert_eq!(closed[0].closed_at, Some(t(4)));
+        assert!(plan_held(&closed, Some(&held(false, &[])), t(5)).is_empty());
+    }
 }
