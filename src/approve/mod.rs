@@ -122,8 +122,16 @@ impl Approvals {
         }
         if let Some(components) = &patch.components {
             for (cid, status) in components {
-                if self.public.component_info(cid).is_none() {
-                    return Err(ApproveError::Invalid(format!("unknown component `{cid}`")));
+                match self.public.component_info(cid) {
+                    None => {
+                        return Err(ApproveError::Invalid(format!("unknown component `{cid}`")))
+                    }
+                    Some(c) if !c.public => {
+                        return Err(ApproveError::Invalid(format!(
+                            "component `{cid}` is internal (public: false) and never published; set the public components that depend on it"
+                        )))
+                    }
+                    Some(_) => {}
                 }
                 if *status == ComponentStatus::UnderMaintenance {
                     return Err(ApproveError::Invalid(

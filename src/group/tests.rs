@@ -433,3 +433,31 @@ fn an_alert_already_in_an_open_group_keeps_updating_it_during_maintenance() {
     );
     assert!(matches!(&g.tick(t(400))[..], [Effect::Resolve(_)]));
 }
+
+#[test]
+fn held_groups_fold_into_one_multiple_services_group() {
+    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
+    g.observe(alert("w", "web", "critical", true, 0), &c, t(0));
+    g.observe(alert("p", "pay", "critical", true, 5), &c, t(5));
+    let open = opened_all(&g.tick(t(40)));
+    assert_eq!(open.len(), 2);
+    let (into, other) = (open[0].group_id.clone(), open[1].group_id.clone());
+    let snap = g.fold(&into, std::slice::from_ref(&other)).unwrap();
+    assert!(snap.storm, "drafted as multiple services affected");
+    assert_eq!(
+        snap.components.keys().collect::<Vec<_>>(),
+        vec!["pay", "web"]
+    );
+    assert_eq!(g.groups().count(), 1);
+    let (_, removed) = g.take_changes();
+    assert_eq!(removed, vec![other]);
+    // A later change of a folded alert updates the one group.
+    let e = g.observe(alert("p", "pay", "critical", false, 5), &c, t(50));
+    assert!(
+        matches!(e.as_slice(), [Effect::Update(s)] if s.group_id == into),
+        "{e:?}"
+    );
+    // And the breaker does not take it for its own group after a restart.
+    let restored = Grouper::new(config(), storm_off(), g.groups().cloned().collect());
+    assert!(!restored.storm_state().open);
+}

@@ -185,6 +185,22 @@ async fn internal_components_never_reach_the_page_the_json_a_webhook_or_an_email
     );
     assert_eq!(d["impact"], "minor", "{d}");
     no_internal_name("the draft title", d["title"].as_str().unwrap());
+    // Nor can a person put it on the page by hand.
+    let (code, refused) = s
+        .send(
+            "PATCH",
+            &format!("/api/v1/drafts/{}", d["id"].as_str().unwrap()),
+            Some(ADMIN),
+            Some(
+                json!({"components": {"api": "degraded_performance", "database": "major_outage"}}),
+            ),
+        )
+        .await;
+    assert_eq!(code, 422, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("internal"),
+        "{refused}"
+    );
     no_internal_name("the draft body", d["body"].as_str().unwrap());
     let published = approve_draft(&s, &d).await;
     let draft_id = published["draft"]["id"].as_str().unwrap().to_string();

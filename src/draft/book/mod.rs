@@ -15,12 +15,14 @@ use crate::group::{after, Effect, Snapshot};
 use crate::ingest::{Source, StatusUpdate};
 use crate::store::{Result, Store, StoreError, Table, TxAbort};
 use crate::vocab::{ComponentStatus, DraftState, Impact, IncidentStatus};
+use rules::{notes, worsens};
 
 pub const DRAFTS_TABLE: &str = "drafts";
 pub const LEDGER_TABLE: &str = "draft_ledger";
 const SYSTEM: &str = "statusgate";
 
 mod manual;
+mod rules;
 pub use manual::{ManualDraftError, ManualUpdate};
 
 /// Per group: where its drafts stand and what the public already saw.
@@ -209,25 +211,7 @@ impl Drafts {
         };
         let (public, internal) = super::public_view(snap, catalog);
         if kind == DraftKind::NewIncident && public.components.is_empty() {
-            // Internal-only: approvers learn of it from the audit log; nothing is proposed.
-            ledger.deferred = None;
-            let first = !std::mem::replace(&mut ledger.internal_only, true);
-            self.commit_ledger(&ledger)?;
-            if !first || internal.is_empty() {
-                return Ok(Vec::new());
-            }
-            let entry = AuditEntry::new(now, SYSTEM, "internal_incident").detail(json!({
-                "group_id": snap.group_id,
-                "internal_components": internal,
-                "alerts": snap.alerts.iter().map(|a| &a.fingerprint).collect::<Vec<_>>(),
-            }));
-            self.store
-                .transaction(&[self.audit.table()], |tx| self.audit.append_in(tx, &entry))?
-                .map_err(|e| StoreError::Io(format!("{e:?}")))?;
-            return Ok(vec![DraftEvent::InternalOnly {
-                group_id: snap.group_id.clone(),
-                internal_components: internal,
-            }]);
+            return self.internal_only(&mut ledger, snap, internal, now);
         }
         // Only updates that do not make things worse wait for `min_update_interval`.
         if kind == DraftKind::Update && !worsens(&public.components, &ledger) {
@@ -337,40 +321,6 @@ impl Drafts {
             }
         }
         Ok(events)
-    }
-
-    /// Ledgers of drafts held by `limits.drafts_per_hour`, oldest hold first.
-    pub fn held(&self) -> Result<Vec<Ledger>> {
-        let mut held: Vec<Ledger> = self
-            .ledgers
-            .scan::<Ledger>()?
-            .into_iter()
-            .map(|(_, l)| l)
-            .filter(|l| l.held_since.is_some() && l.deferred.is_some())
-            .collect();
-        held.sort_by(|a, b| {
-            a.held_since
-                .cmp(&b.held_since)
-                .then(a.group_id.cmp(&b.group_id))
-        });
-        Ok(held)
-    }
-
-    /// The held new incidents `gone` were folded into the group of `into`: one held draft
-    /// for all of them, from `snap`.
-    pub fn fold_held(&self, into: &Ledger, gone: &[String], snap: Snapshot) -> Result<()> {
-        let mut ledger = into.clone();
-        ledger.deferred = Some(snap);
-        self.commit_ledger(&ledger)?;
-        for id in gone {
-            self.ledgers.remove(id)?;
-        }
-        Ok(())
-    }
-
-    /// The hourly budget, if any.
-    pub fn per_hour(&self) -> u32 {
-        self.per_hour_n
     }
 
     /// When `tick` has work next.
@@ -754,49 +704,6 @@ fn responders_update<'a>(
         .filter_map(|a| a.status_update())
         .filter(|u| ledger.last_published_at.is_none_or(|p| u.received_at > p))
         .max_by_key(|u| u.at)
-}
-
-/// Whether `components` would make the published incident worse: a component in a worse
-/// status than the public saw (or newly in trouble), or a worse impact.
-fn worsens(components: &BTreeMap<String, ComponentStatus>, ledger: &Ledger) -> bool {
-    let worse_component = components.iter().any(|(c, s)| {
-        *s > ledger
-            .published_components
-            .get(c)
-            .copied()
-            .unwrap_or(ComponentStatus::Operational)
-    });
-    let worst = components
-        .values()
-        .copied()
-        .max()
-        .unwrap_or(ComponentStatus::Operational);
-    worse_component || worst.impact() > ledger_impact(ledger)
-}
-
-/// Notes for the approver: those about the alerts, and which internal components are
-/// affected (named here only, never in the public text).
-fn notes(
-    snap: &Snapshot,
-    internal: &BTreeMap<String, ComponentStatus>,
-    catalog: &Catalog,
-) -> Vec<String> {
-    let mut notes = super::notes_for(snap);
-    let troubled: Vec<String> = internal
-        .iter()
-        .filter(|(_, s)| **s != ComponentStatus::Operational)
-        .map(|(id, s)| {
-            let name = catalog.component(id).map_or(id.as_str(), |c| &c.name);
-            format!("{name} ({})", s.label().to_lowercase())
-        })
-        .collect();
-    if !troubled.is_empty() {
-        notes.push(format!(
-            "Internal components (never published): {}.",
-            troubled.join(", ")
-        ));
-    }
-    notes
 }
 
 fn ledger_impact(ledger: &Ledger) -> crate::vocab::Impact {

@@ -14,6 +14,13 @@ async fn a_spent_draft_budget_is_one_notice_in_the_main_channel() {
             )]))
             .await;
         assert_eq!(code, 200, "{body}");
+        // The first takes the budget; the second is held.
+        if fp == "db1" {
+            s.wait_draft("the draft the budget allows", |d| {
+                d["components"].get("api").is_some()
+            })
+            .await;
+        }
     }
     let notice = t
         .slack
