@@ -1,5 +1,6 @@
-//! A spent `limits.drafts_per_hour` is told in the main channel once, however often the
-//! held drafts are retried.
+//! What approvers must know beyond the draft's text, told in chat: a spent
+//! `limits.drafts_per_hour` (once, however often held drafts are retried), and alerts that
+//! Alertmanager left out of a notification.
 
 use super::fake::*;
 
@@ -66,4 +67,22 @@ async fn a_spent_draft_budget_is_one_notice_in_the_main_channel() {
             .contains("draft budget is spent")
     });
     assert_eq!(posted.len(), 1, "{posted:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_draft_message_says_that_alertmanager_left_alerts_out() {
+    let t = start("").await;
+    let s = &t.server;
+    let mut payload = am_payload(vec![am_alert("tr1", "api-gateway", "critical", true, T0)]);
+    payload["truncatedAlerts"] = serde_json::json!(4);
+    let (code, body) = s.post_alertmanager(&payload).await;
+    assert_eq!(code, 200, "{body}");
+    t.slack
+        .wait_call(
+            s,
+            "the draft, noting 4 alerts left out",
+            "chat.postMessage",
+            |b| b["blocks"].to_string().contains("left 4 alert(s)"),
+        )
+        .await;
 }
