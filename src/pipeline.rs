@@ -132,6 +132,8 @@ impl Pipeline {
         self.persist_groups()?;
         let events = self.drafts.tick(&catalog, now)?;
         self.count(&events);
+        self.settle_held(now)?;
+        self.persist_groups()?;
         self.signals.set_storm(self.grouper.storm_state());
         // No flush here: sled's log is ordered, so these writes are never durable without
         // the ingest writes before them, and a lost suffix is replayed from the inbox.
@@ -169,6 +171,7 @@ impl Pipeline {
                 self.metrics.alert_to_draft(seconds);
             }
         }
+        self.settle_held(now)?;
         // Groups before the inbox: a crash in between replays alerts grouping already has,
         // which changes nothing.
         self.persist_groups()?;
@@ -237,6 +240,53 @@ impl Pipeline {
         Ok(drafted)
     }
 
+    /// New incidents held by `limits.drafts_per_hour` fold into one group (one draft once
+    /// the budget allows), and the approvers are told once per episode: the audit log
+    /// here, the banner and the chat notice through the signal.
+    fn settle_held(&mut self, now: chrono::DateTime<Utc>) -> Result<()> {
+        let mut held = self.drafts.held()?;
+        let new: Vec<String> = held
+            .iter()
+            .filter(|l| l.incident_id.is_none() && l.pending.is_none())
+            .map(|l| l.group_id.clone())
+            .collect();
+        if let [into, rest @ ..] = new.as_slice() {
+            if !rest.is_empty() {
+                if let Some(snap) = self.grouper.fold(into, rest) {
+                    if let Some(ledger) = held.iter().find(|l| &l.group_id == into) {
+                        tracing::info!(group = %into, folded = rest.len(), "held new incidents fold into one draft");
+                        self.drafts.fold_held(ledger, rest, snap)?;
+                    }
+                    held = self.drafts.held()?;
+                }
+            }
+        }
+        let mut components: Vec<String> = held
+            .iter()
+            .filter_map(|l| l.deferred.as_ref())
+            .flat_map(|s| s.components.keys().cloned())
+            .collect();
+        components.sort();
+        components.dedup();
+        let state = crate::signals::HeldDrafts {
+            held: !held.is_empty(),
+            since: held.iter().filter_map(|l| l.held_since).min(),
+            group_ids: held.iter().map(|l| l.group_id.clone()).collect(),
+            components,
+            per_hour: self.drafts.per_hour(),
+        };
+        if state.held && !self.signals.held().held {
+            tracing::warn!(groups = ?state.group_ids, "drafts_per_hour spent: new drafts wait; telling the approvers");
+            self.record(
+                "drafts_rate_limited",
+                serde_json::json!({"group_ids": state.group_ids, "components": state.components, "per_hour": state.per_hour}),
+                now,
+            )?;
+        }
+        self.signals.set_held(state);
+        Ok(())
+    }
+
     fn record(
         &self,
         action: &str,
@@ -281,8 +331,15 @@ impl Pipeline {
         for e in events {
             let (event, draft) = match e {
                 DraftEvent::RateLimited { group_id } => {
-                    tracing::warn!(group = %group_id, "drafts_per_hour spent; this draft waits");
+                    tracing::info!(group = %group_id, "drafts_per_hour spent; this draft waits");
                     self.metrics.rate_limited("drafts");
+                    continue;
+                }
+                DraftEvent::InternalOnly {
+                    group_id,
+                    internal_components,
+                } => {
+                    tracing::info!(group = %group_id, internal = ?internal_components, "internal components only; nothing proposed for the status page");
                     continue;
                 }
                 DraftEvent::AlertsUpdated(d) => {

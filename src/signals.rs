@@ -1,4 +1,5 @@
-//! Operational signals the approvers must see: the storm breaker and the watchdog. Set by
+//! Operational signals the approvers must see: the storm breaker, the watchdog and drafts
+//! held by the hourly budget. Set by
 //! the pipeline and the watchdog task; read by the drafts API (as banners), `/readyz`
 //! (as detail) and `/metrics`; chat subscribes to changes.
 
@@ -29,10 +30,24 @@ pub struct WatchdogState {
     pub heard: bool,
 }
 
+/// New drafts held because `limits.drafts_per_hour` is spent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HeldDrafts {
+    pub held: bool,
+    /// When the oldest held draft was first held.
+    pub since: Option<DateTime<Utc>>,
+    /// The groups waiting (held new incidents fold into one).
+    pub group_ids: Vec<String>,
+    pub components: Vec<String>,
+    pub per_hour: u32,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     storm: StormState,
     watchdog: WatchdogState,
+    held: HeldDrafts,
+    held_reported: bool,
     /// Whether the pipeline and the watchdog task have reported at least once; before
     /// that the defaults above say nothing.
     storm_reported: bool,
@@ -98,6 +113,36 @@ impl Signals {
         }
     }
 
+    /// The drafts held by `limits.drafts_per_hour`, once the pipeline has reported.
+    pub fn held_reported(&self) -> Option<HeldDrafts> {
+        self.inner
+            .read()
+            .ok()
+            .and_then(|i| i.held_reported.then(|| i.held.clone()))
+    }
+
+    pub fn held(&self) -> HeldDrafts {
+        self.inner
+            .read()
+            .map(|i| i.held.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn set_held(&self, held: HeldDrafts) {
+        let changed = match self.inner.write() {
+            Ok(mut i) => {
+                let changed = !i.held_reported || i.held != held;
+                i.held = held;
+                i.held_reported = true;
+                changed
+            }
+            Err(_) => false,
+        };
+        if changed {
+            self.changes.send_replace(());
+        }
+    }
+
     pub fn watchdog(&self) -> WatchdogState {
         self.inner
             .read()
@@ -134,6 +179,19 @@ impl Signals {
                 "since": storm.since,
                 "group_id": storm.group_id,
                 "components": storm.components,
+            }));
+        }
+        let held = self.held();
+        if held.held {
+            out.push(json!({
+                "kind": "drafts_per_hour",
+                "message": format!(
+                    "The draft budget (limits.drafts_per_hour: {}) is spent: new incidents wait and fold into one draft, drafted as soon as the budget allows.",
+                    held.per_hour
+                ),
+                "since": held.since,
+                "group_ids": held.group_ids,
+                "components": held.components,
             }));
         }
         let w = self.watchdog();

@@ -156,8 +156,16 @@ impl Approvals {
         incident_words(patch.incident_status, patch.impact).map_err(ApproveError::Invalid)?;
         if let Some(components) = &patch.components {
             for (cid, status) in components {
-                if self.public.component_info(cid).is_none() {
-                    return Err(ApproveError::Invalid(format!("unknown component `{cid}`")));
+                match self.public.component_info(cid) {
+                    None => {
+                        return Err(ApproveError::Invalid(format!("unknown component `{cid}`")))
+                    }
+                    Some(c) if !c.public => {
+                        return Err(ApproveError::Invalid(format!(
+                            "component `{cid}` is internal (public: false) and never published; set the public components that depend on it"
+                        )))
+                    }
+                    Some(_) => {}
                 }
                 if *status == ComponentStatus::UnderMaintenance {
                     return Err(ApproveError::Invalid(
@@ -406,6 +414,7 @@ impl Approvals {
                 l.pending = None;
             }
             l.incident_status = Some(draft.incident_status);
+            l.title = Some(draft.title.clone());
             l.last_published_at = Some(now);
             for (c, s) in &draft.components {
                 l.published_components.insert(c.clone(), *s);

@@ -108,6 +108,11 @@ pub struct Draft {
     pub incident_status: IncidentStatus,
     pub impact: Impact,
     pub components: BTreeMap<String, ComponentStatus>,
+    /// Internal components (`public: false`) the alerts name, with their status: context
+    /// for the approver, never published. Their trouble reaches `components` only through
+    /// the public components that depend on them.
+    #[serde(default)]
+    pub internal_components: BTreeMap<String, ComponentStatus>,
     pub alerts: Vec<DraftAlert>,
     pub flapping: bool,
     pub created_at: DateTime<Utc>,
@@ -186,6 +191,64 @@ impl Draft {
     }
 }
 
+/// The most an internal component's trouble proposes for a public component that depends
+/// on it (DESIGN.md "Grouping rules"); a route naming the public component may say worse.
+pub const THROUGH_DEPENDENCY: ComponentStatus = ComponentStatus::DegradedPerformance;
+
+/// A snapshot as the public may see it, and the internal components taken out of it.
+/// Internal trouble is proposed, at most as [`THROUGH_DEPENDENCY`], for the public components
+/// that depend on the internal one (directly or through other internal ones); nothing in
+/// the returned snapshot names an internal component.
+pub fn public_view(
+    snap: &Snapshot,
+    catalog: &Catalog,
+) -> (Snapshot, BTreeMap<String, ComponentStatus>) {
+    let internal_id = |id: &str| catalog.component(id).is_some_and(|c| !c.public);
+    let (internal, mut public): (BTreeMap<_, _>, BTreeMap<_, _>) = snap
+        .components
+        .iter()
+        .map(|(c, s)| (c.clone(), *s))
+        .partition(|(c, _)| internal_id(c));
+    for (id, status) in &internal {
+        // A resolution names every component operational; maintenance is no trouble.
+        let through = match status {
+            ComponentStatus::Operational | ComponentStatus::UnderMaintenance => {
+                ComponentStatus::Operational
+            }
+            s => (*s).min(THROUGH_DEPENDENCY),
+        };
+        for dependant in public_dependants(catalog, id) {
+            let e = public.entry(dependant).or_insert(through);
+            *e = (*e).max(through);
+        }
+    }
+    let mut view = snap.clone();
+    view.components = public;
+    view.caused_by
+        .retain(|c, up| !internal_id(c) && !internal_id(up));
+    (view, internal)
+}
+
+/// Public components that depend on `id`, directly or through internal components.
+fn public_dependants(catalog: &Catalog, id: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut seen = BTreeSet::from([id.to_string()]);
+    let mut queue = vec![id.to_string()];
+    while let Some(current) = queue.pop() {
+        for c in catalog.components() {
+            if !c.depends_on.contains(&current) || !seen.insert(c.id.clone()) {
+                continue;
+            }
+            if c.public {
+                out.insert(c.id.clone());
+            } else {
+                queue.push(c.id.clone());
+            }
+        }
+    }
+    out
+}
+
 /// Notes for approvers about the alerts behind a snapshot.
 pub fn notes_for(snap: &Snapshot) -> Vec<String> {
     let mut notes = Vec::new();
@@ -194,6 +257,12 @@ pub fn notes_for(snap: &Snapshot) -> Vec<String> {
         notes.push(format!(
             "Alertmanager left {truncated} alert(s) of this group out of its notification (max_alerts): the alert list is incomplete. Configure `reconcile` to fetch them."
         ));
+    }
+    if snap.components.is_empty() && !snap.alerts.is_empty() {
+        notes.push(
+            "Internal components only: nothing public is affected, so nothing is proposed for the status page."
+                .to_string(),
+        );
     }
     if snap.storm {
         notes.push("Storm breaker: several incidents were folded into this one draft.".to_string());
@@ -358,5 +427,82 @@ pub fn text_context(
                 annotations: redact_map(&a.annotations),
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab::ComponentStatus::*;
+
+    const CATALOG: &str = r#"
+components:
+  - {id: api, name: Public API, depends_on: [db]}
+  - {id: search, name: Search, depends_on: [cache]}
+  - {id: web, name: Web app, depends_on: [api]}
+  - {id: db, name: Primary database, public: false}
+  - {id: cache, name: Cache, public: false, depends_on: [db]}
+routes:
+  - name: db
+    match: ['service="postgres"']
+    components: [db]
+"#;
+
+    fn snap(components: &[(&str, ComponentStatus)]) -> Snapshot {
+        Snapshot {
+            group_id: "g".into(),
+            components: components
+                .iter()
+                .map(|(c, s)| (c.to_string(), *s))
+                .collect(),
+            alerts: Vec::new(),
+            flapping: false,
+            started_at: Utc::now(),
+            resolved_at: None,
+            storm: false,
+            caused_by: BTreeMap::from([("api".to_string(), "db".to_string())]),
+        }
+    }
+
+    fn map(v: &[(&str, ComponentStatus)]) -> BTreeMap<String, ComponentStatus> {
+        v.iter().map(|(c, s)| (c.to_string(), *s)).collect()
+    }
+
+    #[test]
+    fn internal_trouble_reaches_public_dependants_as_degraded_performance_at_most() {
+        let catalog = Catalog::from_sources(&[("t.yaml".into(), CATALOG.into())]).unwrap();
+        let (public, internal) = public_view(&snap(&[("db", MajorOutage)]), &catalog);
+        // Through the internal cache to search too; not on to web (api's own dependant).
+        assert_eq!(
+            public.components,
+            map(&[
+                ("api", DegradedPerformance),
+                ("search", DegradedPerformance)
+            ])
+        );
+        assert_eq!(internal, map(&[("db", MajorOutage)]));
+        assert!(public.caused_by.is_empty(), "names the database");
+    }
+
+    #[test]
+    fn a_route_that_names_the_public_component_may_say_worse() {
+        let catalog = Catalog::from_sources(&[("t.yaml".into(), CATALOG.into())]).unwrap();
+        let (public, _) = public_view(
+            &snap(&[("db", DegradedPerformance), ("api", PartialOutage)]),
+            &catalog,
+        );
+        assert_eq!(public.components["api"], PartialOutage);
+        assert_eq!(public.components["search"], DegradedPerformance);
+    }
+
+    #[test]
+    fn a_resolution_gives_the_dependants_back_too() {
+        let catalog = Catalog::from_sources(&[("t.yaml".into(), CATALOG.into())]).unwrap();
+        let (public, internal) = public_view(&snap(&[("db", Operational)]), &catalog);
+        assert_eq!(
+            public.components,
+            map(&[("api", Operational), ("search", Operational)])
+        );
+        assert_eq!(internal, map(&[("db", Operational)]));
     }
 }

@@ -70,7 +70,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The parts whose change is worth a new draft revision: components, which alerts fire,
-    /// flapping, and what responders said (an acknowledgement, a status update).
+    /// flapping, what responders said (an acknowledgement, a status update), and how many
+    /// alerts Alertmanager left out.
     fn essence(&self) -> (BTreeMap<String, ComponentStatus>, Vec<AlertEssence>, bool) {
         (
             self.components.clone(),
@@ -82,6 +83,9 @@ impl Snapshot {
                         a.is_firing(),
                         a.acknowledged(),
                         a.status_update().map(|u| u.at),
+                        // A later notification that Alertmanager truncated: approvers must
+                        // learn that the alert list is incomplete.
+                        a.truncated,
                     )
                 })
                 .collect(),
@@ -97,7 +101,7 @@ struct Breaker {
     storm_group: Option<String>,
     since: Option<DateTime<Utc>>,
 }
-type AlertEssence = (String, bool, Option<bool>, Option<DateTime<Utc>>);
+type AlertEssence = (String, bool, Option<bool>, Option<DateTime<Utc>>, u64);
 
 /// All open groups.
 pub struct Grouper {
@@ -236,7 +240,7 @@ impl Grouper {
                 };
                 self.by_alert.insert(alert.key.clone(), id.clone());
                 if let Some(group) = self.groups.get_mut(&id) {
-                    let mut tracked = Tracked::new(alert, components, now);
+                    let mut tracked = Tracked::new(alert, components);
                     tracked.caused_by = upstream;
                     group.alerts.insert(tracked.alert.key.clone(), tracked);
                 }
@@ -246,6 +250,39 @@ impl Grouper {
         self.changed.insert(group_id.clone());
         effects.extend(self.settle(&group_id, now));
         effects
+    }
+
+    /// Folds the open groups `others` into `into` (new incidents held back by the draft
+    /// budget become one "multiple services affected" incident). Returns the folded
+    /// group's snapshot, or None if `into` is not an open group.
+    pub fn fold(&mut self, into: &str, others: &[String]) -> Option<Snapshot> {
+        if !self.groups.contains_key(into) {
+            return None;
+        }
+        let mut moved = Vec::new();
+        for id in others.iter().filter(|id| id.as_str() != into) {
+            if let Some(g) = self.groups.remove(id) {
+                moved.push(g);
+                self.changed.remove(id);
+                self.dirty.remove(id);
+                self.removed.insert(id.clone());
+            }
+        }
+        let group = self.groups.get_mut(into)?;
+        for g in moved {
+            group.opened_at = group.opened_at.min(g.opened_at);
+            for (key, t) in g.alerts {
+                self.by_alert.insert(key.clone(), into.to_string());
+                group.alerts.insert(key, t);
+            }
+        }
+        group.storm = true;
+        // Not the breaker's group: it collects nothing more after a restart.
+        group.storm_closed = true;
+        let snap = group.snapshot(None);
+        group.last_emitted = Some(snap.clone());
+        self.changed.insert(into.to_string());
+        Some(snap)
     }
 
     /// The breaker as approvers should see it.

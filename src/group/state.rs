@@ -43,7 +43,8 @@ pub struct Group {
 pub struct Tracked {
     pub alert: Alert,
     pub components: BTreeMap<String, ComponentStatus>,
-    /// Times of recent firing/resolved flips, within the flap window.
+    /// Times of recent firing/resolved flips, within the flap window. The first firing is
+    /// not a flip: an alert that comes back once and then resolves for good is not flapping.
     pub transitions: Vec<DateTime<Utc>>,
     /// Held: treated as firing until it has been calm for a whole flap window.
     pub flapping: bool,
@@ -53,15 +54,11 @@ pub struct Tracked {
 }
 
 impl Tracked {
-    pub fn new(
-        alert: Alert,
-        components: BTreeMap<String, ComponentStatus>,
-        now: DateTime<Utc>,
-    ) -> Self {
+    pub fn new(alert: Alert, components: BTreeMap<String, ComponentStatus>) -> Self {
         Tracked {
             alert,
             components,
-            transitions: vec![now],
+            transitions: Vec::new(),
             flapping: false,
             caused_by: None,
         }

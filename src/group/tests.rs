@@ -211,22 +211,50 @@ fn a_flapping_alert_is_held_and_says_so_until_it_calms_down() {
     let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
     g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
     g.tick(t(30));
-    // firing → resolved → firing → resolved: four transitions within the window.
+    // resolved → firing → resolved → firing: four flips within the window (the first
+    // firing is not one).
     g.observe(alert("a", "api", "critical", false, 0), &c, t(40));
     g.observe(alert("a", "api", "critical", true, 50), &c, t(50));
-    let e = g.observe(alert("a", "api", "critical", false, 50), &c, t(60));
+    g.observe(alert("a", "api", "critical", false, 50), &c, t(60));
+    let e = g.observe(alert("a", "api", "critical", true, 70), &c, t(70));
     match e.as_slice() {
         [Effect::Update(s)] => assert!(s.flapping, "{s:?}"),
         other => panic!("expected a flapping update, got {other:?}"),
     }
+    g.observe(alert("a", "api", "critical", false, 70), &c, t(80));
     // Held: resolve_wait passes but the incident stays open while it flaps.
     assert!(g.tick(t(400)).is_empty());
     assert_eq!(g.groups().count(), 1);
-    // Calm for a whole window from the last transition (t=60): released, then resolved
+    // Calm for a whole window from the last transition (t=80): released, then resolved
     // after resolve_wait.
-    let e = g.tick(t(660));
+    let e = g.tick(t(680));
     assert!(e.is_empty(), "{e:?}");
-    assert!(matches!(g.tick(t(960)).as_slice(), [Effect::Resolve(_)]));
+    assert!(matches!(g.tick(t(980)).as_slice(), [Effect::Resolve(_)]));
+}
+
+#[test]
+fn an_alert_that_came_back_within_resolve_wait_and_resolved_for_good_resolves() {
+    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
+    g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
+    assert_eq!(opened(&g.tick(t(30))).len(), 1);
+    // Resolved, back 20 s later (well within resolve_wait), resolved for good 20 s after.
+    g.observe(alert("a", "api", "critical", false, 0), &c, t(40));
+    g.observe(alert("a", "api", "critical", true, 60), &c, t(60));
+    let e = g.observe(alert("a", "api", "critical", false, 60), &c, t(80));
+    assert!(
+        e.iter()
+            .all(|e| !matches!(e, Effect::Update(s) if s.flapping)),
+        "coming back once is not flapping: {e:?}"
+    );
+    assert!(g.tick(t(379)).is_empty(), "resolve_wait counts from t=80");
+    match g.tick(t(380)).as_slice() {
+        [Effect::Resolve(s)] => {
+            assert!(!s.flapping);
+            assert_eq!(s.resolved_at, Some(t(80)));
+        }
+        other => panic!("expected the resolution, got {other:?}"),
+    }
+    assert_eq!(g.groups().count(), 0);
 }
 
 #[test]
@@ -404,4 +432,32 @@ fn an_alert_already_in_an_open_group_keeps_updating_it_during_maintenance() {
         "{effects:?}"
     );
     assert!(matches!(&g.tick(t(400))[..], [Effect::Resolve(_)]));
+}
+
+#[test]
+fn held_groups_fold_into_one_multiple_services_group() {
+    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
+    g.observe(alert("w", "web", "critical", true, 0), &c, t(0));
+    g.observe(alert("p", "pay", "critical", true, 5), &c, t(5));
+    let open = opened_all(&g.tick(t(40)));
+    assert_eq!(open.len(), 2);
+    let (into, other) = (open[0].group_id.clone(), open[1].group_id.clone());
+    let snap = g.fold(&into, std::slice::from_ref(&other)).unwrap();
+    assert!(snap.storm, "drafted as multiple services affected");
+    assert_eq!(
+        snap.components.keys().collect::<Vec<_>>(),
+        vec!["pay", "web"]
+    );
+    assert_eq!(g.groups().count(), 1);
+    let (_, removed) = g.take_changes();
+    assert_eq!(removed, vec![other]);
+    // A later change of a folded alert updates the one group.
+    let e = g.observe(alert("p", "pay", "critical", false, 5), &c, t(50));
+    assert!(
+        matches!(e.as_slice(), [Effect::Update(s)] if s.group_id == into),
+        "{e:?}"
+    );
+    // And the breaker does not take it for its own group after a restart.
+    let restored = Grouper::new(config(), storm_off(), g.groups().cloned().collect());
+    assert!(!restored.storm_state().open);
 }

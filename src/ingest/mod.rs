@@ -119,7 +119,9 @@ impl Alert {
             return false;
         }
         match (recorded.status, self.status) {
-            (AlertStatus::Firing, AlertStatus::Firing) => true,
+            // Unless Alertmanager now leaves a different number of alerts out of the group:
+            // the approver must learn that the list is incomplete.
+            (AlertStatus::Firing, AlertStatus::Firing) => self.truncated == recorded.truncated,
             // A firing delivery for an occurrence already resolved is a late retry: a real
             // re-fire starts a new occurrence with a new startsAt.
             (AlertStatus::Resolved, AlertStatus::Firing) => true,

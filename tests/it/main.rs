@@ -9,6 +9,7 @@ mod fake_http;
 mod fake_statuspage;
 mod fuzz_regressions;
 mod harness;
+mod incident_rules;
 mod ingest;
 mod lifecycle;
 mod maintenance;

@@ -133,7 +133,12 @@ async fn approved_drafts_create_update_and_resolve_the_statuspage_incident_once_
     assert_eq!(p["components"], json!({"cmp_api": "degraded_performance"}));
     assert_eq!(p["impact_override"], "minor");
     assert_eq!(p["body"], update["body"]);
-    assert_eq!(p["name"], update["title"]);
+    // The update keeps the incident's public name, so the name is not sent again.
+    assert_eq!(update["title"], created["title"]);
+    assert!(
+        p.get("name").is_none(),
+        "the update renamed the incident: {p}"
+    );
     assert!(
         p.get("status").is_none(),
         "unchanged status sent again: {p}"

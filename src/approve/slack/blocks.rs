@@ -191,6 +191,12 @@ fn draft_body_blocks(draft: &Draft, names: Names<'_>) -> Vec<Value> {
     if draft.flapping {
         blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": ":warning: Flapping: the alerts behind this keep recovering and failing again."}]}));
     }
+    // What the approver must know and customers never read: alerts left out of a truncated
+    // notification, internal components affected.
+    for note in &draft.notes {
+        let text = format!(":information_source: {}", escape(note));
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(&text, 1900)}]}));
+    }
     if !draft.alerts.is_empty() {
         let firing = draft
             .alerts

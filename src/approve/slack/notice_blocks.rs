@@ -1,4 +1,4 @@
-//! How storm and watchdog notices look in Slack. Pure functions of the notice record, so
+//! How storm, watchdog and draft-budget notices look in Slack. Pure functions of the notice record, so
 //! the message can be redrawn from the store at any time.
 
 use chrono::Duration;
@@ -24,6 +24,7 @@ pub fn message(
     let text = match n.kind {
         NoticeKind::Storm => storm_blocks(n, names, mentions, storm, &mut blocks),
         NoticeKind::Watchdog => watchdog_blocks(n, mentions, &mut blocks),
+        NoticeKind::DraftBudget => budget_blocks(n, names, mentions, &mut blocks),
     };
     (text, Value::Array(blocks))
 }
@@ -37,6 +38,9 @@ pub fn closed_reply(n: &Notice) -> String {
     match (n.kind, &n.note) {
         (NoticeKind::Storm, _) => format!(
             ":white_check_mark: The storm breaker closed after {lasted}: new incidents get their own drafts again."
+        ),
+        (NoticeKind::DraftBudget, _) => format!(
+            ":white_check_mark: The draft budget allows drafts again after {lasted}: what was held is drafted."
         ),
         (NoticeKind::Watchdog, Some(note)) => format!(
             ":information_source: No longer watching for the watchdog alert: {}.",
@@ -131,6 +135,38 @@ fn storm_blocks(
                 "The storm breaker closed; {} components were affected",
                 components.len()
             )
+        }
+    }
+}
+
+/// `interval_seconds` carries the budget (`limits.drafts_per_hour`) for this kind.
+fn budget_blocks(n: &Notice, names: Names<'_>, mentions: &str, blocks: &mut Vec<Value>) -> String {
+    let components: Vec<String> = n.components.iter().map(|c| escape(&names(c))).collect();
+    match n.closed_at {
+        None => {
+            blocks.push(section(&format!(
+                "{}:hourglass: *The draft budget is spent* (since {}): at most {} new drafts an hour (`limits.drafts_per_hour`). New incidents wait and fold into one draft, posted here as soon as the budget allows.",
+                who(mentions),
+                time(n.opened_at),
+                n.interval_seconds,
+            )));
+            blocks.push(section(&format!(
+                "*Waiting ({})*\n{}",
+                components.len(),
+                components.join(", ")
+            )));
+            format!(
+                "The draft budget is spent: {} components wait for a draft",
+                components.len()
+            )
+        }
+        Some(closed) => {
+            blocks.push(section(&format!(
+                ":white_check_mark: *The draft budget allows drafts again* since {} (spent since {}). What waited is drafted.",
+                time(closed),
+                time(n.opened_at),
+            )));
+            "The draft budget allows drafts again".into()
         }
     }
 }

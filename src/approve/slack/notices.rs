@@ -33,12 +33,15 @@ const KEEP: Duration = Duration::days(30);
 pub enum NoticeKind {
     Storm,
     Watchdog,
+    /// New drafts held because `limits.drafts_per_hour` is spent.
+    DraftBudget,
 }
 
 /// One episode of a signal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
-    /// `storm:<group id>` or `watchdog:<unix ms it went silent>`.
+    /// `storm:<group id>`, `watchdog:<unix ms it went silent>` or
+    /// `drafts_per_hour:<unix ms of the first hold>`.
     pub id: String,
     pub kind: NoticeKind,
     pub opened_at: DateTime<Utc>,
@@ -116,7 +119,9 @@ impl Notice {
         }
         match self.kind {
             NoticeKind::Watchdog => Some(Due::Update),
-            NoticeKind::Storm => (now - m.at >= STORM_UPDATE_EVERY).then_some(Due::Update),
+            NoticeKind::Storm | NoticeKind::DraftBudget => {
+                (now - m.at >= STORM_UPDATE_EVERY).then_some(Due::Update)
+            }
         }
     }
 }
@@ -173,13 +178,14 @@ impl Notices {
     /// Records what the signals say now; durable before it returns.
     pub async fn observe(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         let all = self.all()?;
-        let (changed, forget) = plan(
+        let (mut changed, forget) = plan(
             &all,
             self.signals.storm_reported().as_ref(),
             self.signals.watchdog_reported().as_ref(),
             self.watchdog_configured,
             now,
         );
+        changed.extend(plan_held(&all, self.signals.held_reported().as_ref(), now));
         if changed.is_empty() && forget.is_empty() {
             return Ok(());
         }
@@ -190,6 +196,9 @@ impl Notices {
                 }
                 NoticeKind::Watchdog if n.is_open() => {
                     tracing::info!(notice = %n.id, "watchdog silent: telling the approvers in Slack")
+                }
+                NoticeKind::DraftBudget if n.is_open() && n.version == 1 => {
+                    tracing::info!(notice = %n.id, "drafts_per_hour spent: telling the approvers in Slack")
                 }
                 _ => {}
             }
@@ -473,6 +482,54 @@ pub fn plan(
     (changed, forget)
 }
 
+/// The draft-budget notices to write: one episode from the first held draft until none
+/// is held, its components kept up to date. `None`: not reported since start.
+pub fn plan_held(
+    all: &[Notice],
+    held: Option<&crate::signals::HeldDrafts>,
+    now: DateTime<Utc>,
+) -> Vec<Notice> {
+    let Some(held) = held else {
+        return Vec::new();
+    };
+    let open = all
+        .iter()
+        .find(|n| n.kind == NoticeKind::DraftBudget && n.is_open());
+    match (open, held.held) {
+        (None, true) => {
+            let since = held.since.unwrap_or(now);
+            vec![Notice {
+                id: format!("drafts_per_hour:{}", since.timestamp_millis()),
+                kind: NoticeKind::DraftBudget,
+                opened_at: since,
+                closed_at: None,
+                note: None,
+                group_id: held.group_ids.first().cloned(),
+                components: held.components.clone(),
+                draft_id: None,
+                draft_link: None,
+                last_seen: None,
+                heard: false,
+                interval_seconds: u64::from(held.per_hour),
+                version: 1,
+                message: None,
+            }]
+        }
+        (Some(n), true) if n.components != held.components => {
+            let mut n = n.clone();
+            n.components = held.components.clone();
+            n.version += 1;
+            vec![n]
+        }
+        (Some(n), false) => {
+            let mut n = n.clone();
+            n.close(now, None);
+            vec![n]
+        }
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,5 +662,34 @@ mod tests {
             t(101) + KEEP + Duration::seconds(1),
         );
         assert_eq!(forget, vec![all[0].id.clone()]);
+    }
+
+    #[test]
+    fn a_spent_draft_budget_is_one_notice_until_nothing_is_held() {
+        let held = |on: bool, components: &[&str]| crate::signals::HeldDrafts {
+            held: on,
+            since: Some(t(1)),
+            group_ids: vec!["g1".into()],
+            components: components.iter().map(|c| c.to_string()).collect(),
+            per_hour: 30,
+        };
+        assert!(
+            plan_held(&[], None, t(1)).is_empty(),
+            "nothing reported yet"
+        );
+        let opened = plan_held(&[], Some(&held(true, &["web"])), t(1));
+        assert_eq!(opened.len(), 1);
+        assert_eq!(opened[0].kind, NoticeKind::DraftBudget);
+        assert!(opened[0].is_open());
+        // Retries change nothing; more components held update the same notice.
+        assert!(plan_held(&opened, Some(&held(true, &["web"])), t(2)).is_empty());
+        let grown = plan_held(&opened, Some(&held(true, &["pay", "web"])), t(3));
+        assert_eq!(
+            (grown[0].id.as_str(), grown[0].version),
+            (opened[0].id.as_str(), 2)
+        );
+        let closed = plan_held(&grown, Some(&held(false, &[])), t(4));
+        assert_eq!(closed[0].closed_at, Some(t(4)));
+        assert!(plan_held(&closed, Some(&held(false, &[])), t(5)).is_empty());
     }
 }

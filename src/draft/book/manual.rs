@@ -79,6 +79,7 @@ impl Drafts {
             incident_status: m.incident_status,
             impact: m.impact,
             components: m.components,
+            internal_components: BTreeMap::new(),
             alerts: Vec::new(),
             flapping: false,
             created_at: now,

@@ -15,12 +15,14 @@ use crate::group::{after, Effect, Snapshot};
 use crate::ingest::{Source, StatusUpdate};
 use crate::store::{Result, Store, StoreError, Table, TxAbort};
 use crate::vocab::{ComponentStatus, DraftState, Impact, IncidentStatus};
+use rules::{notes, worsens};
 
 pub const DRAFTS_TABLE: &str = "drafts";
 pub const LEDGER_TABLE: &str = "draft_ledger";
 const SYSTEM: &str = "statusgate";
 
 mod manual;
+mod rules;
 pub use manual::{ManualDraftError, ManualUpdate};
 
 /// Per group: where its drafts stand and what the public already saw.
@@ -34,6 +36,17 @@ pub struct Ledger {
     pub last_published_at: Option<DateTime<Utc>>,
     /// An update held back by `min_update_interval`.
     pub deferred: Option<Snapshot>,
+    /// The incident's public name: the title last approved. Update and resolution drafts
+    /// propose it rather than their template's title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Since when a new draft waits for `limits.drafts_per_hour`; set once per hold, so
+    /// that the hold is counted and told once however often it is retried.
+    #[serde(default)]
+    pub held_since: Option<DateTime<Utc>>,
+    /// The group touches internal components only (recorded once, for the audit log).
+    #[serde(default)]
+    pub internal_only: bool,
 }
 
 /// What an automatic revision changed.
@@ -55,9 +68,16 @@ pub enum DraftEvent {
     /// More alerts behind a pending draft, with nothing customers would read changed: the
     /// alert list is updated in place, without a new revision.
     AlertsUpdated(Draft),
-    /// `limits.drafts_per_hour` was spent: held, and drafted once the budget allows.
+    /// `limits.drafts_per_hour` was spent: held, and drafted once the budget allows. Sent
+    /// once per held draft, not per retry.
     RateLimited {
         group_id: String,
+    },
+    /// A group that touches internal components only: nothing is proposed for a public
+    /// surface. Sent once per group.
+    InternalOnly {
+        group_id: String,
+        internal_components: BTreeMap<String, ComponentStatus>,
     },
 }
 
@@ -90,6 +110,7 @@ pub struct Drafts {
     min_update_interval: Duration,
     expiry: Duration,
     per_hour: Option<crate::limits::DirectLimit>,
+    per_hour_n: u32,
 }
 
 impl Drafts {
@@ -111,12 +132,14 @@ impl Drafts {
             min_update_interval,
             expiry,
             per_hour: None,
+            per_hour_n: 0,
         })
     }
 
     /// Caps how many new drafts are made per hour (revisions are not counted).
     pub fn with_hourly_limit(mut self, n: u32) -> Self {
         self.per_hour = (n > 0).then(|| crate::limits::DirectLimit::per_hour(n));
+        self.per_hour_n = n;
         self
     }
 
@@ -186,7 +209,12 @@ impl Drafts {
         } else {
             DraftKind::NewIncident
         };
-        if kind == DraftKind::Update {
+        let (public, internal) = super::public_view(snap, catalog);
+        if kind == DraftKind::NewIncident && public.components.is_empty() {
+            return self.internal_only(&mut ledger, snap, internal, now);
+        }
+        // Only updates that do not make things worse wait for `min_update_interval`.
+        if kind == DraftKind::Update && !worsens(&public.components, &ledger) {
             if let Some(last) = ledger.last_published_at {
                 if now < after(last, self.min_update_interval) {
                     ledger.deferred = Some(snap.clone());
@@ -197,12 +225,19 @@ impl Drafts {
         }
         if self.per_hour.as_ref().is_some_and(|l| !l.check()) {
             ledger.deferred = Some(snap.clone());
+            let first = ledger.held_since.is_none();
+            ledger.held_since.get_or_insert(now);
             self.commit_ledger(&ledger)?;
-            return Ok(vec![DraftEvent::RateLimited {
-                group_id: snap.group_id.clone(),
-            }]);
+            return Ok(if first {
+                vec![DraftEvent::RateLimited {
+                    group_id: snap.group_id.clone(),
+                }]
+            } else {
+                Vec::new()
+            });
         }
         ledger.deferred = None;
+        ledger.held_since = None;
         let draft = self.create(kind, snap, &ledger, catalog, now)?;
         ledger.pending = Some(draft.id.clone());
         let entry = AuditEntry::new(now, SYSTEM, "draft_created")
@@ -330,6 +365,7 @@ impl Drafts {
         now: DateTime<Utc>,
     ) -> Result<Draft> {
         let number = self.store.counter("draft")?;
+        let (snap, internal) = &super::public_view(snap, catalog);
         let (title, body, components) = self.text(kind, snap, ledger, catalog)?;
         let worst = components
             .values()
@@ -352,6 +388,7 @@ impl Drafts {
                 worst.impact()
             },
             components,
+            internal_components: internal.clone(),
             alerts: snap.alerts.iter().map(DraftAlert::from).collect(),
             flapping: snap.flapping,
             created_at: now,
@@ -360,7 +397,7 @@ impl Drafts {
             reason: None,
             history: Vec::new(),
             revisions: Vec::new(),
-            notes: super::notes_for(snap),
+            notes: notes(snap, internal, catalog),
             suggestions: Vec::new(),
             conflict: None,
         };
@@ -412,6 +449,7 @@ impl Drafts {
         catalog: &Catalog,
         now: DateTime<Utc>,
     ) -> Result<Change> {
+        let (snap, internal) = &super::public_view(snap, catalog);
         let (title, body, components) = self.text(kind, snap, ledger, catalog)?;
         let edited = |f: &str| draft.edited_fields.contains(f);
         let worst = components
@@ -423,7 +461,8 @@ impl Drafts {
         next.kind = kind;
         next.alerts = snap.alerts.iter().map(DraftAlert::from).collect();
         next.flapping = snap.flapping;
-        next.notes = super::notes_for(snap);
+        next.internal_components = internal.clone();
+        next.notes = notes(snap, internal, catalog);
         if !edited("title") {
             next.title = title;
         }
@@ -511,7 +550,9 @@ impl Drafts {
         if kind == DraftKind::Resolution {
             // Resolve everything the public saw, not only what the last alerts named.
             for id in ledger.published_components.keys() {
-                components.insert(id.clone(), ComponentStatus::Operational);
+                if catalog.component(id).is_none_or(|c| c.public) {
+                    components.insert(id.clone(), ComponentStatus::Operational);
+                }
             }
             let names: Vec<String> = components
                 .keys()
@@ -526,7 +567,7 @@ impl Drafts {
             ctx.plural = names.len() > 1;
         }
         let ids: Vec<String> = ctx.components.iter().map(|c| c.id.clone()).collect();
-        let (title, body) = self
+        let (mut title, body) = self
             .templates
             .draft_text(kind, &ids, &ctx)
             .map_err(StoreError::Io)
@@ -534,6 +575,12 @@ impl Drafts {
                 tracing::error!(error = %e, "draft template failed; using plain text");
                 Ok::<_, StoreError>((ctx.component_names.clone(), String::new()))
             })?;
+        if kind != DraftKind::NewIncident {
+            // A template never renames a published incident: it keeps its public name.
+            if let Some(public_name) = ledger.title.as_ref().filter(|t| !t.is_empty()) {
+                title = public_name.clone();
+            }
+        }
         Ok((
             self.redactor.redact(&title),
             self.redactor.redact(&body),

@@ -5,6 +5,7 @@ mod approval;
 mod commands;
 mod conflicts;
 mod delivery;
+mod draft_budget;
 mod fake;
 mod signals;
 mod signing;
