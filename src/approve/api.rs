@@ -375,6 +375,8 @@ audit_actions! {
     DraftRevised = "draft_revised",
     DraftWithdrawn = "draft_withdrawn",
     DraftExpired = "draft_expired",
+    DraftsRateLimited = "drafts_rate_limited",
+    InternalIncident = "internal_incident",
     Edit = "edit",
     Approve = "approve",
     Reject = "reject",
