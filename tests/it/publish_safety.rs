@@ -13,8 +13,11 @@ use crate::harness::*;
 use crate::publish_statuspage::{approve_next, fire, settled, setup, Setup, DEGRADE};
 
 const T0: &str = "2026-11-30T12:00:00Z";
-/// statusgate's storage reserve (`store::SPACE_RESERVE`): writes are refused below it.
+/// statusgate's storage reserve (`storage.reserve`, 16 MiB by default, never more than a
+/// tenth of the volume): writes are refused below it. The volume below is large enough for
+/// the default to hold.
 const RESERVE: u64 = 16 << 20;
+const VOLUME: &str = "size=200m";
 
 /// A small real filesystem (tmpfs), unmounted on drop.
 struct Tmpfs(tempfile::TempDir);
@@ -23,7 +26,7 @@ impl Tmpfs {
     fn mount() -> Option<Tmpfs> {
         let dir = tempfile::tempdir().unwrap();
         let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=48m", "tmpfs"])
+            .args(["-t", "tmpfs", "-o", VOLUME, "tmpfs"])
             .arg(dir.path())
             .status()
             .is_ok_and(|s| s.success());
@@ -128,7 +131,8 @@ async fn an_approved_draft_whose_page_publish_failed_reaches_the_page_without_re
         let (status, body) = s.approve(&id, revision).await;
         assert_ne!(
             status, 200,
-            "the publish did not meet the full disk: {body}"
+            "the publish did not meet the full disk: the draft is {}",
+            body["draft"]["state"]
         );
         let state = draft(&s, &id).await["state"].clone();
         if state == "approved" {
