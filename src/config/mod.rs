@@ -814,7 +814,7 @@ impl Config {
                     ))
                 })?;
             if let PublisherConfig::Webhook { .. } = p {
-                crate::publish::webhook::SigningKey::parse(secret.expose())
+                crate::publish::targets::webhook::SigningKey::parse(secret.expose())
                     .map_err(|e| err(format!("publishers.{}: {e}", p.name())))?;
             }
             secrets.publishers.insert(p.name().to_string(), secret);

@@ -6,25 +6,25 @@
 //!
 //! External targets (Atlassian Statuspage, signed webhooks, subscribers) are fed through
 //! the [`outbox`]: approval queues one entry per target in its own transaction and the
-//! [`deliver`] worker sends them, exactly once in effect.
+//! [`outbox::deliver`] worker sends them, exactly once in effect.
+//!
+//! Where things are:
+//! - here and in `model`: the public state the page reads, and applying an approved draft
+//!   to it;
+//! - [`outbox`]: the durable queue to external targets, its delivery worker, an admin's
+//!   decisions on a delivery, and per-target health;
+//! - [`targets`]: each external target (Atlassian Statuspage, signed webhooks, email) and
+//!   what every target answers;
+//! - [`subscribers`]: the page's webhook and email subscribers and their link pages;
+//! - [`maintenance`]: scheduled maintenance, its delivery and its API;
+//! - [`api`]: HTTP for subscribers and a draft's deliveries.
 
 pub mod api;
-pub mod decide;
-pub mod deliver;
-pub mod email;
-pub mod event;
-pub mod health;
-pub mod links;
 pub mod maintenance;
-pub mod maintenance_api;
-pub mod maintenance_outbox;
 mod model;
 pub mod outbox;
-mod send;
-pub mod statuspage;
 pub mod subscribers;
-pub mod target;
-pub mod webhook;
+pub mod targets;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -335,8 +335,8 @@ impl PublicState {
 /// worker that empties it, and the target health `/readyz` reports.
 pub struct Delivery {
     pub outbox: outbox::Outbox,
-    pub worker: deliver::Worker,
-    pub health: health::Health,
+    pub worker: outbox::deliver::Worker,
+    pub health: outbox::health::Health,
 }
 
 /// Builds the publishers the configuration names. Fails on anything unusable, at start.
@@ -365,13 +365,13 @@ pub fn delivery(
     )
     .map_err(|e| e.to_string())?;
     public.attach_outbox(outbox.clone());
-    let health = health::Health::new(
+    let health = outbox::health::Health::new(
         names,
         config.delivery.backoff.clone(),
         metrics.clone(),
         outbox.clone(),
     );
-    let worker = deliver::Worker {
+    let worker = outbox::deliver::Worker {
         outbox: outbox.clone(),
         targets,
         public,
@@ -380,7 +380,7 @@ pub fn delivery(
         metrics,
         delivery: config.delivery.clone(),
         health: health.clone(),
-        sender: webhook::WebhookSender::new()?,
+        sender: targets::webhook::WebhookSender::new()?,
         public_url: config.public_url.clone(),
         page_name: config.page.name.clone(),
     };
@@ -393,9 +393,11 @@ pub fn delivery(
 
 /// The configured publishers with their secrets; Statuspage publishers that share an API
 /// key share its rate limit.
-pub fn targets(config: &crate::config::Config) -> std::result::Result<deliver::Targets, String> {
+pub fn targets(
+    config: &crate::config::Config,
+) -> std::result::Result<outbox::deliver::Targets, String> {
     use crate::config::PublisherConfig;
-    let mut out = deliver::Targets::default();
+    let mut out = outbox::deliver::Targets::default();
     let mut limiters = std::collections::HashMap::new();
     for p in &config.publishers {
         let secret = config
@@ -414,9 +416,9 @@ pub fn targets(config: &crate::config::Config) -> std::result::Result<deliver::T
             } => {
                 let limiter = limiters
                     .entry(secret.expose().to_string())
-                    .or_insert_with(statuspage::key_limiter)
+                    .or_insert_with(targets::statuspage::key_limiter)
                     .clone();
-                let sp = statuspage::Statuspage::new(
+                let sp = targets::statuspage::Statuspage::new(
                     name,
                     base_url,
                     page_id,
@@ -428,14 +430,14 @@ pub fn targets(config: &crate::config::Config) -> std::result::Result<deliver::T
                 out.statuspages.insert(name.clone(), sp);
             }
             PublisherConfig::Webhook { name, url, .. } => {
-                let key = webhook::SigningKey::parse(secret.expose())
+                let key = targets::webhook::SigningKey::parse(secret.expose())
                     .map_err(|e| format!("publishers.{name}: {e}"))?;
                 out.webhooks.insert(name.clone(), (url.clone(), key));
             }
         }
     }
     if let Some(smtp) = &config.smtp {
-        out.mailer = Some(email::Mailer::new(
+        out.mailer = Some(targets::email::Mailer::new(
             smtp,
             config.secrets.smtp_password.as_ref(),
         )?);

@@ -1,5 +1,15 @@
 //! What every external target answers: delivered, nothing to change, a conflict with a hand
 //! edit, or a failure that says whether another attempt can help.
+//!
+//! Inside, one module per kind of target: [`statuspage`] (Atlassian Statuspage's manage
+//! API), [`webhook`] (Standard Webhooks, for configured publishers and subscribers alike)
+//! and [`email`] (subscribers over SMTP); `send` is how the delivery worker hands one
+//! outbox entry to a webhook or a mailbox.
+
+pub mod email;
+mod send;
+pub mod statuspage;
+pub mod webhook;
 
 use std::time::Duration;
 
@@ -132,7 +142,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         }
     };
     // Whatever the sender says; the worker bounds it further by `delivery.backoff.max`.
-    Some(wait.min(super::health::LONGEST_WAIT))
+    Some(wait.min(super::outbox::health::LONGEST_WAIT))
 }
 
 /// A reqwest error with its causes ("error sending request: connection reset").
@@ -180,7 +190,10 @@ mod tests {
             reqwest::header::RETRY_AFTER,
             u64::MAX.to_string().parse().unwrap(),
         );
-        assert_eq!(retry_after(&h), Some(super::super::health::LONGEST_WAIT));
+        assert_eq!(
+            retry_after(&h),
+            Some(super::super::outbox::health::LONGEST_WAIT)
+        );
         h.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&h), None);
     }

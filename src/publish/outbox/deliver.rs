@@ -12,18 +12,18 @@ use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::email::Mailer;
 use super::health::{backoff, bounded, later, Health};
-use super::outbox::{Attempt, Entry, EntryState, Outbox};
-use super::statuspage::Statuspage;
-use super::subscribers::{Channel, Subscriber, SubscriberState};
-use super::target::{Failure, FailureKind, Outcome};
-use super::webhook::{SigningKey, WebhookSender};
-use super::PublicState;
 use crate::audit::AuditEntry;
 use crate::config::DeliveryConfig;
 use crate::draft::Drafts;
 use crate::metrics::Metrics;
+use crate::publish::outbox::{Attempt, Entry, EntryState, Outbox};
+use crate::publish::subscribers::{Channel, Subscriber, SubscriberState};
+use crate::publish::targets::email::Mailer;
+use crate::publish::targets::statuspage::Statuspage;
+use crate::publish::targets::webhook::{SigningKey, WebhookSender};
+use crate::publish::targets::{Failure, FailureKind, Outcome};
+use crate::publish::PublicState;
 use crate::store::Result;
 use crate::vocab::DraftState;
 
@@ -397,7 +397,8 @@ impl Worker {
             .map(|p| p.draft_id.clone())
             .collect();
         for m in maintenances {
-            super::maintenance_outbox::refresh(&self.outbox, &self.public, &m, SYSTEM).await?;
+            crate::publish::maintenance::delivery::refresh(&self.outbox, &self.public, &m, SYSTEM)
+                .await?;
         }
         Ok(())
     }
@@ -533,7 +534,7 @@ fn due(entries: &[Entry], coalesce: bool) -> Vec<Vec<Entry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::publish::event::Message;
+    use crate::publish::outbox::event::Message;
 
     fn entry(id: &str, thread: &str, state: EntryState) -> Entry {
         let mut e = Entry::new(

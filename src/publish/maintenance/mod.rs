@@ -2,8 +2,14 @@
 //! draft (DESIGN.md invariants) and recorded in the audit log instead. The clock moves it
 //! through `scheduled → in_progress → completed`; during a window its components show
 //! `under_maintenance` unless an incident makes them worse. Every change, the clock's
-//! included, is queued for external targets in the same transaction (see
-//! [`super::maintenance_outbox`]).
+//! included, is queued for external targets in the same transaction.
+//!
+//! Inside: the maintenance record, its clock and its changes (here), [`delivery`] (each
+//! change queued in the outbox, and how its delivery stands) and [`api`] (HTTP for a
+//! maintenance's deliveries; scheduling itself is in `approve::maintenance`).
+
+pub mod api;
+pub mod delivery;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,8 +17,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::event::EventKind;
-use super::maintenance_outbox::{kind_of_step, MaintenanceDelivery, Noted};
+use self::delivery::{kind_of_step, MaintenanceDelivery, Noted};
+use super::outbox::event::EventKind;
 use super::{AffectedComponent, Incident, PublicState};
 use crate::audit::AuditEntry;
 use crate::store::{StoreError, TxAbort};

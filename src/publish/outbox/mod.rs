@@ -2,6 +2,16 @@
 //! approval's own transaction, so an approved draft is queued for every target or for none.
 //! Entries wait in `outbox` while they have work left and move to `outbox_done` when they
 //! are finished; every attempt is recorded in the entry.
+//!
+//! Inside: the entries and their store (here), [`event`] (what an entry asks a target to
+//! show), the [`deliver`] worker that empties the outbox, [`decide`] (an admin's retry or
+//! choice on a conflict) and [`health`] (per-target circuit breakers and backoff). The
+//! targets themselves are in [`super::targets`].
+
+pub mod decide;
+pub mod deliver;
+pub mod event;
+pub mod health;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use super::event::{Approved, Message};
+use self::event::{Approved, Message};
 use super::subscribers::{Channel, Subscriber, SubscriberState, Subscribers};
 use crate::audit::{Audit, AuditEntry};
 use crate::draft::{Conflict, Draft};
@@ -263,7 +273,7 @@ impl Outbox {
         components: &[String],
         now: DateTime<Utc>,
     ) -> Result<Vec<Entry>> {
-        let thread = super::maintenance_outbox::thread(&approved.draft_id);
+        let thread = super::maintenance::delivery::thread(&approved.draft_id);
         let mut out = Vec::new();
         let mut add = |target: &str| -> Result<()> {
             out.push(Entry::new(
