@@ -254,7 +254,7 @@ fn check_remote(config_path: Option<&Path>) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let targets = match crate::publish::targets(&config) {
+    let targets = match crate::publish::targets::from_config(&config) {
         Ok(t) => t,
         Err(e) => return fail(e),
     };

@@ -132,7 +132,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     )?
     .with_hourly_limit(config.limits.drafts_per_hour);
     let lock = Arc::new(Mutex::new(()));
-    let delivery = publish::delivery(
+    let delivery = publish::outbox::delivery(
         &config,
         &store,
         public.clone(),

@@ -19,23 +19,14 @@ use crate::draft::Drafts;
 use crate::metrics::Metrics;
 use crate::publish::outbox::{Attempt, Entry, EntryState, Outbox};
 use crate::publish::subscribers::{Channel, Subscriber, SubscriberState};
-use crate::publish::targets::email::Mailer;
 use crate::publish::targets::statuspage::Statuspage;
 use crate::publish::targets::webhook::{SigningKey, WebhookSender};
-use crate::publish::targets::{Failure, FailureKind, Outcome};
+use crate::publish::targets::{Failure, FailureKind, Outcome, Targets};
 use crate::publish::PublicState;
 use crate::store::Result;
 use crate::vocab::DraftState;
 
 const SYSTEM: &str = "statusgate";
-
-/// The configured publishers, ready to send.
-#[derive(Clone, Default)]
-pub struct Targets {
-    pub statuspages: BTreeMap<String, Statuspage>,
-    pub webhooks: BTreeMap<String, (String, SigningKey)>,
-    pub mailer: Option<Mailer>,
-}
 
 /// Where one entry goes, resolved when it is sent.
 enum Resolved {

@@ -4,17 +4,21 @@
 //! Inside, one module per kind of target: [`statuspage`] (Atlassian Statuspage's manage
 //! API), [`webhook`] (Standard Webhooks, for configured publishers and subscribers alike)
 //! and [`email`] (subscribers over SMTP); `send` is how the delivery worker hands one
-//! outbox entry to a webhook or a mailbox.
+//! outbox entry to a webhook or a mailbox. [`from_config`] builds the configured ones.
 
 pub mod email;
 mod send;
 pub mod statuspage;
 pub mod webhook;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 
+use self::email::Mailer;
+use self::statuspage::Statuspage;
+use self::webhook::SigningKey;
 use crate::draft::Conflict;
 
 /// Whether retrying can help.
@@ -98,6 +102,66 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
     }
+}
+
+/// The configured publishers, ready to send.
+#[derive(Clone, Default)]
+pub struct Targets {
+    pub statuspages: BTreeMap<String, Statuspage>,
+    pub webhooks: BTreeMap<String, (String, SigningKey)>,
+    pub mailer: Option<Mailer>,
+}
+
+/// The configured publishers with their secrets; Statuspage publishers that share an API
+/// key share its rate limit.
+pub fn from_config(config: &crate::config::Config) -> std::result::Result<Targets, String> {
+    use crate::config::PublisherConfig;
+    let mut out = Targets::default();
+    let mut limiters = std::collections::HashMap::new();
+    for p in &config.publishers {
+        let secret = config
+            .secrets
+            .publishers
+            .get(p.name())
+            .ok_or_else(|| format!("publishers.{}: no secret configured", p.name()))?;
+        match p {
+            PublisherConfig::Statuspage {
+                name,
+                base_url,
+                page_id,
+                components,
+                deliver_notifications,
+                ..
+            } => {
+                let limiter = limiters
+                    .entry(secret.expose().to_string())
+                    .or_insert_with(statuspage::key_limiter)
+                    .clone();
+                let sp = statuspage::Statuspage::new(
+                    name,
+                    base_url,
+                    page_id,
+                    secret.clone(),
+                    components.clone(),
+                    *deliver_notifications,
+                    limiter,
+                )?;
+                out.statuspages.insert(name.clone(), sp);
+            }
+            PublisherConfig::Webhook { name, url, .. } => {
+                let key = webhook::SigningKey::parse(secret.expose())
+                    .map_err(|e| format!("publishers.{name}: {e}"))?;
+                out.webhooks.insert(name.clone(), (url.clone(), key));
+            }
+        }
+    }
+    if let Some(smtp) = &config.smtp {
+        out.mailer = Some(email::Mailer::new(
+            smtp,
+            config.secrets.smtp_password.as_ref(),
+        )?);
+    }
+    Ok(out)
 }
 
 /// What a delivery did.
