@@ -210,7 +210,7 @@ fn check(config_path: Option<&Path>) -> ExitCode {
     };
     let mut problems = 0;
     // What `serve` builds from the configuration before it takes a request.
-    if let Err(e) = crate::publish::targets(&config) {
+    if let Err(e) = crate::publish::targets::from_config(&config) {
         eprintln!("{e}");
         problems += 1;
     }
@@ -267,7 +267,7 @@ fn check_remote(config_path: Option<&Path>) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let targets = match crate::publish::targets(&config) {
+    let targets = match crate::publish::targets::from_config(&config) {
         Ok(t) => t,
         Err(e) => return fail(e),
     };

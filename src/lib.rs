@@ -85,7 +85,7 @@ pub struct App {
     shutdown_timeout: std::time::Duration,
     /// Keeps Slack messages in step with drafts (when chat is on).
     slack_worker: Option<approve::slack::Worker>,
-    delivery: publish::deliver::Worker,
+    delivery: publish::outbox::deliver::Worker,
 }
 
 /// Runs the service on `listener` until `shutdown` is cancelled.
@@ -133,7 +133,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     )?
     .with_hourly_limit(config.limits.drafts_per_hour);
     let lock = Arc::new(Mutex::new(()));
-    let delivery = publish::delivery(
+    let delivery = publish::outbox::delivery(
         &config,
         &store,
         public.clone(),
@@ -163,7 +163,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         metrics.clone(),
         approve::slack::Wiring {
             signals: signals.clone(),
-            decisions: publish::decide::Decisions {
+            decisions: publish::outbox::decide::Decisions {
                 outbox: delivery.outbox.clone(),
                 drafts: drafts.clone(),
                 lock: lock.clone(),
@@ -301,7 +301,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             )),
         )
         .merge(
-            publish::maintenance_api::router(publish::maintenance_api::MaintenanceDeliveryApi {
+            publish::maintenance::api::router(publish::maintenance::api::MaintenanceDeliveryApi {
                 outbox: delivery.outbox.clone(),
                 public: public.clone(),
                 tokens: tokens.clone(),

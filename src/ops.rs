@@ -24,7 +24,7 @@ pub struct OpsState {
     /// Chat delivery: detail only, never readiness.
     pub chat: crate::approve::slack::Chat,
     /// External publishers' health (detail only; never decides readiness).
-    pub targets: Option<crate::publish::health::Health>,
+    pub targets: Option<crate::publish::outbox::health::Health>,
 }
 
 /// The OpenAPI description of the operations endpoints.

@@ -127,12 +127,12 @@ pub fn document() -> Value {
     doc.merge(crate::approve::maintenance::ApiDoc::openapi());
     doc.merge(crate::approve::slack::ApiDoc::openapi());
     doc.merge(crate::publish::api::ApiDoc::openapi());
-    doc.merge(crate::publish::links::ApiDoc::openapi());
+    doc.merge(crate::publish::subscribers::links::ApiDoc::openapi());
     doc.merge(crate::ingest::alertmanager::ApiDoc::openapi());
     doc.merge(crate::ingest::pagerduty::ApiDoc::openapi());
     doc.merge(crate::ops::ApiDoc::openapi());
     doc.merge(crate::ingest::api::ApiDoc::openapi());
-    doc.merge(crate::publish::maintenance_api::ApiDoc::openapi());
+    doc.merge(crate::publish::maintenance::api::ApiDoc::openapi());
     let mut value = serde_json::to_value(doc).unwrap_or(Value::Null);
     public::add_to(&mut value);
     add_shared_responses(&mut value);

@@ -15,11 +15,11 @@ use serde_json::json;
 use tokio::sync::Mutex;
 use utoipa::{OpenApi, ToSchema};
 
-use super::decide::Decisions;
-use super::health::Health;
+use super::outbox::decide::Decisions;
+use super::outbox::health::Health;
 use super::outbox::{Attempt, Choice, EntryState, Outbox};
 use super::subscribers::{Channel, Subscriber, SubscriberState};
-use super::webhook::SigningKey;
+use super::targets::webhook::SigningKey;
 use super::PublicState;
 use crate::auth::Tokens;
 use crate::draft::{Conflict, Draft, Drafts};
@@ -149,7 +149,7 @@ pub fn router(state: PublishApi) -> Router {
             post(resolve_conflict),
         )
         .with_state(state.clone())
-        .merge(super::links::router(state))
+        .merge(super::subscribers::links::router(state))
 }
 
 #[derive(Deserialize, ToSchema)]

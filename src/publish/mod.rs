@@ -6,25 +6,25 @@
 //!
 //! External targets (Atlassian Statuspage, signed webhooks, subscribers) are fed through
 //! the [`outbox`]: approval queues one entry per target in its own transaction and the
-//! [`deliver`] worker sends them, exactly once in effect.
+//! [`outbox::deliver`] worker sends them, exactly once in effect.
+//!
+//! Where things are:
+//! - here and in `model`: the public state the page reads, and applying an approved draft
+//!   to it;
+//! - [`outbox`]: the durable queue to external targets, its delivery worker, an admin's
+//!   decisions on a delivery, and per-target health;
+//! - [`targets`]: each external target (Atlassian Statuspage, signed webhooks, email) and
+//!   what every target answers;
+//! - [`subscribers`]: the page's webhook and email subscribers and their link pages;
+//! - [`maintenance`]: scheduled maintenance, its delivery and its API;
+//! - [`api`]: HTTP for subscribers and a draft's deliveries.
 
 pub mod api;
-pub mod decide;
-pub mod deliver;
-pub mod email;
-pub mod event;
-pub mod health;
-pub mod links;
 pub mod maintenance;
-pub mod maintenance_api;
-pub mod maintenance_outbox;
 mod model;
 pub mod outbox;
-mod send;
-pub mod statuspage;
 pub mod subscribers;
-pub mod target;
-pub mod webhook;
+pub mod targets;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -329,118 +329,6 @@ impl PublicState {
             .into_iter()
             .find(|i| i.updates.iter().any(|u| u.draft_id == draft_id)))
     }
-}
-
-/// Outgoing delivery, wired from the configuration: the outbox approval writes into, the
-/// worker that empties it, and the target health `/readyz` reports.
-pub struct Delivery {
-    pub outbox: outbox::Outbox,
-    pub worker: deliver::Worker,
-    pub health: health::Health,
-}
-
-/// Builds the publishers the configuration names. Fails on anything unusable, at start.
-pub fn delivery(
-    config: &crate::config::Config,
-    store: &Store,
-    public: PublicState,
-    drafts: crate::draft::Drafts,
-    lock: Arc<tokio::sync::Mutex<()>>,
-    metrics: Arc<crate::metrics::Metrics>,
-) -> std::result::Result<Delivery, String> {
-    let targets = targets(config)?;
-    let names: Vec<String> = config
-        .publishers
-        .iter()
-        .map(|p| p.name().to_string())
-        .collect();
-    let subscribers = subscribers::Subscribers::open(store).map_err(|e| e.to_string())?;
-    let outbox = outbox::Outbox::open(
-        store,
-        subscribers,
-        names
-            .iter()
-            .map(|n| outbox::PublisherRef { name: n.clone() })
-            .collect(),
-    )
-    .map_err(|e| e.to_string())?;
-    public.attach_outbox(outbox.clone());
-    let health = health::Health::new(
-        names,
-        config.delivery.backoff.clone(),
-        metrics.clone(),
-        outbox.clone(),
-    );
-    let worker = deliver::Worker {
-        outbox: outbox.clone(),
-        targets,
-        public,
-        drafts,
-        lock,
-        metrics,
-        delivery: config.delivery.clone(),
-        health: health.clone(),
-        sender: webhook::WebhookSender::new()?,
-        public_url: config.public_url.clone(),
-        page_name: config.page.name.clone(),
-    };
-    Ok(Delivery {
-        outbox,
-        worker,
-        health,
-    })
-}
-
-/// The configured publishers with their secrets; Statuspage publishers that share an API
-/// key share its rate limit.
-pub fn targets(config: &crate::config::Config) -> std::result::Result<deliver::Targets, String> {
-    use crate::config::PublisherConfig;
-    let mut out = deliver::Targets::default();
-    let mut limiters = std::collections::HashMap::new();
-    for p in &config.publishers {
-        let secret = config
-            .secrets
-            .publishers
-            .get(p.name())
-            .ok_or_else(|| format!("publishers.{}: no secret configured", p.name()))?;
-        match p {
-            PublisherConfig::Statuspage {
-                name,
-                base_url,
-                page_id,
-                components,
-                deliver_notifications,
-                ..
-            } => {
-                let limiter = limiters
-                    .entry(secret.expose().to_string())
-                    .or_insert_with(statuspage::key_limiter)
-                    .clone();
-                let sp = statuspage::Statuspage::new(
-                    name,
-                    base_url,
-                    page_id,
-                    secret.clone(),
-                    components.clone(),
-                    *deliver_notifications,
-                    limiter,
-                )?;
-                out.statuspages.insert(name.clone(), sp);
-            }
-            PublisherConfig::Webhook { name, url, .. } => {
-                let key = webhook::SigningKey::parse(secret.expose())
-                    .map_err(|e| format!("publishers.{name}: {e}"))?;
-                out.webhooks.insert(name.clone(), (url.clone(), key));
-            }
-        }
-    }
-    if let Some(smtp) = &config.smtp {
-        out.mailer = Some(email::Mailer::new(
-            smtp,
-            config.secrets.smtp_password.as_ref(),
-        )?);
-    }
-    Ok(out)
 }
 
 /// Component statuses that move together with one change of an incident or maintenance.

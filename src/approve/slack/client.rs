@@ -245,7 +245,7 @@ impl Client {
                 .unwrap_or(1)
                 // Bounded: a huge value would overflow the time arithmetic of the retry.
                 .min(
-                    crate::publish::health::bounded(&self.backoff, Duration::MAX)
+                    crate::publish::outbox::health::bounded(&self.backoff, Duration::MAX)
                         .as_secs()
                         .max(1),
                 );

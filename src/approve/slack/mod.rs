@@ -38,7 +38,7 @@ use crate::audit::{Audit, AuditEntry};
 use crate::config::{Config, Secret, StormConfig};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::publish::decide::Decisions;
+use crate::publish::outbox::decide::Decisions;
 use crate::signals::Signals;
 use crate::store::{Store, Table};
 

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::blocks::{self, draft_ref, escape, parse_ref, truncate};
 use super::{Access, Slack};
 use crate::draft::Draft;
-use crate::publish::decide::DecideError;
+use crate::publish::outbox::decide::DecideError;
 use crate::publish::outbox::Choice;
 use crate::vocab::DraftState;
 

@@ -9,9 +9,9 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::event::Approved;
-use super::target::Failure;
 use crate::config::{Secret, SmtpConfig};
+use crate::publish::outbox::event::Approved;
+use crate::publish::targets::Failure;
 use crate::vocab::ComponentStatus;
 
 const FOOTER: &str = "You receive this because this address subscribed to status updates.";
@@ -58,7 +58,7 @@ pub fn maintenance_text(
     components: &[(String, ComponentStatus)],
     unsubscribe_url: &str,
 ) -> (String, String) {
-    use super::event::EventKind;
+    use crate::publish::outbox::event::EventKind;
     let what = match a.kind {
         EventKind::MaintenanceScheduled => "Scheduled maintenance",
         EventKind::MaintenanceStarted => "Maintenance started",

@@ -1,10 +1,24 @@
 //! What every external target answers: delivered, nothing to change, a conflict with a hand
 //! edit, or a failure that says whether another attempt can help.
+//!
+//! Inside, one module per kind of target: [`statuspage`] (Atlassian Statuspage's manage
+//! API), [`webhook`] (Standard Webhooks, for configured publishers and subscribers alike)
+//! and [`email`] (subscribers over SMTP); `send` is how the delivery worker hands one
+//! outbox entry to a webhook or a mailbox. [`from_config`] builds the configured ones.
 
+pub mod email;
+mod send;
+pub mod statuspage;
+pub mod webhook;
+
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 
+use self::email::Mailer;
+use self::statuspage::Statuspage;
+use self::webhook::SigningKey;
 use crate::draft::Conflict;
 
 /// Whether retrying can help.
@@ -90,6 +104,66 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// The configured publishers, ready to send.
+#[derive(Clone, Default)]
+pub struct Targets {
+    pub statuspages: BTreeMap<String, Statuspage>,
+    pub webhooks: BTreeMap<String, (String, SigningKey)>,
+    pub mailer: Option<Mailer>,
+}
+
+/// The configured publishers with their secrets; Statuspage publishers that share an API
+/// key share its rate limit.
+pub fn from_config(config: &crate::config::Config) -> std::result::Result<Targets, String> {
+    use crate::config::PublisherConfig;
+    let mut out = Targets::default();
+    let mut limiters = std::collections::HashMap::new();
+    for p in &config.publishers {
+        let secret = config
+            .secrets
+            .publishers
+            .get(p.name())
+            .ok_or_else(|| format!("publishers.{}: no secret configured", p.name()))?;
+        match p {
+            PublisherConfig::Statuspage {
+                name,
+                base_url,
+                page_id,
+                components,
+                deliver_notifications,
+                ..
+            } => {
+                let limiter = limiters
+                    .entry(secret.expose().to_string())
+                    .or_insert_with(statuspage::key_limiter)
+                    .clone();
+                let sp = statuspage::Statuspage::new(
+                    name,
+                    base_url,
+                    page_id,
+                    secret.clone(),
+                    components.clone(),
+                    *deliver_notifications,
+                    limiter,
+                )?;
+                out.statuspages.insert(name.clone(), sp);
+            }
+            PublisherConfig::Webhook { name, url, .. } => {
+                let key = webhook::SigningKey::parse(secret.expose())
+                    .map_err(|e| format!("publishers.{name}: {e}"))?;
+                out.webhooks.insert(name.clone(), (url.clone(), key));
+            }
+        }
+    }
+    if let Some(smtp) = &config.smtp {
+        out.mailer = Some(email::Mailer::new(
+            smtp,
+            config.secrets.smtp_password.as_ref(),
+        )?);
+    }
+    Ok(out)
+}
+
 /// What a delivery did.
 #[derive(Debug, Clone)]
 pub enum Outcome {
@@ -132,7 +206,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         }
     };
     // Whatever the sender says; the worker bounds it further by `delivery.backoff.max`.
-    Some(wait.min(super::health::LONGEST_WAIT))
+    Some(wait.min(super::outbox::health::LONGEST_WAIT))
 }
 
 /// A reqwest error with its causes ("error sending request: connection reset").
@@ -180,7 +254,10 @@ mod tests {
             reqwest::header::RETRY_AFTER,
             u64::MAX.to_string().parse().unwrap(),
         );
-        assert_eq!(retry_after(&h), Some(super::super::health::LONGEST_WAIT));
+        assert_eq!(
+            retry_after(&h),
+            Some(super::super::outbox::health::LONGEST_WAIT)
+        );
         h.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&h), None);
     }

@@ -2,6 +2,11 @@
 //! optionally for some components only. Confirm and unsubscribe links carry a token derived
 //! from a key kept in the store, so nothing secret about them is stored per subscriber and
 //! they stay valid for as long as the subscription exists.
+//!
+//! Inside: the subscriber records and their link tokens (here) and [`links`], the confirm
+//! and unsubscribe pages those links open.
+
+pub mod links;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -81,7 +86,7 @@ impl Subscriber {
             Channel::Webhook { url, .. } => {
                 v["type"] = "webhook".into();
                 // Never the whole URL: its query often holds the receiver's token.
-                v["url"] = super::target::display_url(url).into();
+                v["url"] = super::targets::display_url(url).into();
             }
             Channel::Email { email } => {
                 v["type"] = "email".into();

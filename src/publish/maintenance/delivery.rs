@@ -14,11 +14,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::event::{Approved, EventKind, Schedule};
-use super::outbox::{Entry, EntryState, Outbox};
-use super::{Maintenance, Moved, PublicState};
+use super::Maintenance;
 use crate::audit::AuditEntry;
 use crate::draft::Conflict;
+use crate::publish::outbox::event::{Approved, EventKind, Schedule};
+use crate::publish::outbox::{Entry, EntryState, Outbox};
+use crate::publish::{Moved, PublicState};
 use crate::store::{Result, Table, Tx, TxAbort};
 use crate::vocab::{ComponentStatus, Impact};
 
@@ -139,7 +140,7 @@ impl PublicState {
                     Some(s) => s,
                     None => {
                         self.statuses
-                            .get::<super::model::ComponentState>(c)?
+                            .get::<crate::publish::model::ComponentState>(c)?
                             .unwrap_or_default()
                             .status
                     }
@@ -197,7 +198,7 @@ fn approved(
     m: &Maintenance,
     kind: EventKind,
     components: BTreeMap<String, ComponentStatus>,
-    affected: Vec<super::AffectedComponent>,
+    affected: Vec<crate::publish::AffectedComponent>,
     actor: &str,
     at: DateTime<Utc>,
 ) -> Approved {
@@ -320,7 +321,7 @@ pub async fn refresh(
             Ok(())
         },
     )?;
-    outcome.map_err(super::maintenance::abort)?;
+    outcome.map_err(super::abort)?;
     public.store.durable().await?;
     if updated.is_some() {
         public.bump();

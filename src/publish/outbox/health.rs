@@ -9,9 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::outbox::Outbox;
 use crate::config::BackoffConfig;
 use crate::metrics::Metrics;
+use crate::publish::outbox::Outbox;
 
 /// Consecutive failures that open a target's breaker.
 pub const BREAKER_THRESHOLD: u32 = 5;

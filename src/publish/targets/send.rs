@@ -2,17 +2,17 @@
 //! mails are built from the public incident, and a repeat that would show nothing new is
 //! not sent.
 
-use super::deliver::Worker;
 use super::email::{self, Mail};
-use super::event::Message;
-use super::outbox::Entry;
-use super::subscribers::{LinkPurpose, Subscriber};
-use super::target::{Failure, Outcome};
 use super::webhook::{self, SigningKey};
+use crate::publish::outbox::deliver::Worker;
+use crate::publish::outbox::event::Message;
+use crate::publish::outbox::Entry;
+use crate::publish::subscribers::{LinkPurpose, Subscriber};
+use crate::publish::targets::{Failure, Outcome};
 use crate::store::StoreError;
 
 impl Worker {
-    pub(super) async fn send_webhook(
+    pub(in crate::publish) async fn send_webhook(
         &self,
         e: &mut Entry,
         url: &str,
@@ -59,7 +59,7 @@ impl Worker {
         Ok(Outcome::Sent(format!("{} event(s)", e.events.len())))
     }
 
-    pub(super) async fn send_mail(
+    pub(in crate::publish) async fn send_mail(
         &self,
         e: &Entry,
         s: &Subscriber,
@@ -133,7 +133,7 @@ impl Worker {
             .unwrap_or_else(|| id.to_string())
     }
 
-    fn incident_of(&self, e: &Entry) -> std::result::Result<super::Incident, Failure> {
+    fn incident_of(&self, e: &Entry) -> std::result::Result<crate::publish::Incident, Failure> {
         let draft = e
             .draft_id
             .as_deref()

@@ -21,11 +21,11 @@ mod compare;
 
 use compare::{compare, posted_by_hand, read_shown, read_updates, update_ids, utc, PageUpdate};
 
-use super::event::{Approved, EventKind};
-use super::outbox::{Choice, Outbox};
-use super::target::{retry_after, Failure, Outcome};
 use crate::config::Secret;
 use crate::draft::Conflict;
+use crate::publish::outbox::event::{Approved, EventKind};
+use crate::publish::outbox::{Choice, Outbox};
+use crate::publish::targets::{retry_after, Failure, Outcome};
 
 /// One Statuspage page, as configured.
 #[derive(Clone)]

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::super::outbox::Choice;
 use super::Shown;
+use crate::publish::outbox::Choice;
 
 /// One incident update as the page lists it.
 #[derive(Debug, Clone)]

@@ -10,16 +10,16 @@ use tokio::sync::Mutex;
 
 use super::deliver::refresh_draft;
 use super::health::Health;
-use super::outbox::{Choice, EntryState, Outbox};
 use crate::audit::AuditEntry;
 use crate::draft::{Draft, Drafts};
 use crate::error::ApiError;
+use crate::publish::outbox::{Choice, EntryState, Outbox};
 use crate::store::StoreError;
 use crate::vocab::DraftState;
 
 /// Decisions are few and quick; taking them one at a time makes a double press (or the
 /// API and chat at once) find the first one already done instead of settling twice.
-pub(super) static DECIDING: Mutex<()> = Mutex::const_new(());
+pub(in crate::publish) static DECIDING: Mutex<()> = Mutex::const_new(());
 
 /// Why a decision was not taken.
 #[derive(Debug, thiserror::Error)]

@@ -12,30 +12,21 @@ use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::email::Mailer;
 use super::health::{backoff, bounded, later, Health};
-use super::outbox::{Attempt, Entry, EntryState, Outbox};
-use super::statuspage::Statuspage;
-use super::subscribers::{Channel, Subscriber, SubscriberState};
-use super::target::{Failure, FailureKind, Outcome};
-use super::webhook::{SigningKey, WebhookSender};
-use super::PublicState;
 use crate::audit::AuditEntry;
 use crate::config::DeliveryConfig;
 use crate::draft::Drafts;
 use crate::metrics::Metrics;
+use crate::publish::outbox::{Attempt, Entry, EntryState, Outbox};
+use crate::publish::subscribers::{Channel, Subscriber, SubscriberState};
+use crate::publish::targets::statuspage::Statuspage;
+use crate::publish::targets::webhook::{SigningKey, WebhookSender};
+use crate::publish::targets::{Failure, FailureKind, Outcome, Targets};
+use crate::publish::PublicState;
 use crate::store::Result;
 use crate::vocab::DraftState;
 
 const SYSTEM: &str = "statusgate";
-
-/// The configured publishers, ready to send.
-#[derive(Clone, Default)]
-pub struct Targets {
-    pub statuspages: BTreeMap<String, Statuspage>,
-    pub webhooks: BTreeMap<String, (String, SigningKey)>,
-    pub mailer: Option<Mailer>,
-}
 
 /// Where one entry goes, resolved when it is sent.
 enum Resolved {
@@ -397,7 +388,8 @@ impl Worker {
             .map(|p| p.draft_id.clone())
             .collect();
         for m in maintenances {
-            super::maintenance_outbox::refresh(&self.outbox, &self.public, &m, SYSTEM).await?;
+            crate::publish::maintenance::delivery::refresh(&self.outbox, &self.public, &m, SYSTEM)
+                .await?;
         }
         Ok(())
     }
@@ -533,7 +525,7 @@ fn due(entries: &[Entry], coalesce: bool) -> Vec<Vec<Entry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::publish::event::Message;
+    use crate::publish::outbox::event::Message;
 
     fn entry(id: &str, thread: &str, state: EntryState) -> Entry {
         let mut e = Entry::new(

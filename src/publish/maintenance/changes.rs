@@ -1,155 +1,23 @@
-//! Scheduled maintenance: planned, not inferred from alerts, so it is published without a
-//! draft (DESIGN.md invariants) and recorded in the audit log instead. The clock moves it
-//! through `scheduled → in_progress → completed`; during a window its components show
-//! `under_maintenance` unless an incident makes them worse. Every change, the clock's
-//! included, is queued for external targets in the same transaction (see
-//! [`super::maintenance_outbox`]).
+//! Every change of a maintenance: scheduled, changed, cancelled (or finished early) by a
+//! person, or moved by the clock. Each is checked, then written with the component statuses
+//! it moves, its audit entries and its outbox entries in one transaction.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
-use super::event::EventKind;
-use super::maintenance_outbox::{kind_of_step, MaintenanceDelivery, Noted};
-use super::{AffectedComponent, Incident, PublicState};
+use super::delivery::{kind_of_step, Noted};
+use super::{abort, active, Maintenance};
 use crate::audit::AuditEntry;
-use crate::store::{StoreError, TxAbort};
+use crate::publish::outbox::event::EventKind;
+use crate::publish::{Incident, PublicState};
+use crate::store::StoreError;
 use crate::vocab::IncidentStatus;
-
-pub const MAINTENANCES_TABLE: &str = "maintenances";
 
 const MAX_TITLE: usize = 255;
 const MAX_BODY: usize = 25_000;
-
-/// One maintenance window, as the page and the management API show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Maintenance {
-    /// `MNT-<n>`.
-    pub id: String,
-    pub number: u64,
-    pub name: String,
-    /// `scheduled`, `in_progress`, `verifying` or `completed`.
-    pub status: IncidentStatus,
-    pub components: Vec<String>,
-    pub scheduled_for: DateTime<Utc>,
-    pub scheduled_until: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub created_by: String,
-    /// Newest last.
-    pub updates: Vec<MaintenanceUpdate>,
-    /// Counts changes, so that each one's delivery to external targets has its own key.
-    #[serde(default)]
-    pub revision: u32,
-    /// How delivery to external targets stands (none configured: null). A maintenance has
-    /// no draft, so a failure or a hand edit on a target (`conflict`) is shown here.
-    #[serde(default)]
-    pub delivery: Option<MaintenanceDelivery>,
-}
-
-/// One entry of a maintenance's public timeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct MaintenanceUpdate {
-    /// `<maintenance id>-u<n>`, stable for feeds.
-    pub id: String,
-    pub status: IncidentStatus,
-    pub body: String,
-    pub created_at: DateTime<Utc>,
-    pub affected_components: Vec<AffectedComponent>,
-    pub actor: String,
-}
-
-impl Maintenance {
-    /// In its window (the clock or a person started it, nobody finished it).
-    pub fn is_active(&self) -> bool {
-        matches!(
-            self.status,
-            IncidentStatus::InProgress | IncidentStatus::Verifying
-        )
-    }
-
-    fn add_update(&mut self, status: IncidentStatus, body: String, at: DateTime<Utc>, actor: &str) {
-        let n = self.updates.len() + 1;
-        self.updates.push(MaintenanceUpdate {
-            id: format!("{}-u{n}", self.id),
-            status,
-            body,
-            created_at: at,
-            affected_components: Vec::new(),
-            actor: actor.to_string(),
-        });
-        self.status = status;
-        self.updated_at = at;
-        match status {
-            IncidentStatus::InProgress => {
-                self.started_at.get_or_insert(at);
-            }
-            IncidentStatus::Completed => {
-                self.completed_at.get_or_insert(at);
-            }
-            _ => {}
-        }
-    }
-
-    /// Takes the next step the clock allows, if any: its audit action and the time it
-    /// counts from (the window's edge, not the possibly later tick).
-    fn step(&mut self, now: DateTime<Utc>) -> Option<(&'static str, DateTime<Utc>)> {
-        if self.status == IncidentStatus::Scheduled && now >= self.scheduled_for {
-            let at = self.scheduled_for.max(self.created_at);
-            self.add_update(
-                IncidentStatus::InProgress,
-                "Scheduled maintenance is in progress.".into(),
-                at,
-                "statusgate",
-            );
-            return Some(("maintenance_started", at));
-        }
-        if self.is_active() && now >= self.scheduled_until {
-            let at = self
-                .scheduled_until
-                .max(self.started_at.unwrap_or(self.created_at));
-            self.add_update(
-                IncidentStatus::Completed,
-                "The scheduled maintenance has been completed.".into(),
-                at,
-                "statusgate",
-            );
-            return Some(("maintenance_completed", at));
-        }
-        None
-    }
-
-    /// Every step the clock allows; returns their audit actions.
-    #[cfg(test)]
-    fn advance(&mut self, now: DateTime<Utc>) -> Vec<&'static str> {
-        self.advance_noting(now, &mut Vec::new())
-    }
-
-    /// Every step the clock allows, each noted for external targets.
-    fn advance_noting(&mut self, now: DateTime<Utc>, noted: &mut Vec<Noted>) -> Vec<&'static str> {
-        let mut steps = Vec::new();
-        while let Some((action, _)) = self.step(now) {
-            noted.push(self.note(kind_of_step(action)));
-            steps.push(action);
-        }
-        steps
-    }
-
-    /// Freezes this change for external targets under the next change number.
-    pub(super) fn note(&mut self, kind: EventKind) -> Noted {
-        self.revision += 1;
-        (kind, self.clone())
-    }
-}
-
-/// The maintenances whose window is open.
-pub fn active(all: &[Maintenance]) -> Vec<&Maintenance> {
-    all.iter().filter(|m| m.is_active()).collect()
-}
 
 /// What an admin asks for when scheduling a maintenance.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -216,37 +84,6 @@ fn check_text(title: Option<&str>, body: Option<&str>) -> Result<(), Maintenance
 }
 
 impl PublicState {
-    /// Every maintenance, the latest window first.
-    pub fn maintenances(&self) -> crate::store::Result<Vec<Maintenance>> {
-        let mut all: Vec<Maintenance> = self
-            .maintenances
-            .scan::<Maintenance>()?
-            .into_iter()
-            .map(|(_, m)| m)
-            .collect();
-        all.sort_by(|a, b| {
-            b.scheduled_for
-                .cmp(&a.scheduled_for)
-                .then(b.number.cmp(&a.number))
-        });
-        Ok(all)
-    }
-
-    pub fn maintenance(&self, id: &str) -> crate::store::Result<Option<Maintenance>> {
-        self.maintenances.get(id)
-    }
-
-    /// Components in an open maintenance window, each with the maintenances covering it.
-    pub fn under_maintenance(&self) -> crate::store::Result<BTreeMap<String, Vec<String>>> {
-        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for m in self.maintenances()?.iter().filter(|m| m.is_active()) {
-            for c in &m.components {
-                out.entry(c.clone()).or_default().push(m.id.clone());
-            }
-        }
-        Ok(out)
-    }
-
     fn check_components(&self, ids: &[String]) -> Result<Vec<String>, MaintenanceError> {
         let mut seen = BTreeSet::new();
         for id in ids {
@@ -536,7 +373,10 @@ impl PublicState {
             touched.extend(m.components.iter().cloned());
         }
         // A component dropped from an active maintenance must leave `under_maintenance` too.
-        for (id, state) in self.statuses.scan::<super::model::ComponentState>()? {
+        for (id, state) in self
+            .statuses
+            .scan::<crate::publish::model::ComponentState>()?
+        {
             if state.status == crate::vocab::ComponentStatus::UnderMaintenance {
                 touched.insert(id);
             }
@@ -584,75 +424,4 @@ fn step_entries(m: &Maintenance, steps: &[&'static str], now: DateTime<Utc>) -> 
                 .detail(json!({"maintenance_id": m.id, "components": m.components}))
         })
         .collect()
-}
-
-pub(super) fn abort(e: TxAbort) -> StoreError {
-    match e {
-        TxAbort::Store(e) => e,
-        TxAbort::Rejected(r) => StoreError::Io(r),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::{Duration, TimeZone};
-
-    fn window(start: DateTime<Utc>, minutes: i64) -> Maintenance {
-        let mut m = Maintenance {
-            id: "MNT-1".into(),
-            number: 1,
-            name: "Database upgrade".into(),
-            status: IncidentStatus::Scheduled,
-            components: vec!["api".into()],
-            scheduled_for: start,
-            scheduled_until: start + Duration::minutes(minutes),
-            created_at: start - Duration::hours(1),
-            updated_at: start - Duration::hours(1),
-            started_at: None,
-            completed_at: None,
-            created_by: "admin".into(),
-            updates: Vec::new(),
-            revision: 0,
-            delivery: None,
-        };
-        m.add_update(
-            IncidentStatus::Scheduled,
-            "planned".into(),
-            m.created_at,
-            "admin",
-        );
-        m
-    }
-
-    #[test]
-    fn the_clock_moves_a_maintenance_through_its_states_at_the_window_edges() {
-        let start = Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0).unwrap();
-        let mut m = window(start, 30);
-        assert!(m.advance(start - Duration::seconds(1)).is_empty());
-        assert_eq!(m.status, IncidentStatus::Scheduled);
-        assert_eq!(m.advance(start), vec!["maintenance_started"]);
-        assert_eq!(m.status, IncidentStatus::InProgress);
-        assert_eq!(m.started_at, Some(start));
-        assert!(m.advance(start + Duration::minutes(29)).is_empty());
-        assert_eq!(
-            m.advance(start + Duration::minutes(31)),
-            vec!["maintenance_completed"]
-        );
-        assert_eq!(m.status, IncidentStatus::Completed);
-        // Completion is dated at the window's end, not at the late tick.
-        assert_eq!(m.completed_at, Some(start + Duration::minutes(30)));
-        assert_eq!(m.updates.len(), 3);
-        assert_eq!(m.updates[2].id, "MNT-1-u3");
-    }
-
-    #[test]
-    fn a_window_missed_entirely_while_stopped_starts_and_completes_in_one_tick() {
-        let start = Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0).unwrap();
-        let mut m = window(start, 30);
-        let steps = m.advance(start + Duration::hours(5));
-        assert_eq!(steps, vec!["maintenance_started", "maintenance_completed"]);
-        assert_eq!(m.started_at, Some(start));
-        assert_eq!(m.completed_at, Some(start + Duration::minutes(30)));
-    }
 }

@@ -13,9 +13,9 @@ use sha2::Sha256;
 
 use serde_json::{json, Value};
 
-use super::event::Approved;
-use super::target::Failure;
-use super::{AffectedComponent, Incident};
+use crate::publish::outbox::event::Approved;
+use crate::publish::targets::Failure;
+use crate::publish::{AffectedComponent, Incident};
 
 /// Standard Webhooks signing keys (the bytes behind each `whsec_`). Several keys mean a
 /// rotation in progress: every attempt is signed with each, so receivers holding either
@@ -137,7 +137,7 @@ impl WebhookSender {
             _ => Err(Failure::transient(
                 Some(status),
                 format!("the endpoint answered {status}"),
-                super::target::retry_after(response.headers()),
+                crate::publish::targets::retry_after(response.headers()),
             )),
         }
     }

@@ -11,9 +11,9 @@ use chrono::Utc;
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
 
-use super::api::PublishApi;
-use super::subscribers::{LinkPurpose, SubscriberState};
 use crate::error::ApiError;
+use crate::publish::api::PublishApi;
+use crate::publish::subscribers::{LinkPurpose, SubscriberState};
 
 /// The OpenAPI description of these pages.
 #[derive(OpenApi)]

@@ -2,6 +2,17 @@
 //! approval's own transaction, so an approved draft is queued for every target or for none.
 //! Entries wait in `outbox` while they have work left and move to `outbox_done` when they
 //! are finished; every attempt is recorded in the entry.
+//!
+//! Inside: the entries and their store (here), [`event`] (what an entry asks a target to
+//! show), the [`deliver`] worker that empties the outbox, [`decide`] (an admin's retry or
+//! choice on a conflict) and [`health`] (per-target circuit breakers and backoff);
+//! [`delivery`] wires them from the configuration. The targets themselves are in
+//! [`super::targets`].
+
+pub mod decide;
+pub mod deliver;
+pub mod event;
+pub mod health;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use super::event::{Approved, Message};
+use self::event::{Approved, Message};
 use super::subscribers::{Channel, Subscriber, SubscriberState, Subscribers};
 use crate::audit::{Audit, AuditEntry};
 use crate::draft::{Conflict, Draft};
@@ -263,7 +274,7 @@ impl Outbox {
         components: &[String],
         now: DateTime<Utc>,
     ) -> Result<Vec<Entry>> {
-        let thread = super::maintenance_outbox::thread(&approved.draft_id);
+        let thread = super::maintenance::delivery::thread(&approved.draft_id);
         let mut out = Vec::new();
         let mut add = |target: &str| -> Result<()> {
             out.push(Entry::new(
@@ -451,4 +462,64 @@ fn abort(e: TxAbort) -> StoreError {
         TxAbort::Store(e) => e,
         TxAbort::Rejected(r) => StoreError::Io(r),
     }
+}
+
+/// Outgoing delivery, wired from the configuration: the outbox approval writes into, the
+/// worker that empties it, and the target health `/readyz` reports.
+pub struct Delivery {
+    pub outbox: Outbox,
+    pub worker: deliver::Worker,
+    pub health: health::Health,
+}
+
+/// Builds the publishers the configuration names. Fails on anything unusable, at start.
+pub fn delivery(
+    config: &crate::config::Config,
+    store: &Store,
+    public: crate::publish::PublicState,
+    drafts: crate::draft::Drafts,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> std::result::Result<Delivery, String> {
+    let targets = crate::publish::targets::from_config(config)?;
+    let names: Vec<String> = config
+        .publishers
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
+    let subscribers = Subscribers::open(store).map_err(|e| e.to_string())?;
+    let outbox = Outbox::open(
+        store,
+        subscribers,
+        names
+            .iter()
+            .map(|n| PublisherRef { name: n.clone() })
+            .collect(),
+    )
+    .map_err(|e| e.to_string())?;
+    public.attach_outbox(outbox.clone());
+    let health = health::Health::new(
+        names,
+        config.delivery.backoff.clone(),
+        metrics.clone(),
+        outbox.clone(),
+    );
+    let worker = deliver::Worker {
+        outbox: outbox.clone(),
+        targets,
+        public,
+        drafts,
+        lock,
+        metrics,
+        delivery: config.delivery.clone(),
+        health: health.clone(),
+        sender: crate::publish::targets::webhook::WebhookSender::new()?,
+        public_url: config.public_url.clone(),
+        page_name: config.page.name.clone(),
+    };
+    Ok(Delivery {
+        outbox,
+        worker,
+        health,
+    })
 }

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::AffectedComponent;
 use crate::draft::{Draft, DraftKind};
+use crate::publish::AffectedComponent;
 use crate::vocab::{ComponentStatus, Impact, IncidentStatus};
 
 /// The kind of change an approval publishes.

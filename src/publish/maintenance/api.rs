@@ -11,14 +11,14 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::health::Health;
-use super::maintenance_outbox::{record_key, refresh, thread, MaintenanceDelivery};
-use super::outbox::{Choice, Entry, EntryState, Outbox};
-use super::PublicState;
+use super::delivery::{record_key, refresh, thread, MaintenanceDelivery};
 use crate::audit::AuditEntry;
 use crate::auth::Tokens;
 use crate::http::{Admin, ApiError, Caller, JsonBody, Path, Reader};
 use crate::openapi::ErrorBody;
+use crate::publish::outbox::health::Health;
+use crate::publish::outbox::{Choice, Entry, EntryState, Outbox};
+use crate::publish::PublicState;
 use utoipa::{OpenApi, ToSchema};
 
 /// The OpenAPI description of this router's operations.
@@ -140,7 +140,7 @@ async fn retry(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     // One decision at a time, shared with drafts' retries and conflicts.
-    let _one = super::decide::DECIDING.lock().await;
+    let _one = crate::publish::outbox::decide::DECIDING.lock().await;
     let mut failed: Vec<Entry> = entries(&s, &id)?
         .into_iter()
         .filter(|e| e.state == EntryState::Failed)
@@ -192,7 +192,7 @@ async fn resolve_conflict(
     Path(id): Path<String>,
     JsonBody(req): JsonBody<ResolveBody>,
 ) -> Result<Response, ApiError> {
-    let _one = super::decide::DECIDING.lock().await;
+    let _one = crate::publish::outbox::decide::DECIDING.lock().await;
     let mut held: Vec<Entry> = entries(&s, &id)?
         .into_iter()
         .filter(|e| e.state == EntryState::Conflict)
