@@ -18,16 +18,9 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Map, Value};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-/// Every error answer: a status and `{"error": "<what is wrong, for a human>"}`. Some add
-/// context beside it (a 409 on a stale revision adds `current_revision` and `draft`).
-#[derive(ToSchema)]
-#[allow(dead_code)] // Describes the JSON `error::ApiError` writes; only its schema is used.
-pub struct ErrorBody {
-    /// What is wrong, for a human.
-    pub error: String,
-}
+use crate::http::ErrorBody;
 
 /// The security schemes: management tokens, and the credentials of each ingest source.
 struct Security;
