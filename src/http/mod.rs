@@ -26,7 +26,7 @@ pub use doc::{
     NoSubscriber, OrMissing, SubscriberId,
 };
 pub use error::{parse_json, ApiError};
-pub use layers::{edges, not_found, wants_json};
+pub use layers::{edges, fixed_headers, not_found, wants_json};
 pub use params::{Path, Query};
 pub use read::{read_body, read_json_body, read_raw, BodyError};
 

@@ -12,7 +12,7 @@ pub mod public;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::ErrorBody;
+use crate::http::{fixed_headers, ErrorBody};
 
 /// The security schemes: management tokens, and the credentials of each ingest source.
 struct Security;
@@ -151,15 +151,13 @@ pub fn router() -> Router {
 )]
 async fn openapi_json(State(body): State<Bytes>) -> Response {
     let mut r = body.into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     // API explorers hosted elsewhere fetch it cross-origin.
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
+    fixed_headers(
+        r.headers_mut(),
+        &[
+            (header::CONTENT_TYPE, "application/json"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
     );
     r
 }

@@ -3,7 +3,7 @@
 //! scanners that prefetch links confirm or unsubscribe nobody.
 
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -14,6 +14,7 @@ use utoipa::{IntoParams, OpenApi};
 use super::api::PublishApi;
 use super::subscribers::{LinkPurpose, SubscriberState};
 use crate::error::ApiError;
+use crate::http::fixed_headers;
 
 /// The OpenAPI description of these pages.
 #[derive(OpenApi)]
@@ -216,21 +217,17 @@ fn html(status: StatusCode, page: &str, title: &str, body: &str) -> Response {
         p = esc(page),
     );
     let mut r = (status, text).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
+    fixed_headers(
+        r.headers_mut(),
+        &[
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+            ),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
     );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-        ),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
