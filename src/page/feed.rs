@@ -79,17 +79,39 @@ fn rfc822(t: DateTime<Utc>) -> String {
     t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
+/// What both feeds begin with.
+struct Head {
+    /// Escaped, without a trailing `/`.
+    base: String,
+    /// Escaped.
+    name: String,
+    /// The newest entry's time, never before the snapshot's.
+    updated: DateTime<Utc>,
+    /// The document so far: the XML declaration.
+    x: String,
+}
+
+impl Head {
+    fn new(name: &str, base: &str, updated: DateTime<Utc>, entries: &[Entry]) -> Head {
+        let mut x = String::with_capacity(1024 + entries.len() * 512);
+        x.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+        Head {
+            base: xml_escape(base.trim_end_matches('/')),
+            name: xml_escape(name),
+            updated: entries.first().map_or(updated, |e| e.at).max(updated),
+            x,
+        }
+    }
+}
+
 /// The Atom document.
 pub fn atom(name: &str, base: &str, updated: DateTime<Utc>, entries: &[Entry]) -> String {
-    let base = xml_escape(base.trim_end_matches('/'));
-    let name = xml_escape(name);
-    let updated = entries
-        .first()
-        .map(|e| e.at)
-        .unwrap_or(updated)
-        .max(updated);
-    let mut x = String::with_capacity(1024 + entries.len() * 512);
-    x.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+    let Head {
+        base,
+        name,
+        updated,
+        mut x,
+    } = Head::new(name, base, updated, entries);
     x.push_str("<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"en\">\n");
     x.push_str(&format!("  <id>{base}/history.atom</id>\n"));
     x.push_str(&format!("  <title>{name} status history</title>\n"));
@@ -124,15 +146,12 @@ pub fn atom(name: &str, base: &str, updated: DateTime<Utc>, entries: &[Entry]) -
 
 /// The RSS 2.0 document.
 pub fn rss(name: &str, base: &str, updated: DateTime<Utc>, entries: &[Entry]) -> String {
-    let base = xml_escape(base.trim_end_matches('/'));
-    let name = xml_escape(name);
-    let updated = entries
-        .first()
-        .map(|e| e.at)
-        .unwrap_or(updated)
-        .max(updated);
-    let mut x = String::with_capacity(1024 + entries.len() * 512);
-    x.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+    let Head {
+        base,
+        name,
+        updated,
+        mut x,
+    } = Head::new(name, base, updated, entries);
     x.push_str("<rss version=\"2.0\" xmlns:atom=\"http://www.w3.org/2005/Atom\">\n<channel>\n");
     x.push_str(&format!("  <title>{name} status history</title>\n"));
     x.push_str(&format!("  <link>{base}/</link>\n"));
