@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::statuspage::time;
 use crate::publish::{Incident, Maintenance};
+use crate::vocab::IncidentStatus;
 
 /// How many entries a feed carries.
 const ENTRIES: usize = 100;
@@ -21,34 +22,58 @@ pub struct Entry {
     pub at: DateTime<Utc>,
 }
 
+/// One update of the incident or maintenance `event` (both have their page at
+/// `/incidents/<id>`).
+fn entry(
+    base: &str,
+    event: &str,
+    name: &str,
+    update: &str,
+    status: IncidentStatus,
+    body: &str,
+    at: DateTime<Utc>,
+) -> Entry {
+    let link = format!("{base}/incidents/{event}");
+    Entry {
+        id: format!("{link}#update-{update}"),
+        link,
+        title: format!("{name}: {}", status.label()),
+        body: body.to_string(),
+        status: status.as_str(),
+        at,
+    }
+}
+
 /// Every published update, newest first, at most [`ENTRIES`].
 pub fn entries(incidents: &[Incident], maintenances: &[Maintenance], base: &str) -> Vec<Entry> {
     let base = base.trim_end_matches('/');
     let mut out = Vec::new();
     for i in incidents {
-        let link = format!("{base}/incidents/{}", i.id);
         for u in &i.updates {
-            out.push(Entry {
-                id: format!("{link}#update-{}", u.id),
-                link: link.clone(),
-                title: format!("{}: {}", i.name, u.status.label()),
-                body: u.body.clone(),
-                status: u.status.as_str(),
-                at: u.display_at,
-            });
+            let name = &i.name;
+            out.push(entry(
+                base,
+                &i.id,
+                name,
+                &u.id,
+                u.status,
+                &u.body,
+                u.display_at,
+            ));
         }
     }
     for m in maintenances {
-        let link = format!("{base}/incidents/{}", m.id);
         for u in &m.updates {
-            out.push(Entry {
-                id: format!("{link}#update-{}", u.id),
-                link: link.clone(),
-                title: format!("Maintenance: {}: {}", m.name, u.status.label()),
-                body: u.body.clone(),
-                status: u.status.as_str(),
-                at: u.created_at,
-            });
+            let name = format!("Maintenance: {}", m.name);
+            out.push(entry(
+                base,
+                &m.id,
+                &name,
+                &u.id,
+                u.status,
+                &u.body,
+                u.created_at,
+            ));
         }
     }
     out.sort_by(|a, b| b.at.cmp(&a.at).then(b.id.cmp(&a.id)));
