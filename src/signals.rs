@@ -91,6 +91,15 @@ impl Signals {
             .and_then(|i| i.watchdog_reported.then(|| i.watchdog.clone()))
     }
 
+    /// Applies a report under the lock; listeners hear of it when it was the first or
+    /// changed something.
+    fn report(&self, apply: impl FnOnce(&mut Inner) -> bool) {
+        let changed = self.inner.write().is_ok_and(|mut i| apply(&mut i));
+        if changed {
+            self.changes.send_replace(());
+        }
+    }
+
     pub fn storm(&self) -> StormState {
         self.inner
             .read()
@@ -99,18 +108,11 @@ impl Signals {
     }
 
     pub fn set_storm(&self, storm: StormState) {
-        let changed = match self.inner.write() {
-            Ok(mut i) => {
-                let changed = !i.storm_reported || i.storm != storm;
-                i.storm = storm;
-                i.storm_reported = true;
-                changed
-            }
-            Err(_) => false,
-        };
-        if changed {
-            self.changes.send_replace(());
-        }
+        self.report(|i| {
+            let changed = !i.storm_reported || i.storm != storm;
+            (i.storm, i.storm_reported) = (storm, true);
+            changed
+        });
     }
 
     /// The drafts held by `limits.drafts_per_hour`, once the pipeline has reported.
@@ -151,18 +153,11 @@ impl Signals {
     }
 
     pub fn set_watchdog(&self, w: WatchdogState) {
-        let changed = match self.inner.write() {
-            Ok(mut i) => {
-                let changed = !i.watchdog_reported || i.watchdog != w;
-                i.watchdog = w;
-                i.watchdog_reported = true;
-                changed
-            }
-            Err(_) => false,
-        };
-        if changed {
-            self.changes.send_replace(());
-        }
+        self.report(|i| {
+            let changed = !i.watchdog_reported || i.watchdog != w;
+            (i.watchdog, i.watchdog_reported) = (w, true);
+            changed
+        });
     }
 
     /// What approvers must know before they trust the drafts list.

@@ -13,8 +13,10 @@ use crate::audit::Audit;
 use crate::audit::Positioned;
 use crate::auth::Tokens;
 use crate::draft::Draft;
-use crate::http::{ApiError, Approver, Caller, JsonBody, JsonOrEmpty, Path, Query, Reader};
-use crate::openapi::ErrorBody;
+use crate::http::{
+    ApiError, Approver, Caller, DraftId, ErrorBody, IncidentId, JsonBody, JsonOrEmpty, NoDraft,
+    NoIncident, OrMissing, Path, Query, Reader,
+};
 use crate::publish::{Incident, PublicComponent};
 use crate::vocab::DraftState;
 
@@ -169,10 +171,10 @@ async fn list_drafts(
     get,
     path = "/api/v1/drafts/{id}",
     tag = "drafts",
-    params(("id" = String, Path, description = "Draft id")),
+    params(DraftId),
     responses(
         (status = 200, description = "The draft", body = Draft),
-        (status = 404, description = "No such draft", body = ErrorBody),
+        NoDraft,
     ),
     security(("bearer" = ["reader"])),
 )]
@@ -181,11 +183,7 @@ async fn get_draft(
     State(s): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let draft = s
-        .approvals
-        .drafts()
-        .get(&id)?
-        .ok_or_else(|| ApiError::not_found(format!("draft {id} does not exist")))?;
+    let draft = s.approvals.drafts().get(&id)?.or_missing("draft", &id)?;
     Ok(Json(draft).into_response())
 }
 
@@ -194,11 +192,11 @@ async fn get_draft(
     patch,
     path = "/api/v1/drafts/{id}",
     tag = "drafts",
-    params(("id" = String, Path, description = "Draft id")),
+    params(DraftId),
     request_body = DraftPatch,
     responses(
         (status = 200, description = "The draft at its new revision", body = Draft),
-        (status = 404, description = "No such draft", body = ErrorBody),
+        NoDraft,
         (status = 409, description = "Not pending, or `revision` is not the current one (the answer carries `current_revision` and `draft`)", body = ErrorBody),
     ),
     security(("bearer" = ["approver"])),
@@ -225,11 +223,11 @@ struct ApproveBody {
     post,
     path = "/api/v1/drafts/{id}/approve",
     tag = "drafts",
-    params(("id" = String, Path, description = "Draft id")),
+    params(DraftId),
     request_body = ApproveBody,
     responses(
         (status = 200, description = "Published: the draft and the incident as published", body = Approved),
-        (status = 404, description = "No such draft", body = ErrorBody),
+        NoDraft,
         (status = 409, description = "Not pending, or a stale revision (the answer carries `current_revision` and `draft`)", body = ErrorBody),
     ),
     security(("bearer" = ["approver"])),
@@ -256,11 +254,11 @@ struct RejectBody {
     post,
     path = "/api/v1/drafts/{id}/reject",
     tag = "drafts",
-    params(("id" = String, Path, description = "Draft id")),
+    params(DraftId),
     request_body(content = Option<RejectBody>, description = "Optional; an empty body rejects without a reason"),
     responses(
         (status = 200, description = "The rejected draft", body = Draft),
-        (status = 404, description = "No such draft", body = ErrorBody),
+        NoDraft,
         (status = 409, description = "Not pending", body = ErrorBody),
     ),
     security(("bearer" = ["approver"])),
@@ -296,10 +294,10 @@ async fn list_incidents(
     get,
     path = "/api/v1/incidents/{id}",
     tag = "incidents",
-    params(("id" = String, Path, description = "Incident id (`INC-<n>`)")),
+    params(IncidentId),
     responses(
         (status = 200, description = "The incident", body = Incident),
-        (status = 404, description = "No such incident", body = ErrorBody),
+        NoIncident,
     ),
     security(("bearer" = ["reader"])),
 )]
@@ -312,7 +310,7 @@ async fn get_incident(
         .approvals
         .public()
         .incident(&id)?
-        .ok_or_else(|| ApiError::not_found(format!("incident {id} does not exist")))?;
+        .or_missing("incident", &id)?;
     Ok(Json(incident).into_response())
 }
 

@@ -16,8 +16,9 @@ use utoipa::OpenApi;
 use super::api::ApiState;
 use super::Approvals;
 use crate::draft::{render::join_names, Draft, ManualDraftError, ManualUpdate};
-use crate::http::{ApiError, Approver, Caller, JsonOrEmpty, Path};
-use crate::openapi::ErrorBody;
+use crate::http::{
+    ApiError, Approver, Caller, ErrorBody, IncidentId, JsonOrEmpty, NoIncident, Path,
+};
 use crate::store::StoreError;
 use crate::vocab::{ComponentStatus, Impact, IncidentStatus};
 
@@ -161,11 +162,11 @@ pub fn router(state: ApiState) -> Router {
     path = "/api/v1/incidents/{id}/drafts",
     operation_id = "create_incident_draft",
     tag = "incidents",
-    params(("id" = String, Path, description = "Incident id (`INC-<n>`)")),
+    params(IncidentId),
     request_body(content = Option<UpdateRequest>, description = "Absent fields keep what the incident shows now"),
     responses(
         (status = 201, description = "The pending update draft", body = Draft),
-        (status = 404, description = "No such incident", body = ErrorBody),
+        NoIncident,
         (status = 409, description = "The incident is resolved, or already has a pending draft", body = ErrorBody),
     ),
     security(("bearer" = ["approver"])),

@@ -16,8 +16,10 @@ use super::Approvals;
 use crate::auth::Tokens;
 use crate::group::suppressed::SuppressedAlert;
 use crate::group::suppressed::Suppressions;
-use crate::http::{Admin, ApiError, Caller, JsonBody, Path, Reader};
-use crate::openapi::ErrorBody;
+use crate::http::{
+    Admin, ApiError, Caller, ErrorBody, JsonBody, MaintenanceId, NoMaintenance, OrMissing, Path,
+    Reader,
+};
 use crate::publish::{Maintenance, MaintenanceError, MaintenancePatch, NewMaintenance};
 
 #[derive(Clone)]
@@ -109,10 +111,10 @@ async fn list_maintenances(
     get,
     path = "/api/v1/maintenances/{id}",
     tag = "maintenance",
-    params(("id" = String, Path, description = "Maintenance id (`MNT-<n>`)")),
+    params(MaintenanceId),
     responses(
         (status = 200, description = "The maintenance", body = Maintenance),
-        (status = 404, description = "No such maintenance", body = ErrorBody),
+        NoMaintenance,
     ),
     security(("bearer" = ["reader"])),
 )]
@@ -125,7 +127,7 @@ async fn get_maintenance(
         .approvals
         .public()
         .maintenance(&id)?
-        .ok_or_else(|| ApiError::not_found(format!("maintenance {id} does not exist")))?;
+        .or_missing("maintenance", &id)?;
     Ok(Json(m).into_response())
 }
 
@@ -166,11 +168,11 @@ async fn create_maintenance(
     patch,
     path = "/api/v1/maintenances/{id}",
     tag = "maintenance",
-    params(("id" = String, Path, description = "Maintenance id (`MNT-<n>`)")),
+    params(MaintenanceId),
     request_body = MaintenancePatch,
     responses(
         (status = 200, description = "The maintenance as changed", body = Maintenance),
-        (status = 404, description = "No such maintenance", body = ErrorBody),
+        NoMaintenance,
         (status = 409, description = "Completed, or moving the start of one that has started", body = ErrorBody),
     ),
     security(("bearer" = ["admin"])),
@@ -197,10 +199,10 @@ async fn update_maintenance(
     delete,
     path = "/api/v1/maintenances/{id}",
     tag = "maintenance",
-    params(("id" = String, Path, description = "Maintenance id (`MNT-<n>`)")),
+    params(MaintenanceId),
     responses(
         (status = 200, description = "Deleted", body = DeletedMaintenance),
-        (status = 404, description = "No such maintenance", body = ErrorBody),
+        NoMaintenance,
         (status = 409, description = "Only a scheduled maintenance can be deleted", body = ErrorBody),
     ),
     security(("bearer" = ["admin"])),

@@ -55,3 +55,10 @@ pub fn not_found(req: &Request<Body>) -> Response {
 pub fn wants_json(path: &str) -> bool {
     is_api(path)
 }
+
+/// Sets headers whose values are fixed text, replacing any already there.
+pub fn fixed_headers(h: &mut axum::http::HeaderMap, fixed: &[(header::HeaderName, &'static str)]) {
+    for (name, value) in fixed {
+        h.insert(name.clone(), HeaderValue::from_static(value));
+    }
+}

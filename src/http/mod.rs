@@ -6,12 +6,14 @@
 //! - [`JsonBody<T>`] and [`JsonOrEmpty<T>`] check content type, encoding and size, then
 //!   parse with the documented 400/413/415/422;
 //! - [`Query<T>`] and [`Path<T>`] answer JSON 422/400 rather than axum's plain text;
-//! - [`ApiError`] is the one error shape, `{"error": …}`;
+//! - [`ApiError`] is the one error shape, `{"error": …}`, and [`ErrorBody`] its schema;
+//! - [`DraftId`], [`NoDraft`] and their kin are what handlers' OpenAPI annotations share;
 //! - [`edges`] makes the answers axum writes itself (405) JSON on API paths and lets
 //!   widgets read every `/api/v2` answer cross-origin, 429 and 5xx included.
 
 mod body;
 mod caller;
+mod doc;
 mod error;
 mod layers;
 mod params;
@@ -19,8 +21,12 @@ mod read;
 
 pub use body::{parse_object, BodyLimit, JsonBody, JsonOrEmpty};
 pub use caller::{Admin, Approver, Caller, NeedsRole, Reader};
+pub use doc::{
+    DraftId, ErrorBody, IncidentId, MaintenanceId, NoDraft, NoIncident, NoMaintenance,
+    NoSubscriber, OrMissing, SubscriberId,
+};
 pub use error::{parse_json, ApiError};
-pub use layers::{edges, not_found, wants_json};
+pub use layers::{edges, fixed_headers, not_found, wants_json};
 pub use params::{Path, Query};
 pub use read::{read_body, read_json_body, read_raw, BodyError};
 

@@ -15,9 +15,10 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{read_json_body, Alert, AlertStatus, Recorder, Source};
+use super::{Alert, AlertStatus, Recorder, Source};
 use crate::config::Secret;
 use crate::error::{parse_json, ApiError};
+use crate::http::read_json_body;
 use crate::limits::{client_key, retry_after_secs, KeyedLimit};
 use crate::metrics::Metrics;
 use crate::watchdog::Heartbeat;
@@ -231,12 +232,12 @@ pub fn router(state: AlertmanagerIngest) -> Router {
     request_body = Payload,
     responses(
         (status = 200, description = "Recorded", body = Accepted),
-        (status = 400, description = "Not JSON", body = crate::openapi::ErrorBody),
-        (status = 401, description = "Missing or wrong credentials", body = crate::openapi::ErrorBody),
-        (status = 413, description = "Larger than `max_body` (after decompression)", body = crate::openapi::ErrorBody),
-        (status = 415, description = "Not `application/json`, or an unknown `Content-Encoding`", body = crate::openapi::ErrorBody),
-        (status = 422, description = "Not a version 4 payload, or fields of the wrong type", body = crate::openapi::ErrorBody),
-        (status = 503, description = "Over the ingest rate limit, or storage unavailable: retry after `Retry-After`", body = crate::openapi::ErrorBody,
+        (status = 400, description = "Not JSON", body = crate::http::ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = crate::http::ErrorBody),
+        (status = 413, description = "Larger than `max_body` (after decompression)", body = crate::http::ErrorBody),
+        (status = 415, description = "Not `application/json`, or an unknown `Content-Encoding`", body = crate::http::ErrorBody),
+        (status = 422, description = "Not a version 4 payload, or fields of the wrong type", body = crate::http::ErrorBody),
+        (status = 503, description = "Over the ingest rate limit, or storage unavailable: retry after `Retry-After`", body = crate::http::ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(("alertmanager_bearer" = []), ("alertmanager_basic" = [])),

@@ -12,8 +12,8 @@ use serde_json::json;
 use super::{Alert, Recorder};
 use crate::auth::Tokens;
 use crate::catalog::Routing;
+use crate::http::ErrorBody;
 use crate::http::{ApiError, Caller, Path, Query, Reader};
-use crate::openapi::ErrorBody;
 use crate::reload::CatalogHandle;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 

@@ -3,7 +3,6 @@
 
 pub mod alertmanager;
 pub mod api;
-mod body;
 pub mod pagerduty;
 mod record;
 
@@ -12,7 +11,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use body::{read_body, read_json_body, BodyError};
 pub use record::{RecordOutcome, Recorder, INBOX_TABLE};
 
 /// Where an alert came from.

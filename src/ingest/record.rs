@@ -64,33 +64,24 @@ impl Recorder {
         detail: serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<RecordOutcome> {
-        let outcome = self
-            .store
-            .transaction(&[&self.alerts, &self.inbox, self.audit.table()], |tx| {
-                let out = self.write_alerts(tx, alerts)?;
-                if out.new > 0 {
-                    let mut d = detail.clone();
-                    if let Some(obj) = d.as_object_mut() {
-                        obj.insert("alerts".into(), json!(alerts.len()));
-                        obj.insert("new".into(), json!(out.new));
+        let outcome =
+            self.store
+                .transaction(&[&self.alerts, &self.inbox, self.audit.table()], |tx| {
+                    let out = self.write_alerts(tx, alerts)?;
+                    if out.new > 0 {
+                        let mut d = detail.clone();
+                        if let Some(obj) = d.as_object_mut() {
+                            obj.insert("alerts".into(), json!(alerts.len()));
+                            obj.insert("new".into(), json!(out.new));
+                        }
+                        self.audit.append_in(
+                            tx,
+                            &AuditEntry::new(now, source.as_str(), "ingest").detail(d),
+                        )?;
                     }
-                    self.audit.append_in(
-                        tx,
-                        &AuditEntry::new(now, source.as_str(), "ingest").detail(d),
-                    )?;
-                }
-                Ok(out)
-            })?
-            .map_err(|e| match e {
-                TxAbort::Store(e) => e,
-                TxAbort::Rejected(r) => StoreError::Io(r),
-            })?;
-        // Even a pure repeat waits for the flush: the first copy may still be in flight.
-        self.store.durable().await?;
-        if outcome.new > 0 {
-            self.wake.notify_one();
-        }
-        Ok(outcome)
+                    Ok(out)
+                })?;
+        self.committed(outcome).await
     }
 
     /// Records one delivery from a source that names its deliveries (PagerDuty's event id):
@@ -107,25 +98,33 @@ impl Recorder {
         if let Some((table, _, _)) = seen {
             tables.push(table);
         }
-        let outcome = self
-            .store
-            .transaction(&tables, |tx| {
-                let out = self.write_alerts(tx, alerts)?;
-                let mut entry = entry.clone();
-                if let Some(obj) = entry.detail.as_object_mut() {
-                    obj.insert("alerts".into(), json!(alerts.len()));
-                    obj.insert("new".into(), json!(out.new));
-                }
-                self.audit.append_in(tx, &entry)?;
-                if let Some((table, id, at)) = seen {
-                    tx.put(table, id, &at)?;
-                }
-                Ok(out)
-            })?
-            .map_err(|e| match e {
-                TxAbort::Store(e) => e,
-                TxAbort::Rejected(r) => StoreError::Io(r),
-            })?;
+        let outcome = self.store.transaction(&tables, |tx| {
+            let out = self.write_alerts(tx, alerts)?;
+            let mut entry = entry.clone();
+            if let Some(obj) = entry.detail.as_object_mut() {
+                obj.insert("alerts".into(), json!(alerts.len()));
+                obj.insert("new".into(), json!(out.new));
+            }
+            self.audit.append_in(tx, &entry)?;
+            if let Some((table, id, at)) = seen {
+                tx.put(table, id, &at)?;
+            }
+            Ok(out)
+        })?;
+        self.committed(outcome).await
+    }
+
+    /// After a recording transaction: a refusal inside it becomes a storage error, the
+    /// caller waits for the flush (even a pure repeat: the first copy may still be in
+    /// flight), and the pipeline wakes for anything new.
+    async fn committed(
+        &self,
+        outcome: std::result::Result<RecordOutcome, TxAbort>,
+    ) -> Result<RecordOutcome> {
+        let outcome = outcome.map_err(|e| match e {
+            TxAbort::Store(e) => e,
+            TxAbort::Rejected(r) => StoreError::Io(r),
+        })?;
         self.store.durable().await?;
         if outcome.new > 0 {
             self.wake.notify_one();

@@ -12,22 +12,15 @@ pub mod public;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Map, Value};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-/// Every error answer: a status and `{"error": "<what is wrong, for a human>"}`. Some add
-/// context beside it (a 409 on a stale revision adds `current_revision` and `draft`).
-#[derive(ToSchema)]
-#[allow(dead_code)] // Describes the JSON `error::ApiError` writes; only its schema is used.
-pub struct ErrorBody {
-    /// What is wrong, for a human.
-    pub error: String,
-}
+use crate::http::{fixed_headers, ErrorBody};
 
 /// The security schemes: management tokens, and the credentials of each ingest source.
 struct Security;
@@ -37,57 +30,61 @@ impl Modify for Security {
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "A management API token (`auth.tokens`, or the bootstrap admin \
-                         `STATUSGATE_ADMIN_TOKEN`). Roles: `reader` reads; `approver` also \
-                         edits, approves and rejects; `admin` also manages maintenance, \
-                         subscribers and retries. The role an operation needs is listed in \
-                         its security requirement. Unknown or missing token: 401; a role \
-                         too low: 403.",
-                    ))
-                    .build(),
+            http(
+                HttpAuthScheme::Bearer,
+                "A management API token (`auth.tokens`, or the bootstrap admin \
+                 `STATUSGATE_ADMIN_TOKEN`). Roles: `reader` reads; `approver` also \
+                 edits, approves and rejects; `admin` also manages maintenance, \
+                 subscribers and retries. The role an operation needs is listed in \
+                 its security requirement. Unknown or missing token: 401; a role \
+                 too low: 403.",
             ),
         );
         components.add_security_scheme(
             "alertmanager_bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "`STATUSGATE_ALERTMANAGER_TOKEN`, as Alertmanager's `http_config.authorization` sends it.",
-                    ))
-                    .build(),
+            http(
+                HttpAuthScheme::Bearer,
+                "`STATUSGATE_ALERTMANAGER_TOKEN`, as Alertmanager's `http_config.authorization` sends it.",
             ),
         );
         components.add_security_scheme(
             "alertmanager_basic",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Basic)
-                    .description(Some(
-                        "`sources.alertmanager.basic`, as Alertmanager's `http_config.basic_auth` sends it.",
-                    ))
-                    .build(),
+            http(
+                HttpAuthScheme::Basic,
+                "`sources.alertmanager.basic`, as Alertmanager's `http_config.basic_auth` sends it.",
             ),
         );
         components.add_security_scheme(
             "pagerduty_signature",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            signature_header(
                 "X-PagerDuty-Signature",
                 "`v1=<hex HMAC-SHA256(secret, body)>`, several comma-separated during secret rotation (`STATUSGATE_PAGERDUTY_SECRETS`).",
-            ))),
+            ),
         );
         components.add_security_scheme(
             "slack_signature",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            signature_header(
                 "X-Slack-Signature",
                 "Slack's request signature (`v0=<hex HMAC-SHA256(signing secret, v0:timestamp:body)>`) with `X-Slack-Request-Timestamp`.",
-            ))),
+            ),
         );
     }
+}
+
+fn http(scheme: HttpAuthScheme, description: &str) -> SecurityScheme {
+    SecurityScheme::Http(
+        HttpBuilder::new()
+            .scheme(scheme)
+            .description(Some(description))
+            .build(),
+    )
+}
+
+fn signature_header(name: &str, description: &str) -> SecurityScheme {
+    SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+        name,
+        description,
+    )))
 }
 
 #[derive(OpenApi)]
@@ -158,15 +155,13 @@ pub fn router() -> Router {
 )]
 async fn openapi_json(State(body): State<Bytes>) -> Response {
     let mut r = body.into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     // API explorers hosted elsewhere fetch it cross-origin.
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
+    fixed_headers(
+        r.headers_mut(),
+        &[
+            (header::CONTENT_TYPE, "application/json"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
     );
     r
 }

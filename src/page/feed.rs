@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::statuspage::time;
 use crate::publish::{Incident, Maintenance};
+use crate::vocab::IncidentStatus;
 
 /// How many entries a feed carries.
 const ENTRIES: usize = 100;
@@ -21,34 +22,58 @@ pub struct Entry {
     pub at: DateTime<Utc>,
 }
 
+/// One update of the incident or maintenance `event` (both have their page at
+/// `/incidents/<id>`).
+fn entry(
+    base: &str,
+    event: &str,
+    name: &str,
+    update: &str,
+    status: IncidentStatus,
+    body: &str,
+    at: DateTime<Utc>,
+) -> Entry {
+    let link = format!("{base}/incidents/{event}");
+    Entry {
+        id: format!("{link}#update-{update}"),
+        link,
+        title: format!("{name}: {}", status.label()),
+        body: body.to_string(),
+        status: status.as_str(),
+        at,
+    }
+}
+
 /// Every published update, newest first, at most [`ENTRIES`].
 pub fn entries(incidents: &[Incident], maintenances: &[Maintenance], base: &str) -> Vec<Entry> {
     let base = base.trim_end_matches('/');
     let mut out = Vec::new();
     for i in incidents {
-        let link = format!("{base}/incidents/{}", i.id);
         for u in &i.updates {
-            out.push(Entry {
-                id: format!("{link}#update-{}", u.id),
-                link: link.clone(),
-                title: format!("{}: {}", i.name, u.status.label()),
-                body: u.body.clone(),
-                status: u.status.as_str(),
-                at: u.display_at,
-            });
+            let name = &i.name;
+            out.push(entry(
+                base,
+                &i.id,
+                name,
+                &u.id,
+                u.status,
+                &u.body,
+                u.display_at,
+            ));
         }
     }
     for m in maintenances {
-        let link = format!("{base}/incidents/{}", m.id);
         for u in &m.updates {
-            out.push(Entry {
-                id: format!("{link}#update-{}", u.id),
-                link: link.clone(),
-                title: format!("Maintenance: {}: {}", m.name, u.status.label()),
-                body: u.body.clone(),
-                status: u.status.as_str(),
-                at: u.created_at,
-            });
+            let name = format!("Maintenance: {}", m.name);
+            out.push(entry(
+                base,
+                &m.id,
+                &name,
+                &u.id,
+                u.status,
+                &u.body,
+                u.created_at,
+            ));
         }
     }
     out.sort_by(|a, b| b.at.cmp(&a.at).then(b.id.cmp(&a.id)));
@@ -79,17 +104,39 @@ fn rfc822(t: DateTime<Utc>) -> String {
     t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
+/// What both feeds begin with.
+struct Head {
+    /// Escaped, without a trailing `/`.
+    base: String,
+    /// Escaped.
+    name: String,
+    /// The newest entry's time, never before the snapshot's.
+    updated: DateTime<Utc>,
+    /// The document so far: the XML declaration.
+    x: String,
+}
+
+impl Head {
+    fn new(name: &str, base: &str, updated: DateTime<Utc>, entries: &[Entry]) -> Head {
+        let mut x = String::with_capacity(1024 + entries.len() * 512);
+        x.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+        Head {
+            base: xml_escape(base.trim_end_matches('/')),
+            name: xml_escape(name),
+            updated: entries.first().map_or(updated, |e| e.at).max(updated),
+            x,
+        }
+    }
+}
+
 /// The Atom document.
 pub fn atom(name: &str, base: &str, updated: DateTime<Utc>, entries: &[Entry]) -> String {
-    let base = xml_escape(base.trim_end_matches('/'));
-    let name = xml_escape(name);
-    let updated = entries
-        .first()
-        .map(|e| e.at)
-        .unwrap_or(updated)
-        .max(updated);
-    let mut x = String::with_capacity(1024 + entries.len() * 512);
-    x.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+    let Head {
+        base,
+        name,
+        updated,
+        mut x,
+    } = Head::new(name, base, updated, entries);
     x.push_str("<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"en\">\n");
     x.push_str(&format!("  <id>{base}/history.atom</id>\n"));
     x.push_str(&format!("  <title>{name} status history</title>\n"));
@@ -124,15 +171,12 @@ pub fn atom(name: &str, base: &str, updated: DateTime<Utc>, entries: &[Entry]) -
 
 /// The RSS 2.0 document.
 pub fn rss(name: &str, base: &str, updated: DateTime<Utc>, entries: &[Entry]) -> String {
-    let base = xml_escape(base.trim_end_matches('/'));
-    let name = xml_escape(name);
-    let updated = entries
-        .first()
-        .map(|e| e.at)
-        .unwrap_or(updated)
-        .max(updated);
-    let mut x = String::with_capacity(1024 + entries.len() * 512);
-    x.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+    let Head {
+        base,
+        name,
+        updated,
+        mut x,
+    } = Head::new(name, base, updated, entries);
     x.push_str("<rss version=\"2.0\" xmlns:atom=\"http://www.w3.org/2005/Atom\">\n<channel>\n");
     x.push_str(&format!("  <title>{name} status history</title>\n"));
     x.push_str(&format!("  <link>{base}/</link>\n"));

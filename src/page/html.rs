@@ -27,6 +27,19 @@ pub struct Snapshot {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Snapshot {
+    /// Scheduled maintenances, soonest first.
+    pub fn upcoming(&self) -> Vec<&Maintenance> {
+        let mut list: Vec<&Maintenance> = self
+            .maintenances
+            .iter()
+            .filter(|m| m.status == IncidentStatus::Scheduled)
+            .collect();
+        list.sort_by_key(|m| m.scheduled_for);
+        list
+    }
+}
+
 #[derive(Serialize)]
 pub struct IndexView<'a> {
     page: &'a PageConfig,
@@ -103,6 +116,18 @@ struct UpdateView {
     status_label: &'static str,
     body: String,
     at: TimeView,
+}
+
+impl UpdateView {
+    fn new(id: &str, status: IncidentStatus, body: &str, when: DateTime<Utc>) -> UpdateView {
+        UpdateView {
+            id: id.to_string(),
+            status: status.as_str(),
+            status_label: status.label(),
+            body: body.to_string(),
+            at: at(when),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -188,13 +213,7 @@ pub fn incident_view(snapshot: &Snapshot, i: &Incident) -> EventView {
             .updates
             .iter()
             .rev()
-            .map(|u| UpdateView {
-                id: u.id.clone(),
-                status: u.status.as_str(),
-                status_label: u.status.label(),
-                body: u.body.clone(),
-                at: at(u.display_at),
-            })
+            .map(|u| UpdateView::new(&u.id, u.status, &u.body, u.display_at))
             .collect(),
     }
 }
@@ -219,13 +238,7 @@ pub fn maintenance_view(snapshot: &Snapshot, m: &Maintenance) -> EventView {
             .updates
             .iter()
             .rev()
-            .map(|u| UpdateView {
-                id: u.id.clone(),
-                status: u.status.as_str(),
-                status_label: u.status.label(),
-                body: u.body.clone(),
-                at: at(u.created_at),
-            })
+            .map(|u| UpdateView::new(&u.id, u.status, &u.body, u.created_at))
             .collect(),
     }
 }
@@ -274,12 +287,7 @@ pub fn index<'a>(page: &'a PageConfig, s: &Snapshot) -> IndexView<'a> {
             }),
         }
     }
-    let mut upcoming: Vec<&Maintenance> = s
-        .maintenances
-        .iter()
-        .filter(|m| m.status == IncidentStatus::Scheduled)
-        .collect();
-    upcoming.sort_by_key(|m| m.scheduled_for);
+    let upcoming = s.upcoming();
     IndexView {
         page,
         indicator: s.indicator.as_str(),

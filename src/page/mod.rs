@@ -25,6 +25,7 @@ use serde_json::json;
 use crate::config::PageConfig;
 use crate::draft::Templates;
 use crate::error::ApiError;
+use crate::http::fixed_headers;
 use crate::publish::PublicState;
 
 use html::Snapshot;
@@ -223,17 +224,12 @@ async fn history(
         Some(Ok(n)) => n,
         Some(Err(_)) => return not_found_html(&s.templates, &s.page),
     };
-    on_demand(
+    html_page(
         &s,
         &headers,
         format!("history/{number}"),
-        HTML,
-        Kind::Html,
-        |snap| {
-            html::history(&s.page, snap, number)
-                .map(|v| s.html("page/history", &v).map(Bytes::from))
-                .transpose()
-        },
+        "page/history",
+        |snap| html::history(&s.page, snap, number),
     )
 }
 
@@ -242,18 +238,28 @@ async fn event_page(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    on_demand(
+    html_page(
         &s,
         &headers,
         format!("event/{id}"),
-        HTML,
-        Kind::Html,
-        |snap| {
-            html::event(&s.page, snap, &id)
-                .map(|v| s.html("page/incident", &v).map(Bytes::from))
-                .transpose()
-        },
+        "page/incident",
+        |snap| html::event(&s.page, snap, &id),
     )
+}
+
+/// An HTML page rendered from the snapshot on its first request; no view is the 404 page.
+fn html_page<V: serde::Serialize>(
+    s: &PageState,
+    headers: &HeaderMap,
+    key: String,
+    template: &str,
+    view: impl FnOnce(&Snapshot) -> Option<V>,
+) -> Response {
+    on_demand(s, headers, key, HTML, Kind::Html, |snap| {
+        view(snap)
+            .map(|v| s.html(template, &v).map(Bytes::from))
+            .transpose()
+    })
 }
 
 async fn component_badge(
@@ -333,26 +339,22 @@ fn cached(headers: &HeaderMap, d: &Doc, content_type: &'static str, kind: Kind) 
     if let Ok(v) = HeaderValue::from_str(&d.last_modified) {
         h.insert(header::LAST_MODIFIED, v);
     }
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, no-cache"),
-    );
+    fixed_headers(h, &[(header::CACHE_CONTROL, "public, no-cache")]);
     match kind {
         Kind::Json | Kind::Feed | Kind::Image => {
             // Widgets, feed readers and badges are embedded on other sites.
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            );
-            h.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
+            fixed_headers(
+                h,
+                &[
+                    (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                ],
             );
             if kind == Kind::Image {
                 // An SVG opened directly must not run anything.
-                h.insert(
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static("default-src 'none'"),
+                fixed_headers(
+                    h,
+                    &[(header::CONTENT_SECURITY_POLICY, "default-src 'none'")],
                 );
             }
         }
@@ -363,19 +365,15 @@ fn cached(headers: &HeaderMap, d: &Doc, content_type: &'static str, kind: Kind) 
 
 /// Headers every HTML page carries.
 pub fn security_headers(h: &mut HeaderMap) {
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
+    fixed_headers(
+        h,
+        &[
+            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+        ],
     );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("strict-origin-when-cross-origin"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
 }
 
 async fn style(State(s): State<PageState>) -> Response {
@@ -388,21 +386,7 @@ async fn style(State(s): State<PageState>) -> Response {
         ":root {{ --accent: {accent}; }}\n{}",
         include_str!("../../templates/page/style.css")
     );
-    let mut response = css.into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
+    asset(css, "text/css; charset=utf-8", "public, max-age=300")
 }
 
 /// A dot in the accent colour, so browsers do not ask for a missing `/favicon.ico`.
@@ -415,16 +399,19 @@ async fn favicon(State(s): State<PageState>) -> Response {
     let svg = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="{fill}"/></svg>"#
     );
-    let mut response = svg.into_response();
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SVG));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=86400"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
+    asset(svg, SVG, "public, max-age=86400")
+}
+
+/// A static asset of the page, built from config and cached by browsers for `cache`.
+fn asset(body: String, content_type: &'static str, cache: &'static str) -> Response {
+    let mut response = body.into_response();
+    fixed_headers(
+        response.headers_mut(),
+        &[
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, cache),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
     );
     response
 }

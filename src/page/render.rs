@@ -120,12 +120,7 @@ impl PageState {
                 .collect()
         };
         let unresolved = inc(&mut s.incidents.iter().filter(|i| !i.status.is_closed()));
-        let mut upcoming: Vec<&Maintenance> = s
-            .maintenances
-            .iter()
-            .filter(|m| m.status == IncidentStatus::Scheduled)
-            .collect();
-        upcoming.sort_by_key(|m| m.scheduled_for);
+        let upcoming = s.upcoming();
         let active = mnt(&mut s.maintenances.iter().filter(|m| m.is_active()));
         // Statuspage's summary lists maintenances that are upcoming or in progress.
         let current_maintenances = mnt(&mut s

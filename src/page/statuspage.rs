@@ -168,31 +168,46 @@ fn affected(changes: &[AffectedComponent], list: &[PublicComponent]) -> Value {
     }
 }
 
+/// The public ones among `ids`, in Statuspage's shape.
+fn shown<'a>(
+    ids: impl Iterator<Item = &'a String>,
+    list: &[PublicComponent],
+    page_id: &str,
+    at: DateTime<Utc>,
+) -> Vec<Value> {
+    ids.filter_map(|id| list.iter().find(|c| &c.info.id == id && c.info.public))
+        .map(|c| component(c, page_id, at, c.info.position + 1))
+        .collect()
+}
+
+/// One of `incident_updates`; it is displayed when it was written unless set otherwise.
+fn update(incident_id: &str, id: &str, status: &str, body: &str, at: DateTime<Utc>) -> Value {
+    json!({
+        "id": id,
+        "status": status,
+        "body": body,
+        "incident_id": incident_id,
+        "created_at": time(at),
+        "updated_at": time(at),
+        "display_at": time(at),
+        "affected_components": Value::Null,
+        "deliver_notifications": true,
+        "custom_tweet": Value::Null,
+        "tweet_id": Value::Null,
+    })
+}
+
 pub fn incident(i: &Incident, list: &[PublicComponent], page_id: &str, base_url: &str) -> Value {
-    let comps: Vec<Value> = i
-        .components
-        .keys()
-        .filter_map(|id| list.iter().find(|c| &c.info.id == id && c.info.public))
-        .map(|c| component(c, page_id, i.created_at, c.info.position + 1))
-        .collect();
+    let comps = shown(i.components.keys(), list, page_id, i.created_at);
     let updates: Vec<Value> = i
         .updates
         .iter()
         .rev()
         .map(|u| {
-            json!({
-                "id": u.id,
-                "status": u.status.as_str(),
-                "body": u.body,
-                "incident_id": i.id,
-                "created_at": time(u.created_at),
-                "updated_at": time(u.created_at),
-                "display_at": time(u.display_at),
-                "affected_components": affected(&u.affected_components, list),
-                "deliver_notifications": true,
-                "custom_tweet": Value::Null,
-                "tweet_id": Value::Null,
-            })
+            let mut v = update(&i.id, &u.id, u.status.as_str(), &u.body, u.created_at);
+            v["display_at"] = time(u.display_at).into();
+            v["affected_components"] = affected(&u.affected_components, list);
+            v
         })
         .collect();
     json!({
@@ -220,30 +235,15 @@ pub fn maintenance(
     page_id: &str,
     base_url: &str,
 ) -> Value {
-    let comps: Vec<Value> = m
-        .components
-        .iter()
-        .filter_map(|id| list.iter().find(|c| &c.info.id == id && c.info.public))
-        .map(|c| component(c, page_id, m.created_at, c.info.position + 1))
-        .collect();
+    let comps = shown(m.components.iter(), list, page_id, m.created_at);
     let updates: Vec<Value> = m
         .updates
         .iter()
         .rev()
         .map(|u| {
-            json!({
-                "id": u.id,
-                "status": u.status.as_str(),
-                "body": u.body,
-                "incident_id": m.id,
-                "created_at": time(u.created_at),
-                "updated_at": time(u.created_at),
-                "display_at": time(u.created_at),
-                "affected_components": affected(&u.affected_components, list),
-                "deliver_notifications": true,
-                "custom_tweet": Value::Null,
-                "tweet_id": Value::Null,
-            })
+            let mut v = update(&m.id, &u.id, u.status.as_str(), &u.body, u.created_at);
+            v["affected_components"] = affected(&u.affected_components, list);
+            v
         })
         .collect();
     json!({

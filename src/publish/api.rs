@@ -23,8 +23,10 @@ use super::targets::webhook::SigningKey;
 use super::PublicState;
 use crate::auth::Tokens;
 use crate::draft::{Conflict, Draft, Drafts};
-use crate::http::{Admin, ApiError, Caller, JsonBody, Path, Reader};
-use crate::openapi::ErrorBody;
+use crate::http::{
+    Admin, ApiError, Caller, DraftId, ErrorBody, JsonBody, NoDraft, NoSubscriber, OrMissing, Path,
+    Reader, SubscriberId,
+};
 use crate::vocab::DraftState;
 
 #[derive(Clone)]
@@ -294,10 +296,10 @@ async fn list_subscribers(
     get,
     path = "/api/v1/subscribers/{id}",
     tag = "subscribers",
-    params(("id" = String, Path, description = "Subscriber id")),
+    params(SubscriberId),
     responses(
         (status = 200, description = "The subscriber", body = SubscriberView),
-        (status = 404, description = "No such subscriber", body = ErrorBody),
+        NoSubscriber,
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -310,7 +312,7 @@ async fn get_subscriber(
         .outbox
         .subscribers()
         .get(&id)?
-        .ok_or_else(|| ApiError::not_found(format!("subscriber {id} does not exist")))?;
+        .or_missing("subscriber", &id)?;
     Ok(Json(sub.view()).into_response())
 }
 
@@ -319,10 +321,10 @@ async fn get_subscriber(
     delete,
     path = "/api/v1/subscribers/{id}",
     tag = "subscribers",
-    params(("id" = String, Path, description = "Subscriber id")),
+    params(SubscriberId),
     responses(
         (status = 204, description = "Removed"),
-        (status = 404, description = "No such subscriber", body = ErrorBody),
+        NoSubscriber,
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -331,11 +333,10 @@ async fn delete_subscriber(
     State(s): State<PublishApi>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if s.outbox.subscribers().get(&id)?.is_none() {
-        return Err(ApiError::not_found(format!(
-            "subscriber {id} does not exist"
-        )));
-    }
+    s.outbox
+        .subscribers()
+        .get(&id)?
+        .or_missing("subscriber", &id)?;
     s.outbox.remove_subscriber(&id, &caller.name, Utc::now())?;
     s.outbox.store().durable().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -346,10 +347,10 @@ async fn delete_subscriber(
     get,
     path = "/api/v1/drafts/{id}/deliveries",
     tag = "deliveries",
-    params(("id" = String, Path, description = "Draft id")),
+    params(DraftId),
     responses(
         (status = 200, description = "Deliveries", body = Deliveries),
-        (status = 404, description = "No such draft", body = ErrorBody),
+        NoDraft,
     ),
     security(("bearer" = ["reader"])),
 )]
@@ -358,10 +359,7 @@ async fn deliveries(
     State(s): State<PublishApi>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let draft = s
-        .drafts
-        .get(&id)?
-        .ok_or_else(|| ApiError::not_found(format!("draft {id} does not exist")))?;
+    let draft = s.drafts.get(&id)?.or_missing("draft", &id)?;
     let entries = s.outbox.for_draft(&id)?;
     let report = s.health.report();
     let list: Vec<_> = entries
@@ -400,10 +398,10 @@ async fn deliveries(
     post,
     path = "/api/v1/drafts/{id}/retry",
     tag = "deliveries",
-    params(("id" = String, Path, description = "Draft id")),
+    params(DraftId),
     responses(
         (status = 200, description = "The draft, its failed deliveries pending again", body = Draft),
-        (status = 404, description = "No such draft", body = ErrorBody),
+        NoDraft,
         (status = 409, description = "Nothing failed to retry", body = ErrorBody),
     ),
     security(("bearer" = ["admin"])),
@@ -429,11 +427,11 @@ struct ResolveBody {
     post,
     path = "/api/v1/drafts/{id}/resolve-conflict",
     tag = "deliveries",
-    params(("id" = String, Path, description = "Draft id")),
+    params(DraftId),
     request_body = ResolveBody,
     responses(
         (status = 200, description = "The draft, its held deliveries pending again", body = Draft),
-        (status = 404, description = "No such draft", body = ErrorBody),
+        NoDraft,
         (status = 409, description = "The draft has no conflict", body = ErrorBody),
     ),
     security(("bearer" = ["admin"])),

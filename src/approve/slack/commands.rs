@@ -26,11 +26,7 @@ use crate::vocab::DraftState;
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Slack's slash command fields (`user_id`, `text`, …); `ssl_check=1` is answered without a signature"),
     responses(
         (status = 200, description = "An ephemeral Slack message (JSON) or an empty body"),
-        (status = 400, description = "A form without the fields Slack sends", body = crate::openapi::ErrorBody),
-        (status = 401, description = "Bad or stale signature", body = crate::openapi::ErrorBody),
-        (status = 404, description = "Slack is not configured (the reason says what is missing)", body = crate::openapi::ErrorBody),
-        (status = 413, description = "Larger than `max_body`", body = crate::openapi::ErrorBody),
-        (status = 415, description = "Not a form", body = crate::openapi::ErrorBody),
+        super::Refusals,
     ),
     security(("slack_signature" = [])),
 )]

@@ -107,11 +107,7 @@ impl ViewState {
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Slack's `payload` field: a block action or a view submission"),
     responses(
         (status = 200, description = "Handled; an empty body, or the modal's errors as Slack expects them"),
-        (status = 400, description = "A form without the fields Slack sends", body = crate::openapi::ErrorBody),
-        (status = 401, description = "Bad or stale signature", body = crate::openapi::ErrorBody),
-        (status = 404, description = "Slack is not configured (the reason says what is missing)", body = crate::openapi::ErrorBody),
-        (status = 413, description = "Larger than `max_body`", body = crate::openapi::ErrorBody),
-        (status = 415, description = "Not a form", body = crate::openapi::ErrorBody),
+        super::Refusals,
     ),
     security(("slack_signature" = [])),
 )]

@@ -174,6 +174,25 @@ pub fn setup(
 #[openapi(paths(interactions::handle, commands::handle))]
 pub struct ApiDoc;
 
+/// The refusals both Slack endpoints share, for their `responses(…)`.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Describes the answers `read_signed` and `router` give.
+enum Refusals {
+    #[response(status = 400, description = "A form without the fields Slack sends")]
+    NotSlacksForm(crate::http::ErrorBody),
+    #[response(status = 401, description = "Bad or stale signature")]
+    BadSignature(crate::http::ErrorBody),
+    #[response(
+        status = 404,
+        description = "Slack is not configured (the reason says what is missing)"
+    )]
+    Off(crate::http::ErrorBody),
+    #[response(status = 413, description = "Larger than `max_body`")]
+    TooLarge(crate::http::ErrorBody),
+    #[response(status = 415, description = "Not a form")]
+    NotAForm(crate::http::ErrorBody),
+}
+
 /// `POST /slack/interactions` and `POST /slack/commands`; a JSON 404 saying why while chat
 /// is off.
 pub fn router(chat: &Chat) -> Router {

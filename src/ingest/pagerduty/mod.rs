@@ -23,10 +23,11 @@ use serde_json::{json, Value};
 pub use event::{parse, Event, Meaning};
 pub use seen::{SeenEvents, SEEN_TABLE};
 
-use super::{read_body, Alert, Recorder};
+use super::{Alert, Recorder};
 use crate::audit::AuditEntry;
 use crate::config::Secret;
 use crate::error::ApiError;
+use crate::http::read_body;
 use crate::metrics::Metrics;
 
 /// The incident's PagerDuty status (`triggered`, `acknowledged`, `resolved`).
@@ -104,12 +105,12 @@ enum Taken {
     request_body(content = Object, description = "A PagerDuty V3 webhook event (`{\"event\": {…}}`)"),
     responses(
         (status = 200, description = "Taken", body = Answer),
-        (status = 401, description = "No valid `v1=` signature", body = crate::openapi::ErrorBody),
-        (status = 404, description = "Off: no secret configured", body = crate::openapi::ErrorBody),
-        (status = 413, description = "Larger than `max_body`", body = crate::openapi::ErrorBody),
-        (status = 429, description = "Over the subscription's rate limit; PagerDuty retries", body = crate::openapi::ErrorBody,
+        (status = 401, description = "No valid `v1=` signature", body = crate::http::ErrorBody),
+        (status = 404, description = "Off: no secret configured", body = crate::http::ErrorBody),
+        (status = 413, description = "Larger than `max_body`", body = crate::http::ErrorBody),
+        (status = 429, description = "Over the subscription's rate limit; PagerDuty retries", body = crate::http::ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "Storage unavailable; PagerDuty retries", body = crate::openapi::ErrorBody),
+        (status = 503, description = "Storage unavailable; PagerDuty retries", body = crate::http::ErrorBody),
     ),
     security(("pagerduty_signature" = [])),
 )]

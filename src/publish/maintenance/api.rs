@@ -14,8 +14,10 @@ use serde_json::{json, Value};
 use super::delivery::{record_key, refresh, thread, MaintenanceDelivery};
 use crate::audit::AuditEntry;
 use crate::auth::Tokens;
-use crate::http::{Admin, ApiError, Caller, JsonBody, Path, Reader};
-use crate::openapi::ErrorBody;
+use crate::http::{
+    Admin, ApiError, Caller, ErrorBody, JsonBody, MaintenanceId, NoMaintenance, OrMissing, Path,
+    Reader,
+};
 use crate::publish::outbox::health::Health;
 use crate::publish::outbox::{Choice, Entry, EntryState, Outbox};
 use crate::publish::PublicState;
@@ -62,10 +64,8 @@ pub fn router(state: MaintenanceDeliveryApi) -> Router {
 /// The maintenance's entries, or 404 when it neither exists nor ever queued anything.
 fn entries(s: &MaintenanceDeliveryApi, id: &str) -> Result<Vec<Entry>, ApiError> {
     let list = s.outbox.for_thread(&thread(id))?;
-    if list.is_empty() && s.public.maintenance(id)?.is_none() {
-        return Err(ApiError::not_found(format!(
-            "maintenance {id} does not exist"
-        )));
+    if list.is_empty() {
+        s.public.maintenance(id)?.or_missing("maintenance", id)?;
     }
     Ok(list)
 }
@@ -99,10 +99,10 @@ fn view(e: &Entry, report: &Value) -> Value {
     path = "/api/v1/maintenances/{id}/deliveries",
     operation_id = "maintenance_deliveries",
     tag = "maintenance",
-    params(("id" = String, Path, description = "Maintenance id (MNT-n)")),
+    params(MaintenanceId),
     responses(
         (status = 200, description = "Delivery state and entries", body = MaintenanceDeliveries),
-        (status = 404, description = "No such maintenance", body = ErrorBody),
+        NoMaintenance,
     ),
     security(("bearer" = ["reader"])),
 )]
@@ -126,10 +126,10 @@ async fn deliveries(
     path = "/api/v1/maintenances/{id}/retry",
     operation_id = "retry_maintenance",
     tag = "maintenance",
-    params(("id" = String, Path, description = "Maintenance id (MNT-n)")),
+    params(MaintenanceId),
     responses(
         (status = 200, description = "The maintenance, its failed deliveries pending again", body = crate::publish::maintenance::Maintenance),
-        (status = 404, description = "No such maintenance", body = ErrorBody),
+        NoMaintenance,
         (status = 409, description = "Nothing failed to retry", body = ErrorBody),
     ),
     security(("bearer" = ["admin"])),
@@ -177,11 +177,11 @@ struct ResolveBody {
     path = "/api/v1/maintenances/{id}/resolve-conflict",
     operation_id = "resolve_maintenance_conflict",
     tag = "maintenance",
-    params(("id" = String, Path, description = "Maintenance id (MNT-n)")),
+    params(MaintenanceId),
     request_body = ResolveBody,
     responses(
         (status = 200, description = "The maintenance, its held deliveries pending again", body = crate::publish::maintenance::Maintenance),
-        (status = 404, description = "No such maintenance", body = ErrorBody),
+        NoMaintenance,
         (status = 409, description = "The maintenance has no conflict", body = ErrorBody),
     ),
     security(("bearer" = ["admin"])),

@@ -3,7 +3,7 @@
 //! scanners that prefetch links confirm or unsubscribe nobody.
 
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
 
 use crate::error::ApiError;
+use crate::http::fixed_headers;
 use crate::publish::api::PublishApi;
 use crate::publish::subscribers::{LinkPurpose, SubscriberState};
 
@@ -45,28 +46,14 @@ struct TokenQuery {
     params(TokenQuery),
     responses(
         (status = 200, description = "A page asking to confirm", content_type = "text/html", body = String),
-        (status = 404, description = "The link is not valid, or the subscription no longer exists", content_type = "text/html", body = String),
+        InvalidLink,
     ),
 )]
 async fn confirm_page(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
-    let token = q.token.unwrap_or_default();
-    match s
-        .outbox
-        .subscribers()
-        .check_token(&token, LinkPurpose::Confirm)
-    {
-        None => invalid_link(&s),
-        Some(_) => html(
-            StatusCode::OK,
-            &s.page_name,
-            "Confirm your subscription",
-            &format!(
-                "<p>Receive status updates from {} at this address?</p>{}",
-                esc(&s.page_name),
-                form("/subscribers/confirm", &token, "Confirm subscription")
-            ),
-        ),
-    }
+    let title = ("Confirm your subscription", "Confirm subscription");
+    ask(&s, q, LinkPurpose::Confirm, title, |page| {
+        format!("Receive status updates from {page} at this address?")
+    })
 }
 
 /// Confirms an email subscription (double opt-in).
@@ -77,15 +64,14 @@ async fn confirm_page(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) 
     params(TokenQuery),
     responses(
         (status = 200, description = "Confirmed", content_type = "text/html", body = String),
-        (status = 404, description = "The link is not valid, or the subscription no longer exists", content_type = "text/html", body = String),
+        InvalidLink,
     ),
 )]
 async fn confirm(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
-    let token = q.token.unwrap_or_default();
     let Some(id) = s
         .outbox
         .subscribers()
-        .check_token(&token, LinkPurpose::Confirm)
+        .check_token(q.token.as_deref().unwrap_or_default(), LinkPurpose::Confirm)
     else {
         return invalid_link(&s);
     };
@@ -122,28 +108,17 @@ async fn confirm(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Re
     params(TokenQuery),
     responses(
         (status = 200, description = "A page asking to unsubscribe", content_type = "text/html", body = String),
-        (status = 404, description = "The link is not valid, or the subscription no longer exists", content_type = "text/html", body = String),
+        InvalidLink,
     ),
 )]
 async fn unsubscribe_page(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
-    let token = q.token.unwrap_or_default();
-    match s
-        .outbox
-        .subscribers()
-        .check_token(&token, LinkPurpose::Unsubscribe)
-    {
-        None => invalid_link(&s),
-        Some(_) => html(
-            StatusCode::OK,
-            &s.page_name,
-            "Unsubscribe",
-            &format!(
-                "<p>Stop receiving status updates from {}?</p>{}",
-                esc(&s.page_name),
-                form("/subscribers/unsubscribe", &token, "Unsubscribe")
-            ),
-        ),
-    }
+    ask(
+        &s,
+        q,
+        LinkPurpose::Unsubscribe,
+        ("Unsubscribe", "Unsubscribe"),
+        |page| format!("Stop receiving status updates from {page}?"),
+    )
 }
 
 /// The link's form and RFC 8058 one-click (`List-Unsubscribe=One-Click`) both POST here.
@@ -154,16 +129,14 @@ async fn unsubscribe_page(State(s): State<PublishApi>, Query(q): Query<TokenQuer
     params(TokenQuery),
     responses(
         (status = 200, description = "Unsubscribed", content_type = "text/html", body = String),
-        (status = 404, description = "The link is not valid, or the subscription no longer exists", content_type = "text/html", body = String),
+        InvalidLink,
     ),
 )]
 async fn unsubscribe(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
-    let token = q.token.unwrap_or_default();
-    let Some(id) = s
-        .outbox
-        .subscribers()
-        .check_token(&token, LinkPurpose::Unsubscribe)
-    else {
+    let Some(id) = s.outbox.subscribers().check_token(
+        q.token.as_deref().unwrap_or_default(),
+        LinkPurpose::Unsubscribe,
+    ) else {
         return invalid_link(&s);
     };
     let result = async {
@@ -185,6 +158,45 @@ async fn unsubscribe(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -
         Err(e) => ApiError::from(e).into_response(),
     }
 }
+
+/// A link's page (title, button): it asks, and its button POSTs the token back to the
+/// same path.
+fn ask(
+    s: &PublishApi,
+    q: TokenQuery,
+    purpose: LinkPurpose,
+    (title, button): (&str, &str),
+    question: impl FnOnce(&str) -> String,
+) -> Response {
+    let token = q.token.unwrap_or_default();
+    if s.outbox
+        .subscribers()
+        .check_token(&token, purpose)
+        .is_none()
+    {
+        return invalid_link(s);
+    }
+    let action = match purpose {
+        LinkPurpose::Confirm => "/subscribers/confirm",
+        LinkPurpose::Unsubscribe => "/subscribers/unsubscribe",
+    };
+    let body = format!(
+        "<p>{}</p>{}",
+        question(&esc(&s.page_name)),
+        form(action, &token, button)
+    );
+    html(StatusCode::OK, &s.page_name, title, &body)
+}
+
+/// A link's 404, for the document.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 404,
+    description = "The link is not valid, or the subscription no longer exists",
+    content_type = "text/html"
+)]
+#[allow(dead_code)] // Describes what `invalid_link` answers.
+struct InvalidLink(String);
 
 fn invalid_link(s: &PublishApi) -> Response {
     html(
@@ -216,21 +228,17 @@ fn html(status: StatusCode, page: &str, title: &str, body: &str) -> Response {
         p = esc(page),
     );
     let mut r = (status, text).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
+    fixed_headers(
+        r.headers_mut(),
+        &[
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+            ),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
     );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-        ),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
