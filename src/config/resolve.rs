@@ -89,7 +89,8 @@ impl Config {
                 continue;
             };
             if let PublisherConfig::Webhook { .. } = p {
-                if let Err(e) = crate::publish::targets::webhook::SigningKey::parse(secret.expose()) {
+                if let Err(e) = crate::publish::targets::webhook::SigningKey::parse(secret.expose())
+                {
                     missing.push(format!("{path}: {e}"));
                     continue;
                 }
