@@ -452,11 +452,13 @@ async fn a_truncated_alert_group_is_noted_for_approvers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_makes_ingest_answer_503_and_recovers_when_space_returns() {
     let mount = tempfile::tempdir().unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=48m", "tmpfs"])
-        .arg(mount.path())
-        .status()
-        .is_ok_and(|s| s.success());
+    let mounted = output_within(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=48m", "tmpfs"])
+            .arg(mount.path()),
+        Duration::from_secs(30),
+    )
+    .is_ok_and(|o| o.status.success());
     if !mounted {
         skip_or_fail(
             "the full-disk test",
@@ -467,7 +469,10 @@ async fn a_full_disk_makes_ingest_answer_503_and_recovers_when_space_returns() {
     struct Unmount(std::path::PathBuf);
     impl Drop for Unmount {
         fn drop(&mut self) {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+            let _ = output_within(
+                Command::new("umount").arg("-l").arg(&self.0),
+                Duration::from_secs(30),
+            );
         }
     }
     let _guard = Unmount(mount.path().to_path_buf());
@@ -502,13 +507,15 @@ async fn a_full_disk_makes_ingest_answer_503_and_recovers_when_space_returns() {
             .unwrap()
     };
     let filler = mount.path().join("filler");
-    let status = Command::new("fallocate")
-        .arg("-l")
-        .arg((free - (4 << 20)).to_string())
-        .arg(&filler)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let out = output_within(
+        Command::new("fallocate")
+            .arg("-l")
+            .arg((free - (4 << 20)).to_string())
+            .arg(&filler),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
     let (status, body) = s
         .post_alertmanager(&am_payload(vec![am_alert(
             "df1", "web", "critical", true, T0,
