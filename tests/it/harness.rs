@@ -435,7 +435,10 @@ pub fn skip_or_fail(what: &str, why: &str) {
     if std::env::var("STATUSGATE_REQUIRE_E2E").as_deref() == Ok("1") {
         panic!("STATUSGATE_REQUIRE_E2E=1 but {what} cannot run: {why}");
     }
-    eprintln!("SKIPPED {what}: {why}");
+    // Straight to the process's stderr: the test harness captures eprintln! of passing
+    // tests, and a skip must show in every run.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {what}: {why}");
 }
 
 pub fn repo_path(rel: &str) -> PathBuf {

@@ -8,11 +8,13 @@ use crate::page::{create_maintenance, open_incident, ts, wait_for, T0};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn maintenance_moves_by_the_clock_on_the_page_in_json_in_the_feed_and_in_the_audit_log() {
+    // The checks made before the window opens, and those made while it is open, each take
+    // a few requests: windows of 5 s and 10 s leave a loaded machine several times that.
     let s = Server::start(Options::default());
     let m = create_maintenance(
         &s,
         json!({"title": "Payments database upgrade", "body": "Payments may be slow.", "components": ["payments"],
-               "scheduled_for": ts(chrono::Duration::seconds(2)), "scheduled_until": ts(chrono::Duration::seconds(4))}),
+               "scheduled_for": ts(chrono::Duration::seconds(5)), "scheduled_until": ts(chrono::Duration::seconds(15))}),
     )
     .await;
     let id = m["id"].as_str().unwrap().to_string();
