@@ -102,7 +102,9 @@ def wrk(url, script=None, n=1, seconds=15, headers=(), connections=8, expect="2x
         v, unit = float(m.group(1)), m.group(2)
         return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
 
-    ok = answers > 0 and other == 0 and socket_errors == 0
+    wrk_bad = int(non2xx_line.group(1)) if non2xx_line else 0
+    # wrk's own count (statuses above 399) must agree with ours.
+    ok = answers > 0 and other == 0 and socket_errors == 0 and wrk_bad == 0
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     return {
         "ok": ok,
@@ -113,7 +115,7 @@ def wrk(url, script=None, n=1, seconds=15, headers=(), connections=8, expect="2x
         "expected": expect,
         "unexpected": other,
         "socket_errors": socket_errors,
-        "wrk_non_2xx_3xx": int(non2xx_line.group(1)) if non2xx_line else 0,
+        "wrk_non_2xx_3xx": wrk_bad,
         "raw": out,
     }
 
