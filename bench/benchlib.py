@@ -123,7 +123,8 @@ def wrk(url, script=None, n=1, seconds=15, headers=(), connections=8, expect="2x
 def rate(r, scale=1):
     """A throughput cell: the figure, or why there is none."""
     if not r["ok"]:
-        return f"refused: {r['unexpected']} not {r['expected']}, {r['socket_errors']} socket errors"
+        return (f"refused: {r['unexpected']} not {r['expected']}, {r['socket_errors']} socket errors, "
+                f"{r['wrk_non_2xx_3xx']} non-2xx/3xx by wrk's count")
     return f"{r['rps'] * scale:,.0f}"
 
 
