@@ -613,7 +613,7 @@ def test_prometheus_rules_are_well_formed(all_on, tmp_path):
         skip_or_fail("promtool not on PATH (apt-get install prometheus): structural checks only")
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump({"groups": groups}))
-    result = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True, text=True)
+    result = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -641,7 +641,7 @@ def test_readme_alertmanager_example_matches_the_chart(tmp_path, default):
         skip_or_fail("amtool not on PATH (apt-get install prometheus-alertmanager): structural checks only")
     cfg = tmp_path / "alertmanager.yml"
     cfg.write_text(yaml.safe_dump(am))
-    result = subprocess.run([amtool, "check-config", str(cfg)], capture_output=True, text=True)
+    result = subprocess.run([amtool, "check-config", str(cfg)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
