@@ -15,10 +15,10 @@ pub fn alertmanager_available() -> bool {
     if Path::new(BINARY).exists() {
         return true;
     }
-    if std::env::var("STATUSGATE_REQUIRE_E2E").as_deref() == Ok("1") {
-        panic!("{BINARY} is missing and STATUSGATE_REQUIRE_E2E=1 (apt-get install prometheus-alertmanager)");
-    }
-    eprintln!("SKIPPED: {BINARY} is not installed (apt-get install prometheus-alertmanager)");
+    skip_or_fail(
+        "the real-Alertmanager test",
+        &format!("{BINARY} is not installed (apt-get install prometheus-alertmanager)"),
+    );
     false
 }
 
@@ -31,7 +31,7 @@ pub struct Alertmanager {
 impl Drop for Alertmanager {
     fn drop(&mut self) {
         let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::harness::reap(&mut self.child);
     }
 }
 
@@ -131,7 +131,7 @@ fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drafts_what_a_real_alertmanager_sends_and_resolves_when_it_resolves() {
     if !alertmanager_available() {
         return;

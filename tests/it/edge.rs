@@ -86,7 +86,7 @@ async fn published_incident(s: &Server) -> String {
 
 // Item 10: a stalled body is transient, so the sender must retry (Alertmanager retries only
 // 5xx; PagerDuty counts 4xx towards disabling the subscription).
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_body_that_stalls_past_the_read_timeout_gets_503_with_retry_after() {
     let s = Server::start(Options::default());
     let addr = s.url.trim_start_matches("http://").to_string();
@@ -107,7 +107,7 @@ async fn a_body_that_stalls_past_the_read_timeout_gets_503_with_retry_after() {
 }
 
 // Item 11: authentication first, then JSON errors for query strings, paths and methods.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_query_strings_paths_and_methods_get_json_errors_after_authentication() {
     let s = Server::start(Options::default());
     for path in [
@@ -166,7 +166,7 @@ async fn bad_query_strings_paths_and_methods_get_json_errors_after_authenticatio
 
 // Item 12: serde takes a JSON array for a struct (`[1]` is `{"revision": 1}`); the edge
 // does not.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_management_body_that_is_not_a_json_object_is_422() {
     let s = Server::start(Options::default());
     let ct = Some("application/json");
@@ -199,7 +199,7 @@ async fn a_management_body_that_is_not_a_json_object_is_422() {
 }
 
 // Item 13: Slack requests are judged by their signature before anything else.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn unsigned_requests_to_slack_get_401_whatever_their_content_type() {
     let secrets = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -258,7 +258,7 @@ async fn unsigned_requests_to_slack_get_401_whatever_their_content_type() {
 }
 
 // Item 14: a widget must see the status, not a CORS error.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn every_public_api_answer_carries_allow_origin_including_429() {
     let s = Server::start(Options {
         extra_config: "limits: {public: {per_second: 1, burst: 2}}\n".into(),
@@ -299,7 +299,7 @@ async fn every_public_api_answer_carries_allow_origin_including_429() {
 
 // Items 15 and 16: an empty update is "still investigating"; maintenance words are refused
 // on incident drafts.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_empty_update_request_is_accepted_and_maintenance_words_are_refused() {
     let s = Server::start(Options::default());
     let incident = published_incident(&s).await;
@@ -407,7 +407,7 @@ fn sources() -> Vec<(String, String)> {
 
 // Item 17: the documented actions are the ones the code writes, and the filter refuses
 // any other word rather than answering an empty page.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn the_documented_audit_actions_are_the_ones_the_code_writes() {
     let s = Server::start(Options::default());
     let (status, doc) = s.get("/api/openapi.json", None).await;

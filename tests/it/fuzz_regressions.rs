@@ -1,5 +1,6 @@
 //! Replays every input the fuzzers (`bench/fuzz`) ever kept, plus the seed fixtures,
-//! through the same parsers, so a crash found once stays fixed. None may panic.
+//! through the same parsers, so a crash found once stays fixed. None may panic. Each
+//! target's corpus is committed (tests/fixtures/fuzz/<target>/); an empty one fails here.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,20 +11,81 @@ use statusgate::config::Secret;
 
 use crate::harness::repo_path;
 
+/// Every fuzz target; each has a committed corpus under tests/fixtures/fuzz/<target>/.
+const TARGETS: [&str; 6] = [
+    "alertmanager_payload",
+    "pagerduty_event",
+    "mapping_file",
+    "matcher",
+    "signatures",
+    "slack_interaction",
+];
+
+/// The committed corpus of `target` (its minimised seeds and every crash kept), then the
+/// files in `seeds`. An empty or missing corpus fails the test: a replay of nothing would
+/// pass whatever the parsers do.
 fn inputs(target: &str, seeds: &[&str]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let dir = repo_path(&format!("tests/fixtures/fuzz/{target}"));
-    for dir in std::iter::once(dir).chain(seeds.iter().map(|s| repo_path(s))) {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            if e.path().is_file() {
-                out.push(std::fs::read(e.path()).unwrap());
-            }
-        }
+    assert!(TARGETS.contains(&target), "{target} is not in TARGETS");
+    let corpus = files(&repo_path(&format!("tests/fixtures/fuzz/{target}")));
+    assert!(
+        !corpus.is_empty(),
+        "tests/fixtures/fuzz/{target}/ holds no inputs: commit a minimised corpus for it"
+    );
+    let mut out = corpus;
+    for dir in seeds {
+        out.extend(files(&repo_path(dir)));
     }
     out
+}
+
+fn files(dir: &Path) -> Vec<Vec<u8>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .collect()
+}
+
+/// Every directory under tests/fixtures/fuzz/ is a target the replay knows: a corpus
+/// kept for a renamed or new target would otherwise be silently skipped.
+#[test]
+fn every_fuzz_target_has_a_corpus_and_every_corpus_a_target() {
+    let dir = repo_path("tests/fixtures/fuzz");
+    let mut dirs: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    let mut targets = TARGETS.map(String::from).to_vec();
+    targets.sort();
+    assert_eq!(dirs, targets);
+    // The fuzz crate's own list of targets.
+    let manifest = std::fs::read_to_string(repo_path("fuzz/Cargo.toml")).unwrap();
+    let mut declared: Vec<String> = manifest
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = \""))
+        .map(|n| n.trim_end_matches('"').to_string())
+        .filter(|n| n != "statusgate-fuzz")
+        .collect();
+    declared.sort();
+    assert_eq!(declared, targets, "fuzz/Cargo.toml and TARGETS disagree");
+    for t in TARGETS {
+        assert!(!inputs(t, &[]).is_empty());
+    }
 }
 
 fn text(bytes: &[u8]) -> Option<&str> {
@@ -58,7 +120,7 @@ fn kept_fuzz_inputs_and_fixtures_never_panic_the_parsers() {
             }
         }
     }
-    let interactions = inputs("slack_interaction", &["tests/fixtures/slack"]);
+    let interactions = inputs("slack_interaction", &[]);
     for i in &interactions {
         let _ = statusgate::approve::slack::parse_interaction(i);
     }
@@ -89,7 +151,6 @@ fn kept_fuzz_inputs_and_fixtures_never_panic_the_parsers() {
         );
         let _ = statusgate::approve::slack::verify::verify(&secret, &headers, body, 1_700_000_000);
     }
-    assert!(Path::new(&repo_path("tests/fixtures/fuzz")).is_dir());
 }
 
 fn urlencode(s: &str) -> String {

@@ -33,7 +33,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_bad_input_gets_its_documented_status() {
     let s = Server::start(Options::default());
     let bearer = format!("Bearer {AM_TOKEN}");
@@ -210,7 +210,7 @@ async fn every_kind_of_bad_input_gets_its_documented_status() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unicode_labels_and_basic_auth_are_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let pw = dir.path().join("pw");

@@ -171,7 +171,7 @@ fn types(requests: &[Request]) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_maintenance_is_one_scheduled_incident_on_statuspage_that_follows_its_window() {
     let Setup {
         s,
@@ -352,7 +352,7 @@ async fn a_maintenance_is_one_scheduled_incident_on_statuspage_that_follows_its_
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hand_edit_holds_a_maintenance_in_conflict_and_a_cancellation_completes_it() {
     let Setup {
         s,
@@ -491,7 +491,7 @@ async fn a_hand_edit_holds_a_maintenance_in_conflict_and_a_cancellation_complete
     assert!(body["error"].is_string());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_delivery_a_maintenance_is_still_created_once() {
     let Setup {
         mut s,

@@ -52,7 +52,7 @@ fn documented(doc: &Value) -> BTreeSet<(String, String)> {
     out
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_document_is_valid_openapi_and_says_who_may_do_what() {
     let s = Server::start(Options::default());
     let doc = fetch_document(&s).await;
@@ -117,7 +117,7 @@ async fn the_document_is_valid_openapi_and_says_who_may_do_what() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_in_the_source_is_documented_and_every_documented_route_exists() {
     let s = Server::start(Options::default());
     let doc = fetch_document(&s).await;
@@ -181,7 +181,7 @@ fn conforms(doc: &Value, method: &str, template: &str, status: u16, body: &Value
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_answers_have_the_documented_shapes() {
     let s = Server::start(Options::default());
     let doc = fetch_document(&s).await;

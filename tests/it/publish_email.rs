@@ -165,7 +165,7 @@ fn quoted_printable(s: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_subscribers_confirm_get_updates_and_unsubscribe_in_one_click() {
     let sink = smtp_sink().await;
     let s = Server::start(Options {

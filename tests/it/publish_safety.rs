@@ -85,7 +85,10 @@ async fn draft(s: &Server, id: &str) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_approved_draft_whose_page_publish_failed_reaches_the_page_without_restart() {
     let Some(disk) = Tmpfs::mount() else {
-        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        skip_or_fail(
+            "the failed-publish recovery test",
+            "cannot mount a tmpfs here (needs root)",
+        );
         return;
     };
     let s = Server::start(Options {
@@ -211,7 +214,7 @@ async fn choose(s: &Server, id: &str, choice: &str) {
 
 /// A person posts their own update at Statuspage: statusgate's next update is a conflict
 /// (field `updates`) and writes nothing until an admin chooses.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_update_a_person_posted_at_statuspage_is_not_talked_over() {
     let setup: Setup = setup("1h").await;
     let (s, fake) = (&setup.s, &setup.sp.fake);
@@ -298,7 +301,7 @@ fn with_webhook(url: &str, secret: &str) -> (Server, tempfile::TempDir) {
 /// A receiver answering 503 with a `Retry-After` of u64::MAX seconds neither panics the
 /// delivery (which then retried within milliseconds) nor parks it for ages: the wait is
 /// held to `delivery.backoff.max` (1 s here).
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_huge_retry_after_is_bounded_by_the_longest_backoff() {
     let hook = Recorder::default();
     hook.then(503, &[("retry-after", &u64::MAX.to_string())]);
@@ -329,7 +332,7 @@ async fn a_huge_retry_after_is_bounded_by_the_longest_backoff() {
 
 /// A rotation: the secret file holds the old and the new key, one a line; every event
 /// carries a signature for each, so receivers with either key verify it.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_secret_file_with_several_keys_signs_with_each() {
     let hook = Recorder::default();
     let server = spawn(hook.handler(200)).await;
@@ -354,7 +357,7 @@ async fn a_secret_file_with_several_keys_signs_with_each() {
 /// Webhook URLs carry tokens: in the subscriber list, the deliveries `reader` may read,
 /// `/readyz` and the log, a URL shows scheme, host and path only — also when the request
 /// failed and the HTTP client's error would have named the URL.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn webhook_urls_never_show_their_query_or_user_info() {
     // A port nobody listens on: every attempt fails to connect.
     let closed = {

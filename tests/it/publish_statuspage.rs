@@ -95,7 +95,7 @@ async fn draft(s: &Server, id: &str) -> Value {
     d
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approved_drafts_create_update_and_resolve_the_statuspage_incident_once_each() {
     let Setup { s, sp, _keys } = setup("1h").await;
     let fake = &sp.fake;
@@ -227,7 +227,7 @@ async fn approved_drafts_create_update_and_resolve_the_statuspage_incident_once_
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hand_edit_on_statuspage_is_a_conflict_until_an_admin_chooses() {
     let Setup { s, sp, _keys } = setup("1h").await;
     let fake = &sp.fake;
@@ -350,7 +350,7 @@ async fn a_hand_edit_on_statuspage_is_a_conflict_until_an_admin_chooses() {
     assert!(actions.contains(&json!("conflict_resolved")), "{actions:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statuspage_down_for_a_while_then_back_gets_everything_once_in_order() {
     let Setup { s, sp, _keys } = setup("1h").await;
     let fake = &sp.fake;
@@ -447,7 +447,7 @@ async fn statuspage_down_for_a_while_then_back_gets_everything_once_in_order() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_429_retry_after_is_honoured() {
     // Retry-After is honoured up to the longest backoff.
     let Setup { s, sp, _keys } = setup_with("1h", "5s").await;
@@ -470,7 +470,7 @@ fn sp_times(sp: &Running) -> Vec<Instant> {
     sp.fake.with(|st| st.post_times.clone())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_whose_answer_was_lost_is_found_and_not_made_twice() {
     let Setup { s, sp, _keys } = setup("1h").await;
     let fake = &sp.fake;
@@ -498,7 +498,7 @@ async fn a_create_whose_answer_was_lost_is_found_and_not_made_twice() {
     assert_eq!(patches[0].0, format!("/pages/pg1/incidents/{id}"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_delivery_and_restarted_still_delivers_exactly_once() {
     let Setup { mut s, sp, _keys } = setup("1h").await;
     let fake = &sp.fake;
@@ -526,7 +526,7 @@ async fn killed_mid_delivery_and_restarted_still_delivers_exactly_once() {
     assert_eq!(fake.calls("POST").len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_that_gives_up_fails_the_draft_until_an_admin_retries() {
     let Setup { s, sp, _keys } = setup("1s").await;
     let fake = &sp.fake;
@@ -581,7 +581,7 @@ async fn a_delivery_that_gives_up_fails_the_draft_until_an_admin_retries() {
     assert_eq!(status, 409, "nothing left to retry");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_remote_lists_the_page_components_and_reports_unmapped_ones() {
     let sp = FakeStatuspage::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -600,12 +600,11 @@ async fn check_remote_lists_the_page_components_and_reports_unmapped_ones() {
     };
     let run = |config: std::path::PathBuf| {
         tokio::task::spawn_blocking(move || {
-            std::process::Command::new(binary())
-                .args(["check", "--remote", "--config"])
+            let mut cmd = std::process::Command::new(binary());
+            cmd.args(["check", "--remote", "--config"])
                 .arg(&config)
-                .env_remove("STATUSGATE_CONFIG")
-                .output()
-                .unwrap()
+                .env_remove("STATUSGATE_CONFIG");
+            output_within(&mut cmd, Duration::from_secs(60)).unwrap()
         })
     };
     write(publisher_config(&sp.server.url, &key).replace("web: cmp_web, ", ""));

@@ -63,7 +63,7 @@ async fn subscribe(s: &Server, body: Value) -> (u16, Value) {
         .await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_webhooks_verify_and_a_redelivery_keeps_its_webhook_id() {
     let publisher = Recorder::default();
     publisher.then(503, &[("retry-after", "1")]);

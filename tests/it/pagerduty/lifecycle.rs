@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::*;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_type_is_taken_and_a_mapped_incident_is_drafted() {
     let pd = start(SECRET);
     let s = &pd.s;
@@ -92,7 +92,7 @@ async fn every_event_type_is_taken_and_a_mapped_incident_is_drafted() {
     assert!(!note.to_string().contains("auth-gw-2"), "{note}");
 
     // Reopened within resolve_wait: still one incident, firing, no resolution drafted.
-    settle(900).await;
+    barrier(s, "1").await;
     let drafts = payments_drafts(s).await;
     assert_eq!(drafts.len(), 1, "{drafts:#?}");
     assert_eq!(drafts[0]["state"], "pending");
@@ -108,7 +108,7 @@ async fn every_event_type_is_taken_and_a_mapped_incident_is_drafted() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unmapped_unknown_and_unreadable_deliveries_are_answered_and_recorded_as_ignored() {
     let pd = start(SECRET);
     let s = &pd.s;
@@ -170,8 +170,9 @@ async fn unmapped_unknown_and_unreadable_deliveries_are_answered_and_recorded_as
         assert_eq!((code, r["status"].as_str()), (200, Some("ignored")), "{r}");
     }
 
-    settle(800).await;
-    assert!(s.drafts("").await.is_empty(), "{:#?}", s.drafts("").await);
+    barrier(s, "2").await;
+    let drafts = drafts_but_barriers(s).await;
+    assert!(drafts.is_empty(), "{drafts:#?}");
     let audit = pd_audit(s).await;
     assert_eq!(audit.len(), 8, "{audit:#?}");
     assert!(audit.iter().all(|e| e["action"] == "ignored"), "{audit:#?}");
@@ -194,7 +195,7 @@ async fn unmapped_unknown_and_unreadable_deliveries_are_answered_and_recorded_as
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_event_changes_nothing() {
     let pd = start(SECRET);
     let s = &pd.s;
@@ -210,7 +211,7 @@ async fn a_redelivered_event_changes_nothing() {
     copy["event"]["id"] = json!("01DEN1HNLBC1VITK192ETJ1MPK");
     let r = deliver(s, &copy, "accepted").await;
     assert_eq!(r["new"], 0);
-    settle(600).await;
+    barrier(s, "3").await;
     assert_eq!(pd_audit(s).await.len(), audit_before + 1);
     let (_, now) = s
         .get(
@@ -234,7 +235,7 @@ async fn a_redelivered_event_changes_nothing() {
     deliver(&s, &triggered, "duplicate").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_event_does_not_reopen_a_resolved_incident() {
     let pd = start(SECRET);
     let s = &pd.s;
@@ -266,7 +267,7 @@ async fn a_late_event_does_not_reopen_a_resolved_incident() {
         "2026-11-30T12:00:00.000Z",
     );
     assert_eq!(deliver(s, &late_trigger, "accepted").await["new"], 0);
-    settle(900).await;
+    barrier(s, "4").await;
     let drafts = payments_drafts(s).await;
     assert_eq!(drafts.len(), 2, "{drafts:#?}");
     assert!(drafts.iter().all(|d| d["kind"] != "update"), "{drafts:#?}");
@@ -288,11 +289,11 @@ async fn a_late_event_does_not_reopen_a_resolved_incident() {
             "reopen drafted nothing\n{}",
             s.log()
         );
-        settle(50).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alertmanager_alert_and_a_pagerduty_incident_for_one_component_are_one_incident() {
     let pd = start(SECRET);
     let s = &pd.s;
@@ -311,8 +312,8 @@ async fn an_alertmanager_alert_and_a_pagerduty_incident_for_one_component_are_on
         d["alerts"].as_array().is_some_and(|a| a.len() == 2)
     })
     .await;
-    settle(500).await;
-    let drafts = s.drafts("").await;
+    barrier(s, "5").await;
+    let drafts = drafts_but_barriers(s).await;
     assert_eq!(drafts.len(), 1, "{drafts:#?}");
     let mut sources: Vec<&str> = draft["alerts"]
         .as_array()
@@ -338,10 +339,10 @@ async fn an_alertmanager_alert_and_a_pagerduty_incident_for_one_component_are_on
     );
     deliver(s, &web, "accepted").await;
     wait_for("web incident", s, |d| d["components"].get("web").is_some()).await;
-    assert_eq!(s.drafts("").await.len(), 2);
+    assert_eq!(drafts_but_barriers(s).await.len(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledgements_and_status_updates_shape_the_next_update_draft() {
     let pd = start(SECRET);
     let s = &pd.s;
@@ -436,7 +437,7 @@ async fn acknowledgements_and_status_updates_shape_the_next_update_draft() {
     assert_eq!(back["state"], "pending");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_change_re_routes_the_incident() {
     let pd = start(SECRET);
     let s = &pd.s;

@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 
 use super::*;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signatures_follow_the_documented_vector_rotation_and_formats() {
     // The vector's secret plus a retired one: rotation means several at once.
     let pd = start(&format!("{OLD_SECRET}, {VECTOR_SECRET}"));
@@ -97,7 +97,7 @@ async fn signatures_follow_the_documented_vector_rotation_and_formats() {
     assert!(!s.log().contains(VECTOR_SECRET) && !s.log().contains(OLD_SECRET));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_secret_the_endpoint_is_off() {
     let s = Server::start(Options::default());
     let body = serde_json::to_vec(&fixture("incident.triggered")).unwrap();
@@ -110,7 +110,7 @@ async fn without_a_secret_the_endpoint_is_off() {
         .contains("STATUSGATE_PAGERDUTY_SECRETS"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_its_limit_a_subscription_gets_429_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("pagerduty.secrets");

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::fake::*;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draft_is_approved_in_slack_and_its_message_follows() {
     let t = start("").await;
     let (s, slack) = (&t.server, &t.slack);
@@ -90,7 +90,7 @@ async fn a_draft_is_approved_in_slack_and_its_message_follows() {
     assert_eq!(answer.body["response_type"], "ephemeral");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_in_a_modal_make_a_revision_and_stale_approvals_are_refused() {
     let t = start("").await;
     let (s, slack) = (&t.server, &t.slack);
@@ -303,7 +303,7 @@ async fn edits_in_a_modal_make_a_revision_and_stale_approvals_are_refused() {
         .contains("test alert, not real"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_approvers_decide_and_refusals_are_audited() {
     let t = start("").await;
     let (s, slack) = (&t.server, &t.slack);

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::fake::*;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_command_lists_shows_rejects_and_drafts_updates() {
     let t = start("").await;
     let (s, slack) = (&t.server, &t.slack);

@@ -95,7 +95,7 @@ async fn replies_since(slack: &FakeSlack, n: usize) -> Vec<String> {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflict_shows_ours_and_theirs_and_approvers_choose_in_slack() {
     let Both { t, sp, _keys } = start_both("1h").await;
     let (s, slack, fake) = (&t.server, &t.slack, &sp.fake);
@@ -225,7 +225,7 @@ async fn a_conflict_shows_ours_and_theirs_and_approvers_choose_in_slack() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_delivery_shows_why_and_retry_in_slack_delivers_it() {
     let Both { t, sp, _keys } = start_both("1s").await;
     let (s, slack, fake) = (&t.server, &t.slack, &sp.fake);

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::fake::*;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drafts_reach_slack_after_an_outage_and_a_restart_with_nothing_lost() {
     let mut t = start("").await;
     t.slack.fake.down.store(true, Ordering::SeqCst);
@@ -47,9 +47,20 @@ async fn drafts_reach_slack_after_an_outage_and_a_restart_with_nothing_lost() {
     }
 
     // Restart while Slack is still down: the store remembers what Slack has not seen.
+    let tried = t.slack.calls("chat.postMessage").len();
     t.server.restart();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(t.slack.ok_calls("chat.postMessage", |_| true).is_empty());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !t.slack.calls("chat.postMessage")[tried..]
+        .iter()
+        .any(|c| c.body["text"].as_str().unwrap_or("").contains("D-1"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the restarted server did not try D-1 again\n{}",
+            t.server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     t.slack.fake.down.store(false, Ordering::SeqCst);
 
     let s = &t.server;
@@ -76,8 +87,15 @@ async fn drafts_reach_slack_after_an_outage_and_a_restart_with_nothing_lost() {
     assert_eq!(second.body["channel"], "C0COMMERCE");
     // Oldest first, and each exactly once.
     assert!(first.at <= second.at);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(t.slack.ok_calls("chat.postMessage", |_| true).len(), 2);
+    slack_barrier(s, &t.slack, "web", "posted-once").await;
+    let posted = |id: &str| {
+        t.slack
+            .ok_calls("chat.postMessage", |b| {
+                b["text"].as_str().unwrap_or("").contains(id)
+            })
+            .len()
+    };
+    assert_eq!((posted("D-1"), posted("D-2")), (1, 1));
 
     let (status, _) = s.approve("D-1", 1).await;
     assert_eq!(status, 200);
@@ -98,7 +116,7 @@ async fn drafts_reach_slack_after_an_outage_and_a_restart_with_nothing_lost() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slacks_rate_limit_is_honoured() {
     let t = start("").await;
     let (s, slack) = (&t.server, &t.slack);
@@ -122,7 +140,7 @@ async fn slacks_rate_limit_is_honoured() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reminders_and_nudges_keep_approvers_moving() {
     let t = start(
         "  remind_after: 1s\n  remind_interval: 1h\n  nudge_after: 1s\n  nudge_interval: 1h\n",
@@ -149,11 +167,14 @@ async fn reminders_and_nudges_keep_approvers_moving() {
             && text.contains("D-1"),
         "{text}"
     );
-    // At most one per remind_interval.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // At most one per remind_interval: more than remind_after later, still one. (The
+    // barrier's draft is D-2.)
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    slack_barrier(s, slack, "web", "reminded").await;
     assert_eq!(
         slack
-            .ok_calls("chat.postMessage", |b| !b["thread_ts"].is_null())
+            .ok_calls("chat.postMessage", |b| !b["thread_ts"].is_null()
+                && b["text"].as_str().unwrap_or("").contains("D-1"))
             .len(),
         1
     );
@@ -221,11 +242,11 @@ async fn reminders_and_nudges_keep_approvers_moving() {
             b["replace_original"] == true
         })
         .await;
-    assert!(replaced.body["text"].as_str().unwrap().contains("D-2"));
+    assert!(replaced.body["text"].as_str().unwrap().contains("D-3"));
     // The new draft is posted; one nudge per interval only.
     slack
-        .wait_call(s, "D-2 posted", "chat.postMessage", |b| {
-            b["text"].as_str().unwrap_or("").contains("D-2")
+        .wait_call(s, "D-3 posted", "chat.postMessage", |b| {
+            b["text"].as_str().unwrap_or("").contains("D-3")
         })
         .await;
     assert_eq!(

@@ -374,3 +374,54 @@ pub(super) async fn wait_state(s: &Server, id: &str, state: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Returns once Slack has seen everything the server meant to tell it before this call.
+/// The Slack worker is one loop: at the top of each turn it records and posts storm and
+/// watchdog notices and reminders; between turns it posts or updates the draft it was told
+/// of. A fresh draft posted, then rejected and its message updated, means at least one
+/// whole turn began after this call, so whatever was due then has been posted: a check
+/// for "nothing was told" made afterwards cannot pass merely because the server was slow.
+/// `service` must map to a component with no open draft or incident; `tag` makes the
+/// fingerprint unique.
+pub(super) async fn slack_barrier(s: &Server, slack: &FakeSlack, service: &str, tag: &str) {
+    let fp = format!("barrier-{tag}");
+    fire(s, &fp, service).await;
+    let d = s
+        .wait_draft(&format!("barrier draft {fp}, alone"), |d| {
+            d["state"] == "pending"
+                && d["alerts"].as_array().is_some_and(|a| {
+                    a.len() == 1 && a.iter().any(|x| x["fingerprint"] == fp.as_str())
+                })
+        })
+        .await;
+    let id = d["id"].as_str().unwrap_or_default().to_string();
+    let mentions = |b: &Value| {
+        b["text"]
+            .as_str()
+            .unwrap_or("")
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
+            .any(|w| w == id)
+    };
+    slack
+        .wait_call(
+            s,
+            &format!("barrier {id} posted"),
+            "chat.postMessage",
+            mentions,
+        )
+        .await;
+    let (status, body) = s
+        .send(
+            "POST",
+            &format!("/api/v1/drafts/{id}/reject"),
+            Some(ADMIN),
+            Some(json!({"reason": "barrier"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    slack
+        .wait_call(s, &format!("barrier {id} rejected"), "chat.update", |b| {
+            mentions(b) && b["blocks"].to_string().contains("Rejected")
+        })
+        .await;
+}

@@ -14,7 +14,13 @@ fn twelve_components() -> String {
     for i in 0..12 {
         yaml += &format!("  - {{id: c{i}, name: Service {i}}}\n");
     }
+    // Spare components, never in the storm, for `slack_barrier`'s drafts.
+    yaml += "  - {id: x0, name: Spare 0}\n  - {id: x1, name: Spare 1}\n";
     yaml += "routes:\n";
+    for i in 0..2 {
+        yaml +=
+            &format!("  - name: x{i}\n    match: ['service=\"x{i}\"']\n    components: [x{i}]\n");
+    }
     for i in 0..12 {
         yaml +=
             &format!("  - name: r{i}\n    match: ['service=\"s{i}\"']\n    components: [c{i}]\n");
@@ -45,7 +51,7 @@ fn watchdog_alert() -> Value {
     })])
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_is_one_notice_then_a_close_and_a_restart_posts_nothing_again() {
     let mut t = start_with(
         "storm: {max_incidents: 3, window: 3s}\n",
@@ -142,7 +148,7 @@ async fn a_storm_is_one_notice_then_a_close_and_a_restart_posts_nothing_again() 
     // A restart tells nothing again.
     let before = t.slack.fake.calls.lock().unwrap().len();
     t.server.restart();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    slack_barrier(&t.server, &t.slack, "x0", "restart").await;
     let calls = t.slack.fake.calls.lock().unwrap().clone();
     let again: Vec<&Call> = calls[before..]
         .iter()
@@ -153,9 +159,16 @@ async fn a_storm_is_one_notice_then_a_close_and_a_restart_posts_nothing_again() 
     assert!(again.is_empty(), "told again after a restart: {again:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_watchdog_is_raised_in_slack_once_across_restarts_and_its_return_is_told() {
-    let mut t = start("watchdog: {match: ['alertname=\"Watchdog\"'], interval: 1500ms}\n").await;
+    // Heartbeats every 300 ms against a 5 s interval: a loaded machine may delay a few
+    // without the feed looking silent.
+    let mut t = start_with(
+        "watchdog: {match: ['alertname=\"Watchdog\"'], interval: 5s}\n",
+        &twelve_components(),
+        "",
+    )
+    .await;
     for _ in 0..3 {
         assert_eq!(t.server.post_alertmanager(&watchdog_alert()).await.0, 200);
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -180,12 +193,15 @@ async fn a_silent_watchdog_is_raised_in_slack_once_across_restarts_and_its_retur
     t.server.restart();
     let (status, ready) = t.server.get("/readyz", None).await;
     assert_eq!(status, 200, "{ready}");
-    tokio::time::sleep(Duration::from_millis(3000)).await;
-    assert_eq!(
-        t.server.get("/readyz", None).await.1["checks"]["watchdog"]["ok"],
-        false,
-        "silent again after the restart"
-    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while t.server.get("/readyz", None).await.1["checks"]["watchdog"]["ok"] != false {
+        assert!(
+            Instant::now() < deadline,
+            "not silent again after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    slack_barrier(&t.server, &t.slack, "x0", "silent").await;
     assert_eq!(
         about(&t.slack, "chat.postMessage", "stopped arriving").len(),
         1,
@@ -213,11 +229,9 @@ async fn a_silent_watchdog_is_raised_in_slack_once_across_restarts_and_its_retur
     // Another restart with the feed alive: nothing new is told.
     let before = t.slack.fake.calls.lock().unwrap().len();
     t.server.restart();
-    let until = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < until {
-        assert_eq!(t.server.post_alertmanager(&watchdog_alert()).await.0, 200);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let alive = heartbeats(&t.server);
+    slack_barrier(&t.server, &t.slack, "x1", "alive").await;
+    alive.abort();
     let calls = t.slack.fake.calls.lock().unwrap().clone();
     let again: Vec<&Call> = calls[before..]
         .iter()
@@ -226,12 +240,34 @@ async fn a_silent_watchdog_is_raised_in_slack_once_across_restarts_and_its_retur
     assert!(again.is_empty(), "told again after a restart: {again:?}");
 }
 
-#[tokio::test]
+/// Posts the watchdog alert every 300 ms until aborted.
+fn heartbeats(s: &Server) -> tokio::task::JoinHandle<()> {
+    let (url, http) = (s.url.clone(), s.http.clone());
+    tokio::spawn(async move {
+        loop {
+            let _ = http
+                .post(format!("{url}/webhooks/alertmanager"))
+                .bearer_auth(AM_TOKEN)
+                .json(&watchdog_alert())
+                .send()
+                .await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silence_that_came_and_went_while_slack_was_down_is_posted_once_it_is_back() {
-    let t = start("watchdog: {match: ['alertname=\"Watchdog\"'], interval: 1s}\n").await;
+    // A 3 s interval against 300 ms heartbeats (below): margin for a loaded machine.
+    let t = start_with(
+        "watchdog: {match: ['alertname=\"Watchdog\"'], interval: 3s}\n",
+        &twelve_components(),
+        "",
+    )
+    .await;
     let (s, slack) = (&t.server, &t.slack);
     slack.fake.down.store(true, Ordering::SeqCst);
-    // No heartbeat: silent after a second; Slack is tried and fails.
+    // No heartbeat: silent after the interval; Slack is tried and fails.
     let deadline = Instant::now() + Duration::from_secs(10);
     while slack.calls("chat.postMessage").is_empty() {
         assert!(Instant::now() < deadline, "never tried Slack\n{}", s.log());
@@ -245,20 +281,7 @@ async fn a_silence_that_came_and_went_while_slack_was_down_is_posted_once_it_is_
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Keep the feed alive, so this is one episode.
-    let alive = {
-        let (url, http) = (s.url.clone(), s.http.clone());
-        tokio::spawn(async move {
-            loop {
-                let _ = http
-                    .post(format!("{url}/webhooks/alertmanager"))
-                    .bearer_auth(AM_TOKEN)
-                    .json(&watchdog_alert())
-                    .send()
-                    .await;
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        })
-    };
+    let alive = heartbeats(s);
     // Let the round of tries that began during the silence run out first.
     tokio::time::sleep(Duration::from_secs(2)).await;
     slack.fake.down.store(false, Ordering::SeqCst);
@@ -273,7 +296,7 @@ async fn a_silence_that_came_and_went_while_slack_was_down_is_posted_once_it_is_
         shown.contains("None has arrived since statusgate started"),
         "{shown}"
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    slack_barrier(s, slack, "x0", "after").await;
     alive.abort();
     let watchdog_posts = slack.ok_calls("chat.postMessage", |b| b.to_string().contains("watchdog"));
     assert_eq!(watchdog_posts.len(), 1, "{watchdog_posts:?}");

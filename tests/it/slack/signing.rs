@@ -5,7 +5,7 @@ use statusgate::approve::slack::verify::sign;
 
 use super::fake::*;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_not_signed_by_slack_are_refused_before_parsing() {
     let t = start("").await;
     let s = &t.server;
@@ -118,7 +118,7 @@ async fn requests_not_signed_by_slack_are_refused_before_parsing() {
     assert_eq!(ready["checks"]["slack"]["channel"], "C0DEFAULT", "{ready}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_configured_slack_is_off_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bot"), BOT).unwrap();

@@ -1,0 +1,139 @@
+"""What every bench script shares: the machine and commit a figure was measured on, wrk runs
+that count every answer by status, and the generated blocks of bench/README.md.
+
+A figure is written only by a script, inside a block that names the commit and the machine;
+a throughput is reported only when every answer was the one expected (2xx, or 304 for a
+conditional request): a rate of refusals measures the refusal, not the service.
+"""
+
+import os
+import re
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(ROOT, "bench", "README.md")
+COUNT_LUA = os.path.join(ROOT, "bench", "lua", "count.lua")
+
+
+def _run(cmd):
+    try:
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def commit():
+    """The commit measured, marked `-dirty` when the work tree differs from it."""
+    head = _run(["git", "rev-parse", "--short=12", "HEAD"]) or "unknown"
+    dirty = _run(["git", "status", "--porcelain", "--untracked-files=no"])
+    return head + ("-dirty" if dirty else "")
+
+
+def machine():
+    """Cores, memory, CPU model and load at the start, as this machine reports them."""
+    mem_kib = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "cpu": model,
+        "load_1m": round(os.getloadavg()[0], 2),
+        "rustc": _run(["rustc", "--version"]),
+    }
+
+
+def provenance(m, c, what):
+    """The first line of every generated block."""
+    return (f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on commit `{c}`, {what}; machine: "
+            f"{m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB memory, load {m['load_1m']} at the start, "
+            f"{m['rustc']}. If `git log {c.removesuffix('-dirty')}..HEAD -- src Cargo.lock` lists commits, "
+            f"these figures are older than the code.")
+
+
+def write_block(name, script, heading, body):
+    """Replaces the block `name` in bench/README.md (or appends it under `heading`)."""
+    start, end = f"<!-- {name}: written by {script} -->", f"<!-- /{name} -->"
+    block = f"{start}\n{body.strip()}\n{end}"
+    text = open(README).read() if os.path.exists(README) else "# Benchmarks\n"
+    if start in text:
+        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + f"\n\n## {heading}\n\n{block}\n"
+    with open(README, "w") as f:
+        f.write(text)
+
+
+def wrk(url, script=None, n=1, seconds=15, headers=(), connections=8, expect="2xx"):
+    """One wrk run. Every answer is counted by status in Lua (bench/lua/count.lua); `ok` is
+    False when any answer was not `expect` ("2xx" or one status such as "304") or any socket
+    error happened, and then `rps` is None: no throughput is reported for such a run."""
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
+           "-s", script or COUNT_LUA]
+    for h in headers:
+        cmd += ["-H", h]
+    cmd.append(url)
+    env = {**os.environ, "N": str(n), "BENCH_COUNT_LUA": COUNT_LUA, "BENCH_EXPECT": expect}
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60).stdout
+    m = re.search(r"^bench-count: answers=(\d+) expected=(\d+) other=(\d+)$", out, re.M)
+    if not m:
+        raise SystemExit(f"wrk printed no answer counts (is {COUNT_LUA} loaded?):\n{out}")
+    answers, expected, other = map(int, m.groups())
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    socket_errors = sum(map(int, sock.groups())) if sock else 0
+    non2xx_line = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+
+    def pct(p):
+        m = re.search(rf"^\s+{p}(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            return float("nan")
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+
+    wrk_bad = int(non2xx_line.group(1)) if non2xx_line else 0
+    # wrk's own count (statuses above 399) must agree with ours.
+    ok = answers > 0 and other == 0 and socket_errors == 0 and wrk_bad == 0
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return {
+        "ok": ok,
+        "rps": rps if ok else None,
+        "p50_ms": pct(50) if ok else None,
+        "p99_ms": pct(99) if ok else None,
+        "answers": answers,
+        "expected": expect,
+        "unexpected": other,
+        "socket_errors": socket_errors,
+        "wrk_non_2xx_3xx": wrk_bad,
+        "raw": out,
+    }
+
+
+def rate(r, scale=1):
+    """A throughput cell: the figure, or why there is none."""
+    if not r["ok"]:
+        return (f"refused: {r['unexpected']} not {r['expected']}, {r['socket_errors']} socket errors, "
+                f"{r['wrk_non_2xx_3xx']} non-2xx/3xx by wrk's count")
+    return f"{r['rps'] * scale:,.0f}"
+
+
+def latency(r):
+    if not r["ok"]:
+        return "—"
+    return f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f} ms"
+
+
+def bad(r):
+    """The non-expected answers cell (every table has one)."""
+    return f"{r['unexpected']} (+{r['socket_errors']} socket errors)" if r["socket_errors"] else str(r["unexpected"])
