@@ -6,12 +6,10 @@
 
 pub mod approve;
 pub mod audit;
-pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod draft;
-pub mod error;
 pub mod group;
 pub mod http;
 pub mod ingest;
@@ -44,10 +42,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::approve::Approvals;
 use crate::audit::Audit;
-use crate::auth::Tokens;
 use crate::config::Config;
 use crate::draft::{Drafts, Redactor, Templates};
 use crate::group::Grouper;
+use crate::http::Tokens;
 use crate::ingest::alertmanager::{AlertmanagerIngest, SourceAuth};
 use crate::ingest::Recorder;
 use crate::metrics::Metrics;

@@ -21,7 +21,7 @@ pub struct Preview {
 pub fn preview(config: &Config, payload_path: &Path) -> Result<Preview, String> {
     let raw =
         std::fs::read(payload_path).map_err(|e| format!("{}: {e}", payload_path.display()))?;
-    let payload: Payload = crate::error::parse_json(&raw)
+    let payload: Payload = crate::http::parse_json(&raw)
         .map_err(|e| format!("{}: {}", payload_path.display(), e.message))?;
     let now = Utc::now();
     let alerts = payload.into_alerts(now)?;

@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 
 use super::{Alert, AlertStatus, Recorder, Source};
 use crate::config::Secret;
-use crate::error::{parse_json, ApiError};
 use crate::http::read_json_body;
+use crate::http::{parse_json, ApiError};
 use crate::limits::{client_key, retry_after_secs, KeyedLimit};
 use crate::metrics::Metrics;
 use crate::watchdog::Heartbeat;

@@ -26,8 +26,8 @@ pub use seen::{SeenEvents, SEEN_TABLE};
 use super::{Alert, Recorder};
 use crate::audit::AuditEntry;
 use crate::config::Secret;
-use crate::error::ApiError;
 use crate::http::read_body;
+use crate::http::ApiError;
 use crate::metrics::Metrics;
 
 /// The incident's PagerDuty status (`triggered`, `acknowledged`, `resolved`).
