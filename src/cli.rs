@@ -4,12 +4,13 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::config::Config;
+pub use crate::logs::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,12 +21,6 @@ use crate::config::Config;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,6 +206,10 @@ fn check(config_path: Option<&Path>) -> ExitCode {
     let mut problems = 0;
     // What `serve` builds from the configuration before it takes a request.
     if let Err(e) = crate::publish::targets::from_config(&config) {
+        eprintln!("{e}");
+        problems += 1;
+    }
+    if let Err(e) = crate::watchdog_heartbeat(&config) {
         eprintln!("{e}");
         problems += 1;
     }

@@ -42,6 +42,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::approve::Approvals;
 use crate::audit::Audit;
+use crate::catalog::{Catalog, CatalogHandle};
 use crate::config::Config;
 use crate::draft::{Drafts, Redactor, Templates};
 use crate::group::Grouper;
@@ -52,7 +53,7 @@ use crate::metrics::Metrics;
 use crate::page::PageState;
 use crate::pipeline::Pipeline;
 use crate::publish::PublicState;
-use crate::reload::{CatalogHandle, Reloader};
+use crate::reload::Reloader;
 use crate::store::Store;
 
 /// Loads the templates the config points at (embedded ones where no file overrides).
@@ -95,9 +96,38 @@ pub async fn run(
     build(config).await?.serve(listener, shutdown).await
 }
 
+/// The public part of the catalog, for the page.
+fn component_infos(catalog: &Catalog) -> Vec<publish::ComponentInfo> {
+    catalog
+        .components()
+        .iter()
+        .map(|c| publish::ComponentInfo {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            group: c.group.clone(),
+            description: c.description.clone(),
+            position: c.position,
+            public: c.public,
+            depends_on: c.depends_on.clone(),
+        })
+        .collect()
+}
+
+/// The watchdog's heartbeat when one is configured; a `watchdog.match` the matcher refuses is
+/// a configuration problem with its `file:line` (`serve` and `check` both ask here).
+pub fn watchdog_heartbeat(config: &Config) -> Result<Option<watchdog::Heartbeat>, String> {
+    match &config.watchdog {
+        Some(w) => watchdog::Heartbeat::new(w, chrono::Utc::now())
+            .map(Some)
+            .map_err(|e| config.place(&e)),
+        None => Ok(None),
+    }
+}
+
 /// Opens storage, loads the catalog and templates, finishes interrupted publishes and wires
 /// the stages. Fails on anything broken, before a single request is taken.
 pub async fn build(config: Config) -> anyhow::Result<App> {
+    let heartbeat = watchdog_heartbeat(&config).map_err(|e| anyhow::anyhow!(e))?;
     let store = Store::open_with_reserve(&config.data_dir, config.storage.reserve.0 as u64)
         .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
     let mappings_explicit = config.mappings != Config::default().mappings;
@@ -112,7 +142,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     metrics.catalog_reload(true);
 
     let public = PublicState::open(&store)?;
-    public.sync_components(reload::component_infos(&catalog));
+    public.sync_components(component_infos(&catalog));
     let catalog = CatalogHandle::new(catalog);
     let recorder = Recorder::open(&store)?;
     let reconciler = match &config.reconcile {
@@ -208,12 +238,6 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         tracing::warn!("no API tokens configured; the management API refuses every request (set STATUSGATE_ADMIN_TOKEN)");
     }
     let max_body = config.max_body.0;
-    let heartbeat = match &config.watchdog {
-        Some(w) => {
-            Some(watchdog::Heartbeat::new(w, chrono::Utc::now()).map_err(|e| anyhow::anyhow!(e))?)
-        }
-        None => None,
-    };
     let trusted_header = config.limits.client_ip_header.clone();
     let reader_limit = |scope: &'static str, rate| limits::ReaderLimit {
         limit: limits::KeyedLimit::new(rate),
@@ -262,7 +286,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             metrics: metrics.clone(),
             limit: limits::KeyedLimit::new(config.limits.ingest),
             trusted_header: trusted_header.clone(),
-            watchdog: heartbeat.clone(),
+            watchdog: heartbeat
+                .clone()
+                .map(|h| Arc::new(h) as Arc<dyn ingest::alertmanager::Heartbeat>),
         }))
         .merge(
             approve::maintenance::router(approve::maintenance::MaintenanceApi {
@@ -344,7 +370,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let reloader = Reloader {
         path: config.mappings.clone(),
         handle: catalog,
-        public,
+        on_load: Arc::new(move |c: &Catalog| public.sync_components(component_infos(c))),
         metrics,
     };
     let watch = reloader.watch();

@@ -4,6 +4,7 @@ mod alertmanager_e2e;
 mod browser;
 mod cli;
 mod config_check;
+mod config_stages;
 mod edge;
 mod fake_http;
 mod fake_statuspage;
