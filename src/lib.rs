@@ -4,6 +4,7 @@
 //! module per stage; data flows one way. [`run`] wires them and serves HTTP until the
 //! cancellation token fires, so tests embed the real service.
 
+pub mod alert;
 pub mod approve;
 pub mod audit;
 pub mod catalog;

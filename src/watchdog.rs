@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::alert::Alert;
 use crate::audit::{Audit, AuditEntry};
 use crate::catalog::Matcher;
 use crate::config::WatchdogConfig;
-use crate::ingest::Alert;
 use crate::signals::{Signals, WatchdogState};
 use crate::store::Store;
 
