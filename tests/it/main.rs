@@ -1,6 +1,7 @@
 //! Integration tests: the real server, spawned on a random port, driven over HTTP.
 
 mod alertmanager_e2e;
+mod architecture;
 mod browser;
 mod cli;
 mod config_check;
