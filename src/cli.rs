@@ -383,18 +383,9 @@ fn render(payload: &Path, config_path: Option<&Path>, as_json: bool) -> ExitCode
         Err(e) => return fail(e),
     };
     let now = chrono::Utc::now();
-    let alerts = std::fs::read(payload)
-        .map_err(|e| format!("{}: {e}", payload.display()))
-        .and_then(|raw| {
-            crate::http::parse_json::<crate::ingest::alertmanager::Payload>(&raw)
-                .map_err(|e| format!("{}: {}", payload.display(), e.message))
-        })
-        .and_then(|p| p.into_alerts(now));
-    let alerts = match alerts {
-        Ok(a) => a,
-        Err(e) => return fail(e),
-    };
-    match crate::draft::preview::preview(&config, alerts, now) {
+    let previewed = crate::alerts_from_file(payload, now)
+        .and_then(|alerts| crate::draft::preview::preview(&config, alerts, now));
+    match previewed {
         Ok(out) => {
             if as_json {
                 println!(

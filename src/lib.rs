@@ -114,6 +114,17 @@ fn component_infos(catalog: &Catalog) -> Vec<publish::ComponentInfo> {
         .collect()
 }
 
+/// The alerts of an Alertmanager payload file, read as ingest would (`statusgate render`).
+pub fn alerts_from_file(
+    path: &std::path::Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<alert::Alert>, String> {
+    let raw = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let payload: ingest::alertmanager::Payload =
+        http::parse_json(&raw).map_err(|e| format!("{}: {}", path.display(), e.message))?;
+    payload.into_alerts(now)
+}
+
 /// The watchdog's heartbeat when one is configured; a `watchdog.match` the matcher refuses is
 /// a configuration problem with its `file:line` (`serve` and `check` both ask here).
 pub fn watchdog_heartbeat(config: &Config) -> Result<Option<watchdog::Heartbeat>, String> {
