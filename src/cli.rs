@@ -4,12 +4,13 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::config::Config;
+pub use crate::logs::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,12 +21,6 @@ use crate::config::Config;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,6 +209,10 @@ fn check(config_path: Option<&Path>) -> ExitCode {
         eprintln!("{e}");
         problems += 1;
     }
+    if let Err(e) = crate::watchdog_heartbeat(&config) {
+        eprintln!("{e}");
+        problems += 1;
+    }
     let catalog = match Catalog::load(&config.mappings) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -383,7 +382,10 @@ fn render(payload: &Path, config_path: Option<&Path>, as_json: bool) -> ExitCode
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    match crate::draft::preview::preview(&config, payload) {
+    let now = chrono::Utc::now();
+    let previewed = crate::alerts_from_file(payload, now)
+        .and_then(|alerts| crate::draft::preview::preview(&config, alerts, now));
+    match previewed {
         Ok(out) => {
             if as_json {
                 println!(

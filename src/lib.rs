@@ -4,14 +4,13 @@
 //! module per stage; data flows one way. [`run`] wires them and serves HTTP until the
 //! cancellation token fires, so tests embed the real service.
 
+pub mod alert;
 pub mod approve;
 pub mod audit;
-pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod draft;
-pub mod error;
 pub mod group;
 pub mod http;
 pub mod ingest;
@@ -44,17 +43,18 @@ use tower_http::trace::TraceLayer;
 
 use crate::approve::Approvals;
 use crate::audit::Audit;
-use crate::auth::Tokens;
+use crate::catalog::{Catalog, CatalogHandle};
 use crate::config::Config;
 use crate::draft::{Drafts, Redactor, Templates};
 use crate::group::Grouper;
+use crate::http::Tokens;
 use crate::ingest::alertmanager::{AlertmanagerIngest, SourceAuth};
 use crate::ingest::Recorder;
 use crate::metrics::Metrics;
 use crate::page::PageState;
 use crate::pipeline::Pipeline;
 use crate::publish::PublicState;
-use crate::reload::{CatalogHandle, Reloader};
+use crate::reload::Reloader;
 use crate::store::Store;
 
 /// Loads the templates the config points at (embedded ones where no file overrides).
@@ -97,9 +97,49 @@ pub async fn run(
     build(config).await?.serve(listener, shutdown).await
 }
 
+/// The public part of the catalog, for the page.
+fn component_infos(catalog: &Catalog) -> Vec<publish::ComponentInfo> {
+    catalog
+        .components()
+        .iter()
+        .map(|c| publish::ComponentInfo {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            group: c.group.clone(),
+            description: c.description.clone(),
+            position: c.position,
+            public: c.public,
+            depends_on: c.depends_on.clone(),
+        })
+        .collect()
+}
+
+/// The alerts of an Alertmanager payload file, read as ingest would (`statusgate render`).
+pub fn alerts_from_file(
+    path: &std::path::Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<alert::Alert>, String> {
+    let raw = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let payload: ingest::alertmanager::Payload =
+        http::parse_json(&raw).map_err(|e| format!("{}: {}", path.display(), e.message))?;
+    payload.into_alerts(now)
+}
+
+/// The watchdog's heartbeat when one is configured; a `watchdog.match` the matcher refuses is
+/// a configuration problem with its `file:line` (`serve` and `check` both ask here).
+pub fn watchdog_heartbeat(config: &Config) -> Result<Option<watchdog::Heartbeat>, String> {
+    match &config.watchdog {
+        Some(w) => watchdog::Heartbeat::new(w, chrono::Utc::now())
+            .map(Some)
+            .map_err(|e| config.place(&e)),
+        None => Ok(None),
+    }
+}
+
 /// Opens storage, loads the catalog and templates, finishes interrupted publishes and wires
 /// the stages. Fails on anything broken, before a single request is taken.
 pub async fn build(config: Config) -> anyhow::Result<App> {
+    let heartbeat = watchdog_heartbeat(&config).map_err(|e| anyhow::anyhow!(e))?;
     let store = Store::open_with_reserve(&config.data_dir, config.storage.reserve.0 as u64)
         .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
     let mappings_explicit = config.mappings != Config::default().mappings;
@@ -114,7 +154,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     metrics.catalog_reload(true);
 
     let public = PublicState::open(&store)?;
-    public.sync_components(reload::component_infos(&catalog));
+    public.sync_components(component_infos(&catalog));
     let catalog = CatalogHandle::new(catalog);
     let recorder = Recorder::open(&store)?;
     let reconciler = match &config.reconcile {
@@ -210,12 +250,6 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         tracing::warn!("no API tokens configured; the management API refuses every request (set STATUSGATE_ADMIN_TOKEN)");
     }
     let max_body = config.max_body.0;
-    let heartbeat = match &config.watchdog {
-        Some(w) => {
-            Some(watchdog::Heartbeat::new(w, chrono::Utc::now()).map_err(|e| anyhow::anyhow!(e))?)
-        }
-        None => None,
-    };
     let trusted_header = config.limits.client_ip_header.clone();
     let reader_limit = |scope: &'static str, rate| limits::ReaderLimit {
         limit: limits::KeyedLimit::new(rate),
@@ -264,7 +298,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             metrics: metrics.clone(),
             limit: limits::KeyedLimit::new(config.limits.ingest),
             trusted_header: trusted_header.clone(),
-            watchdog: heartbeat.clone(),
+            watchdog: heartbeat
+                .clone()
+                .map(|h| Arc::new(h) as Arc<dyn ingest::alertmanager::Heartbeat>),
         }))
         .merge(
             approve::maintenance::router(approve::maintenance::MaintenanceApi {
@@ -346,7 +382,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let reloader = Reloader {
         path: config.mappings.clone(),
         handle: catalog,
-        public,
+        on_load: Arc::new(move |c: &Catalog| public.sync_components(component_infos(c))),
         metrics,
     };
     let watch = reloader.watch();

@@ -134,7 +134,7 @@ pub async fn limit_readers(
         Ok(()) => next.run(req).await,
         Err(wait) => {
             l.metrics.rate_limited(l.scope);
-            let mut e = crate::error::ApiError::new(
+            let mut e = crate::http::ApiError::new(
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
                 "too many requests; slow down and retry after the time in Retry-After",
             );

@@ -5,7 +5,12 @@
 
 use std::io::Write;
 
-use crate::cli::LogFormat;
+/// How `serve` writes its lines (`--log-format`).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// Installs the subscriber; under JSON also a panic hook that logs the panic as an event.
 pub fn init(format: LogFormat) {

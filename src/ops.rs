@@ -11,8 +11,8 @@ use axum::{Json, Router};
 use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
 
+use crate::catalog::CatalogHandle;
 use crate::metrics::Metrics;
-use crate::reload::CatalogHandle;
 use crate::store::Store;
 
 #[derive(Clone)]

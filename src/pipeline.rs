@@ -12,13 +12,13 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
+use crate::catalog::CatalogHandle;
 use crate::draft::{DraftEvent, Drafts};
 use crate::group::suppressed::Suppressions;
 use crate::group::{Effect, Group, Grouper};
 use crate::ingest::Recorder;
 use crate::metrics::Metrics;
 use crate::publish::PublicState;
-use crate::reload::CatalogHandle;
 use crate::store::{Result, Store, Table};
 
 pub const GROUPS_TABLE: &str = "groups";

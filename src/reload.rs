@@ -3,75 +3,14 @@
 //! force stays.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogHandle};
 use crate::metrics::Metrics;
-use crate::publish::{ComponentInfo, PublicState};
-
-/// The catalog in force, shared by the pipeline and the ops endpoints.
-#[derive(Clone)]
-pub struct CatalogHandle {
-    current: Arc<RwLock<Arc<Catalog>>>,
-    last_error: Arc<RwLock<Option<String>>>,
-}
-
-impl CatalogHandle {
-    pub fn new(catalog: Catalog) -> Self {
-        CatalogHandle {
-            current: Arc::new(RwLock::new(Arc::new(catalog))),
-            last_error: Arc::new(RwLock::new(None)),
-        }
-    }
-
-    pub fn current(&self) -> Arc<Catalog> {
-        self.current
-            .read()
-            .map(|c| c.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
-    }
-
-    /// The reason the last reload was refused, if it was.
-    pub fn last_error(&self) -> Option<String> {
-        self.last_error.read().ok().and_then(|e| e.clone())
-    }
-
-    fn set(&self, catalog: Catalog) {
-        if let Ok(mut c) = self.current.write() {
-            *c = Arc::new(catalog);
-        }
-        if let Ok(mut e) = self.last_error.write() {
-            *e = None;
-        }
-    }
-
-    fn refuse(&self, reason: String) {
-        if let Ok(mut e) = self.last_error.write() {
-            *e = Some(reason);
-        }
-    }
-}
-
-/// The public part of the catalog, for the page.
-pub fn component_infos(catalog: &Catalog) -> Vec<ComponentInfo> {
-    catalog
-        .components()
-        .iter()
-        .map(|c| ComponentInfo {
-            id: c.id.clone(),
-            name: c.name.clone(),
-            group: c.group.clone(),
-            description: c.description.clone(),
-            position: c.position,
-            public: c.public,
-            depends_on: c.depends_on.clone(),
-        })
-        .collect()
-}
 
 /// Loads the catalog at start. A missing default directory is an empty catalog (every
 /// alert unmapped, said loudly); anything broken refuses to start.
@@ -86,7 +25,9 @@ pub fn initial_load(path: &Path, required: bool) -> Result<Catalog, String> {
 pub struct Reloader {
     pub path: PathBuf,
     pub handle: CatalogHandle,
-    pub public: PublicState,
+    /// Told of each catalog that loads, before it is in force (the wiring keeps the page's
+    /// components in step with it).
+    pub on_load: Arc<dyn Fn(&Catalog) + Send + Sync>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -96,7 +37,7 @@ impl Reloader {
             Ok(catalog) => {
                 let routes = catalog.route_count();
                 let components = catalog.components().len();
-                self.public.sync_components(component_infos(&catalog));
+                (self.on_load)(&catalog);
                 self.handle.set(catalog);
                 self.metrics.catalog_reload(true);
                 tracing::info!(routes, components, "catalog reloaded");

@@ -230,3 +230,37 @@ mod tests {
         assert!(ComponentStatus::DegradedPerformance > ComponentStatus::UnderMaintenance);
     }
 }
+
+/// Where an alert came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Alertmanager,
+    Pagerduty,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Alertmanager => "alertmanager",
+            Source::Pagerduty => "pagerduty",
+        }
+    }
+
+    /// The one rule for the `source` label, live and in `statusgate test`: it names the
+    /// sender and nothing else. A `source` label a sender put in its payload is overwritten,
+    /// so a route on `source="pagerduty"` is never reached by an Alertmanager alert that
+    /// happens to carry such a label.
+    pub fn stamp(self, labels: &mut std::collections::BTreeMap<String, String>) {
+        labels.insert("source".into(), self.as_str().into());
+    }
+
+    /// The sender a `statusgate test` stands for: its `source` label when that names a
+    /// sender, else Alertmanager (whose alerts, live, lose any `source` label of their own).
+    pub fn of_test(labels: &std::collections::BTreeMap<String, String>) -> Source {
+        match labels.get("source").map(String::as_str) {
+            Some("pagerduty") => Source::Pagerduty,
+            _ => Source::Alertmanager,
+        }
+    }
+}

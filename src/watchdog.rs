@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::alert::Alert;
 use crate::audit::{Audit, AuditEntry};
 use crate::catalog::Matcher;
 use crate::config::WatchdogConfig;
-use crate::ingest::Alert;
 use crate::signals::{Signals, WatchdogState};
 use crate::store::Store;
 
@@ -31,8 +31,9 @@ impl Heartbeat {
     pub fn new(config: &WatchdogConfig, now: DateTime<Utc>) -> Result<Heartbeat, String> {
         let mut matchers = Vec::new();
         for text in &config.matchers {
-            matchers
-                .extend(Matcher::parse(text).map_err(|e| format!("watchdog.match `{text}`: {e}"))?);
+            matchers.extend(
+                Matcher::parse(text).map_err(|e| format!("watchdog.match: `{text}`: {e}"))?,
+            );
         }
         if matchers.is_empty() {
             return Err(
@@ -67,6 +68,12 @@ impl Heartbeat {
     pub fn last_seen(&self) -> DateTime<Utc> {
         DateTime::from_timestamp_millis(self.last_millis.load(Ordering::Relaxed))
             .unwrap_or_default()
+    }
+}
+
+impl crate::ingest::alertmanager::Heartbeat for Heartbeat {
+    fn delivered(&self, alerts: &[Alert], now: DateTime<Utc>) {
+        self.beat_if_matching(alerts, now);
     }
 }
 

@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 use statusgate::ingest::alertmanager::Payload;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(p) = statusgate::error::parse_json::<Payload>(data) {
+    if let Ok(p) = statusgate::http::parse_json::<Payload>(data) {
         let _ = p.into_alerts(chrono::Utc::now());
     }
 });

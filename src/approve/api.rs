@@ -11,8 +11,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use super::{Approvals, ApproveError, DraftPatch};
 use crate::audit::Audit;
 use crate::audit::Positioned;
-use crate::auth::Tokens;
 use crate::draft::Draft;
+use crate::http::Tokens;
 use crate::http::{
     ApiError, Approver, Caller, DraftId, ErrorBody, IncidentId, JsonBody, JsonOrEmpty, NoDraft,
     NoIncident, OrMissing, Path, Query, Reader,

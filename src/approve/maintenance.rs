@@ -13,9 +13,9 @@ use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
 
 use super::Approvals;
-use crate::auth::Tokens;
 use crate::group::suppressed::SuppressedAlert;
 use crate::group::suppressed::Suppressions;
+use crate::http::Tokens;
 use crate::http::{
     Admin, ApiError, Caller, ErrorBody, JsonBody, MaintenanceId, NoMaintenance, OrMissing, Path,
     Reader,

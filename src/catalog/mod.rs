@@ -6,6 +6,7 @@
 //! without changing that order (see `index.rs`).
 
 mod entries;
+mod handle;
 mod index;
 mod lines;
 mod load;
@@ -18,6 +19,7 @@ use std::path::Path;
 
 use crate::vocab::ComponentStatus;
 
+pub use handle::CatalogHandle;
 pub use matcher::{MatchOp, Matcher};
 
 /// Alert labels, by name.

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{Catalog, Routing, TestOutcome};
-use crate::ingest::Source;
+use crate::vocab::Source;
 
 /// Runs every test in file order. A test is an alert from the sender its `source` label
 /// names (`pagerduty`), else from Alertmanager, and gets the `source` label by the same

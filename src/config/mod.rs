@@ -55,6 +55,10 @@ pub struct Config {
     /// the default directory may be absent, then the embedded templates serve).
     #[serde(skip)]
     pub templates_explicit: bool,
+    /// The file this came from and its text, so problems found later (by the stages that
+    /// build themselves from these values) can name their line too.
+    #[serde(skip)]
+    origin: Option<(String, String)>,
 }
 
 impl Default for Config {
@@ -84,6 +88,7 @@ impl Default for Config {
             smtp: None,
             secrets: Secrets::default(),
             templates_explicit: false,
+            origin: None,
         }
     }
 }
@@ -151,6 +156,7 @@ impl Config {
             return Err(ConfigError(placed.join("\n")));
         }
         config.secrets = secrets;
+        config.origin = path.map(|p| (p.display().to_string(), text));
         Ok(config)
     }
 
@@ -249,6 +255,13 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Prefixes a `key.path: …` problem found after loading (a stage refusing a value it
+    /// reads, e.g. `watchdog.match` or a webhook key) with `file:line`, as the loader does.
+    pub fn place(&self, problem: &str) -> String {
+        let file = self.origin.as_ref().map(|(f, t)| (f.as_str(), t.as_str()));
+        locate(problem, file, &|_| None)
     }
 
     /// The share of a minute counted as downtime for a component in `status`.

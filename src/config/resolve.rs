@@ -88,13 +88,6 @@ impl Config {
                 }
                 continue;
             };
-            if let PublisherConfig::Webhook { .. } = p {
-                if let Err(e) = crate::publish::targets::webhook::SigningKey::parse(secret.expose())
-                {
-                    missing.push(format!("{path}: {e}"));
-                    continue;
-                }
-            }
             secrets.publishers.insert(p.name().to_string(), secret);
         }
         if let Some(smtp) = &self.smtp {

@@ -77,13 +77,8 @@ fn publisher_secrets_come_from_env_or_files_and_webhook_keys_are_checked() {
         err.contains("STATUSGATE_PUBLISHER_OPS_EVENTS_SECRET"),
         "{err}"
     );
-    let bad =
-        |k: &str| (k == "STATUSGATE_PUBLISHER_OPS_EVENTS_SECRET").then(|| "hunter2".to_string());
-    let err = Config::load_with_env(Some(&file), &bad)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("whsec_"), "{err}");
-    assert!(!err.contains("hunter2"), "{err}");
+    // Whether a webhook key is a `whsec_` key is the webhook target's to judge (when
+    // publishers are built, by `serve` and `check`: tests/it/config_stages.rs).
 }
 
 #[test]

@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::alert::{Alert, AlertStatus, Source};
 use crate::catalog::Catalog;
 use crate::group::Snapshot;
-use crate::ingest::{Alert, AlertStatus, Source};
 use crate::vocab::{ComponentStatus, DraftState, Impact, IncidentStatus};
 
 pub use book::{

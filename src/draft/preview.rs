@@ -1,30 +1,22 @@
 //! `statusgate render`: what a payload would draft, without a server or a data directory.
 
-use std::path::Path;
-
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::{text_context, DraftKind, Redactor};
+use crate::alert::Alert;
 use crate::catalog::Catalog;
 use crate::config::{Config, Dur};
 use crate::group::{Effect, Grouper};
-use crate::ingest::alertmanager::Payload;
 
 pub struct Preview {
     pub text: String,
     pub json: Value,
 }
 
-/// Routes the payload's alerts through the catalog and grouping (as if `group_wait` had
-/// passed) and renders the drafts they would open.
-pub fn preview(config: &Config, payload_path: &Path) -> Result<Preview, String> {
-    let raw =
-        std::fs::read(payload_path).map_err(|e| format!("{}: {e}", payload_path.display()))?;
-    let payload: Payload = crate::error::parse_json(&raw)
-        .map_err(|e| format!("{}: {}", payload_path.display(), e.message))?;
-    let now = Utc::now();
-    let alerts = payload.into_alerts(now)?;
+/// Routes a payload's alerts (parsed by the wiring, as ingest would) through the catalog
+/// and grouping (as if `group_wait` had passed) and renders the drafts they would open.
+pub fn preview(config: &Config, alerts: Vec<Alert>, now: DateTime<Utc>) -> Result<Preview, String> {
     let catalog = Catalog::load(&config.mappings).map_err(|e| e.to_string())?;
     let templates = crate::load_templates(config)?;
     let redactor = Redactor::new(&config.redaction);

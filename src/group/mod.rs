@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::alert::Alert;
 use crate::catalog::{Catalog, Routing};
 use crate::config::{GroupBy, GroupingConfig, StormConfig};
-use crate::ingest::Alert;
 use crate::vocab::ComponentStatus;
 
 pub use state::{Group, Phase, Tracked};

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{after, Snapshot};
-use crate::ingest::Alert;
+use crate::alert::Alert;
 use crate::vocab::ComponentStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

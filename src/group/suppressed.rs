@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::alert::Alert;
 use crate::audit::{Audit, AuditEntry};
-use crate::ingest::Alert;
 use crate::store::{Result, Store, StoreError, Table, TxAbort};
 use crate::vocab::ComponentStatus;
 

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::*;
+use crate::alert::{AlertStatus, Source};
 use crate::config::{Dur, FlapConfig};
-use crate::ingest::{AlertStatus, Source};
 use crate::vocab::ComponentStatus::*;
 
 const CATALOG: &str = r#"

@@ -6,7 +6,7 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
 use super::ApiError;
-use crate::auth::Tokens;
+use super::Tokens;
 use crate::config::Role;
 
 /// A role an endpoint needs; each includes the ones before it.

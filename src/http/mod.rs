@@ -11,6 +11,7 @@
 //! - [`edges`] makes the answers axum writes itself (405) JSON on API paths and lets
 //!   widgets read every `/api/v2` answer cross-origin, 429 and 5xx included.
 
+mod auth;
 mod body;
 mod caller;
 mod doc;
@@ -19,6 +20,7 @@ mod layers;
 mod params;
 mod read;
 
+pub use auth::{Identity, Tokens};
 pub use body::{parse_object, BodyLimit, JsonBody, JsonOrEmpty};
 pub use caller::{Admin, Approver, Caller, NeedsRole, Reader};
 pub use doc::{
@@ -35,7 +37,7 @@ pub use read::{read_body, read_json_body, read_raw, BodyError};
 #[macro_export]
 macro_rules! edge_state {
     ($state:ty) => {
-        impl axum::extract::FromRef<$state> for $crate::auth::Tokens {
+        impl axum::extract::FromRef<$state> for $crate::http::Tokens {
             fn from_ref(s: &$state) -> Self {
                 s.tokens.clone()
             }

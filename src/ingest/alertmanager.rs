@@ -17,11 +17,10 @@ use sha2::{Digest, Sha256};
 
 use super::{Alert, AlertStatus, Recorder, Source};
 use crate::config::Secret;
-use crate::error::{parse_json, ApiError};
 use crate::http::read_json_body;
+use crate::http::{parse_json, ApiError};
 use crate::limits::{client_key, retry_after_secs, KeyedLimit};
 use crate::metrics::Metrics;
-use crate::watchdog::Heartbeat;
 
 /// The webhook body. Unknown keys are ignored (newer Alertmanagers add some).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -193,7 +192,14 @@ pub struct AlertmanagerIngest {
     pub metrics: Arc<Metrics>,
     pub limit: KeyedLimit,
     pub trusted_header: Option<String>,
-    pub watchdog: Option<Heartbeat>,
+    /// Told of every delivery (the watchdog's heartbeat, given by the wiring).
+    pub watchdog: Option<Arc<dyn Heartbeat>>,
+}
+
+/// Something that wants to see every delivery, repeats included: they are what proves the
+/// feed alive. The watchdog implements it; ingest knows it only as this.
+pub trait Heartbeat: Send + Sync {
+    fn delivered(&self, alerts: &[Alert], now: DateTime<Utc>);
 }
 
 /// The OpenAPI description of the Alertmanager webhook.
@@ -292,7 +298,7 @@ async fn handle(
     let alerts = payload.into_alerts(now).map_err(ApiError::unprocessable)?;
     if let Some(w) = &s.watchdog {
         // Every delivery counts, repeats included: they are what proves the feed is alive.
-        w.beat_if_matching(&alerts, now);
+        w.delivered(&alerts, now);
     }
     let outcome = s
         .recorder

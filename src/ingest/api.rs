@@ -10,11 +10,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Alert, Recorder};
-use crate::auth::Tokens;
+use crate::catalog::CatalogHandle;
 use crate::catalog::Routing;
 use crate::http::ErrorBody;
+use crate::http::Tokens;
 use crate::http::{ApiError, Caller, Path, Query, Reader};
-use crate::reload::CatalogHandle;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 /// The OpenAPI description of this router's operations.

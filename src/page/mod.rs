@@ -24,8 +24,8 @@ use serde_json::json;
 
 use crate::config::PageConfig;
 use crate::draft::Templates;
-use crate::error::ApiError;
 use crate::http::fixed_headers;
+use crate::http::ApiError;
 use crate::publish::PublicState;
 
 use html::Snapshot;

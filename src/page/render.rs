@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::html::{self, Snapshot};
 use super::{badge, feed, statuspage, uptime, PageState, EXTRA_CACHE};
-use crate::error::ApiError;
+use crate::http::ApiError;
 use crate::publish::{Incident, Maintenance, StatusChange};
 use crate::vocab::{Impact, IncidentStatus};
 

@@ -21,8 +21,8 @@ use super::outbox::{Attempt, Choice, EntryState, Outbox};
 use super::subscribers::{Channel, Subscriber, SubscriberState};
 use super::targets::webhook::SigningKey;
 use super::PublicState;
-use crate::auth::Tokens;
 use crate::draft::{Conflict, Draft, Drafts};
+use crate::http::Tokens;
 use crate::http::{
     Admin, ApiError, Caller, DraftId, ErrorBody, JsonBody, NoDraft, NoSubscriber, OrMissing, Path,
     Reader, SubscriberId,

@@ -97,7 +97,7 @@ fn kept_fuzz_inputs_and_fixtures_never_panic_the_parsers() {
     let payloads = inputs("alertmanager_payload", &["examples"]);
     assert!(!payloads.is_empty());
     for p in &payloads {
-        if let Ok(p) = statusgate::error::parse_json::<statusgate::ingest::alertmanager::Payload>(p)
+        if let Ok(p) = statusgate::http::parse_json::<statusgate::ingest::alertmanager::Payload>(p)
         {
             let _ = p.into_alerts(chrono::Utc::now());
         }

@@ -1,9 +1,11 @@
 //! Integration tests: the real server, spawned on a random port, driven over HTTP.
 
 mod alertmanager_e2e;
+mod architecture;
 mod browser;
 mod cli;
 mod config_check;
+mod config_stages;
 mod edge;
 mod fake_http;
 mod fake_statuspage;

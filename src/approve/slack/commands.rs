@@ -14,7 +14,7 @@ use super::blocks::{self, slack_actor};
 use super::interactions::{open_modal, pending};
 use super::{Access, Inbound, Slack};
 use crate::approve::incident_drafts::UpdateRequest;
-use crate::error::ApiError;
+use crate::http::ApiError;
 use crate::vocab::DraftState;
 
 /// Slack's slash command URL (`/status …`).

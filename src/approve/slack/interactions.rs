@@ -20,7 +20,7 @@ use super::{Access, Inbound, Slack};
 use crate::approve::incident_drafts::UpdateRequest;
 use crate::approve::{ApproveError, DraftPatch};
 use crate::draft::Draft;
-use crate::error::ApiError;
+use crate::http::ApiError;
 use crate::vocab::{ComponentStatus, DraftState, Impact, IncidentStatus};
 
 /// How long after the request arrived the answer goes out, with or without the approval

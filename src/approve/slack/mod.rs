@@ -36,7 +36,7 @@ pub use sync::Worker;
 use super::Approvals;
 use crate::audit::{Audit, AuditEntry};
 use crate::config::{Config, Secret, StormConfig};
-use crate::error::ApiError;
+use crate::http::ApiError;
 use crate::metrics::Metrics;
 use crate::publish::outbox::decide::Decisions;
 use crate::signals::Signals;

@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{text_context, Draft, DraftAlert, DraftKind, Redactor, Templates};
+use crate::alert::{Source, StatusUpdate};
 use crate::audit::{Audit, AuditEntry};
 use crate::catalog::Catalog;
 use crate::group::{after, Effect, Snapshot};
-use crate::ingest::{Source, StatusUpdate};
 use crate::store::{Result, Store, StoreError, Table, TxAbort};
 use crate::vocab::{ComponentStatus, DraftState, Impact, IncidentStatus};
 use rules::{notes, worsens};

@@ -26,17 +26,14 @@ pub use seen::{SeenEvents, SEEN_TABLE};
 use super::{Alert, Recorder};
 use crate::audit::AuditEntry;
 use crate::config::Secret;
-use crate::error::ApiError;
 use crate::http::read_body;
+use crate::http::ApiError;
 use crate::metrics::Metrics;
 
-/// The incident's PagerDuty status (`triggered`, `acknowledged`, `resolved`).
-pub const ANNOTATION_STATUS: &str = "pd_status";
-/// The latest status update's text, and when it was published (RFC 3339).
-pub const ANNOTATION_STATUS_UPDATE: &str = "pd_status_update";
-pub const ANNOTATION_STATUS_UPDATE_AT: &str = "pd_status_update_at";
-/// When statusgate received that status update (RFC 3339).
-pub const ANNOTATION_STATUS_UPDATE_RECEIVED_AT: &str = "pd_status_update_received_at";
+pub use crate::alert::pagerduty::{
+    ANNOTATION_STATUS, ANNOTATION_STATUS_UPDATE, ANNOTATION_STATUS_UPDATE_AT,
+    ANNOTATION_STATUS_UPDATE_RECEIVED_AT,
+};
 
 const SOURCE: &str = "pagerduty";
 

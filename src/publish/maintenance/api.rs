@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::delivery::{record_key, refresh, thread, MaintenanceDelivery};
 use crate::audit::AuditEntry;
-use crate::auth::Tokens;
+use crate::http::Tokens;
 use crate::http::{
     Admin, ApiError, Caller, ErrorBody, JsonBody, MaintenanceId, NoMaintenance, OrMissing, Path,
     Reader,

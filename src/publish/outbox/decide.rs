@@ -12,7 +12,7 @@ use super::deliver::refresh_draft;
 use super::health::Health;
 use crate::audit::AuditEntry;
 use crate::draft::{Draft, Drafts};
-use crate::error::ApiError;
+use crate::http::ApiError;
 use crate::publish::outbox::{Choice, EntryState, Outbox};
 use crate::store::StoreError;
 use crate::vocab::DraftState;

@@ -11,8 +11,8 @@ use chrono::Utc;
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
 
-use crate::error::ApiError;
 use crate::http::fixed_headers;
+use crate::http::ApiError;
 use crate::publish::api::PublishApi;
 use crate::publish::subscribers::{LinkPurpose, SubscriberState};
 

@@ -150,7 +150,7 @@ pub fn from_config(config: &crate::config::Config) -> std::result::Result<Target
             }
             PublisherConfig::Webhook { name, url, .. } => {
                 let key = webhook::SigningKey::parse(secret.expose())
-                    .map_err(|e| format!("publishers.{name}: {e}"))?;
+                    .map_err(|e| config.place(&format!("publishers.{name}.secret_file: {e}")))?;
                 out.webhooks.insert(name.clone(), (url.clone(), key));
             }
         }

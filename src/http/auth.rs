@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
 
+use super::ApiError;
 use crate::config::{Role, Secret};
-use crate::http::ApiError;
 
-/// A token's holder; endpoints take [`crate::http::Caller`], which also checks the role.
+/// A token's holder; endpoints take [`super::Caller`], which also checks the role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub name: String,
