@@ -223,7 +223,7 @@ fn check(config_path: Option<&Path>) -> ExitCode {
             None
         }
     };
-    if let Err(e) = crate::load_templates(&config) {
+    if let Err(e) = crate::draft::Templates::from_config(&config) {
         for line in e.lines() {
             eprintln!("{line}");
             problems += 1;

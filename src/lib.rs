@@ -57,21 +57,6 @@ use crate::publish::PublicState;
 use crate::reload::Reloader;
 use crate::store::Store;
 
-/// Loads the templates the config points at (embedded ones where no file overrides).
-pub fn load_templates(config: &Config) -> Result<Templates, String> {
-    let dir = config.templates.as_path();
-    if config.templates_explicit && !dir.is_dir() {
-        return Err(format!("templates: {} is not a directory", dir.display()));
-    }
-    Templates::load(dir.is_dir().then_some(dir)).map_err(|problems| {
-        problems
-            .iter()
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    })
-}
-
 /// The service, built and ready to serve.
 pub struct App {
     router: Router,
@@ -146,7 +131,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let catalog = reload::initial_load(&config.mappings, mappings_explicit)
         .map_err(|e| anyhow::anyhow!("the catalog is broken:\n{e}"))?;
     let templates = Arc::new(
-        load_templates(&config).map_err(|e| anyhow::anyhow!("templates are broken:\n{e}"))?,
+        Templates::from_config(&config)
+            .map_err(|e| anyhow::anyhow!("templates are broken:\n{e}"))?,
     );
     let redactor = Arc::new(Redactor::new(&config.redaction));
     let metrics = Arc::new(Metrics::new());

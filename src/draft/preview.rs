@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::{text_context, DraftKind, Redactor};
+use super::{text_context, DraftKind, Redactor, Templates};
 use crate::alert::Alert;
 use crate::catalog::Catalog;
 use crate::config::{Config, Dur};
@@ -18,7 +18,7 @@ pub struct Preview {
 /// and grouping (as if `group_wait` had passed) and renders the drafts they would open.
 pub fn preview(config: &Config, alerts: Vec<Alert>, now: DateTime<Utc>) -> Result<Preview, String> {
     let catalog = Catalog::load(&config.mappings).map_err(|e| e.to_string())?;
-    let templates = crate::load_templates(config)?;
+    let templates = Templates::from_config(config)?;
     let redactor = Redactor::new(&config.redaction);
     let mut grouping = config.grouping.clone();
     grouping.group_wait = Dur::secs(0);

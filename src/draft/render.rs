@@ -71,6 +71,21 @@ pub struct Templates {
 }
 
 impl Templates {
+    /// Loads the templates the config points at (embedded ones where no file overrides).
+    pub fn from_config(config: &crate::config::Config) -> Result<Templates, String> {
+        let dir = config.templates.as_path();
+        if config.templates_explicit && !dir.is_dir() {
+            return Err(format!("templates: {} is not a directory", dir.display()));
+        }
+        Templates::load(dir.is_dir().then_some(dir)).map_err(|problems| {
+            problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+    }
+
     /// Embedded defaults, overridden by `*.hbs` files under `dir` (when it exists).
     /// Every broken file is reported.
     pub fn load(dir: Option<&Path>) -> Result<Templates, Vec<TemplateProblem>> {

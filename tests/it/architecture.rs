@@ -258,3 +258,65 @@ fn the_checker_sees_cycles_and_broken_rules() {
         ["publish", "store", "vocab"].map(String::from).into()
     );
 }
+
+/// Names under `crate::` that are neither a top-level module nor a macro (`crate::x!`):
+/// items of the crate root, which is wiring.
+fn root_items_named(text: &str, mods: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("crate::") {
+        rest = &rest[i + "crate::".len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let is_macro = rest[name.len()..].starts_with('!');
+        if !name.is_empty() && !mods.contains(&name) && !is_macro {
+            found.insert(name);
+        }
+    }
+    found
+}
+
+#[test]
+fn no_module_below_the_wiring_calls_into_the_crate_root() {
+    let src = src_dir();
+    let mut mods = top_level_modules(&src);
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    mods.extend(WIRING.iter().map(|w| w.to_string()));
+    let mut found = Vec::new();
+    for file in files {
+        let rel = file.strip_prefix(&src).expect("under src");
+        let top = rel
+            .components()
+            .next()
+            .and_then(|c| {
+                Path::new(c.as_os_str())
+                    .file_stem()?
+                    .to_str()
+                    .map(String::from)
+            })
+            .unwrap_or_default();
+        if WIRING.contains(&top.as_str()) {
+            continue;
+        }
+        let text = strip_comments(&std::fs::read_to_string(&file).expect("read source"));
+        for name in root_items_named(&text, &mods) {
+            found.push(format!("{}: crate::{name}", rel.display()));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the crate root is wiring; pass these down instead:\n{}",
+        found.join("\n")
+    );
+    let mods: BTreeSet<String> = ["draft"].map(String::from).into();
+    assert_eq!(
+        root_items_named(
+            "crate::load_templates(c); crate::draft::X; crate::edge_state!(A);",
+            &mods
+        ),
+        ["load_templates"].map(String::from).into()
+    );
+}
