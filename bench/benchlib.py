@@ -24,9 +24,10 @@ def _run(cmd):
 
 
 def commit():
-    """The commit measured, marked `-dirty` when the work tree differs from it."""
+    """The commit measured, marked `-dirty` when the work tree differs from it (bench/README.md,
+    which the scripts themselves rewrite, does not count)."""
     head = _run(["git", "rev-parse", "--short=12", "HEAD"]) or "unknown"
-    dirty = _run(["git", "status", "--porcelain", "--untracked-files=no"])
+    dirty = _run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/README.md"])
     return head + ("-dirty" if dirty else "")
 
 
