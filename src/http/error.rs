@@ -7,6 +7,16 @@ use serde_json::{json, Value};
 
 use crate::store::StoreError;
 
+/// One constructor per plain status: `ApiError::conflict("…")` rather than spelling the
+/// status out at every call.
+macro_rules! statuses {
+    ($($name:ident => $status:ident,)*) => {$(
+        pub fn $name(m: impl Into<String>) -> Self {
+            Self::new(StatusCode::$status, m)
+        }
+    )*};
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -24,23 +34,13 @@ impl ApiError {
             retry_after: None,
         }
     }
-    pub fn bad_request(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, m)
-    }
-    pub fn unauthorized(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, m)
-    }
-    pub fn forbidden(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, m)
-    }
-    pub fn not_found(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, m)
-    }
-    pub fn conflict(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, m)
-    }
-    pub fn unprocessable(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, m)
+    statuses! {
+        bad_request => BAD_REQUEST,
+        unauthorized => UNAUTHORIZED,
+        forbidden => FORBIDDEN,
+        not_found => NOT_FOUND,
+        conflict => CONFLICT,
+        unprocessable => UNPROCESSABLE_ENTITY,
     }
     /// 503 with `Retry-After`: the sender should try again (Alertmanager retries only 5xx).
     pub fn unavailable(m: impl Into<String>, retry_after: u64) -> Self {
