@@ -21,52 +21,57 @@ pub struct JsonBody<T>(pub T);
 /// for endpoints whose every field is optional.
 pub struct JsonOrEmpty<T>(pub T);
 
-impl<T: DeserializeOwned, S> FromRequest<S> for JsonBody<T>
-where
-    BodyLimit: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
+/// `FromRequest` for a body extractor: the router's limit, then `$read` does the rest.
+macro_rules! from_body {
+    ($name:ident, [$($bound:tt)+], $read:ident) => {
+        impl<T: $($bound)+, S> FromRequest<S> for $name<T>
+        where
+            BodyLimit: FromRef<S>,
+            S: Send + Sync,
+        {
+            type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let BodyLimit(max) = BodyLimit::from_ref(state);
-        let (parts, body) = req.into_parts();
-        let bytes = read_json_body(&parts.headers, body, max).await?;
-        parse_object(&bytes).map(JsonBody)
-    }
+            async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+                let BodyLimit(max) = BodyLimit::from_ref(state);
+                $read(req, max).await.map($name)
+            }
+        }
+    };
 }
 
-impl<T: DeserializeOwned + Default, S> FromRequest<S> for JsonOrEmpty<T>
-where
-    BodyLimit: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
+from_body!(JsonBody, [DeserializeOwned], object);
+from_body!(JsonOrEmpty, [DeserializeOwned + Default], object_or_default);
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let BodyLimit(max) = BodyLimit::from_ref(state);
-        let (parts, body) = req.into_parts();
-        // `curl -X POST` sends no content type and `curl -d ''` a form one; both say
-        // "nothing to add". Only a body with something in it must be JSON.
-        let bytes = read_body(&parts.headers, body, max).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(JsonOrEmpty(T::default()));
-        }
-        let mime = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !is_json(mime) {
-            return Err(super::BodyError::ContentType(if mime.is_empty() {
-                "none".into()
-            } else {
-                mime.into()
-            })
-            .into());
-        }
-        parse_object(&bytes).map(JsonOrEmpty)
+async fn object<T: DeserializeOwned>(req: Request, max: usize) -> Result<T, ApiError> {
+    let (parts, body) = req.into_parts();
+    parse_object(&read_json_body(&parts.headers, body, max).await?)
+}
+
+async fn object_or_default<T: DeserializeOwned + Default>(
+    req: Request,
+    max: usize,
+) -> Result<T, ApiError> {
+    let (parts, body) = req.into_parts();
+    // `curl -X POST` sends no content type and `curl -d ''` a form one; both say
+    // "nothing to add". Only a body with something in it must be JSON.
+    let bytes = read_body(&parts.headers, body, max).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
     }
+    let mime = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !is_json(mime) {
+        return Err(super::BodyError::ContentType(if mime.is_empty() {
+            "none".into()
+        } else {
+            mime.into()
+        })
+        .into());
+    }
+    parse_object(&bytes)
 }
 
 /// `application/json` or `application/<anything>+json`, parameters ignored.
