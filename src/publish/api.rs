@@ -11,13 +11,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::sync::Mutex;
 use utoipa::{OpenApi, ToSchema};
 
 use super::outbox::decide::Decisions;
 use super::outbox::health::Health;
-use super::outbox::{Attempt, Choice, EntryState, Outbox};
+use super::outbox::{Attempt, Choice, Entry, EntryState, Outbox};
 use super::subscribers::{Channel, Subscriber, SubscriberState};
 use super::targets::webhook::SigningKey;
 use super::PublicState;
@@ -362,27 +362,7 @@ async fn deliveries(
     let draft = s.drafts.get(&id)?.or_missing("draft", &id)?;
     let entries = s.outbox.for_draft(&id)?;
     let report = s.health.report();
-    let list: Vec<_> = entries
-        .iter()
-        .map(|e| {
-            json!({
-                "id": e.id,
-                "key": e.key,
-                "target": e.target,
-                "state": e.state,
-                "attempts": e.attempts,
-                "last_error": e.last_error,
-                "next_attempt_at": (e.state == EntryState::Pending).then_some(e.next_attempt_at),
-                "conflict": e.conflict,
-                "choice": e.choice,
-                "created_at": e.created_at,
-                "finished_at": e.finished_at,
-                "note": e.note,
-                "breaker": report["targets"].get(&e.target).map(|t| t["state"].clone()),
-                "log": e.log,
-            })
-        })
-        .collect();
+    let list: Vec<_> = entries.iter().map(|e| delivery_view(e, &report)).collect();
     Ok(Json(json!({
         "draft_id": id,
         "state": draft.state,
@@ -390,6 +370,27 @@ async fn deliveries(
         "deliveries": list,
     }))
     .into_response())
+}
+
+/// One outbox entry as the delivery endpoints show it (drafts' and maintenances'), with
+/// its target's circuit breaker from `report` (`Health::report`).
+pub(crate) fn delivery_view(e: &Entry, report: &Value) -> Value {
+    json!({
+        "id": e.id,
+        "key": e.key,
+        "target": e.target,
+        "state": e.state,
+        "attempts": e.attempts,
+        "last_error": e.last_error,
+        "next_attempt_at": (e.state == EntryState::Pending).then_some(e.next_attempt_at),
+        "conflict": e.conflict,
+        "choice": e.choice,
+        "created_at": e.created_at,
+        "finished_at": e.finished_at,
+        "note": e.note,
+        "breaker": report["targets"].get(&e.target).map(|t| t["state"].clone()),
+        "log": e.log,
+    })
 }
 
 /// Retries a draft's failed deliveries (after `delivery.give_up_after`, or a target's

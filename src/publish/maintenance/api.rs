@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -18,6 +18,7 @@ use crate::http::{
     Admin, ApiError, Caller, ErrorBody, JsonBody, MaintenanceId, NoMaintenance, OrMissing, Path,
     Reader,
 };
+use crate::publish::api::delivery_view;
 use crate::publish::outbox::health::Health;
 use crate::publish::outbox::{Choice, Entry, EntryState, Outbox};
 use crate::publish::PublicState;
@@ -74,24 +75,11 @@ fn delivery(s: &MaintenanceDeliveryApi, id: &str) -> Result<Option<MaintenanceDe
     Ok(s.outbox.record(&record_key(id))?)
 }
 
+/// An entry as a draft's deliveries show it, and which change of the maintenance it sends.
 fn view(e: &Entry, report: &Value) -> Value {
-    json!({
-        "id": e.id,
-        "key": e.key,
-        "target": e.target,
-        "event": e.publication().map(|p| p.kind.type_name()),
-        "state": e.state,
-        "attempts": e.attempts,
-        "last_error": e.last_error,
-        "next_attempt_at": (e.state == EntryState::Pending).then_some(e.next_attempt_at),
-        "conflict": e.conflict,
-        "choice": e.choice,
-        "created_at": e.created_at,
-        "finished_at": e.finished_at,
-        "note": e.note,
-        "breaker": report["targets"].get(&e.target).map(|t| t["state"].clone()),
-        "log": e.log,
-    })
+    let mut v = delivery_view(e, report);
+    v["event"] = json!(e.publication().map(|p| p.kind.type_name()));
+    v
 }
 
 #[utoipa::path(
@@ -139,30 +127,21 @@ async fn retry(
     State(s): State<MaintenanceDeliveryApi>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    // One decision at a time, shared with drafts' retries and conflicts.
-    let _one = crate::publish::outbox::decide::DECIDING.lock().await;
-    let mut failed: Vec<Entry> = entries(&s, &id)?
-        .into_iter()
-        .filter(|e| e.state == EntryState::Failed)
-        .collect();
-    if failed.is_empty() {
-        return Err(ApiError::conflict(format!(
-            "maintenance {id} has no failed delivery to retry"
-        )));
-    }
-    let now = Utc::now();
-    for e in &mut failed {
-        e.retry_now(now);
-        s.health.reset(&e.target);
-    }
-    let targets: Vec<&str> = failed.iter().map(|e| e.target.as_str()).collect();
-    let audit = AuditEntry::new(now, &caller.name, "retry")
-        .detail(json!({"maintenance_id": id, "targets": targets}));
-    s.outbox.settle(&failed, &[audit])?;
-    s.outbox.store().durable().await?;
-    refresh(&s.outbox, &s.public, &id, &caller.name).await?;
-    s.outbox.wake();
-    answer(&s, &id)
+    decide(&s, &id, &caller.name, EntryState::Failed, |failed, now| {
+        if failed.is_empty() {
+            return Err(ApiError::conflict(format!(
+                "maintenance {id} has no failed delivery to retry"
+            )));
+        }
+        for e in failed.iter_mut() {
+            e.retry_now(now);
+            s.health.reset(&e.target);
+        }
+        let targets: Vec<&str> = failed.iter().map(|e| e.target.as_str()).collect();
+        Ok(AuditEntry::new(now, &caller.name, "retry")
+            .detail(json!({"maintenance_id": id, "targets": targets})))
+    })
+    .await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -192,27 +171,43 @@ async fn resolve_conflict(
     Path(id): Path<String>,
     JsonBody(req): JsonBody<ResolveBody>,
 ) -> Result<Response, ApiError> {
+    decide(&s, &id, &caller.name, EntryState::Conflict, |held, now| {
+        let Some(conflict) = held.first().and_then(|e| e.conflict.clone()) else {
+            return Err(ApiError::conflict(format!(
+                "maintenance {id} has no conflict to resolve"
+            )));
+        };
+        for e in held.iter_mut() {
+            e.settle_with(req.choice, now);
+        }
+        Ok(AuditEntry::new(now, &caller.name, "conflict_resolved")
+            .detail(json!({"maintenance_id": id, "choice": req.choice, "conflict": conflict})))
+    })
+    .await
+}
+
+/// An admin's decision on the maintenance's entries in `state`: `choose` changes them and
+/// writes the audit entry (or refuses, when there is nothing to decide); then they are
+/// stored, the maintenance's delivery record refreshed and the outbox woken.
+async fn decide(
+    s: &MaintenanceDeliveryApi,
+    id: &str,
+    actor: &str,
+    state: EntryState,
+    choose: impl FnOnce(&mut [Entry], DateTime<Utc>) -> Result<AuditEntry, ApiError>,
+) -> Result<Response, ApiError> {
+    // One decision at a time, shared with drafts' retries and conflicts.
     let _one = crate::publish::outbox::decide::DECIDING.lock().await;
-    let mut held: Vec<Entry> = entries(&s, &id)?
+    let mut chosen: Vec<Entry> = entries(s, id)?
         .into_iter()
-        .filter(|e| e.state == EntryState::Conflict)
+        .filter(|e| e.state == state)
         .collect();
-    let Some(conflict) = held.first().and_then(|e| e.conflict.clone()) else {
-        return Err(ApiError::conflict(format!(
-            "maintenance {id} has no conflict to resolve"
-        )));
-    };
-    let now = Utc::now();
-    for e in &mut held {
-        e.settle_with(req.choice, now);
-    }
-    let audit = AuditEntry::new(now, &caller.name, "conflict_resolved")
-        .detail(json!({"maintenance_id": id, "choice": req.choice, "conflict": conflict}));
-    s.outbox.settle(&held, &[audit])?;
+    let audit = choose(&mut chosen, Utc::now())?;
+    s.outbox.settle(&chosen, &[audit])?;
     s.outbox.store().durable().await?;
-    refresh(&s.outbox, &s.public, &id, &caller.name).await?;
+    refresh(&s.outbox, &s.public, id, actor).await?;
     s.outbox.wake();
-    answer(&s, &id)
+    answer(s, id)
 }
 
 /// The maintenance as it now stands, or (cancelled) its delivery state alone.
