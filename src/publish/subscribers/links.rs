@@ -15,6 +15,7 @@ use crate::http::fixed_headers;
 use crate::http::ApiError;
 use crate::publish::api::PublishApi;
 use crate::publish::subscribers::{LinkPurpose, SubscriberState};
+use crate::store::StoreError;
 
 /// The OpenAPI description of these pages.
 #[derive(OpenApi)]
@@ -38,123 +39,110 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-/// The page an emailed confirm link opens: a button that confirms (a GET changes nothing, so mail scanners cannot confirm).
-#[utoipa::path(
-    get,
-    path = "/subscribers/confirm",
-    tag = "public",
-    params(TokenQuery),
-    responses(
-        (status = 200, description = "A page asking to confirm", content_type = "text/html", body = String),
-        InvalidLink,
-    ),
-)]
-async fn confirm_page(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
-    let title = ("Confirm your subscription", "Confirm subscription");
-    ask(&s, q, LinkPurpose::Confirm, title, |page| {
-        format!("Receive status updates from {page} at this address?")
-    })
+/// Each link endpoint is documented alike: public, the token in the query, and an HTML page
+/// (`$page` says which) or the link's 404. Only method, path and page differ.
+macro_rules! link_endpoint {
+    (
+        $(#[$doc:meta])*
+        $method:ident $path:tt, $page:tt,
+        async fn $name:ident $($handler:tt)*
+    ) => {
+        $(#[$doc])*
+        #[utoipa::path(
+            $method,
+            path = $path,
+            tag = "public",
+            params(TokenQuery),
+            responses(
+                (status = 200, description = $page, content_type = "text/html", body = String),
+                InvalidLink,
+            ),
+        )]
+        async fn $name $($handler)*
+    };
 }
 
-/// Confirms an email subscription (double opt-in).
-#[utoipa::path(
-    post,
-    path = "/subscribers/confirm",
-    tag = "public",
-    params(TokenQuery),
-    responses(
-        (status = 200, description = "Confirmed", content_type = "text/html", body = String),
-        InvalidLink,
-    ),
-)]
-async fn confirm(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
-    let Some(id) = s
-        .outbox
-        .subscribers()
-        .check_token(q.token.as_deref().unwrap_or_default(), LinkPurpose::Confirm)
-    else {
-        return invalid_link(&s);
-    };
-    let result = async {
-        let Some(mut sub) = s.outbox.subscribers().get(&id)? else {
-            return Ok(false);
-        };
-        if sub.state == SubscriberState::PendingConfirmation {
-            sub.state = SubscriberState::Active;
-            sub.confirmed_at = Some(Utc::now());
-            s.outbox.subscribers().put(&sub)?;
-            s.outbox.store().durable().await?;
-        }
-        Ok::<_, crate::store::StoreError>(true)
+link_endpoint! {
+    /// The page an emailed confirm link opens: a button that confirms (a GET changes nothing, so mail scanners cannot confirm).
+    get "/subscribers/confirm", "A page asking to confirm",
+    async fn confirm_page(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
+        let title = ("Confirm your subscription", "Confirm subscription");
+        ask(&s, q, LinkPurpose::Confirm, title, |page| {
+            format!("Receive status updates from {page} at this address?")
+        })
     }
-    .await;
-    match result {
-        Ok(true) => html(
-            StatusCode::OK,
-            &s.page_name,
+}
+
+link_endpoint! {
+    /// Confirms an email subscription (double opt-in).
+    post "/subscribers/confirm", "Confirmed",
+    async fn confirm(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
+        let done = (
             "Subscription confirmed",
             "<p>You will receive an email when the status changes. Every email has a link to unsubscribe.</p>",
-        ),
-        Ok(false) => invalid_link(&s),
-        Err(e) => ApiError::from(e).into_response(),
+        );
+        act(&s, q, LinkPurpose::Confirm, done, async |id| {
+            let Some(mut sub) = s.outbox.subscribers().get(id)? else {
+                return Ok(false);
+            };
+            if sub.state == SubscriberState::PendingConfirmation {
+                sub.state = SubscriberState::Active;
+                sub.confirmed_at = Some(Utc::now());
+                s.outbox.subscribers().put(&sub)?;
+                s.outbox.store().durable().await?;
+            }
+            Ok(true)
+        })
+        .await
     }
 }
 
-/// The page an email's unsubscribe link opens: a button that unsubscribes.
-#[utoipa::path(
-    get,
-    path = "/subscribers/unsubscribe",
-    tag = "public",
-    params(TokenQuery),
-    responses(
-        (status = 200, description = "A page asking to unsubscribe", content_type = "text/html", body = String),
-        InvalidLink,
-    ),
-)]
-async fn unsubscribe_page(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
-    ask(
-        &s,
-        q,
-        LinkPurpose::Unsubscribe,
-        ("Unsubscribe", "Unsubscribe"),
-        |page| format!("Stop receiving status updates from {page}?"),
-    )
+link_endpoint! {
+    /// The page an email's unsubscribe link opens: a button that unsubscribes.
+    get "/subscribers/unsubscribe", "A page asking to unsubscribe",
+    async fn unsubscribe_page(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
+        ask(
+            &s,
+            q,
+            LinkPurpose::Unsubscribe,
+            ("Unsubscribe", "Unsubscribe"),
+            |page| format!("Stop receiving status updates from {page}?"),
+        )
+    }
 }
 
-/// The link's form and RFC 8058 one-click (`List-Unsubscribe=One-Click`) both POST here.
-#[utoipa::path(
-    post,
-    path = "/subscribers/unsubscribe",
-    tag = "public",
-    params(TokenQuery),
-    responses(
-        (status = 200, description = "Unsubscribed", content_type = "text/html", body = String),
-        InvalidLink,
-    ),
-)]
-async fn unsubscribe(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
-    let Some(id) = s.outbox.subscribers().check_token(
-        q.token.as_deref().unwrap_or_default(),
-        LinkPurpose::Unsubscribe,
-    ) else {
-        return invalid_link(&s);
+link_endpoint! {
+    /// The link's form and RFC 8058 one-click (`List-Unsubscribe=One-Click`) both POST here.
+    post "/subscribers/unsubscribe", "Unsubscribed",
+    async fn unsubscribe(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
+        let done = ("Unsubscribed", "<p>This address will receive no more status updates.</p>");
+        act(&s, q, LinkPurpose::Unsubscribe, done, async |id| {
+            if s.outbox.subscribers().get(id)?.is_some() {
+                s.outbox.remove_subscriber(id, "unsubscribe link", Utc::now())?;
+                s.outbox.store().durable().await?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+}
+
+/// A link's POST: `change` the subscriber the token names (false: it no longer exists),
+/// then a page (title, text) saying it is done.
+async fn act(
+    s: &PublishApi,
+    q: TokenQuery,
+    purpose: LinkPurpose,
+    (title, text): (&str, &str),
+    change: impl AsyncFnOnce(&str) -> Result<bool, StoreError>,
+) -> Response {
+    let token = q.token.unwrap_or_default();
+    let Some(id) = s.outbox.subscribers().check_token(&token, purpose) else {
+        return invalid_link(s);
     };
-    let result = async {
-        if s.outbox.subscribers().get(&id)?.is_some() {
-            s.outbox
-                .remove_subscriber(&id, "unsubscribe link", Utc::now())?;
-            s.outbox.store().durable().await?;
-        }
-        Ok::<_, crate::store::StoreError>(())
-    }
-    .await;
-    match result {
-        Ok(()) => html(
-            StatusCode::OK,
-            &s.page_name,
-            "Unsubscribed",
-            "<p>This address will receive no more status updates.</p>",
-        ),
+    match change(&id).await {
+        Ok(true) => html(StatusCode::OK, &s.page_name, title, text),
+        Ok(false) => invalid_link(s),
         Err(e) => ApiError::from(e).into_response(),
     }
 }
