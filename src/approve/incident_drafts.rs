@@ -86,18 +86,8 @@ impl Approvals {
         let components = req
             .components
             .unwrap_or_else(|| incident.components.clone());
-        for (id, s) in &components {
-            if self.public.component_info(id).is_none() {
-                return Err(UpdateDraftError::Invalid(format!(
-                    "unknown component `{id}`"
-                )));
-            }
-            if *s == ComponentStatus::UnderMaintenance {
-                return Err(UpdateDraftError::Invalid(
-                    "under_maintenance is set by scheduled maintenance, not by incidents".into(),
-                ));
-            }
-        }
+        self.check_components(&components, true)
+            .map_err(UpdateDraftError::Invalid)?;
         let title = req.title.unwrap_or_else(|| incident.name.clone());
         if title.trim().is_empty() || title.chars().count() > 255 {
             return Err(UpdateDraftError::Invalid(

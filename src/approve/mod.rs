@@ -55,6 +55,12 @@ pub struct DraftPatch {
     pub revision: Option<u32>,
 }
 
+/// `"<field> is longer than <max> characters"` when `text` is.
+fn too_long(field: &str, text: Option<&str>, max: usize) -> Option<String> {
+    text.filter(|t| t.chars().count() > max)
+        .map(|_| format!("{field} is longer than {max} characters"))
+}
+
 /// Drafts are incidents: the maintenance words (`scheduled`, `in_progress`, `verifying`,
 /// `completed`, impact `maintenance`) belong to scheduled maintenance, which has no drafts.
 pub fn incident_words(
@@ -139,6 +145,32 @@ impl Approvals {
         Ok(draft)
     }
 
+    /// A person's component statuses for an incident: every component known (and public,
+    /// unless `internal_ok`), and none `under_maintenance`, which only maintenance sets.
+    fn check_components(
+        &self,
+        components: &BTreeMap<String, ComponentStatus>,
+        internal_ok: bool,
+    ) -> Result<(), String> {
+        for (id, status) in components {
+            match self.public.component_info(id) {
+                None => return Err(format!("unknown component `{id}`")),
+                Some(c) if !c.public && !internal_ok => {
+                    return Err(format!(
+                        "component `{id}` is internal (public: false) and never published; set the public components that depend on it"
+                    ))
+                }
+                Some(_) => {}
+            }
+            if *status == ComponentStatus::UnderMaintenance {
+                return Err(
+                    "under_maintenance is set by scheduled maintenance, not by incidents".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Makes a new revision with a person's changes (redacted, never stored unredacted).
     pub async fn edit(
         &self,
@@ -155,46 +187,16 @@ impl Approvals {
         }
         incident_words(patch.incident_status, patch.impact).map_err(ApproveError::Invalid)?;
         if let Some(components) = &patch.components {
-            for (cid, status) in components {
-                match self.public.component_info(cid) {
-                    None => {
-                        return Err(ApproveError::Invalid(format!("unknown component `{cid}`")))
-                    }
-                    Some(c) if !c.public => {
-                        return Err(ApproveError::Invalid(format!(
-                            "component `{cid}` is internal (public: false) and never published; set the public components that depend on it"
-                        )))
-                    }
-                    Some(_) => {}
-                }
-                if *status == ComponentStatus::UnderMaintenance {
-                    return Err(ApproveError::Invalid(
-                        "under_maintenance is set by scheduled maintenance, not by incidents"
-                            .into(),
-                    ));
-                }
-            }
+            self.check_components(components, false)
+                .map_err(ApproveError::Invalid)?;
         }
         if patch.title.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err(ApproveError::Invalid("title must not be empty".into()));
         }
-        if patch
-            .title
-            .as_ref()
-            .is_some_and(|t| t.chars().count() > 255)
+        if let Some(m) = too_long("title", patch.title.as_deref(), 255)
+            .or_else(|| too_long("body", patch.body.as_deref(), 25_000))
         {
-            return Err(ApproveError::Invalid(
-                "title is longer than 255 characters".into(),
-            ));
-        }
-        if patch
-            .body
-            .as_ref()
-            .is_some_and(|b| b.chars().count() > 25_000)
-        {
-            return Err(ApproveError::Invalid(
-                "body is longer than 25000 characters".into(),
-            ));
+            return Err(ApproveError::Invalid(m));
         }
         let redactor = self.drafts.redactor();
         let mut next = draft.clone();
