@@ -333,8 +333,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
         )
         .merge(
-            approve::api::router(api_state.clone())
-                .merge(approve::incident_drafts::router(api_state))
+            approve::api::router(api_state)
                 .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
         )
         .merge(approve::slack::router(&chat))

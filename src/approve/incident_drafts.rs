@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
 use utoipa::OpenApi;
@@ -138,13 +137,6 @@ impl Approvals {
 #[openapi(paths(create))]
 pub struct ApiDoc;
 
-/// `POST /api/v1/incidents/{id}/drafts` (approver role).
-pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/api/v1/incidents/{id}/drafts", post(create))
-        .with_state(state)
-}
-
 /// Drafts an update for an open published incident, approved like any other draft. An
 /// empty body drafts the "still investigating" text.
 #[utoipa::path(
@@ -161,7 +153,7 @@ pub fn router(state: ApiState) -> Router {
     ),
     security(("bearer" = ["approver"])),
 )]
-async fn create(
+pub(super) async fn create(
     caller: Caller<Approver>,
     State(s): State<ApiState>,
     Path(id): Path<String>,
