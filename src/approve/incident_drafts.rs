@@ -50,18 +50,12 @@ pub enum UpdateDraftError {
     Store(#[from] StoreError),
 }
 
-impl From<UpdateDraftError> for ApiError {
-    fn from(e: UpdateDraftError) -> Self {
-        match e {
-            UpdateDraftError::UnknownIncident(_) => ApiError::not_found(e.to_string()),
-            UpdateDraftError::Closed(_) | UpdateDraftError::AlreadyPending { .. } => {
-                ApiError::conflict(e.to_string())
-            }
-            UpdateDraftError::Invalid(m) => ApiError::unprocessable(m),
-            UpdateDraftError::Store(e) => e.into(),
-        }
-    }
-}
+crate::error_statuses!(UpdateDraftError {
+    UnknownIncident => not_found,
+    Closed => conflict,
+    AlreadyPending => conflict,
+    Invalid => unprocessable,
+});
 
 impl Approvals {
     /// Drafts an update for an open published incident.

@@ -79,16 +79,11 @@ pub fn router(state: MaintenanceApi) -> Router {
         .with_state(state)
 }
 
-impl From<MaintenanceError> for ApiError {
-    fn from(e: MaintenanceError) -> Self {
-        match e {
-            MaintenanceError::NotFound(_) => ApiError::not_found(e.to_string()),
-            MaintenanceError::Conflict(m) => ApiError::conflict(m),
-            MaintenanceError::Invalid(m) => ApiError::unprocessable(m),
-            MaintenanceError::Store(e) => e.into(),
-        }
-    }
-}
+crate::error_statuses!(MaintenanceError {
+    NotFound => not_found,
+    Conflict => conflict,
+    Invalid => unprocessable,
+});
 
 /// Every maintenance, scheduled, active and past.
 #[utoipa::path(

@@ -54,6 +54,22 @@ impl ApiError {
     }
 }
 
+/// `From<$error> for ApiError` for a subsystem's error enum: each listed variant answers
+/// its status with the error's own words; `Store` is storage's 503.
+#[macro_export]
+macro_rules! error_statuses {
+    ($error:ident { $($variant:ident => $status:ident,)* }) => {
+        impl From<$error> for $crate::http::ApiError {
+            fn from(e: $error) -> Self {
+                match e {
+                    $error::Store(e) => e.into(),
+                    $(e @ $error::$variant { .. } => Self::$status(e.to_string()),)*
+                }
+            }
+        }
+    };
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "storage failed");
