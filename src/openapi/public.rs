@@ -7,6 +7,10 @@
 
 use serde_json::{json, Map, Value};
 
+const ATOM: &str = "application/atom+xml; charset=utf-8";
+const RSS: &str = "application/rss+xml; charset=utf-8";
+const SVG: &str = "image/svg+xml; charset=utf-8";
+
 /// `(path, summary, content type, schema, tag)` of each document.
 fn documents() -> Vec<(
     &'static str,
@@ -16,6 +20,16 @@ fn documents() -> Vec<(
     &'static str,
 )> {
     let json_type = "application/json";
+    // Feeds and badges: public text, described only by their content type.
+    let text = |path, summary, content_type| {
+        (
+            path,
+            summary,
+            content_type,
+            json!({"type": "string"}),
+            "public",
+        )
+    };
     let page_and = |key: &str, items: &str| {
         json!({
             "type": "object",
@@ -124,34 +138,10 @@ fn documents() -> Vec<(
             }),
             "statuspage",
         ),
-        (
-            "/history.atom",
-            "Published updates as an Atom feed",
-            "application/atom+xml; charset=utf-8",
-            json!({"type": "string"}),
-            "public",
-        ),
-        (
-            "/history.rss",
-            "Published updates as an RSS 2.0 feed",
-            "application/rss+xml; charset=utf-8",
-            json!({"type": "string"}),
-            "public",
-        ),
-        (
-            "/badge.svg",
-            "The page's overall status as an SVG badge",
-            "image/svg+xml; charset=utf-8",
-            json!({"type": "string"}),
-            "public",
-        ),
-        (
-            "/components/{id}/badge.svg",
-            "One public component's status as an SVG badge",
-            "image/svg+xml; charset=utf-8",
-            json!({"type": "string"}),
-            "public",
-        ),
+        text("/history.atom", "Published updates as an Atom feed", ATOM),
+        text("/history.rss", "Published updates as an RSS 2.0 feed", RSS),
+        text("/badge.svg", "The page's overall status as an SVG badge", SVG),
+        text("/components/{id}/badge.svg", "One public component's status as an SVG badge", SVG),
     ]
 }
 
