@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::{incident_drafts, Approvals, ApproveError, DraftPatch};
+use super::incident_drafts::create_incident_draft;
+use super::{Approvals, ApproveError, DraftPatch};
 use crate::audit::Audit;
 use crate::audit::Positioned;
 use crate::draft::Draft;
@@ -57,10 +58,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/drafts/{id}/reject", post(reject_draft))
         .route("/api/v1/incidents", get(list_incidents))
         .route("/api/v1/incidents/{id}", get(get_incident))
-        .route(
-            "/api/v1/incidents/{id}/drafts",
-            post(incident_drafts::create),
-        )
+        .route("/api/v1/incidents/{id}/drafts", post(create_incident_draft))
         .route("/api/v1/components", get(list_components))
         .route("/api/v1/audit", get(list_audit))
         .with_state(state)

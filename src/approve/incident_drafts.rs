@@ -128,7 +128,7 @@ impl Approvals {
 
 /// The OpenAPI description of this router's operation.
 #[derive(OpenApi)]
-#[openapi(paths(create))]
+#[openapi(paths(create_incident_draft))]
 pub struct ApiDoc;
 
 /// Drafts an update for an open published incident, approved like any other draft. An
@@ -136,7 +136,6 @@ pub struct ApiDoc;
 #[utoipa::path(
     post,
     path = "/api/v1/incidents/{id}/drafts",
-    operation_id = "create_incident_draft",
     tag = "incidents",
     params(IncidentId),
     request_body(content = Option<UpdateRequest>, description = "Absent fields keep what the incident shows now"),
@@ -147,7 +146,7 @@ pub struct ApiDoc;
     ),
     security(("bearer" = ["approver"])),
 )]
-pub(super) async fn create(
+pub(super) async fn create_incident_draft(
     caller: Caller<Approver>,
     State(s): State<ApiState>,
     Path(id): Path<String>,
