@@ -19,7 +19,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 /// The OpenAPI description of this router's operations.
 #[derive(OpenApi)]
-#[openapi(paths(list, one))]
+#[openapi(paths(list_alerts, get_alert))]
 pub struct ApiDoc;
 
 /// One recorded alert and where the catalog sends it now.
@@ -54,8 +54,8 @@ impl axum::extract::FromRef<AlertsApi> for Tokens {
 
 pub fn router(state: AlertsApi) -> Router {
     Router::new()
-        .route("/api/v1/alerts", get(list))
-        .route("/api/v1/alerts/{key}", get(one))
+        .route("/api/v1/alerts", get(list_alerts))
+        .route("/api/v1/alerts/{key}", get(get_alert))
         .with_state(state)
 }
 
@@ -82,7 +82,6 @@ fn routing(catalog: &CatalogHandle, alert: &Alert) -> serde_json::Value {
 #[utoipa::path(
     get,
     path = "/api/v1/alerts",
-    operation_id = "list_alerts",
     tag = "alerts",
     params(ListQuery),
     responses(
@@ -91,7 +90,7 @@ fn routing(catalog: &CatalogHandle, alert: &Alert) -> serde_json::Value {
     ),
     security(("bearer" = ["reader"])),
 )]
-async fn list(
+async fn list_alerts(
     _caller: Caller<Reader>,
     State(s): State<AlertsApi>,
     Query(q): Query<ListQuery>,
@@ -122,7 +121,6 @@ async fn list(
 #[utoipa::path(
     get,
     path = "/api/v1/alerts/{key}",
-    operation_id = "get_alert",
     tag = "alerts",
     params(("key" = String, Path, description = "am:<fingerprint> or pd:<incident id>")),
     responses(
@@ -131,7 +129,7 @@ async fn list(
     ),
     security(("bearer" = ["reader"])),
 )]
-async fn one(
+async fn get_alert(
     _caller: Caller<Reader>,
     State(s): State<AlertsApi>,
     Path(key): Path<String>,

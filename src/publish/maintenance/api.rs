@@ -26,7 +26,11 @@ use utoipa::{OpenApi, ToSchema};
 
 /// The OpenAPI description of this router's operations.
 #[derive(OpenApi)]
-#[openapi(paths(deliveries, retry, resolve_conflict))]
+#[openapi(paths(
+    maintenance_deliveries,
+    retry_maintenance,
+    resolve_maintenance_conflict
+))]
 pub struct ApiDoc;
 
 /// A maintenance's deliveries to external targets.
@@ -53,11 +57,14 @@ crate::edge_state!(MaintenanceDeliveryApi);
 
 pub fn router(state: MaintenanceDeliveryApi) -> Router {
     Router::new()
-        .route("/api/v1/maintenances/{id}/deliveries", get(deliveries))
-        .route("/api/v1/maintenances/{id}/retry", post(retry))
+        .route(
+            "/api/v1/maintenances/{id}/deliveries",
+            get(maintenance_deliveries),
+        )
+        .route("/api/v1/maintenances/{id}/retry", post(retry_maintenance))
         .route(
             "/api/v1/maintenances/{id}/resolve-conflict",
-            post(resolve_conflict),
+            post(resolve_maintenance_conflict),
         )
         .with_state(state)
 }
@@ -85,7 +92,6 @@ fn view(e: &Entry, report: &Value) -> Value {
 #[utoipa::path(
     get,
     path = "/api/v1/maintenances/{id}/deliveries",
-    operation_id = "maintenance_deliveries",
     tag = "maintenance",
     params(MaintenanceId),
     responses(
@@ -94,7 +100,7 @@ fn view(e: &Entry, report: &Value) -> Value {
     ),
     security(("bearer" = ["reader"])),
 )]
-async fn deliveries(
+async fn maintenance_deliveries(
     _caller: Caller<Reader>,
     State(s): State<MaintenanceDeliveryApi>,
     Path(id): Path<String>,
@@ -112,7 +118,6 @@ async fn deliveries(
 #[utoipa::path(
     post,
     path = "/api/v1/maintenances/{id}/retry",
-    operation_id = "retry_maintenance",
     tag = "maintenance",
     params(MaintenanceId),
     responses(
@@ -122,7 +127,7 @@ async fn deliveries(
     ),
     security(("bearer" = ["admin"])),
 )]
-async fn retry(
+async fn retry_maintenance(
     caller: Caller<Admin>,
     State(s): State<MaintenanceDeliveryApi>,
     Path(id): Path<String>,
@@ -154,7 +159,6 @@ struct ResolveBody {
 #[utoipa::path(
     post,
     path = "/api/v1/maintenances/{id}/resolve-conflict",
-    operation_id = "resolve_maintenance_conflict",
     tag = "maintenance",
     params(MaintenanceId),
     request_body = ResolveBody,
@@ -165,7 +169,7 @@ struct ResolveBody {
     ),
     security(("bearer" = ["admin"])),
 )]
-async fn resolve_conflict(
+async fn resolve_maintenance_conflict(
     caller: Caller<Admin>,
     State(s): State<MaintenanceDeliveryApi>,
     Path(id): Path<String>,
