@@ -416,11 +416,12 @@ async fn retry(
     Ok(Json(draft).into_response())
 }
 
+// Shared with maintenances' conflicts: the document has one `ResolveBody`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ResolveBody {
+pub(crate) struct ResolveBody {
     /// `overwrite` the hand edit on the target, or keep `theirs` and send the rest.
-    choice: Choice,
+    pub(crate) choice: Choice,
 }
 
 /// Settles a conflict with a hand edit on an external target.

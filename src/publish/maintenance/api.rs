@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::delivery::{record_key, refresh, thread, MaintenanceDelivery};
@@ -18,9 +17,9 @@ use crate::http::{
     Admin, ApiError, Caller, ErrorBody, JsonBody, MaintenanceId, NoMaintenance, OrMissing, Path,
     Reader,
 };
-use crate::publish::api::delivery_view;
+use crate::publish::api::{delivery_view, ResolveBody};
 use crate::publish::outbox::health::Health;
-use crate::publish::outbox::{Choice, Entry, EntryState, Outbox};
+use crate::publish::outbox::{Entry, EntryState, Outbox};
 use crate::publish::PublicState;
 use utoipa::{OpenApi, ToSchema};
 
@@ -147,13 +146,6 @@ async fn retry_maintenance(
             .detail(json!({"maintenance_id": id, "targets": targets})))
     })
     .await
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct ResolveBody {
-    /// `overwrite` (send ours) or `theirs` (keep the hand edit).
-    choice: Choice,
 }
 
 #[utoipa::path(
