@@ -377,28 +377,24 @@ impl Outbox {
 
     /// Every entry of one draft, finished or not, in delivery order.
     pub fn for_draft(&self, draft_id: &str) -> Result<Vec<Entry>> {
-        let mut out: Vec<Entry> = self
-            .active
-            .scan::<Entry>()?
-            .into_iter()
-            .chain(self.done.scan::<Entry>()?)
-            .map(|(_, e)| e)
-            .filter(|e| e.draft_id.as_deref() == Some(draft_id))
-            .collect();
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(out)
+        self.every(|e| e.draft_id.as_deref() == Some(draft_id))
     }
 
     /// Every entry of one thread (an incident's group, a maintenance), finished or not, in
     /// delivery order.
     pub fn for_thread(&self, thread: &str) -> Result<Vec<Entry>> {
+        self.every(|e| e.thread == thread)
+    }
+
+    /// Every entry, finished or not, that `keep` keeps, in delivery order.
+    fn every(&self, keep: impl Fn(&Entry) -> bool) -> Result<Vec<Entry>> {
         let mut out: Vec<Entry> = self
             .active
             .scan::<Entry>()?
             .into_iter()
             .chain(self.done.scan::<Entry>()?)
             .map(|(_, e)| e)
-            .filter(|e| e.thread == thread)
+            .filter(|e| keep(e))
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
