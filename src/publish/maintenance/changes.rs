@@ -9,8 +9,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::delivery::{kind_of_step, Noted, Queued};
-use super::{abort, active, Maintenance};
+use super::{active, Maintenance};
 use crate::audit::AuditEntry;
+use crate::publish::abort;
 use crate::publish::outbox::event::EventKind;
 use crate::publish::{Incident, PublicState};
 use crate::store::{StoreError, Table, Tx, TxAbort};

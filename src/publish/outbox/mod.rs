@@ -22,10 +22,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use self::event::{Approved, Message};
+use super::abort;
 use super::subscribers::{Channel, Subscriber, SubscriberState, Subscribers};
 use crate::audit::{Audit, AuditEntry};
 use crate::draft::{Conflict, Draft};
-use crate::store::{seq_key, Result, Store, StoreError, Table, Tx, TxAbort};
+use crate::store::{seq_key, Result, Store, Table, Tx, TxAbort};
 
 pub const OUTBOX_TABLE: &str = "outbox";
 pub const OUTBOX_DONE_TABLE: &str = "outbox_done";
@@ -450,13 +451,6 @@ impl Outbox {
             }
         }
         Ok(out)
-    }
-}
-
-fn abort(e: TxAbort) -> StoreError {
-    match e {
-        TxAbort::Store(e) => e,
-        TxAbort::Rejected(r) => StoreError::Io(r),
     }
 }
 
