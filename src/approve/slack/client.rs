@@ -345,37 +345,6 @@ impl Client {
 
     /// Exponential with full jitter between half and all of the step, capped at `max`.
     pub fn backoff_for(&self, attempt: u32) -> Duration {
-        backoff(&self.backoff, attempt)
-    }
-}
-
-/// `initial · 2^(attempt-1)`, capped at `max`, with jitter (half to all of it).
-pub fn backoff(cfg: &BackoffConfig, attempt: u32) -> Duration {
-    let base = cfg
-        .initial
-        .as_std()
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-        .min(cfg.max.as_std());
-    base.mul_f64(0.5 + rand::random::<f64>() * 0.5)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Dur;
-
-    #[test]
-    fn backoff_grows_and_stays_under_the_cap() {
-        let cfg = BackoffConfig {
-            initial: Dur(Duration::from_millis(100)),
-            max: Dur::secs(1),
-        };
-        let first = backoff(&cfg, 1);
-        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
-        let third = backoff(&cfg, 3);
-        assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
-        for n in 5..40 {
-            assert!(backoff(&cfg, n) <= Duration::from_secs(1));
-        }
+        self.backoff.delay(attempt)
     }
 }
