@@ -103,7 +103,11 @@ fn looks_like_id(id: &str, prefixes: &[char]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Config;
+    use super::super::{Config, Secret};
+
+    fn holds(secret: &Option<Secret>, value: &[u8]) -> bool {
+        secret.as_ref().is_some_and(|s| s.matches(value))
+    }
 
     #[test]
     fn environment_turns_slack_on_and_overrides_the_file() {
@@ -122,18 +126,8 @@ mod tests {
         assert_eq!(slack.remind_after().as_secs(), 120);
         assert_eq!(slack.nudge_after().as_secs(), 1800);
         assert_eq!(slack.api_url(), "https://slack.com/api");
-        assert!(c
-            .secrets
-            .slack_bot_token
-            .as_ref()
-            .unwrap()
-            .matches(b"xoxb-1"));
-        assert!(c
-            .secrets
-            .slack_signing_secret
-            .as_ref()
-            .unwrap()
-            .matches(b"shh"));
+        assert!(holds(&c.secrets.slack_bot_token, b"xoxb-1"));
+        assert!(holds(&c.secrets.slack_signing_secret, b"shh"));
     }
 
     #[test]
@@ -151,7 +145,7 @@ mod tests {
         )
         .unwrap();
         let c = Config::load_with_env(Some(&file), &|_| None).unwrap();
-        assert!(c.secrets.slack_bot_token.unwrap().matches(b"xoxb-file"));
+        assert!(holds(&c.secrets.slack_bot_token, b"xoxb-file"));
         assert!(c.secrets.slack_signing_secret.is_none());
     }
 
