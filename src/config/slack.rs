@@ -103,6 +103,7 @@ fn looks_like_id(id: &str, prefixes: &[char]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{load_text, load_with_file};
     use super::super::{Config, Secret};
 
     fn holds(secret: &Option<Secret>, value: &[u8]) -> bool {
@@ -132,35 +133,20 @@ mod tests {
 
     #[test]
     fn secrets_come_from_files_named_in_the_config() {
-        let dir = tempfile::tempdir().unwrap();
-        let token = dir.path().join("bot");
-        std::fs::write(&token, "xoxb-file\n").unwrap();
-        let file = dir.path().join("c.yaml");
-        std::fs::write(
-            &file,
-            format!(
-                "slack: {{channel: C1, bot_token_file: {}}}\n",
-                token.display()
-            ),
-        )
-        .unwrap();
-        let c = Config::load_with_env(Some(&file), &|_| None).unwrap();
+        let text = "slack: {channel: C1, bot_token_file: {file}}\n";
+        let c = load_with_file(text, "xoxb-file\n", &|_| None).unwrap();
         assert!(holds(&c.secrets.slack_bot_token, b"xoxb-file"));
         assert!(c.secrets.slack_signing_secret.is_none());
     }
 
     #[test]
     fn bad_values_are_refused_with_their_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.yaml");
-        std::fs::write(
-            &file,
+        let err = load_text(
             "slack: {channel: C1, approvers: [alice], approver_groups: [U1], api_url: ftp://x, remind_interval: 0s}\n",
+            &|_| None,
         )
-        .unwrap();
-        let err = Config::load_with_env(Some(&file), &|_| None)
-            .unwrap_err()
-            .to_string();
+        .unwrap_err()
+        .to_string();
         for needle in [
             "slack.approvers: `alice`",
             "slack.approver_groups: `U1`",
