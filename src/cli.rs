@@ -421,37 +421,27 @@ fn drafts(url: &str, token: Option<String>, action: DraftsAction) -> ExitCode {
         match action {
             DraftsAction::List { state, json } => {
                 let path = format!("/api/v1/drafts?state={state}");
-                match client.get(&path).await {
-                    Ok(v) if json => print_json(&v),
-                    Ok(v) => {
-                        let list = v["drafts"].as_array().cloned().unwrap_or_default();
-                        if list.is_empty() {
-                            println!("no {state} drafts");
-                        }
-                        for d in list {
-                            println!(
-                                "{:<8} r{:<3} {:<9} {:<13} {}",
-                                d["id"].as_str().unwrap_or(""),
-                                d["revision"],
-                                d["state"].as_str().unwrap_or(""),
-                                d["kind"].as_str().unwrap_or(""),
-                                d["title"].as_str().unwrap_or("")
-                            );
-                        }
-                        ExitCode::SUCCESS
+                shown(client.get(&path).await, json, |v| {
+                    let list = v["drafts"].as_array().cloned().unwrap_or_default();
+                    if list.is_empty() {
+                        return format!("no {state} drafts\n");
                     }
-                    Err(e) => fail(e),
-                }
+                    let line = |d: &Value| {
+                        format!(
+                            "{:<8} r{:<3} {:<9} {:<13} {}\n",
+                            d["id"].as_str().unwrap_or(""),
+                            d["revision"],
+                            d["state"].as_str().unwrap_or(""),
+                            d["kind"].as_str().unwrap_or(""),
+                            d["title"].as_str().unwrap_or("")
+                        )
+                    };
+                    list.iter().map(line).collect()
+                })
             }
             DraftsAction::Show { id, json } => {
-                match client.get(&format!("/api/v1/drafts/{id}")).await {
-                    Ok(v) if json => print_json(&v),
-                    Ok(v) => {
-                        print!("{}", describe_draft(&v));
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => fail(e),
-                }
+                let answer = client.get(&format!("/api/v1/drafts/{id}")).await;
+                shown(answer, json, describe_draft)
             }
             DraftsAction::Approve { id, revision, yes } => {
                 let revision = match revision {
@@ -481,40 +471,34 @@ fn drafts(url: &str, token: Option<String>, action: DraftsAction) -> ExitCode {
                         r
                     }
                 };
-                match client
-                    .post(
-                        &format!("/api/v1/drafts/{id}/approve"),
-                        json!({"revision": revision}),
+                let path = format!("/api/v1/drafts/{id}/approve");
+                let answer = client.post(&path, json!({"revision": revision})).await;
+                shown(answer, false, |v| {
+                    format!(
+                        "approved {id} revision {revision}; published as {}\n",
+                        v["incident"]["id"].as_str().unwrap_or("?")
                     )
-                    .await
-                {
-                    Ok(v) => {
-                        println!(
-                            "approved {id} revision {revision}; published as {}",
-                            v["incident"]["id"].as_str().unwrap_or("?")
-                        );
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => fail(e),
-                }
+                })
             }
             DraftsAction::Reject { id, reason } => {
-                match client
-                    .post(
-                        &format!("/api/v1/drafts/{id}/reject"),
-                        json!({"reason": reason}),
-                    )
-                    .await
-                {
-                    Ok(_) => {
-                        println!("rejected {id}");
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => fail(e),
-                }
+                let path = format!("/api/v1/drafts/{id}/reject");
+                let answer = client.post(&path, json!({"reason": reason})).await;
+                shown(answer, false, |_| format!("rejected {id}\n"))
             }
         }
     })
+}
+
+/// Prints an answer as `words` put it (as JSON with `--json`), or fails with the error.
+fn shown(answer: Result<Value, String>, json: bool, words: impl Fn(&Value) -> String) -> ExitCode {
+    match answer {
+        Ok(v) if json => print_json(&v),
+        Ok(v) => {
+            print!("{}", words(&v));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
 }
 
 fn print_json(v: &Value) -> ExitCode {

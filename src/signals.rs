@@ -44,14 +44,30 @@ pub struct HeldDrafts {
 
 #[derive(Debug, Default)]
 struct Inner {
-    storm: StormState,
-    watchdog: WatchdogState,
-    held: HeldDrafts,
-    held_reported: bool,
-    /// Whether the pipeline and the watchdog task have reported at least once; before
-    /// that the defaults above say nothing.
-    storm_reported: bool,
-    watchdog_reported: bool,
+    storm: Reported<StormState>,
+    watchdog: Reported<WatchdogState>,
+    held: Reported<HeldDrafts>,
+}
+
+/// One signal and whether it has been reported at least once (by the pipeline or the
+/// watchdog task); before that the default says nothing.
+#[derive(Debug, Default)]
+struct Reported<T> {
+    value: T,
+    reported: bool,
+}
+
+impl<T: Clone + PartialEq> Reported<T> {
+    /// Takes a report; true when it was the first or changed something.
+    fn set(&mut self, value: T) -> bool {
+        let changed = !self.reported || self.value != value;
+        (self.value, self.reported) = (value, true);
+        changed
+    }
+
+    fn if_reported(&self) -> Option<T> {
+        self.reported.then(|| self.value.clone())
+    }
 }
 
 #[derive(Clone)]
@@ -77,18 +93,16 @@ impl Signals {
 
     /// The storm breaker, once the pipeline has reported it since start.
     pub fn storm_reported(&self) -> Option<StormState> {
-        self.inner
-            .read()
-            .ok()
-            .and_then(|i| i.storm_reported.then(|| i.storm.clone()))
+        self.read(|i| i.storm.if_reported())
     }
 
     /// The watchdog, once its task has reported since start.
     pub fn watchdog_reported(&self) -> Option<WatchdogState> {
-        self.inner
-            .read()
-            .ok()
-            .and_then(|i| i.watchdog_reported.then(|| i.watchdog.clone()))
+        self.read(|i| i.watchdog.if_reported())
+    }
+
+    fn read<T: Default>(&self, f: impl FnOnce(&Inner) -> T) -> T {
+        self.inner.read().map(|i| f(&i)).unwrap_or_default()
     }
 
     /// Applies a report under the lock; listeners hear of it when it was the first or
@@ -101,63 +115,32 @@ impl Signals {
     }
 
     pub fn storm(&self) -> StormState {
-        self.inner
-            .read()
-            .map(|i| i.storm.clone())
-            .unwrap_or_default()
+        self.read(|i| i.storm.value.clone())
     }
 
     pub fn set_storm(&self, storm: StormState) {
-        self.report(|i| {
-            let changed = !i.storm_reported || i.storm != storm;
-            (i.storm, i.storm_reported) = (storm, true);
-            changed
-        });
+        self.report(|i| i.storm.set(storm));
     }
 
     /// The drafts held by `limits.drafts_per_hour`, once the pipeline has reported.
     pub fn held_reported(&self) -> Option<HeldDrafts> {
-        self.inner
-            .read()
-            .ok()
-            .and_then(|i| i.held_reported.then(|| i.held.clone()))
+        self.read(|i| i.held.if_reported())
     }
 
     pub fn held(&self) -> HeldDrafts {
-        self.inner
-            .read()
-            .map(|i| i.held.clone())
-            .unwrap_or_default()
+        self.read(|i| i.held.value.clone())
     }
 
     pub fn set_held(&self, held: HeldDrafts) {
-        let changed = match self.inner.write() {
-            Ok(mut i) => {
-                let changed = !i.held_reported || i.held != held;
-                i.held = held;
-                i.held_reported = true;
-                changed
-            }
-            Err(_) => false,
-        };
-        if changed {
-            self.changes.send_replace(());
-        }
+        self.report(|i| i.held.set(held));
     }
 
     pub fn watchdog(&self) -> WatchdogState {
-        self.inner
-            .read()
-            .map(|i| i.watchdog.clone())
-            .unwrap_or_default()
+        self.read(|i| i.watchdog.value.clone())
     }
 
     pub fn set_watchdog(&self, w: WatchdogState) {
-        self.report(|i| {
-            let changed = !i.watchdog_reported || i.watchdog != w;
-            (i.watchdog, i.watchdog_reported) = (w, true);
-            changed
-        });
+        self.report(|i| i.watchdog.set(w));
     }
 
     /// What approvers must know before they trust the drafts list.

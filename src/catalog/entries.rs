@@ -74,16 +74,9 @@ impl Builder {
     }
 
     pub(super) fn route(&mut self, doc: &Doc, path: &str, v: &Value) {
-        let Some(map) = self.mapping(doc, path, v, "a route", ROUTE_KEYS) else {
+        let Some((map, name, who)) = self.named(doc, path, v, "route", ROUTE_KEYS) else {
             return;
         };
-        let name = self.string(doc, path, map, "name", true);
-        let who = name
-            .as_ref()
-            .map_or_else(|| "route".to_string(), |n| format!("route `{n}`"));
-        if map.get("name").is_none() {
-            self.problem(doc, path, "route is missing `name`".into());
-        }
         let mut matchers = Vec::new();
         if map.get("match").is_none() {
             self.problem(
@@ -174,16 +167,9 @@ impl Builder {
     }
 
     pub(super) fn test(&mut self, doc: &Doc, path: &str, v: &Value) {
-        let Some(map) = self.mapping(doc, path, v, "a test", TEST_KEYS) else {
+        let Some((map, name, who)) = self.named(doc, path, v, "test", TEST_KEYS) else {
             return;
         };
-        let name = self.string(doc, path, map, "name", true);
-        let who = name
-            .as_ref()
-            .map_or_else(|| "test".to_string(), |n| format!("test `{n}`"));
-        if map.get("name").is_none() {
-            self.problem(doc, path, "test is missing `name`".into());
-        }
         let mut labels = Labels::new();
         match map.get("labels") {
             Some(Value::Mapping(m)) => {
@@ -230,6 +216,27 @@ impl Builder {
             labels,
             expect,
         });
+    }
+
+    /// Opens a named entry (a route or a test): its mapping, its `name` (missing is a
+    /// problem) and what messages call it (``route `name` ``, or just `route`).
+    fn named<'v>(
+        &mut self,
+        doc: &Doc,
+        path: &str,
+        v: &'v Value,
+        kind: &str,
+        allowed: &[&str],
+    ) -> Option<(&'v Mapping, Option<String>, String)> {
+        let map = self.mapping(doc, path, v, &format!("a {kind}"), allowed)?;
+        let name = self.string(doc, path, map, "name", true);
+        let who = name
+            .as_ref()
+            .map_or_else(|| kind.to_string(), |n| format!("{kind} `{n}`"));
+        if map.get("name").is_none() {
+            self.problem(doc, path, format!("{kind} is missing `name`"));
+        }
+        Some((map, name, who))
     }
 
     /// Checks that `v` is a mapping with only `allowed` keys.

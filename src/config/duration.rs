@@ -67,23 +67,39 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// A duration or size as written in the file: text with a unit, or a bare number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Raw {
+    Text(String),
+    Number(u64),
+}
+
+impl Raw {
+    /// Reads a value written either way: `text` parses text, `number` takes a bare number.
+    fn read<'de, D: Deserializer<'de>, T>(
+        d: D,
+        text: impl FnOnce(&str) -> Result<T, String>,
+        number: impl FnOnce(u64) -> Result<T, String>,
+    ) -> Result<T, D::Error> {
+        match Raw::deserialize(d)? {
+            Raw::Text(t) => text(&t),
+            Raw::Number(n) => number(n),
+        }
+        .map_err(serde::de::Error::custom)
+    }
+}
+
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Secs(u64),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Text(t) => parse_duration(&t)
-                .map(Dur)
-                .map_err(serde::de::Error::custom),
-            Raw::Secs(0) => Ok(Dur(Duration::ZERO)),
-            Raw::Secs(n) => Err(serde::de::Error::custom(format!(
-                "duration `{n}` has no unit (write e.g. {n}s)"
-            ))),
-        }
+        Raw::read(
+            d,
+            |t| parse_duration(t).map(Dur),
+            |n| match n {
+                0 => Ok(Dur(Duration::ZERO)),
+                n => Err(format!("duration `{n}` has no unit (write e.g. {n}s)")),
+            },
+        )
     }
 }
 
@@ -136,18 +152,11 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Bytes(usize),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Text(t) => parse_size(&t)
-                .map(ByteSize)
-                .map_err(serde::de::Error::custom),
-            Raw::Bytes(n) => Ok(ByteSize(n)),
-        }
+        Raw::read(
+            d,
+            |t| parse_size(t).map(ByteSize),
+            |n| usize::try_from(n).map(ByteSize).map_err(|e| e.to_string()),
+        )
     }
 }
 

@@ -356,6 +356,24 @@ impl Default for BackoffConfig {
     }
 }
 
+impl BackoffConfig {
+    /// The delay before attempt `n + 1` after `n` failures: exponential from `initial`,
+    /// capped at `max`, with jitter (half fixed, half random) so that many retries do not
+    /// fall in step.
+    pub fn delay(&self, failures: u32) -> std::time::Duration {
+        let initial = self
+            .initial
+            .as_std()
+            .max(std::time::Duration::from_millis(1));
+        let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(30));
+        let d = initial
+            .saturating_mul(factor)
+            .min(self.max.as_std().max(initial));
+        let half = d / 2;
+        half + half.mul_f64(rand::random::<f64>())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
 pub enum PublisherConfig {

@@ -103,7 +103,12 @@ fn looks_like_id(id: &str, prefixes: &[char]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Config;
+    use super::super::tests::{load_text, load_with_file};
+    use super::super::{Config, Secret};
+
+    fn holds(secret: &Option<Secret>, value: &[u8]) -> bool {
+        secret.as_ref().is_some_and(|s| s.matches(value))
+    }
 
     #[test]
     fn environment_turns_slack_on_and_overrides_the_file() {
@@ -122,51 +127,26 @@ mod tests {
         assert_eq!(slack.remind_after().as_secs(), 120);
         assert_eq!(slack.nudge_after().as_secs(), 1800);
         assert_eq!(slack.api_url(), "https://slack.com/api");
-        assert!(c
-            .secrets
-            .slack_bot_token
-            .as_ref()
-            .unwrap()
-            .matches(b"xoxb-1"));
-        assert!(c
-            .secrets
-            .slack_signing_secret
-            .as_ref()
-            .unwrap()
-            .matches(b"shh"));
+        assert!(holds(&c.secrets.slack_bot_token, b"xoxb-1"));
+        assert!(holds(&c.secrets.slack_signing_secret, b"shh"));
     }
 
     #[test]
     fn secrets_come_from_files_named_in_the_config() {
-        let dir = tempfile::tempdir().unwrap();
-        let token = dir.path().join("bot");
-        std::fs::write(&token, "xoxb-file\n").unwrap();
-        let file = dir.path().join("c.yaml");
-        std::fs::write(
-            &file,
-            format!(
-                "slack: {{channel: C1, bot_token_file: {}}}\n",
-                token.display()
-            ),
-        )
-        .unwrap();
-        let c = Config::load_with_env(Some(&file), &|_| None).unwrap();
-        assert!(c.secrets.slack_bot_token.unwrap().matches(b"xoxb-file"));
+        let text = "slack: {channel: C1, bot_token_file: {file}}\n";
+        let c = load_with_file(text, "xoxb-file\n", &|_| None).unwrap();
+        assert!(holds(&c.secrets.slack_bot_token, b"xoxb-file"));
         assert!(c.secrets.slack_signing_secret.is_none());
     }
 
     #[test]
     fn bad_values_are_refused_with_their_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.yaml");
-        std::fs::write(
-            &file,
+        let err = load_text(
             "slack: {channel: C1, approvers: [alice], approver_groups: [U1], api_url: ftp://x, remind_interval: 0s}\n",
+            &|_| None,
         )
-        .unwrap();
-        let err = Config::load_with_env(Some(&file), &|_| None)
-            .unwrap_err()
-            .to_string();
+        .unwrap_err()
+        .to_string();
         for needle in [
             "slack.approvers: `alice`",
             "slack.approver_groups: `U1`",

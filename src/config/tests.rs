@@ -93,12 +93,32 @@ fn bad_values_are_refused_with_their_key() {
     assert!(err.contains("unknown variant `god`"), "{err}");
 }
 
-fn load_text(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+/// A fresh file holding `contents`, there as long as its directory.
+fn temp_file(name: &str, contents: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("sg.yaml");
-    std::fs::write(&file, text).unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, contents).unwrap();
+    (dir, file)
+}
+
+/// Loads `text` as a config file (errors name it `sg.yaml`).
+pub(crate) fn load_text(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let (_dir, file) = temp_file("sg.yaml", text);
     Config::load_with_env(Some(&file), env)
         .map_err(|e| ConfigError(e.0.replace(&*file.display().to_string(), "sg.yaml")))
+}
+
+/// Loads `text` with `{file}` replaced by the path of a fresh file holding `secret`.
+pub(crate) fn load_with_file(
+    text: &str,
+    secret: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let (_dir, file) = temp_file("secret", secret);
+    load_text(&text.replace("{file}", &file.display().to_string()), env)
 }
 
 #[test]

@@ -63,56 +63,17 @@ impl Redactor {
 
     /// `text` with every sensitive run replaced by `[redacted]`.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = self
-            .url
-            .replace_all(text, |c: &regex::Captures| {
-                let url = &c[0];
-                if self.url_is_internal(url) {
-                    REDACTED.to_string()
-                } else {
-                    url.to_string()
-                }
-            })
-            .into_owned();
+        let mut out = only_where(&self.url, text, |url| self.url_is_internal(url));
         out = self.email.replace_all(&out, REDACTED).into_owned();
         out = self.ipv4.replace_all(&out, REDACTED).into_owned();
-        out = self
-            .ipv6
-            .replace_all(&out, |c: &regex::Captures| {
-                let m = &c[0];
-                if looks_like_ipv6(m) {
-                    REDACTED.to_string()
-                } else {
-                    m.to_string()
-                }
-            })
-            .into_owned();
-        out = self
-            .hostname
-            .replace_all(&out, |c: &regex::Captures| {
-                let host = &c[0];
-                if self.host_is_internal(host) {
-                    REDACTED.to_string()
-                } else {
-                    host.to_string()
-                }
-            })
-            .into_owned();
+        out = only_where(&self.ipv6, &out, looks_like_ipv6);
+        out = only_where(&self.hostname, &out, |host| self.host_is_internal(host));
         out = self.hex.replace_all(&out, REDACTED).into_owned();
-        out = self
-            .base64
-            .replace_all(&out, |c: &regex::Captures| {
-                let m = &c[0];
-                // A long run of letters only is a word (or a German compound), not a token.
-                if m.chars()
-                    .any(|ch| ch.is_ascii_digit() || "+/_-=".contains(ch))
-                {
-                    REDACTED.to_string()
-                } else {
-                    m.to_string()
-                }
-            })
-            .into_owned();
+        // A long run of letters only is a word (or a German compound), not a token.
+        out = only_where(&self.base64, &out, |m| {
+            m.chars()
+                .any(|ch| ch.is_ascii_digit() || "+/_-=".contains(ch))
+        });
         for p in &self.patterns {
             out = p.replace_all(&out, REDACTED).into_owned();
         }
@@ -152,6 +113,19 @@ impl Redactor {
                 && labels.windows(entry.len()).any(|w| w == entry.as_slice())
         })
     }
+}
+
+/// `text` with the matches of `re` that `sensitive` picks replaced by `[redacted]`.
+fn only_where(re: &Regex, text: &str, sensitive: impl Fn(&str) -> bool) -> String {
+    re.replace_all(text, |c: &regex::Captures| {
+        let m = &c[0];
+        if sensitive(m) {
+            REDACTED.to_string()
+        } else {
+            m.to_string()
+        }
+    })
+    .into_owned()
 }
 
 fn looks_like_ipv6(m: &str) -> bool {

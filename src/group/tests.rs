@@ -38,6 +38,11 @@ fn t(secs: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap() + Duration::seconds(secs)
 }
 
+/// The test catalog and a grouper with nothing in it (storm breaker off).
+fn fresh() -> (Catalog, Grouper) {
+    (catalog(), Grouper::new(config(), storm_off(), vec![]))
+}
+
 fn config() -> GroupingConfig {
     GroupingConfig {
         group_by: GroupBy::Components,
@@ -89,6 +94,14 @@ fn alert(fp: &str, service: &str, severity: &str, firing: bool, starts: i64) -> 
     }
 }
 
+/// The one effect, which must be a resolution.
+fn resolution(effects: &[Effect]) -> &Snapshot {
+    match effects {
+        [Effect::Resolve(s)] => s,
+        other => panic!("expected a resolution, got {other:?}"),
+    }
+}
+
 fn opened(effects: &[Effect]) -> Vec<&Snapshot> {
     effects
         .iter()
@@ -101,7 +114,7 @@ fn opened(effects: &[Effect]) -> Vec<&Snapshot> {
 
 #[test]
 fn an_alert_that_fires_for_seconds_drafts_nothing() {
-    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
+    let (c, mut g) = fresh();
     assert!(g
         .observe(alert("a", "api", "critical", true, 0), &c, t(0))
         .is_empty());
@@ -113,7 +126,7 @@ fn an_alert_that_fires_for_seconds_drafts_nothing() {
 
 #[test]
 fn the_first_draft_waits_for_group_wait_and_joins_alerts_for_the_same_component() {
-    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
+    let (c, mut g) = fresh();
     g.observe(alert("a", "api", "warning", true, 0), &c, t(0));
     g.observe(alert("b", "api", "critical", true, 5), &c, t(5));
     g.observe(alert("w", "web", "critical", true, 6), &c, t(6));
@@ -136,7 +149,7 @@ fn the_first_draft_waits_for_group_wait_and_joins_alerts_for_the_same_component(
 
 #[test]
 fn unmapped_and_ignored_alerts_are_reported_and_not_grouped() {
-    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
+    let (c, mut g) = fresh();
     let e = g.observe(alert("x", "mystery", "critical", true, 0), &c, t(0));
     assert_eq!(
         e,
@@ -163,7 +176,7 @@ fn unmapped_and_ignored_alerts_are_reported_and_not_grouped() {
 
 #[test]
 fn resolution_waits_for_resolve_wait_and_a_returning_alert_keeps_the_incident_open() {
-    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
+    let (c, mut g) = fresh();
     g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
     assert_eq!(opened(&g.tick(t(30))).len(), 1);
     assert!(g
@@ -177,22 +190,18 @@ fn resolution_waits_for_resolve_wait_and_a_returning_alert_keeps_the_incident_op
     assert!(g.tick(t(1000)).is_empty());
     g.observe(alert("a", "api", "critical", false, 390), &c, t(1000));
     let effects = g.tick(t(1300));
-    match effects.as_slice() {
-        [Effect::Resolve(s)] => {
-            assert_eq!(
-                s.components,
-                BTreeMap::from([("api".to_string(), Operational)])
-            );
-            assert_eq!(s.resolved_at, Some(t(1000)));
-        }
-        other => panic!("expected a resolution, got {other:?}"),
-    }
+    let s = resolution(&effects);
+    assert_eq!(
+        s.components,
+        BTreeMap::from([("api".to_string(), Operational)])
+    );
+    assert_eq!(s.resolved_at, Some(t(1000)));
     assert_eq!(g.groups().count(), 0);
 }
 
 #[test]
 fn a_change_in_what_the_incident_is_about_is_an_update() {
-    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
+    let (c, mut g) = fresh();
     g.observe(alert("a", "api", "warning", true, 0), &c, t(0));
     g.tick(t(30));
     let e = g.observe(alert("a2", "api", "critical", true, 40), &c, t(40));
@@ -208,7 +217,7 @@ fn a_change_in_what_the_incident_is_about_is_an_update() {
 
 #[test]
 fn a_flapping_alert_is_held_and_says_so_until_it_calms_down() {
-    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
+    let (c, mut g) = fresh();
     g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
     g.tick(t(30));
     // resolved → firing → resolved → firing: four flips within the window (the first
@@ -234,7 +243,7 @@ fn a_flapping_alert_is_held_and_says_so_until_it_calms_down() {
 
 #[test]
 fn an_alert_that_came_back_within_resolve_wait_and_resolved_for_good_resolves() {
-    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
+    let (c, mut g) = fresh();
     g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
     assert_eq!(opened(&g.tick(t(30))).len(), 1);
     // Resolved, back 20 s later (well within resolve_wait), resolved for good 20 s after.
@@ -247,19 +256,16 @@ fn an_alert_that_came_back_within_resolve_wait_and_resolved_for_good_resolves() 
         "coming back once is not flapping: {e:?}"
     );
     assert!(g.tick(t(379)).is_empty(), "resolve_wait counts from t=80");
-    match g.tick(t(380)).as_slice() {
-        [Effect::Resolve(s)] => {
-            assert!(!s.flapping);
-            assert_eq!(s.resolved_at, Some(t(80)));
-        }
-        other => panic!("expected the resolution, got {other:?}"),
-    }
+    let effects = g.tick(t(380));
+    let s = resolution(&effects);
+    assert!(!s.flapping);
+    assert_eq!(s.resolved_at, Some(t(80)));
     assert_eq!(g.groups().count(), 0);
 }
 
 #[test]
 fn group_state_survives_a_round_trip_through_storage() {
-    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
+    let (c, mut g) = fresh();
     g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
     let (changed, _) = g.take_changes();
     let json = serde_json::to_string(&changed).unwrap();
@@ -436,7 +442,7 @@ fn an_alert_already_in_an_open_group_keeps_updating_it_during_maintenance() {
 
 #[test]
 fn held_groups_fold_into_one_multiple_services_group() {
-    let (c, mut g) = (catalog(), Grouper::new(config(), storm_off(), vec![]));
+    let (c, mut g) = fresh();
     g.observe(alert("w", "web", "critical", true, 0), &c, t(0));
     g.observe(alert("p", "pay", "critical", true, 5), &c, t(5));
     let open = opened_all(&g.tick(t(40)));

@@ -172,18 +172,7 @@ impl PublicState {
 
     /// Incidents, newest first.
     pub fn incidents(&self) -> Result<Vec<Incident>> {
-        let mut all: Vec<Incident> = self
-            .incidents
-            .scan::<Incident>()?
-            .into_iter()
-            .map(|(_, i)| i)
-            .collect();
-        all.sort_by(|a, b| {
-            b.created_at
-                .cmp(&a.created_at)
-                .then(b.number.cmp(&a.number))
-        });
-        Ok(all)
+        newest_first(&self.incidents, |i: &Incident| (i.created_at, i.number))
     }
 
     pub fn unresolved(&self) -> Result<Vec<Incident>> {
@@ -261,10 +250,7 @@ impl PublicState {
                     moved.write(self, tx)?;
                     Ok(())
                 })?;
-        outcome.map_err(|e| match e {
-            TxAbort::Store(e) => e,
-            TxAbort::Rejected(r) => StoreError::Io(r),
-        })?;
+        outcome.map_err(abort)?;
         self.store.durable().await?;
         self.bump();
         Ok(incident)
@@ -353,5 +339,23 @@ impl Moved {
             tx.append(&public.history, c)?;
         }
         Ok(())
+    }
+}
+
+/// Every record of `table`, newest first by `key` (a time, then a number for ties).
+fn newest_first<T: serde::de::DeserializeOwned, K: Ord>(
+    table: &Table,
+    key: impl Fn(&T) -> K,
+) -> Result<Vec<T>> {
+    let mut all: Vec<T> = table.scan::<T>()?.into_iter().map(|(_, v)| v).collect();
+    all.sort_by_key(|v| std::cmp::Reverse(key(v)));
+    Ok(all)
+}
+
+/// A transaction's abort as the store error it stands for.
+fn abort(e: TxAbort) -> StoreError {
+    match e {
+        TxAbort::Store(e) => e,
+        TxAbort::Rejected(r) => StoreError::Io(r),
     }
 }

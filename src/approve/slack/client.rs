@@ -75,6 +75,13 @@ impl Patience {
     };
 }
 
+/// How an edit of a posted message went.
+pub enum Edit {
+    Done,
+    /// The message or its channel is gone (Slack's error says which).
+    Gone(SlackError),
+}
+
 /// What a call sends.
 enum Payload<'a> {
     Json(&'a Value),
@@ -139,6 +146,60 @@ impl Client {
     ) -> Result<Value, SlackError> {
         self.send(method, Payload::Form(fields), None, patience)
             .await
+    }
+
+    /// Posts a message (links and media not unfurled) and returns where it went: the
+    /// channel Slack names (an id, where `channel` may be a name) and its `ts`.
+    pub async fn post_message(
+        &self,
+        channel: &str,
+        text: &str,
+        blocks: &Value,
+    ) -> Result<(String, String), SlackError> {
+        let body = serde_json::json!({"channel": channel, "text": text, "blocks": blocks, "unfurl_links": false, "unfurl_media": false});
+        let answer = self
+            .call(
+                "chat.postMessage",
+                &body,
+                Some(channel),
+                Patience::BACKGROUND,
+            )
+            .await?;
+        let Some(ts) = answer["ts"].as_str() else {
+            return Err(SlackError::Refused(
+                "chat.postMessage answered without a ts".into(),
+            ));
+        };
+        let channel = answer["channel"].as_str().unwrap_or(channel);
+        Ok((channel.to_string(), ts.to_string()))
+    }
+
+    /// Replaces a posted message's text and blocks. A message (or channel) someone deleted
+    /// is [`Edit::Gone`], for the caller to post afresh.
+    pub async fn update_message(
+        &self,
+        channel: &str,
+        ts: &str,
+        text: &str,
+        blocks: &Value,
+    ) -> Result<Edit, SlackError> {
+        let body =
+            serde_json::json!({"channel": channel, "ts": ts, "text": text, "blocks": blocks});
+        match self
+            .call("chat.update", &body, Some(channel), Patience::BACKGROUND)
+            .await
+        {
+            Ok(_) => Ok(Edit::Done),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some("message_not_found" | "cant_update_message" | "channel_not_found")
+                ) =>
+            {
+                Ok(Edit::Gone(e))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Answers through an interaction's `response_url` (no token: the URL is the
@@ -284,37 +345,6 @@ impl Client {
 
     /// Exponential with full jitter between half and all of the step, capped at `max`.
     pub fn backoff_for(&self, attempt: u32) -> Duration {
-        backoff(&self.backoff, attempt)
-    }
-}
-
-/// `initial · 2^(attempt-1)`, capped at `max`, with jitter (half to all of it).
-pub fn backoff(cfg: &BackoffConfig, attempt: u32) -> Duration {
-    let base = cfg
-        .initial
-        .as_std()
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-        .min(cfg.max.as_std());
-    base.mul_f64(0.5 + rand::random::<f64>() * 0.5)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Dur;
-
-    #[test]
-    fn backoff_grows_and_stays_under_the_cap() {
-        let cfg = BackoffConfig {
-            initial: Dur(Duration::from_millis(100)),
-            max: Dur::secs(1),
-        };
-        let first = backoff(&cfg, 1);
-        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
-        let third = backoff(&cfg, 3);
-        assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
-        for n in 5..40 {
-            assert!(backoff(&cfg, n) <= Duration::from_secs(1));
-        }
+        self.backoff.delay(attempt)
     }
 }

@@ -21,7 +21,7 @@ use crate::approve::incident_drafts::UpdateRequest;
 use crate::approve::{ApproveError, DraftPatch};
 use crate::draft::Draft;
 use crate::http::ApiError;
-use crate::vocab::{ComponentStatus, DraftState, Impact, IncidentStatus};
+use crate::vocab::DraftState;
 
 /// How long after the request arrived the answer goes out, with or without the approval
 /// (Slack gives up after 3 seconds).
@@ -95,6 +95,18 @@ impl ViewState {
     }
     fn selected(&self, block: &str) -> Option<&str> {
         self.input(block)?["selected_option"]["value"].as_str()
+    }
+
+    /// The option picked in a select, parsed; one not in the list is an error for the
+    /// block, with `hint`.
+    fn picked<T: std::str::FromStr>(
+        &self,
+        block: &str,
+        hint: &str,
+    ) -> Result<Option<T>, (String, String)> {
+        self.selected(block)
+            .map(|v| v.parse().map_err(|_| (block.to_string(), hint.to_string())))
+            .transpose()
     }
 }
 
@@ -420,34 +432,21 @@ fn patch_from(draft: &Draft, state: &ViewState) -> Result<Option<DraftPatch>, (S
         }
         _ => {}
     }
-    if let Some(v) = state.selected("incident_status") {
-        match v.parse::<IncidentStatus>() {
-            Ok(s) if s != draft.incident_status => {
-                patch.incident_status = Some(s);
-                changed = true;
-            }
-            Ok(_) => {}
-            Err(_) => return bad("incident_status", "Pick a status from the list."),
-        }
+    let status = state.picked("incident_status", "Pick a status from the list.")?;
+    if let Some(s) = status.filter(|s| *s != draft.incident_status) {
+        patch.incident_status = Some(s);
+        changed = true;
     }
-    if let Some(v) = state.selected("impact") {
-        match v.parse::<Impact>() {
-            Ok(i) if i != draft.impact => {
-                patch.impact = Some(i);
-                changed = true;
-            }
-            Ok(_) => {}
-            Err(_) => return bad("impact", "Pick an impact from the list."),
-        }
+    let impact = state.picked("impact", "Pick an impact from the list.")?;
+    if let Some(i) = impact.filter(|i| *i != draft.impact) {
+        patch.impact = Some(i);
+        changed = true;
     }
     let mut components = draft.components.clone();
     for (id, status) in components.iter_mut() {
         let block = format!("component:{id}");
-        if let Some(v) = state.selected(&block) {
-            match v.parse::<ComponentStatus>() {
-                Ok(s) => *status = s,
-                Err(_) => return bad(&block, "Pick a status from the list."),
-            }
+        if let Some(s) = state.picked(&block, "Pick a status from the list.")? {
+            *status = s;
         }
     }
     if components != draft.components {

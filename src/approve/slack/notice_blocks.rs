@@ -68,6 +68,16 @@ fn context(text: &str) -> Value {
     json!({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, 2900)}]})
 }
 
+/// A titled, counted list; `none` stands for an empty one.
+fn counted(title: &str, items: &[String], none: &str) -> Value {
+    let listed = if items.is_empty() {
+        none.to_string()
+    } else {
+        items.join(", ")
+    };
+    section(&format!("*{title} ({})*\n{listed}", items.len()))
+}
+
 fn who(mentions: &str) -> String {
     if mentions.is_empty() {
         String::new()
@@ -84,11 +94,6 @@ fn storm_blocks(
     blocks: &mut Vec<Value>,
 ) -> String {
     let components: Vec<String> = n.components.iter().map(|c| escape(&names(c))).collect();
-    let listed = if components.is_empty() {
-        "none yet".to_string()
-    } else {
-        components.join(", ")
-    };
     let draft = match (&n.draft_id, &n.draft_link) {
         (Some(id), Some(link)) => format!(
             "The draft: <{}|{}>.",
@@ -99,44 +104,38 @@ fn storm_blocks(
         (None, _) => "The draft is posted here for approval once its alerts are grouped.".into(),
     };
     let window = human(storm.window.as_chrono());
-    match n.closed_at {
-        None => {
-            blocks.push(section(&format!(
+    let (headline, listed, text) = match n.closed_at {
+        None => (
+            format!(
                 "{}:cyclone: *Alert storm: the storm breaker is open* (since {}).\nMore than {} incidents would have opened within {window}, so new incidents now fold into one \u{201c}Multiple services affected\u{201d} draft instead of one draft each. Approve, edit or reject it like any draft.",
                 who(mentions),
                 time(n.opened_at),
                 storm.max_incidents,
-            )));
-            blocks.push(section(&format!(
-                "*Components so far ({})*\n{}",
-                components.len(),
-                listed
-            )));
-            blocks.push(context(&draft));
+            ),
+            "Components so far",
             format!(
                 "Alert storm: the storm breaker is open; {} components so far fold into one draft",
                 components.len()
-            )
-        }
-        Some(closed) => {
-            blocks.push(section(&format!(
+            ),
+        ),
+        Some(closed) => (
+            format!(
                 ":white_check_mark: *The storm breaker closed* on {} after {} (open since {}). New incidents get their own drafts again; the storm's incident stays open until its alerts resolve.",
                 time(closed),
                 human(closed - n.opened_at),
                 time(n.opened_at),
-            )));
-            blocks.push(section(&format!(
-                "*Components affected ({})*\n{}",
-                components.len(),
-                listed
-            )));
-            blocks.push(context(&draft));
+            ),
+            "Components affected",
             format!(
                 "The storm breaker closed; {} components were affected",
                 components.len()
-            )
-        }
-    }
+            ),
+        ),
+    };
+    blocks.push(section(&headline));
+    blocks.push(counted(listed, &components, "none yet"));
+    blocks.push(context(&draft));
+    text
 }
 
 /// `interval_seconds` carries the budget (`limits.drafts_per_hour`) for this kind.
@@ -150,11 +149,7 @@ fn budget_blocks(n: &Notice, names: Names<'_>, mentions: &str, blocks: &mut Vec<
                 time(n.opened_at),
                 n.interval_seconds,
             )));
-            blocks.push(section(&format!(
-                "*Waiting ({})*\n{}",
-                components.len(),
-                components.join(", ")
-            )));
+            blocks.push(counted("Waiting", &components, ""));
             format!(
                 "The draft budget is spent: {} components wait for a draft",
                 components.len()

@@ -9,12 +9,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use super::blocks;
-use super::client::{Patience, SlackError};
+use super::client::{Edit, SlackError};
 use super::notices::Notices;
 use super::Slack;
 use crate::draft::{Draft, DraftNotice};
@@ -225,25 +224,15 @@ impl Worker {
         let channel = slack.channel_for(draft.components.keys());
         let names = |id: &str| slack.name(id);
         let (text, blocks) = blocks::draft_message(draft, &names, &slack.inner.public_url);
-        let answer = slack
+        let (channel, ts) = slack
             .inner
             .client
-            .call(
-                "chat.postMessage",
-                &json!({"channel": channel, "text": text, "blocks": blocks, "unfurl_links": false, "unfurl_media": false}),
-                Some(&channel),
-                Patience::BACKGROUND,
-            )
+            .post_message(&channel, &text, &blocks)
             .await?;
-        let Some(ts) = answer["ts"].as_str() else {
-            return Err(
-                SlackError::Refused("chat.postMessage answered without a ts".into()).into(),
-            );
-        };
         let message = Message {
             draft_id: draft.id.clone(),
-            channel: answer["channel"].as_str().unwrap_or(&channel).to_string(),
-            ts: ts.to_string(),
+            channel,
+            ts,
             revision: draft.revision,
             state: draft.state,
             posted_at: Utc::now(),
@@ -260,30 +249,16 @@ impl Worker {
         let slack = &self.slack;
         let names = |id: &str| slack.name(id);
         let (text, blocks) = blocks::draft_message(draft, &names, &slack.inner.public_url);
-        let r = slack
+        let edit = slack
             .inner
             .client
-            .call(
-                "chat.update",
-                &json!({"channel": message.channel, "ts": message.ts, "text": text, "blocks": blocks}),
-                Some(&message.channel),
-                Patience::BACKGROUND,
-            )
-            .await;
-        match r {
-            Ok(_) => {}
-            // Someone deleted the message (or its channel): post it afresh.
-            Err(e)
-                if matches!(
-                    e.code(),
-                    Some("message_not_found" | "cant_update_message" | "channel_not_found")
-                ) =>
-            {
-                tracing::warn!(draft = %draft.id, error = %e, "the draft's Slack message is gone; posting it again");
-                slack.inner.messages.remove(&draft.id)?;
-                return self.post(draft).await;
-            }
-            Err(e) => return Err(e.into()),
+            .update_message(&message.channel, &message.ts, &text, &blocks)
+            .await?;
+        // Someone deleted the message (or its channel): post it afresh.
+        if let Edit::Gone(e) = edit {
+            tracing::warn!(draft = %draft.id, error = %e, "the draft's Slack message is gone; posting it again");
+            slack.inner.messages.remove(&draft.id)?;
+            return self.post(draft).await;
         }
         message.revision = draft.revision;
         message.state = draft.state;

@@ -52,18 +52,20 @@ pub fn verify(
     body: &[u8],
     now: i64,
 ) -> Result<(), SignatureError> {
-    let ts = headers
-        .get("x-slack-request-timestamp")
-        .ok_or(SignatureError::MissingTimestamp)?
-        .to_str()
-        .map_err(|_| SignatureError::BadTimestamp)?
-        .trim();
-    let signature = headers
-        .get("x-slack-signature")
-        .ok_or(SignatureError::MissingSignature)?
-        .to_str()
-        .map_err(|_| SignatureError::Mismatch)?
-        .trim();
+    let header = |name: &str, missing: SignatureError, unreadable: SignatureError| {
+        let v = headers.get(name).ok_or(missing)?;
+        v.to_str().map(str::trim).map_err(|_| unreadable)
+    };
+    let ts = header(
+        "x-slack-request-timestamp",
+        SignatureError::MissingTimestamp,
+        SignatureError::BadTimestamp,
+    )?;
+    let signature = header(
+        "x-slack-signature",
+        SignatureError::MissingSignature,
+        SignatureError::Mismatch,
+    )?;
     let when: i64 = ts.parse().map_err(|_| SignatureError::BadTimestamp)?;
     if (now - when).abs() > MAX_SKEW_SECS {
         return Err(SignatureError::Stale);

@@ -318,37 +318,22 @@ fn revised_entry(draft: &Draft, now: DateTime<Utc>) -> AuditEntry {
 
 /// "components, body": what a revision changed, for the history.
 fn changes(before: &Draft, after: &Draft) -> String {
-    let mut out = Vec::new();
-    if before.kind != after.kind {
-        out.push(format!("now a {}", after.kind.as_str()));
-    }
-    if before.components != after.components {
-        out.push("components".to_string());
-    }
-    if before.alerts != after.alerts {
-        out.push("alerts".to_string());
-    }
-    if before.flapping != after.flapping {
-        out.push(
-            if after.flapping {
-                "flapping"
-            } else {
-                "no longer flapping"
-            }
-            .to_string(),
-        );
-    }
-    if before.suggestions != after.suggestions {
-        out.push("suggestions".to_string());
-    }
-    if before.incident_status != after.incident_status {
-        out.push(format!("status {}", after.incident_status.as_str()));
-    }
-    if before.title != after.title {
-        out.push("title".to_string());
-    }
-    if before.body != after.body {
-        out.push("body".to_string());
-    }
-    out.join(", ")
+    let (b, a) = (before, after);
+    let flapping = if a.flapping {
+        "flapping"
+    } else {
+        "no longer flapping"
+    };
+    let said: [Option<String>; 8] = [
+        (b.kind != a.kind).then(|| format!("now a {}", a.kind.as_str())),
+        (b.components != a.components).then(|| "components".into()),
+        (b.alerts != a.alerts).then(|| "alerts".into()),
+        (b.flapping != a.flapping).then(|| flapping.into()),
+        (b.suggestions != a.suggestions).then(|| "suggestions".into()),
+        (b.incident_status != a.incident_status)
+            .then(|| format!("status {}", a.incident_status.as_str())),
+        (b.title != a.title).then(|| "title".into()),
+        (b.body != a.body).then(|| "body".into()),
+    ];
+    said.into_iter().flatten().collect::<Vec<_>>().join(", ")
 }

@@ -311,6 +311,7 @@ fn add(detail: &mut Value, key: &str, value: Value) {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::tests::{load_text, load_with_file};
     use crate::config::Config;
 
     #[test]
@@ -323,44 +324,27 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert!(s[0].matches(b"new-secret") && s[1].matches(b"old-secret"));
 
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("pd");
-        std::fs::write(&file, "from-file\n").unwrap();
-        let config = dir.path().join("c.yaml");
-        std::fs::write(
-            &config,
-            format!(
-                "sources:\n  pagerduty:\n    secrets_file: {}\n",
-                file.display()
-            ),
-        )
-        .unwrap();
-        let c = Config::load_with_env(Some(&config), &|_| None).unwrap();
+        let text = "sources:\n  pagerduty:\n    secrets_file: {file}\n";
+        let c = load_with_file(text, "from-file\n", &|_| None).unwrap();
         assert!(c.secrets.pagerduty_secrets[0].matches(b"from-file"));
         // The environment overrides the file.
-        let c = Config::load_with_env(Some(&config), &env).unwrap();
+        let c = load_with_file(text, "from-file\n", &env).unwrap();
         assert_eq!(c.secrets.pagerduty_secrets.len(), 2);
     }
 
     #[test]
     fn severity_names_only_pagerduty_urgencies() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("c.yaml");
-        std::fs::write(
-            &config,
-            "sources:\n  pagerduty:\n    severity: {hihg: critical, low: warning}\n",
-        )
-        .unwrap();
-        let err = Config::load_with_env(Some(&config), &|_| None)
+        let severity = |map: &str| {
+            load_text(
+                &format!("sources:\n  pagerduty:\n    severity: {map}\n"),
+                &|_| None,
+            )
+        };
+        let err = severity("{hihg: critical, low: warning}")
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown urgency `hihg`"), "{err}");
-        std::fs::write(
-            &config,
-            "sources:\n  pagerduty:\n    severity: {high: major, low: minor}\n",
-        )
-        .unwrap();
-        let c = Config::load_with_env(Some(&config), &|_| None).unwrap();
+        let c = severity("{high: major, low: minor}").unwrap();
         assert_eq!(c.sources.pagerduty.severity["high"], "major");
     }
 }

@@ -8,12 +8,13 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::delivery::{kind_of_step, Noted};
-use super::{abort, active, Maintenance};
+use super::delivery::{kind_of_step, Noted, Queued};
+use super::{active, Maintenance};
 use crate::audit::AuditEntry;
+use crate::publish::abort;
 use crate::publish::outbox::event::EventKind;
 use crate::publish::{Incident, PublicState};
-use crate::store::StoreError;
+use crate::store::{StoreError, Table, Tx, TxAbort};
 use crate::vocab::IncidentStatus;
 
 const MAX_TITLE: usize = 255;
@@ -301,17 +302,12 @@ impl PublicState {
             actor,
             now,
         )?;
-        let mut tables = vec![&self.maintenances, self.audit.table()];
-        tables.extend(queued.table());
-        let outcome = self.store.transaction(&tables, |tx| {
+        let tables = vec![&self.maintenances, self.audit.table()];
+        self.write_queued(tables, &queued, |tx| {
             tx.remove(&self.maintenances, id)?;
-            self.audit.append_in(tx, &entry)?;
-            queued.write_in(tx)
-        })?;
-        outcome.map_err(abort)?;
-        self.store.durable().await?;
-        queued.wake();
-        self.bump();
+            self.audit.append_in(tx, &entry)
+        })
+        .await?;
         Ok(m)
     }
 
@@ -391,14 +387,13 @@ impl PublicState {
         }
         let queued = self.plan_maintenance(&noted, Some(&moved), actor, now)?;
         self.mark_delivering(&mut changed, &queued, now);
-        let mut tables = vec![
+        let tables = vec![
             &self.maintenances,
             &self.statuses,
             &self.history,
             self.audit.table(),
         ];
-        tables.extend(queued.table());
-        let outcome = self.store.transaction(&tables, |tx| {
+        self.write_queued(tables, &queued, |tx| {
             for m in &changed {
                 tx.put(&self.maintenances, &m.id, m)?;
             }
@@ -406,6 +401,22 @@ impl PublicState {
             for e in &audit {
                 self.audit.append_in(tx, e)?;
             }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Writes a change and the deliveries it queued in one transaction, makes it durable,
+    /// then wakes the deliveries and the page.
+    async fn write_queued(
+        &self,
+        mut tables: Vec<&Table>,
+        queued: &Queued,
+        write: impl Fn(&Tx<'_>) -> std::result::Result<(), TxAbort>,
+    ) -> Result<(), StoreError> {
+        tables.extend(queued.table());
+        let outcome = self.store.transaction(&tables, |tx| {
+            write(tx)?;
             queued.write_in(tx)
         })?;
         outcome.map_err(abort)?;

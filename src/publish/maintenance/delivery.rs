@@ -321,7 +321,7 @@ pub async fn refresh(
             Ok(())
         },
     )?;
-    outcome.map_err(super::abort)?;
+    outcome.map_err(crate::publish::abort)?;
     public.store.durable().await?;
     if updated.is_some() {
         public.bump();

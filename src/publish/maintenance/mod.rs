@@ -23,7 +23,6 @@ use serde::{Deserialize, Serialize};
 use self::delivery::{kind_of_step, MaintenanceDelivery, Noted};
 use super::outbox::event::EventKind;
 use super::{AffectedComponent, PublicState};
-use crate::store::{StoreError, TxAbort};
 use crate::vocab::IncidentStatus;
 
 pub const MAINTENANCES_TABLE: &str = "maintenances";
@@ -159,18 +158,9 @@ pub fn active(all: &[Maintenance]) -> Vec<&Maintenance> {
 impl PublicState {
     /// Every maintenance, the latest window first.
     pub fn maintenances(&self) -> crate::store::Result<Vec<Maintenance>> {
-        let mut all: Vec<Maintenance> = self
-            .maintenances
-            .scan::<Maintenance>()?
-            .into_iter()
-            .map(|(_, m)| m)
-            .collect();
-        all.sort_by(|a, b| {
-            b.scheduled_for
-                .cmp(&a.scheduled_for)
-                .then(b.number.cmp(&a.number))
-        });
-        Ok(all)
+        super::newest_first(&self.maintenances, |m: &Maintenance| {
+            (m.scheduled_for, m.number)
+        })
     }
 
     pub fn maintenance(&self, id: &str) -> crate::store::Result<Option<Maintenance>> {
@@ -186,13 +176,6 @@ impl PublicState {
             }
         }
         Ok(out)
-    }
-}
-
-pub(super) fn abort(e: TxAbort) -> StoreError {
-    match e {
-        TxAbort::Store(e) => e,
-        TxAbort::Rejected(r) => StoreError::Io(r),
     }
 }
 

@@ -12,7 +12,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::health::{backoff, bounded, later, Health};
+use super::health::{bounded, later, Health};
 use crate::audit::AuditEntry;
 use crate::config::DeliveryConfig;
 use crate::draft::Drafts;
@@ -345,8 +345,11 @@ impl Worker {
                     .rev()
                     .take_while(|a| a.at >= head.since && a.outcome == "retry")
                     .count() as u32;
-                let wait =
-                    backoff(&self.delivery.backoff, streak.max(1)).max(asked.unwrap_or_default());
+                let wait = self
+                    .delivery
+                    .backoff
+                    .delay(streak.max(1))
+                    .max(asked.unwrap_or_default());
                 head.next_attempt_at = later(now, wait);
                 if outcome_word == "failure" {
                     let reason = if give_up {

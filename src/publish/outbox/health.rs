@@ -16,19 +16,6 @@ use crate::publish::outbox::Outbox;
 /// Consecutive failures that open a target's breaker.
 pub const BREAKER_THRESHOLD: u32 = 5;
 
-/// The delay before attempt `n + 1` after `n` failures: exponential from `initial`, capped
-/// at `max`, with jitter (half fixed, half random) so that many entries do not retry in
-/// step.
-pub fn backoff(cfg: &BackoffConfig, failures: u32) -> Duration {
-    let initial = cfg.initial.as_std().max(Duration::from_millis(1));
-    let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(30));
-    let d = initial
-        .saturating_mul(factor)
-        .min(cfg.max.as_std().max(initial));
-    let half = d / 2;
-    half + half.mul_f64(rand::random::<f64>())
-}
-
 #[derive(Debug, Clone, Default)]
 struct Breaker {
     failures: u32,
@@ -120,7 +107,7 @@ impl Health {
             b.last_failure_at = Some(now);
             let mut until = None;
             if b.failures >= BREAKER_THRESHOLD {
-                until = Some(later(now, backoff(&self.backoff, b.failures)));
+                until = Some(later(now, self.backoff.delay(b.failures)));
             }
             if let Some(wait) = retry_after {
                 let held = later(now, bounded(&self.backoff, wait));
@@ -251,7 +238,7 @@ mod tests {
             (5, 1000),
             (40, 1000),
         ] {
-            let d = backoff(&cfg, n).as_millis() as u64;
+            let d = cfg.delay(n).as_millis() as u64;
             assert!(d >= full / 2 && d <= full, "failure {n}: {d}ms");
         }
     }

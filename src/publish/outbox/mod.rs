@@ -22,10 +22,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use self::event::{Approved, Message};
+use super::abort;
 use super::subscribers::{Channel, Subscriber, SubscriberState, Subscribers};
 use crate::audit::{Audit, AuditEntry};
 use crate::draft::{Conflict, Draft};
-use crate::store::{seq_key, Result, Store, StoreError, Table, Tx, TxAbort};
+use crate::store::{seq_key, Result, Store, Table, Tx, TxAbort};
 
 pub const OUTBOX_TABLE: &str = "outbox";
 pub const OUTBOX_DONE_TABLE: &str = "outbox_done";
@@ -377,28 +378,24 @@ impl Outbox {
 
     /// Every entry of one draft, finished or not, in delivery order.
     pub fn for_draft(&self, draft_id: &str) -> Result<Vec<Entry>> {
-        let mut out: Vec<Entry> = self
-            .active
-            .scan::<Entry>()?
-            .into_iter()
-            .chain(self.done.scan::<Entry>()?)
-            .map(|(_, e)| e)
-            .filter(|e| e.draft_id.as_deref() == Some(draft_id))
-            .collect();
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(out)
+        self.every(|e| e.draft_id.as_deref() == Some(draft_id))
     }
 
     /// Every entry of one thread (an incident's group, a maintenance), finished or not, in
     /// delivery order.
     pub fn for_thread(&self, thread: &str) -> Result<Vec<Entry>> {
+        self.every(|e| e.thread == thread)
+    }
+
+    /// Every entry, finished or not, that `keep` keeps, in delivery order.
+    fn every(&self, keep: impl Fn(&Entry) -> bool) -> Result<Vec<Entry>> {
         let mut out: Vec<Entry> = self
             .active
             .scan::<Entry>()?
             .into_iter()
             .chain(self.done.scan::<Entry>()?)
             .map(|(_, e)| e)
-            .filter(|e| e.thread == thread)
+            .filter(|e| keep(e))
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
@@ -454,13 +451,6 @@ impl Outbox {
             }
         }
         Ok(out)
-    }
-}
-
-fn abort(e: TxAbort) -> StoreError {
-    match e {
-        TxAbort::Store(e) => e,
-        TxAbort::Rejected(r) => StoreError::Io(r),
     }
 }
 

@@ -29,13 +29,30 @@ pub fn confirm_text(page: &str, confirm_url: &str, unsubscribe_url: &str) -> (St
     )
 }
 
-/// One published update: subject and text.
-pub fn update_text(
+/// One published incident update or maintenance notice (scheduled, started, completed or
+/// cancelled): subject and text. `url` is its page.
+pub fn publication_text(
     page: &str,
     a: &Approved,
-    incident_url: &str,
+    url: &str,
     components: &[(String, ComponentStatus)],
     unsubscribe_url: &str,
+) -> (String, String) {
+    let (subject, mut text) = if a.kind.is_maintenance() {
+        maintenance_head(page, a, components)
+    } else {
+        update_head(page, a, components)
+    };
+    text.push_str(&format!(
+        "\nDetails: {url}\n\n-- \n{FOOTER}\nUnsubscribe with one click: {unsubscribe_url}\n"
+    ));
+    (subject, text)
+}
+
+fn update_head(
+    page: &str,
+    a: &Approved,
+    components: &[(String, ComponentStatus)],
 ) -> (String, String) {
     let mut text = format!("{}\n\n{}: {}\n", a.title, a.status.label(), a.body);
     if !components.is_empty() {
@@ -44,19 +61,13 @@ pub fn update_text(
             text.push_str(&format!("- {name}: {}\n", status.label()));
         }
     }
-    text.push_str(&format!(
-        "\nDetails: {incident_url}\n\n-- \n{FOOTER}\nUnsubscribe with one click: {unsubscribe_url}\n"
-    ));
     (format!("[{page}] {} ({})", a.title, a.status.label()), text)
 }
 
-/// One maintenance notice (scheduled, started, completed or cancelled): subject and text.
-pub fn maintenance_text(
+fn maintenance_head(
     page: &str,
     a: &Approved,
-    url: &str,
     components: &[(String, ComponentStatus)],
-    unsubscribe_url: &str,
 ) -> (String, String) {
     use crate::publish::outbox::event::EventKind;
     let what = match a.kind {
@@ -80,9 +91,6 @@ pub fn maintenance_text(
             text.push_str(&format!("- {name}\n"));
         }
     }
-    text.push_str(&format!(
-        "\nDetails: {url}\n\n-- \n{FOOTER}\nUnsubscribe with one click: {unsubscribe_url}\n"
-    ));
     (format!("[{page}] {what}: {}", a.title), text)
 }
 

@@ -98,14 +98,13 @@ impl Worker {
                     .filter(|(id, _)| only.is_none_or(|o| o.contains(id)))
                     .map(|(id, st)| (self.component_name(id), *st))
                     .collect();
-                if a.kind.is_maintenance() {
-                    let url = format!("{base}/incidents/{}", a.draft_id);
-                    email::maintenance_text(&self.page_name, a, &url, &components, &unsubscribe_url)
+                let id = if a.kind.is_maintenance() {
+                    a.draft_id.clone()
                 } else {
-                    let incident = self.incident_of(e)?;
-                    let url = format!("{base}/incidents/{}", incident.id);
-                    email::update_text(&self.page_name, a, &url, &components, &unsubscribe_url)
-                }
+                    self.incident_of(e)?.id
+                };
+                let url = format!("{base}/incidents/{id}");
+                email::publication_text(&self.page_name, a, &url, &components, &unsubscribe_url)
             }
         };
         let host = url_host(base);

@@ -153,54 +153,15 @@ pub fn events(
     only: Option<&[String]>,
     public_url: &str,
 ) -> Vec<Value> {
-    let shown = |id: &str| only.is_none_or(|o| o.iter().any(|c| c == id));
-    let timestamp = a
-        .approved_at
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let components: Vec<Value> = a
-        .components
-        .iter()
-        .filter(|(id, _)| shown(id))
-        .map(|(id, s)| json!({"id": id, "name": name_of(id), "status": s}))
-        .collect();
-    let mut data = json!({
-        "id": incident.id,
-        "name": a.title,
-        "status": a.status,
-        "impact": a.impact,
-        "url": format!("{}/incidents/{}", public_url.trim_end_matches('/'), incident.id),
-        "created_at": incident.created_at,
-        "started_at": incident.started_at,
-        "components": components,
-        "update": {
-            "id": format!("{}-r{}", a.draft_id, a.revision),
-            "status": a.status,
-            "body": a.body,
-            "created_at": timestamp,
-        },
-    });
-    if let Some(s) = &a.schedule {
-        data["scheduled_for"] = json!(s.scheduled_for);
-        data["scheduled_until"] = json!(s.scheduled_until);
-    }
+    let mut data = subject(a, &incident.id, 'r', name_of, only, public_url);
+    data["created_at"] = json!(incident.created_at);
+    data["started_at"] = json!(incident.started_at);
     let key = if a.kind.is_maintenance() {
         "maintenance"
     } else {
         "incident"
     };
-    let mut out =
-        vec![json!({"type": a.kind.type_name(), "timestamp": timestamp, "data": {key: data}})];
-    for c in affected.iter().filter(|c| shown(&c.code)) {
-        out.push(json!({
-            "type": "component.updated",
-            "timestamp": timestamp,
-            "data": {
-                "component": {"id": c.code, "name": c.name, "status": c.new_status, "old_status": c.old_status},
-                "incident_id": incident.id,
-            },
-        }));
-    }
-    out
+    announce(a, key, data, affected, ("incident_id", &incident.id), only)
 }
 
 /// The events one maintenance change makes: `maintenance.<scheduled|updated|started|
@@ -213,46 +174,76 @@ pub fn maintenance_events(
     only: Option<&[String]>,
     public_url: &str,
 ) -> Vec<Value> {
-    let shown = |id: &str| only.is_none_or(|o| o.iter().any(|c| c == id));
-    let timestamp = a
-        .approved_at
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let data = subject(a, &a.draft_id, 'c', name_of, only, public_url);
+    let named = ("maintenance_id", a.draft_id.as_str());
+    announce(a, "maintenance", data, &a.affected, named, only)
+}
+
+fn shown(only: Option<&[String]>, id: &str) -> bool {
+    only.is_none_or(|o| o.iter().any(|c| c == id))
+}
+
+fn timestamp(a: &Approved) -> String {
+    a.approved_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The incident or maintenance object an event carries; `update` tells an incident's update
+/// ids (`-r<revision>`) from a maintenance change's (`-c<revision>`).
+fn subject(
+    a: &Approved,
+    id: &str,
+    update: char,
+    name_of: &dyn Fn(&str) -> String,
+    only: Option<&[String]>,
+    public_url: &str,
+) -> Value {
     let components: Vec<Value> = a
         .components
         .iter()
-        .filter(|(id, _)| shown(id))
+        .filter(|(id, _)| shown(only, id))
         .map(|(id, s)| json!({"id": id, "name": name_of(id), "status": s}))
         .collect();
     let mut data = json!({
-        "id": a.draft_id,
+        "id": id,
         "name": a.title,
         "status": a.status,
         "impact": a.impact,
-        "url": format!("{}/incidents/{}", public_url.trim_end_matches('/'), a.draft_id),
+        "url": format!("{}/incidents/{}", public_url.trim_end_matches('/'), id),
         "components": components,
         "update": {
-            "id": format!("{}-c{}", a.draft_id, a.revision),
+            "id": format!("{}-{update}{}", a.draft_id, a.revision),
             "status": a.status,
             "body": a.body,
-            "created_at": timestamp,
+            "created_at": timestamp(a),
         },
     });
     if let Some(s) = &a.schedule {
         data["scheduled_for"] = json!(s.scheduled_for);
         data["scheduled_until"] = json!(s.scheduled_until);
     }
-    let mut out = vec![
-        json!({"type": a.kind.type_name(), "timestamp": timestamp, "data": {"maintenance": data}}),
-    ];
-    for c in a.affected.iter().filter(|c| shown(&c.code)) {
-        out.push(json!({
-            "type": "component.updated",
-            "timestamp": timestamp,
-            "data": {
-                "component": {"id": c.code, "name": c.name, "status": c.new_status, "old_status": c.old_status},
-                "maintenance_id": a.draft_id,
-            },
-        }));
+    data
+}
+
+/// The subject's event under `data.<key>`, then one `component.updated` per shown component
+/// it moved, each naming the subject by `named` (field, id).
+fn announce(
+    a: &Approved,
+    key: &str,
+    data: Value,
+    affected: &[AffectedComponent],
+    named: (&str, &str),
+    only: Option<&[String]>,
+) -> Vec<Value> {
+    let timestamp = timestamp(a);
+    let mut out =
+        vec![json!({"type": a.kind.type_name(), "timestamp": timestamp, "data": {key: data}})];
+    for c in affected.iter().filter(|c| shown(only, &c.code)) {
+        let mut data = json!({
+            "component": {"id": c.code, "name": c.name, "status": c.new_status, "old_status": c.old_status},
+        });
+        data[named.0] = json!(named.1);
+        out.push(json!({"type": "component.updated", "timestamp": timestamp, "data": data}));
     }
     out
 }

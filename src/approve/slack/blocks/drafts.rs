@@ -179,11 +179,15 @@ pub fn decision_line(draft: &Draft, public_url: &str) -> String {
             .rev()
             .find(|h| actions.contains(&h.action.as_str()))
     };
+    // " by <who> on <when>" of the last such action, if any.
+    let by = |action: &str| {
+        last(&[action])
+            .map(|h| format!(" by {} on {}", mention_actor(&h.actor), time(h.at)))
+            .unwrap_or_default()
+    };
     match draft.state {
         DraftState::Published | DraftState::Approved => {
-            let by = last(&["approved"])
-                .map(|h| format!(" by {} on {}", mention_actor(&h.actor), time(h.at)))
-                .unwrap_or_default();
+            let by = by("approved");
             let link = draft
                 .incident_id
                 .as_deref()
@@ -196,9 +200,7 @@ pub fn decision_line(draft: &Draft, public_url: &str) -> String {
             }
         }
         DraftState::Rejected => {
-            let by = last(&["rejected"])
-                .map(|h| format!(" by {} on {}", mention_actor(&h.actor), time(h.at)))
-                .unwrap_or_default();
+            let by = by("rejected");
             let reason = draft
                 .reason
                 .as_deref()

@@ -25,75 +25,74 @@ pub fn edit_modal(draft: &Draft, names: Names<'_>) -> Value {
         IncidentStatus::Monitoring,
         IncidentStatus::Resolved,
     ];
+    let shown = |s: IncidentStatus| (s.as_str(), s.label());
     blocks.push(select(
         "incident_status",
         "Incident status",
-        statuses.iter().map(|s| (s.as_str(), s.label())),
-        draft.incident_status.as_str(),
-        draft.incident_status.label(),
+        &statuses,
+        draft.incident_status,
+        shown,
     ));
     let impacts = [Impact::None, Impact::Minor, Impact::Major, Impact::Critical];
-    blocks.push(select(
-        "impact",
-        "Impact",
-        impacts.iter().map(|i| (i.as_str(), i.as_str())),
-        draft.impact.as_str(),
-        draft.impact.as_str(),
-    ));
-    let component_statuses = [
-        ComponentStatus::Operational,
-        ComponentStatus::DegradedPerformance,
-        ComponentStatus::PartialOutage,
-        ComponentStatus::MajorOutage,
-    ];
+    let shown = |i: Impact| (i.as_str(), i.as_str());
+    blocks.push(select("impact", "Impact", &impacts, draft.impact, shown));
+    // `under_maintenance` is set by scheduled maintenance, not by incidents.
+    let component_statuses: Vec<ComponentStatus> = ComponentStatus::ALL
+        .into_iter()
+        .filter(|s| *s != ComponentStatus::UnderMaintenance)
+        .collect();
+    let shown = |s: ComponentStatus| (s.as_str(), s.label());
     for (id, status) in &draft.components {
+        let label = truncate(&names(id), 2000);
+        let block_id = format!("component:{id}");
         blocks.push(select(
-            &format!("component:{id}"),
-            &truncate(&names(id), 2000),
-            component_statuses.iter().map(|s| (s.as_str(), s.label())),
-            status.as_str(),
-            status.label(),
+            &block_id,
+            &label,
+            &component_statuses,
+            *status,
+            shown,
         ));
     }
+    modal(EDIT_VIEW, draft, ("Edit", "Save revision"), json!(blocks))
+}
+
+/// A modal about one draft: `verb` heads it (with the draft id), `submit` labels its button.
+fn modal(callback_id: &str, draft: &Draft, (verb, submit): (&str, &str), blocks: Value) -> Value {
     json!({
         "type": "modal",
-        "callback_id": EDIT_VIEW,
+        "callback_id": callback_id,
         "private_metadata": draft_ref(draft),
-        "title": {"type": "plain_text", "text": truncate(&format!("Edit {}", draft.id), 24)},
-        "submit": {"type": "plain_text", "text": "Save revision"},
+        "title": {"type": "plain_text", "text": truncate(&format!("{verb} {}", draft.id), 24)},
+        "submit": {"type": "plain_text", "text": submit},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": blocks,
     })
 }
 
-fn select<'a>(
+/// A select of `options`, `current` picked; `shown` gives an option's value and label.
+fn select<T: Copy>(
     block_id: &str,
     label: &str,
-    options: impl Iterator<Item = (&'a str, &'a str)>,
-    initial: &str,
-    initial_label: &str,
+    options: &[T],
+    current: T,
+    shown: impl Fn(T) -> (&'static str, &'static str),
 ) -> Value {
-    let options: Vec<Value> = options
-        .map(|(v, l)| json!({"text": {"type": "plain_text", "text": l}, "value": v}))
-        .collect();
+    let option = |o: T| {
+        let (value, label) = shown(o);
+        json!({"text": {"type": "plain_text", "text": label}, "value": value})
+    };
+    let options: Vec<Value> = options.iter().map(|o| option(*o)).collect();
     json!({"type": "input", "block_id": block_id, "label": {"type": "plain_text", "text": label},
         "element": {"type": "static_select", "action_id": "value", "options": options,
-            "initial_option": {"text": {"type": "plain_text", "text": initial_label}, "value": initial}}})
+            "initial_option": option(current)}})
 }
 
 /// Asks for an (optional) reason before rejecting.
 pub fn reject_modal(draft: &Draft) -> Value {
-    json!({
-        "type": "modal",
-        "callback_id": REJECT_VIEW,
-        "private_metadata": draft_ref(draft),
-        "title": {"type": "plain_text", "text": truncate(&format!("Reject {}", draft.id), 24)},
-        "submit": {"type": "plain_text", "text": "Reject"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": format!("*{}*\nNothing will be published. The next change of the alerts makes a new draft.", escape(&draft.title))}},
-            {"type": "input", "block_id": "reason", "optional": true, "label": {"type": "plain_text", "text": "Reason"},
-             "element": {"type": "plain_text_input", "action_id": "value", "max_length": 500}},
-        ],
-    })
+    let blocks = json!([
+        {"type": "section", "text": {"type": "mrkdwn", "text": format!("*{}*\nNothing will be published. The next change of the alerts makes a new draft.", escape(&draft.title))}},
+        {"type": "input", "block_id": "reason", "optional": true, "label": {"type": "plain_text", "text": "Reason"},
+         "element": {"type": "plain_text_input", "action_id": "value", "max_length": 500}},
+    ]);
+    modal(REJECT_VIEW, draft, ("Reject", "Reject"), blocks)
 }

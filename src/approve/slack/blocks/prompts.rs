@@ -64,39 +64,39 @@ pub fn nudge(
 /// `/status`: pending drafts and open incidents.
 pub fn status_list(drafts: &[Draft], incidents: &[Incident], now: DateTime<Utc>) -> Value {
     let mut lines = Vec::new();
-    if drafts.is_empty() {
-        lines.push("*Pending drafts:* none".to_string());
-    } else {
-        lines.push(format!("*Pending drafts ({})*", drafts.len()));
-        for d in drafts.iter().take(20) {
-            lines.push(format!(
-                "• *{}* rev {} · {} · {} · waiting {}",
-                d.id,
-                d.revision,
-                kind_words(d.kind),
-                escape(&truncate(&d.title, 120)),
-                human(now - d.created_at)
-            ));
-        }
-    }
-    if incidents.is_empty() {
-        lines.push("*Open incidents:* none".to_string());
-    } else {
-        lines.push(format!("*Open incidents ({})*", incidents.len()));
-        for i in incidents.iter().take(20) {
-            lines.push(format!(
-                "• *{}* · {} · {} · impact {} · last update {} ago",
-                i.id,
-                escape(&truncate(&i.name, 120)),
-                i.status.label(),
-                i.impact.as_str(),
-                human(now - i.updated_at)
-            ));
-        }
-    }
+    listing(&mut lines, "Pending drafts", drafts, |d| {
+        format!(
+            "• *{}* rev {} · {} · {} · waiting {}",
+            d.id,
+            d.revision,
+            kind_words(d.kind),
+            escape(&truncate(&d.title, 120)),
+            human(now - d.created_at)
+        )
+    });
+    listing(&mut lines, "Open incidents", incidents, |i| {
+        format!(
+            "• *{}* · {} · {} · impact {} · last update {} ago",
+            i.id,
+            escape(&truncate(&i.name, 120)),
+            i.status.label(),
+            i.impact.as_str(),
+            human(now - i.updated_at)
+        )
+    });
     let text = lines.join("\n");
     json!({"response_type": "ephemeral", "text": text,
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": truncate(&text, SECTION_MAX)}}]})
+}
+
+/// A titled list of at most 20 lines, or the title and "none".
+fn listing<T>(lines: &mut Vec<String>, title: &str, items: &[T], line: impl Fn(&T) -> String) {
+    if items.is_empty() {
+        lines.push(format!("*{title}:* none"));
+    } else {
+        lines.push(format!("*{title} ({})*", items.len()));
+        lines.extend(items.iter().take(20).map(line));
+    }
 }
 
 pub const HELP: &str = "*/status* — pending drafts and open incidents\n\

@@ -43,24 +43,12 @@ impl Notices {
         let client = &slack.inner.client;
         match (due, n.message.clone()) {
             (Due::Post, _) | (_, None) => {
-                let channel = slack.inner.channel.clone();
-                let answer = client
-                    .call(
-                        "chat.postMessage",
-                        &json!({"channel": channel, "text": text, "blocks": blocks, "unfurl_links": false, "unfurl_media": false}),
-                        Some(&channel),
-                        Patience::BACKGROUND,
-                    )
+                let (channel, ts) = client
+                    .post_message(&slack.inner.channel, &text, &blocks)
                     .await?;
-                let Some(ts) = answer["ts"].as_str() else {
-                    return Err(SlackError::Refused(
-                        "chat.postMessage answered without a ts".into(),
-                    )
-                    .into());
-                };
                 n.message = Some(Posted {
-                    channel: answer["channel"].as_str().unwrap_or(&channel).to_string(),
-                    ts: ts.to_string(),
+                    channel,
+                    ts,
                     version: n.version,
                     at: now,
                     // Posted after the fact: the message itself tells the end.
@@ -69,28 +57,14 @@ impl Notices {
                 tracing::info!(notice = %n.id, "posted the notice to Slack");
             }
             (Due::Update | Due::Close, Some(mut m)) => {
-                let r = client
-                    .call(
-                        "chat.update",
-                        &json!({"channel": m.channel, "ts": m.ts, "text": text, "blocks": blocks}),
-                        Some(&m.channel),
-                        Patience::BACKGROUND,
-                    )
-                    .await;
-                match r {
-                    Ok(_) => {}
-                    Err(e)
-                        if matches!(
-                            e.code(),
-                            Some("message_not_found" | "cant_update_message" | "channel_not_found")
-                        ) =>
-                    {
-                        tracing::warn!(notice = %n.id, error = %e, "the notice's Slack message is gone; posting it again");
-                        n.message = None;
-                        self.table.put(&n.id, n)?;
-                        return Box::pin(self.send(slack, n, Due::Post, now)).await;
-                    }
-                    Err(e) => return Err(e.into()),
+                if let Edit::Gone(e) = client
+                    .update_message(&m.channel, &m.ts, &text, &blocks)
+                    .await?
+                {
+                    tracing::warn!(notice = %n.id, error = %e, "the notice's Slack message is gone; posting it again");
+                    n.message = None;
+                    self.table.put(&n.id, n)?;
+                    return Box::pin(self.send(slack, n, Due::Post, now)).await;
                 }
                 if due == Due::Close {
                     // An edit notifies nobody; the end goes to the thread and the channel.

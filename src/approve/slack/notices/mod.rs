@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::client::{Patience, SlackError};
+use super::client::{Edit, Patience, SlackError};
 use super::notice_blocks;
 use super::sync::{Message, SyncError};
 use super::Slack;

@@ -2,6 +2,7 @@
 //! statusgate's last write, where a person's hand stands in the way.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 use serde_json::{json, Value};
 
@@ -135,6 +136,33 @@ pub(super) struct Plan {
     untouched: Vec<(String, String, String)>,
 }
 
+/// A text field of [`Shown`]: its name, how to read it and how to set it.
+type TextField = (
+    &'static str,
+    fn(&Shown) -> &String,
+    fn(&mut Shown) -> &mut String,
+);
+
+/// What the admin's choice makes of a field a person changed by hand: `theirs` keeps their
+/// value, `overwrite` goes on to write ours, no choice yet notes the field in `noted` and
+/// leaves it alone. `Break` carries the value the page shows afterwards, if decided.
+fn settle(
+    choice: Option<Choice>,
+    noted: &mut Vec<(String, String, String)>,
+    field: &str,
+    ours: &str,
+    cur: &str,
+) -> ControlFlow<Option<String>> {
+    match choice {
+        Some(Choice::Theirs) => ControlFlow::Break(Some(cur.to_string())),
+        Some(Choice::Overwrite) => ControlFlow::Continue(()),
+        None => {
+            noted.push((field.to_string(), ours.to_string(), cur.to_string()));
+            ControlFlow::Break(None)
+        }
+    }
+}
+
 /// Field by field: send what statusgate wants changed and leave alone what it does not.
 /// Any change a person made since statusgate's last write — an edited field or an update
 /// they posted (`posted`, its text) — stops the write as a conflict until the admin chose:
@@ -167,28 +195,18 @@ pub(super) fn compare(
             if !by_hand || cur == ours {
                 return None;
             }
-            match choice {
-                Some(Choice::Theirs) => return Some(cur.to_string()),
-                Some(Choice::Overwrite) => {}
-                None => {
-                    plan.untouched
-                        .push((field.to_string(), ours.to_string(), cur.to_string()));
-                    return None;
-                }
+            if let ControlFlow::Break(shown) = settle(choice, &mut plan.untouched, field, ours, cur)
+            {
+                return shown;
             }
         }
         if cur == ours {
             return Some(ours.to_string());
         }
         if by_hand && ours != last {
-            match choice {
-                Some(Choice::Theirs) => return Some(cur.to_string()),
-                Some(Choice::Overwrite) => {}
-                None => {
-                    plan.conflicts
-                        .push((field.to_string(), ours.to_string(), cur.to_string()));
-                    return None;
-                }
+            if let ControlFlow::Break(shown) = settle(choice, &mut plan.conflicts, field, ours, cur)
+            {
+                return shown;
             }
         }
         let key = if field == "impact" {
@@ -199,26 +217,15 @@ pub(super) fn compare(
         plan.patch.insert(key.to_string(), json!(ours));
         Some(ours.to_string())
     };
-    if let Some(v) = scalar("name", &desired.name, &last.name, &theirs.name, &mut plan) {
-        plan.next.name = v;
-    }
-    if let Some(v) = scalar(
-        "status",
-        &desired.status,
-        &last.status,
-        &theirs.status,
-        &mut plan,
-    ) {
-        plan.next.status = v;
-    }
-    if let Some(v) = scalar(
-        "impact",
-        &desired.impact,
-        &last.impact,
-        &theirs.impact,
-        &mut plan,
-    ) {
-        plan.next.impact = v;
+    let texts: [TextField; 3] = [
+        ("name", |s| &s.name, |s| &mut s.name),
+        ("status", |s| &s.status, |s| &mut s.status),
+        ("impact", |s| &s.impact, |s| &mut s.impact),
+    ];
+    for (field, get, set) in texts {
+        if let Some(v) = scalar(field, get(desired), get(last), get(theirs), &mut plan) {
+            *set(&mut plan.next) = v;
+        }
     }
     for field in ["scheduled_for", "scheduled_until"] {
         let get = |s: &Shown| {

@@ -268,13 +268,8 @@ impl Statuspage {
             "deliver_notifications".into(),
             json!(self.deliver_notifications),
         );
-        let path = format!("/pages/{}/incidents/{id}", self.page_id);
         let answer = self
-            .call(
-                reqwest::Method::PATCH,
-                &path,
-                Some(json!({ "incident": incident })),
-            )
+            .write(reqwest::Method::PATCH, &format!("/{id}"), json!(incident))
             .await?;
         rec.written = Some(plan.next);
         rec.in_flight = None;
@@ -312,14 +307,7 @@ impl Statuspage {
             incident["scheduled_auto_in_progress"] = json!(s.auto_in_progress);
             incident["scheduled_auto_completed"] = json!(s.auto_completed);
         }
-        let path = format!("/pages/{}/incidents", self.page_id);
-        let created = self
-            .call(
-                reqwest::Method::POST,
-                &path,
-                Some(json!({ "incident": incident })),
-            )
-            .await?;
+        let created = self.write(reqwest::Method::POST, "", incident).await?;
         let id = created["id"].as_str().map(str::to_string).ok_or_else(|| {
             Failure::permanent(201, "Statuspage's answer to a create has no `id`")
         })?;
@@ -389,6 +377,18 @@ impl Statuspage {
     /// The page id and our component mapping (for reports).
     pub fn mapping(&self) -> (&str, &BTreeMap<String, String>) {
         (&self.page_id, &self.components)
+    }
+
+    /// Sends `incident` to the page's incidents (`rest` names one: `/<id>`).
+    async fn write(
+        &self,
+        method: reqwest::Method,
+        rest: &str,
+        incident: Value,
+    ) -> Result<Value, Failure> {
+        let path = format!("/pages/{}/incidents{rest}", self.page_id);
+        let body = json!({ "incident": incident });
+        self.call(method, &path, Some(body)).await
     }
 
     async fn call(
