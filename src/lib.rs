@@ -121,12 +121,35 @@ pub fn watchdog_heartbeat(config: &Config) -> Result<Option<watchdog::Heartbeat>
     }
 }
 
+/// How long start-up waits for PostgreSQL to answer before giving up.
+const STORAGE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The configured store: PostgreSQL at `storage.url` (schema brought up to date; start-up
+/// waits a while for the server), else sled in `data_dir`.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let Some(url) = &config.secrets.storage_url else {
+        return Store::open_with_reserve(&config.data_dir, config.storage.reserve.0 as u64)
+            .with_context(|| format!("opening the data directory {}", config.data_dir.display()));
+    };
+    let started = std::time::Instant::now();
+    loop {
+        match Store::connect(url.expose()).await {
+            Ok(store) => return Ok(store),
+            Err(e @ store::StoreError::Unreachable(_)) if started.elapsed() < STORAGE_WAIT => {
+                tracing::warn!(error = %e, "waiting for the database");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(anyhow::anyhow!("opening the database at storage.url: {e}")),
+        }
+    }
+}
+
 /// Opens storage, loads the catalog and templates, finishes interrupted publishes and wires
 /// the stages. Fails on anything broken, before a single request is taken.
 pub async fn build(config: Config) -> anyhow::Result<App> {
     let heartbeat = watchdog_heartbeat(&config).map_err(|e| anyhow::anyhow!(e))?;
-    let store = Store::open_with_reserve(&config.data_dir, config.storage.reserve.0 as u64)
-        .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
+    let store = open_store(&config).await?;
+    tracing::info!(engine = store.engine(), "storage open");
     let mappings_explicit = config.mappings != Config::default().mappings;
     let catalog = reload::initial_load(&config.mappings, mappings_explicit)
         .map_err(|e| anyhow::anyhow!("the catalog is broken:\n{e}"))?;

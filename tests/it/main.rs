@@ -20,6 +20,8 @@ mod openapi;
 mod operations;
 mod page;
 mod pagerduty;
+mod postgres_cluster;
+mod postgres_store;
 mod publish_email;
 mod publish_safety;
 mod publish_statuspage;
