@@ -87,7 +87,7 @@ pub struct Watchdog {
 
 impl Watchdog {
     /// Checks a few times per interval until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(&mut self, shutdown: CancellationToken) {
         let step = (self.interval / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
         let mut silent = false;
         loop {
@@ -131,5 +131,11 @@ impl Watchdog {
         if let Err(e) = written {
             tracing::error!(error = %e, "could not record the watchdog change");
         }
+    }
+}
+
+impl crate::store::Work for Watchdog {
+    fn run(&mut self, stop: CancellationToken) -> impl std::future::Future<Output = ()> + Send {
+        Watchdog::run(self, stop)
     }
 }

@@ -112,3 +112,39 @@ impl Fence {
         }
     }
 }
+
+tokio::task_local! {
+    /// The lease the running worker holds: its store writes are fenced by it.
+    static WORKING_UNDER: Fence;
+}
+
+/// The fence of the worker running on this task, if any.
+pub fn current() -> Option<Fence> {
+    WORKING_UNDER.try_with(|f| f.clone()).ok()
+}
+
+/// Runs `fut` with every store write it makes fenced by `fence`.
+pub async fn scope<F: std::future::Future>(fence: Fence, fut: F) -> F::Output {
+    WORKING_UNDER.scope(fence, fut).await
+}
+
+/// `fut`, to be spawned as a task of its own, under the fence of the calling task (task
+/// locals do not follow `spawn` by themselves).
+pub fn inherit<F: std::future::Future>(fut: F) -> impl std::future::Future<Output = F::Output> {
+    let fence = current();
+    async move {
+        match fence {
+            Some(f) => WORKING_UNDER.scope(f, fut).await,
+            None => fut.await,
+        }
+    }
+}
+
+/// Checked before every call to an external target (Statuspage, a webhook, Slack): a
+/// worker whose lease ran out, say after a pause, sends nothing more.
+pub fn check_before_call() -> Result<(), FenceError> {
+    match current() {
+        Some(f) => f.check().map(|_| ()),
+        None => Ok(()),
+    }
+}

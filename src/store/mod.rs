@@ -6,6 +6,7 @@
 mod commit;
 mod export;
 mod fence;
+mod lease;
 mod postgres;
 mod sled_engine;
 mod space;
@@ -16,7 +17,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use export::{export, import, ImportSummary};
-pub use fence::{Fence, FenceError};
+pub use fence::{check_before_call, inherit, Fence, FenceError, Held};
+pub use lease::{LeaseView, Leases, Work};
 pub use postgres::{migrate, SCHEMA_VERSION};
 pub use space::{Space, Volume, DEFAULT_RESERVE};
 
@@ -114,6 +116,11 @@ impl Store {
         }
     }
 
+    /// The fence writes are checked against: this copy's own, else the running worker's.
+    fn effective_fence(&self) -> Option<Fence> {
+        self.fence.clone().or_else(fence::current)
+    }
+
     /// Refuses writes while free space (bytes or inodes) is below the reserve.
     pub fn check_space(&self) -> Result<()> {
         match &self.engine {
@@ -180,12 +187,12 @@ impl Store {
         match &self.engine {
             Engine::Sled(s) => {
                 s.check_space()?;
-                if let Some(fence) = &self.fence {
+                if let Some(fence) = self.effective_fence() {
                     fence.check_local()?;
                 }
                 s.transaction(tables, f)
             }
-            Engine::Postgres(p) => p.transaction(self.fence.as_ref(), f),
+            Engine::Postgres(p) => p.transaction(self.effective_fence().as_ref(), f),
         }
     }
 
@@ -222,6 +229,21 @@ impl Store {
         let meta = self.table("meta")?;
         meta.put("probe", &chrono::Utc::now().to_rfc3339())?;
         self.durable().await
+    }
+
+    /// Tells every replica sharing this store about `topic` (nothing to tell on sled: there
+    /// is one). A `versioned` topic is also found by polling, for replicas that missed it.
+    pub fn announce(&self, topic: &'static str, versioned: bool) {
+        if let Engine::Postgres(p) = &self.engine {
+            p.announce(topic, versioned);
+        }
+    }
+
+    /// Runs `callback` whenever any replica announces `topic` (never on sled).
+    pub fn on_announce(&self, topic: &'static str, callback: impl Fn() + Send + Sync + 'static) {
+        if let Engine::Postgres(p) = &self.engine {
+            p.on_announce(topic, std::sync::Arc::new(callback));
+        }
     }
 
     /// Every record of every table, for `statusgate export`.
@@ -291,7 +313,9 @@ impl Table {
                 self.check_fence()?;
                 t.put(key, bytes)
             }
-            TableEngine::Postgres(p) => p.put(self.fence.as_ref(), self.name, key, bytes),
+            TableEngine::Postgres(p) => {
+                p.put(self.effective_fence().as_ref(), self.name, key, bytes)
+            }
         }
     }
 
@@ -306,12 +330,18 @@ impl Table {
                 self.check_fence()?;
                 t.remove_all(keys)
             }
-            TableEngine::Postgres(p) => p.remove_all(self.fence.as_ref(), self.name, keys),
+            TableEngine::Postgres(p) => {
+                p.remove_all(self.effective_fence().as_ref(), self.name, keys)
+            }
         }
     }
 
+    fn effective_fence(&self) -> Option<Fence> {
+        self.fence.clone().or_else(fence::current)
+    }
+
     fn check_fence(&self) -> Result<()> {
-        match &self.fence {
+        match &self.effective_fence() {
             Some(f) => f.check_local(),
             None => Ok(()),
         }

@@ -193,6 +193,22 @@ impl Server {
         }
     }
 
+    /// The process id (for SIGSTOP/SIGCONT in the replica tests).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// `kill -9`, without starting again.
+    pub fn kill_hard(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        wait_child(
+            &mut child,
+            Duration::from_secs(10),
+            "statusgate after kill -9",
+        );
+    }
+
     /// Starts again after `stop` (same data, new port).
     pub fn restart_stopped(&mut self) {
         self.launch();

@@ -26,5 +26,6 @@ mod publish_email;
 mod publish_safety;
 mod publish_statuspage;
 mod publish_webhook;
+mod replicas;
 mod slack;
 mod storage_faults;

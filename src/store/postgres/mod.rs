@@ -3,6 +3,7 @@
 //! a small runtime of its own and the caller waits for it, yielding its worker thread to
 //! the others while it does.
 
+mod listen;
 mod migrate;
 
 use std::future::Future;
@@ -52,6 +53,10 @@ struct Inner {
     pool: Pool,
     /// False after a call could not reach the server; the next call that does sets it.
     reachable: AtomicBool,
+    /// For the listening connection, which is not pooled.
+    config: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    listeners: listen::Listeners,
 }
 
 #[derive(Clone)]
@@ -70,7 +75,7 @@ pub(super) type Raw = Vec<(String, Vec<u8>)>;
 
 /// A database error as the stages see it: unreachable (503, recover by itself), a
 /// serialization conflict (retried by the transaction loop) or anything else.
-pub(super) fn classify(e: tokio_postgres::Error) -> StoreError {
+pub(crate) fn classify(e: tokio_postgres::Error) -> StoreError {
     match e.code() {
         Some(code) if is_conflict(code) => StoreError::Unconfirmed(format!("conflict: {e}")),
         Some(code) if code.code().starts_with("08") || code.code().starts_with("57P") => {
@@ -128,8 +133,8 @@ impl PgStore {
         }
         let tls = tls()?;
         let manager = Manager::from_config(
-            config,
-            tls,
+            config.clone(),
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -158,6 +163,9 @@ impl PgStore {
                 handle,
                 pool,
                 reachable: AtomicBool::new(true),
+                config,
+                tls,
+                listeners: listen::Listeners::default(),
             }),
         };
         let probe = pg.clone();
@@ -385,12 +393,17 @@ impl PgStore {
 
     /// Counters live in `meta` under `counter/NAME`, as with sled, so exports agree.
     pub(super) fn counter(&self, name: &str) -> Result<u64> {
+        self.counter_key(&format!("counter/{name}"))
+    }
+
+    fn counter_key(&self, key: &str) -> Result<u64> {
+        let name = key;
         let rows = self.query(
             "INSERT INTO statusgate_records (tbl, key, value) VALUES ('meta', $1, '1')
              ON CONFLICT (tbl, key)
              DO UPDATE SET value = (statusgate_records.value::bigint + 1)::text
              RETURNING value",
-            vec![Box::new(format!("counter/{name}"))],
+            vec![Box::new(key.to_string())],
         )?;
         rows.first()
             .and_then(|r| r.get::<_, String>(0).parse::<u64>().ok())
