@@ -155,6 +155,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let heartbeat = watchdog_heartbeat(&config).map_err(|e| anyhow::anyhow!(e))?;
     let store = open_store(&config).await?;
     let leases = store::Leases::new(&store, config.storage.lease.0, LEASED_WORK);
+    let heartbeat = heartbeat.map(|h| h.shared_through(&store)).transpose()?;
     tracing::info!(
         engine = store.engine(),
         holder = leases.holder(),
@@ -420,6 +421,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             signals: signals.clone(),
             audit: Audit::open(&store)?,
             store: store.clone(),
+            recorder_lease: leases.fence("watchdog"),
         }),
         _ => None,
     };
@@ -511,10 +513,10 @@ impl App {
             let stop = background.clone();
             tokio::spawn(async move { leases.run_work("reconcile", r, stop).await });
         }
-        if let Some(w) = watchdog {
-            let leases = leases.clone();
+        if let Some(mut w) = watchdog {
+            // On every replica: each one reports the feed; the lease decides who records.
             let stop = background.clone();
-            tokio::spawn(async move { leases.run_work("watchdog", w, stop).await });
+            tokio::spawn(async move { w.run(stop).await });
         }
         let forget = background.clone();
         tokio::spawn(async move {

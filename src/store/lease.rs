@@ -85,6 +85,12 @@ impl Leases {
         }
     }
 
+    /// The fence of one kind of work, when replicas share the store.
+    pub fn fence(&self, work: &str) -> Option<Fence> {
+        self.pg.as_ref()?;
+        self.fences.get(work).cloned()
+    }
+
     pub fn holder(&self) -> &str {
         &self.holder
     }

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use export::{export, import, ImportSummary};
-pub use fence::{check_before_call, inherit, Fence, FenceError, Held};
+pub use fence::{check_before_call, inherit, scope as fence_scope, Fence, FenceError, Held};
 pub use lease::{LeaseView, Leases, Work};
 pub use postgres::{migrate, SCHEMA_VERSION};
 pub use space::{Space, Volume, DEFAULT_RESERVE};

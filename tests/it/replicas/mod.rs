@@ -6,6 +6,7 @@ mod ha_alertmanager;
 mod rolling;
 mod shared;
 mod takeover;
+mod watchdog;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
