@@ -93,7 +93,6 @@ impl Server {
             rw = opts.resolve_wait,
             extra = opts.extra_config,
         );
-        std::fs::write(dir.path().join("config.yaml"), config).unwrap();
         let storage_url = opts.storage_url.clone().or_else(|| {
             let on_postgres =
                 super::postgres_cluster::suite_on_postgres() && opts.data_dir.is_none();
@@ -102,6 +101,14 @@ impl Server {
                 .flatten()
                 .map(|c| c.database())
         });
+        // On PostgreSQL a replica killed with -9 leaves its leases behind until they lapse;
+        // tests that restart one wait a short lease, not the 15s default.
+        let config = if storage_url.is_some() && !opts.extra_config.contains("storage:") {
+            format!("{config}\nstorage:\n  lease: 3s\n")
+        } else {
+            config
+        };
+        std::fs::write(dir.path().join("config.yaml"), config).unwrap();
         let mut server = Server {
             url: String::new(),
             dir,
