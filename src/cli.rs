@@ -4,6 +4,8 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod state;
+
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -79,6 +81,21 @@ pub enum Command {
         #[command(subcommand)]
         action: DraftsAction,
     },
+    /// Bring the PostgreSQL schema up to date (replicas also do it on start).
+    Migrate {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Write all state of the configured store to stdout as JSON lines.
+    Export {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Load an export from stdin into the configured store, which must be empty.
+    Import {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +144,9 @@ pub fn main(cli: Cli) -> ExitCode {
             json,
         } => render(&payload, config.as_deref(), json),
         Command::Drafts { url, token, action } => drafts(&url, token, action),
+        Command::Migrate { config } => state::migrate(config.as_deref()),
+        Command::Export { config } => state::export(config.as_deref()),
+        Command::Import { config } => state::import(config.as_deref()),
     }
 }
 

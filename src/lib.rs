@@ -71,7 +71,12 @@ pub struct App {
     /// Keeps Slack messages in step with drafts (when chat is on).
     slack_worker: Option<approve::slack::Worker>,
     delivery: publish::outbox::deliver::Worker,
+    /// Which once-only work this replica runs (all of it on sled).
+    leases: store::Leases,
 }
+
+/// The kinds of work that run on one replica at a time, each under its own lease.
+pub const LEASED_WORK: &[&str] = &["pipeline", "outbox", "reconcile", "watchdog", "slack"];
 
 /// Runs the service on `listener` until `shutdown` is cancelled.
 pub async fn run(
@@ -121,12 +126,41 @@ pub fn watchdog_heartbeat(config: &Config) -> Result<Option<watchdog::Heartbeat>
     }
 }
 
+/// How long start-up waits for PostgreSQL to answer before giving up.
+const STORAGE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The configured store: PostgreSQL at `storage.url` (schema brought up to date; start-up
+/// waits a while for the server), else sled in `data_dir`.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let Some(url) = &config.secrets.storage_url else {
+        return Store::open_with_reserve(&config.data_dir, config.storage.reserve.0 as u64)
+            .with_context(|| format!("opening the data directory {}", config.data_dir.display()));
+    };
+    let started = std::time::Instant::now();
+    loop {
+        match Store::connect(url.expose()).await {
+            Ok(store) => return Ok(store),
+            Err(e @ store::StoreError::Unreachable(_)) if started.elapsed() < STORAGE_WAIT => {
+                tracing::warn!(error = %e, "waiting for the database");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(anyhow::anyhow!("opening the database at storage.url: {e}")),
+        }
+    }
+}
+
 /// Opens storage, loads the catalog and templates, finishes interrupted publishes and wires
 /// the stages. Fails on anything broken, before a single request is taken.
 pub async fn build(config: Config) -> anyhow::Result<App> {
     let heartbeat = watchdog_heartbeat(&config).map_err(|e| anyhow::anyhow!(e))?;
-    let store = Store::open_with_reserve(&config.data_dir, config.storage.reserve.0 as u64)
-        .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
+    let store = open_store(&config).await?;
+    let leases = store::Leases::new(&store, config.storage.lease.0, LEASED_WORK);
+    let heartbeat = heartbeat.map(|h| h.shared_through(&store)).transpose()?;
+    tracing::info!(
+        engine = store.engine(),
+        holder = leases.holder(),
+        "storage open"
+    );
     let mappings_explicit = config.mappings != Config::default().mappings;
     let catalog = reload::initial_load(&config.mappings, mappings_explicit)
         .map_err(|e| anyhow::anyhow!("the catalog is broken:\n{e}"))?;
@@ -175,6 +209,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         lock.clone(),
     )
     .with_outbox(delivery.outbox.clone());
+    // Several replicas: what another one writes wakes the work and the page here too.
+    recorder.follow_other_replicas();
+    delivery.outbox.follow_other_replicas();
+    {
+        let public = public.clone();
+        store.on_announce(publish::PUBLIC_TOPIC, move || public.bump_local());
+    }
     let recovered = approvals
         .recover()
         .await
@@ -269,6 +310,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             signals: signals.clone(),
             chat: chat.clone(),
             targets: Some(delivery.health.clone()),
+            leases: leases.clone(),
         }))
         .merge(ingest::pagerduty::router(pagerduty_ingest(
             &config,
@@ -378,6 +420,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             signals: signals.clone(),
             audit: Audit::open(&store)?,
             store: store.clone(),
+            recorder_lease: leases.fence("watchdog"),
         }),
         _ => None,
     };
@@ -397,6 +440,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         shutdown_timeout: config.shutdown_timeout.as_std(),
         slack_worker,
         delivery: delivery.worker,
+        leases,
     })
 }
 
@@ -451,15 +495,27 @@ impl App {
             shutdown_timeout: limit,
             slack_worker,
             delivery,
+            leases,
         } = self;
         let background = CancellationToken::new();
-        let pipeline_task = tokio::spawn(pipeline.run(background.clone()));
+        // Leases outlive the workers: they are given up only once the work has stopped.
+        let keeping = CancellationToken::new();
+        let lease_task = tokio::spawn(leases.clone().run(keeping.clone()));
+        let pipeline_task = {
+            let leases = leases.clone();
+            let stop = background.clone();
+            tokio::spawn(async move { leases.run_work("pipeline", pipeline, stop).await })
+        };
         let reload_task = tokio::spawn(reloader.run(watch, background.clone()));
         if let Some(r) = reconciler {
-            tokio::spawn(r.run(background.clone()));
+            let leases = leases.clone();
+            let stop = background.clone();
+            tokio::spawn(async move { leases.run_work("reconcile", r, stop).await });
         }
-        if let Some(w) = watchdog {
-            tokio::spawn(w.run(background.clone()));
+        if let Some(mut w) = watchdog {
+            // On every replica: each one reports the feed; the lease decides who records.
+            let stop = background.clone();
+            tokio::spawn(async move { w.run(stop).await });
         }
         let forget = background.clone();
         tokio::spawn(async move {
@@ -473,8 +529,16 @@ impl App {
                 }
             }
         });
-        let slack_task = slack_worker.map(|w| tokio::spawn(w.run(background.clone())));
-        let delivery_task = tokio::spawn(delivery.run(background.clone()));
+        let slack_task = slack_worker.map(|w| {
+            let leases = leases.clone();
+            let stop = background.clone();
+            tokio::spawn(async move { leases.run_work("slack", w, stop).await })
+        });
+        let delivery_task = {
+            let leases = leases.clone();
+            let stop = background.clone();
+            tokio::spawn(async move { leases.run_work("outbox", delivery, stop).await })
+        };
 
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "statusgate listening");
@@ -496,6 +560,8 @@ impl App {
                 let _ = t.await;
             }
             let _ = delivery_task.await;
+            keeping.cancel();
+            let _ = lease_task.await;
             store.durable().await
         })
         .await;

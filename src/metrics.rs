@@ -41,6 +41,11 @@ struct TargetOutcome {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkLabel {
+    work: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TargetLabel {
     target: String,
 }
@@ -74,6 +79,7 @@ pub struct Metrics {
     watchdog_silent: Gauge,
     store_bytes: Gauge,
     breaker_open: Family<TargetLabel, Gauge>,
+    lease_held: Family<WorkLabel, Gauge>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -180,6 +186,12 @@ impl Metrics {
             "Whether a publisher's circuit breaker is open (1) after repeated failures",
             breaker_open.clone(),
         );
+        let lease_held = Family::<WorkLabel, Gauge>::default();
+        registry.register(
+            "statusgate_lease_held",
+            "Whether this replica holds the lease of a kind of once-only work (always 1 on sled)",
+            lease_held.clone(),
+        );
         Metrics {
             registry,
             slack_calls,
@@ -198,7 +210,14 @@ impl Metrics {
             watchdog_silent,
             store_bytes,
             breaker_open,
+            lease_held,
         }
+    }
+
+    pub fn lease_held(&self, work: &str, held: bool) {
+        self.lease_held
+            .get_or_create(&WorkLabel { work: work.into() })
+            .set(i64::from(held));
     }
 
     pub fn publish_breaker(&self, target: &str, open: bool) {

@@ -25,6 +25,8 @@ pub struct OpsState {
     pub chat: crate::approve::slack::Chat,
     /// External publishers' health (detail only; never decides readiness).
     pub targets: Option<crate::publish::outbox::health::Health>,
+    /// Which once-only work this replica runs (detail only).
+    pub leases: crate::store::Leases,
 }
 
 /// The OpenAPI description of the operations endpoints.
@@ -65,6 +67,9 @@ struct ReadinessChecks {
     /// External publishers' and subscribers' circuit breakers.
     #[schema(nullable = false)]
     targets: Option<serde_json::Value>,
+    /// Who runs each kind of once-only work: `engine`, this `replica`, and per `work` whether
+    /// this replica holds its lease and who does.
+    leases: serde_json::Value,
 }
 
 /// One readiness check.
@@ -166,6 +171,13 @@ async fn readyz(State(s): State<OpsState>) -> Response {
     if let Some(t) = &s.targets {
         body["checks"]["targets"] = t.report();
     }
+    body["checks"]["leases"] = json!({
+        "ok": true,
+        "reason": null,
+        "engine": s.store.engine(),
+        "replica": s.leases.holder(),
+        "work": s.leases.views(),
+    });
     let status = if ready {
         StatusCode::OK
     } else {
@@ -184,6 +196,9 @@ async fn readyz(State(s): State<OpsState>) -> Response {
     ),
 )]
 async fn metrics(State(s): State<OpsState>) -> Response {
+    for lease in s.leases.views() {
+        s.metrics.lease_held(&lease.work, lease.held);
+    }
     let text = s.metrics.render(s.store.size_on_disk(), &s.signals);
     let mut response = text.into_response();
     response.headers_mut().insert(

@@ -72,7 +72,7 @@ impl Pipeline {
     }
 
     /// Runs until `shutdown`; finishes the step in progress first.
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    pub async fn run(&mut self, shutdown: CancellationToken) {
         let wake = self.recorder.wake();
         let mut failures = 0u32;
         loop {
@@ -386,4 +386,20 @@ fn latest_per_group(effects: Vec<Effect>) -> Vec<Effect> {
         })
         .map(|(_, e)| e)
         .collect()
+}
+
+impl crate::store::Work for Pipeline {
+    fn run(&mut self, stop: CancellationToken) -> impl std::future::Future<Output = ()> + Send {
+        Pipeline::run(self, stop)
+    }
+
+    /// Another replica grouped and drafted while this one did not hold the lease: the open
+    /// groups and the maintenance clock start again from the store.
+    fn reload(&mut self) -> Result<()> {
+        let (_, groups) = Pipeline::load_groups(&self.store)?;
+        self.grouper.reload(groups);
+        self.maintenance.current.clear();
+        self.maintenance.checked = false;
+        Ok(())
+    }
 }

@@ -89,7 +89,7 @@ impl Reconciler {
     }
 
     /// One pass now, then one every interval, until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(&mut self, shutdown: CancellationToken) {
         loop {
             match self.once().await {
                 Ok(p) if p.repaired_firing + p.repaired_resolved > 0 => tracing::info!(
@@ -212,5 +212,11 @@ fn to_alert(a: ApiAlert, now: DateTime<Utc>) -> Alert {
         received_at: now,
         truncated: 0,
         changed_at: None,
+    }
+}
+
+impl crate::store::Work for Reconciler {
+    fn run(&mut self, stop: CancellationToken) -> impl std::future::Future<Output = ()> + Send {
+        Reconciler::run(self, stop)
     }
 }

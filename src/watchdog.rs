@@ -17,7 +17,7 @@ use crate::audit::{Audit, AuditEntry};
 use crate::catalog::Matcher;
 use crate::config::WatchdogConfig;
 use crate::signals::{Signals, WatchdogState};
-use crate::store::Store;
+use crate::store::{Store, Table};
 
 /// Records heartbeats; cheap to clone into the ingest handlers.
 #[derive(Clone)]
@@ -25,7 +25,12 @@ pub struct Heartbeat {
     matchers: Arc<Vec<Matcher>>,
     last_millis: Arc<AtomicI64>,
     started_millis: i64,
+    /// With several replicas, heartbeats reach any of them: each is also written here,
+    /// where the replica running the watchdog reads it.
+    shared: Option<Table>,
 }
+
+const SHARED_KEY: &str = "watchdog/last_seen";
 
 impl Heartbeat {
     pub fn new(config: &WatchdogConfig, now: DateTime<Utc>) -> Result<Heartbeat, String> {
@@ -45,7 +50,29 @@ impl Heartbeat {
             // Until one full interval has passed nobody can tell whether the feed is alive.
             last_millis: Arc::new(AtomicI64::new(now.timestamp_millis())),
             started_millis: now.timestamp_millis(),
+            shared: None,
         })
+    }
+
+    /// Shares heartbeats through `store` when replicas share it.
+    pub fn shared_through(mut self, store: &Store) -> crate::store::Result<Heartbeat> {
+        if store.is_shared() {
+            self.shared = Some(store.table("meta")?);
+        }
+        Ok(self)
+    }
+
+    /// Takes in heartbeats other replicas received.
+    fn catch_up(&self) {
+        if let Some(table) = &self.shared {
+            match table.get::<i64>(SHARED_KEY) {
+                Ok(Some(millis)) => {
+                    self.last_millis.fetch_max(millis, Ordering::Relaxed);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot read the shared watchdog heartbeat"),
+            }
+        }
     }
 
     pub fn matches(&self, alert: &Alert) -> bool {
@@ -55,8 +82,18 @@ impl Heartbeat {
     /// Counts a delivery as a heartbeat if any of its alerts is the watchdog.
     pub fn beat_if_matching(&self, alerts: &[Alert], now: DateTime<Utc>) {
         if alerts.iter().any(|a| self.matches(a)) {
-            self.last_millis
+            let before = self
+                .last_millis
                 .fetch_max(now.timestamp_millis(), Ordering::Relaxed);
+            if let Some(table) = self
+                .shared
+                .as_ref()
+                .filter(|_| before < now.timestamp_millis())
+            {
+                if let Err(e) = table.put(SHARED_KEY, &now.timestamp_millis()) {
+                    tracing::warn!(error = %e, "cannot share a watchdog heartbeat with the other replicas");
+                }
+            }
         }
     }
 
@@ -83,15 +120,19 @@ pub struct Watchdog {
     pub signals: Signals,
     pub audit: Audit,
     pub store: Store,
+    /// With several replicas every one watches (its `/readyz` and banners say so), but only
+    /// the holder of this lease writes the change to the audit log.
+    pub recorder_lease: Option<crate::store::Fence>,
 }
 
 impl Watchdog {
     /// Checks a few times per interval until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(&mut self, shutdown: CancellationToken) {
         let step = (self.interval / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
         let mut silent = false;
         loop {
             let now = Utc::now();
+            self.heartbeat.catch_up();
             let last = self.heartbeat.last_seen();
             let quiet_for = (now - last).to_std().unwrap_or_default();
             let now_silent = quiet_for > self.interval;
@@ -125,9 +166,18 @@ impl Watchdog {
             tracing::info!("watchdog alert arrives again");
         }
         let entry = AuditEntry::new(now, "statusgate", action).detail(json!({"last_seen": last}));
-        let written = self
-            .store
-            .transaction(&[self.audit.table()], |tx| self.audit.append_in(tx, &entry));
+        let write = || {
+            self.store
+                .transaction(&[self.audit.table()], |tx| self.audit.append_in(tx, &entry))
+        };
+        let written = match &self.recorder_lease {
+            None => write(),
+            Some(fence) if fence.current().is_some() => {
+                crate::store::fence_scope(fence.clone(), async { write() }).await
+            }
+            // Another replica holds the lease and records it.
+            Some(_) => return,
+        };
         if let Err(e) = written {
             tracing::error!(error = %e, "could not record the watchdog change");
         }

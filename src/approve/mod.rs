@@ -263,7 +263,9 @@ impl Approvals {
         let entry = AuditEntry::new(now, actor, "edit")
             .draft(&draft.id, draft.revision)
             .detail(json!({"fields": fields, "redacted": redacted}));
-        self.drafts.commit(&draft, None, None, &[entry])?;
+        self.drafts
+            .decide(&draft, draft.revision - 1, None, &[entry], None)?
+            .map_err(changed_meanwhile)?;
         self.metrics.draft("revised");
         Ok(draft)
     }
@@ -292,16 +294,21 @@ impl Approvals {
                 // Marked approved and queued for every target at once, or neither.
                 let queued = outbox.plan(&draft, actor, now)?;
                 let write = |tx: &crate::store::Tx<'_>| outbox.write_in(tx, &queued);
-                self.drafts.commit_with(
-                    &draft,
-                    None,
-                    None,
-                    &[entry],
-                    Some((outbox.table(), &write)),
-                )?;
+                self.drafts
+                    .decide(
+                        &draft,
+                        revision,
+                        None,
+                        &[entry],
+                        Some((outbox.table(), &write)),
+                    )?
+                    .map_err(changed_meanwhile)?;
                 outbox.wake();
             }
-            None => self.drafts.commit(&draft, None, None, &[entry])?,
+            None => self
+                .drafts
+                .decide(&draft, revision, None, &[entry], None)?
+                .map_err(changed_meanwhile)?,
         }
         self.metrics.draft("approved");
         self.metrics
@@ -457,8 +464,10 @@ impl Approvals {
         let entry = AuditEntry::new(now, actor, "reject")
             .draft(&draft.id, draft.revision)
             .detail(json!({"reason": reason}));
+        let revision = draft.revision;
         self.drafts
-            .commit(&draft, ledger.as_ref(), None, &[entry])?;
+            .decide(&draft, revision, ledger.as_ref(), &[entry], None)?
+            .map_err(changed_meanwhile)?;
         self.metrics.draft("rejected");
         Ok(draft)
     }
@@ -473,5 +482,20 @@ impl Approvals {
             self.publish_approved(draft).await?;
         }
         Ok(n)
+    }
+}
+
+/// A decision that lost a compare-and-set (another replica, or another person, got there
+/// first): 409 with what the draft is now.
+fn changed_meanwhile(current: Draft) -> ApproveError {
+    if current.state == DraftState::Pending {
+        ApproveError::Stale {
+            current: Box::new(current),
+        }
+    } else {
+        ApproveError::NotPending {
+            id: current.id.clone(),
+            state: current.state.as_str(),
+        }
     }
 }

@@ -108,6 +108,8 @@ pub struct Secrets {
     /// Per publisher name: the Statuspage API key or the webhook's `whsec_` secret.
     pub publishers: BTreeMap<String, Secret>,
     pub smtp_password: Option<Secret>,
+    /// `storage.url` as resolved (it may carry a password); `None`: sled.
+    pub storage_url: Option<Secret>,
     /// Per `reconcile.alertmanagers` entry, in order: its `Authorization` header value.
     pub reconcile: Vec<Option<Secret>>,
 }

@@ -142,6 +142,12 @@ impl Config {
                 secrets.reconcile.push(authorization);
             }
         }
+        secrets.storage_url = get(
+            "storage.url_file",
+            "STATUSGATE_STORAGE_URL",
+            self.storage.url_file.as_deref(),
+        )
+        .or_else(|| self.storage.url.clone().map(Secret::new));
         problems.extend(missing);
         (secrets, problems)
     }

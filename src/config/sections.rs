@@ -232,17 +232,26 @@ fn default_reconcile_interval() -> Dur {
     Dur::secs(60)
 }
 
-/// `storage:`: sled in `data_dir`.
+/// `storage:`: sled in `data_dir`, or PostgreSQL shared by several replicas.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// Free space kept back; never more than a tenth of the volume.
+    /// `postgres://…`; absent: sled in `data_dir`. A URL with a password belongs in
+    /// `url_file` or `STATUSGATE_STORAGE_URL[_FILE]`.
+    pub url: Option<String>,
+    pub url_file: Option<PathBuf>,
+    /// Replicas: a lapsed lease is taken over after this.
+    pub lease: Dur,
+    /// sled: free space kept back; never more than a tenth of the volume.
     pub reserve: ByteSize,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
+            url: None,
+            url_file: None,
+            lease: Dur::secs(15),
             reserve: ByteSize(crate::store::DEFAULT_RESERVE as usize),
         }
     }

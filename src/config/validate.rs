@@ -18,6 +18,12 @@ impl Config {
         if let Err(e) = http_url(&self.public_url) {
             problems.push(format!("public_url: `{}` {e}", self.public_url));
         }
+        if let Some(url) = &self.storage.url {
+            problems.extend(storage_url_problem(url).map(|e| format!("storage.url: {e}")));
+        }
+        if self.storage.lease.0 < std::time::Duration::from_secs(3) {
+            problems.push("storage.lease: must be at least 3s (it is renewed every third)".into());
+        }
         if self.max_body.0 < 1024 {
             problems.push("max_body: must be at least 1KiB".into());
         }
@@ -158,4 +164,27 @@ pub(super) fn http_url(url: &str) -> Result<(), String> {
         }
         Err(e) => Err(format!("is not a URL: {e}")),
     }
+}
+
+/// What is wrong with a storage URL written in the configuration, never echoing it (it
+/// may hold a password).
+pub(super) fn storage_url_problem(url: &str) -> Option<String> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Some("must start with postgres:// (absent: sled in data_dir)".into());
+    }
+    let authority = url.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+    let userinfo = authority.split(['/', '?']).next().unwrap_or("");
+    if userinfo
+        .rsplit_once('@')
+        .is_some_and(|(user, _)| user.contains(':'))
+    {
+        return Some(
+            "holds a password; give the URL in storage.url_file or STATUSGATE_STORAGE_URL[_FILE]"
+                .into(),
+        );
+    }
+    if url.parse::<tokio_postgres::Config>().is_err() {
+        return Some("is not a PostgreSQL connection URL".into());
+    }
+    None
 }

@@ -117,6 +117,11 @@ pub struct Grouper {
 }
 
 impl Grouper {
+    /// Starts again from `groups` as stored (another replica may have moved them on).
+    pub fn reload(&mut self, groups: Vec<Group>) {
+        *self = Grouper::new(self.config.clone(), self.storm.clone(), groups);
+    }
+
     pub fn new(config: GroupingConfig, storm: StormConfig, groups: Vec<Group>) -> Self {
         let mut g = Grouper {
             config,

@@ -14,6 +14,8 @@ use crate::store::{Result, Store, StoreError, Table, Tx, TxAbort};
 
 pub const ALERTS_TABLE: &str = "alerts";
 pub const INBOX_TABLE: &str = "inbox";
+/// What replicas announce to each other when alerts wait for the pipeline.
+pub const INBOX_TOPIC: &str = "inbox";
 
 /// An inbox entry: the key of an alert whose state changed (data directories written by
 /// earlier versions hold whole alerts, still read).
@@ -49,6 +51,13 @@ impl Recorder {
             audit: Audit::open(store)?,
             wake: Arc::new(Notify::new()),
         })
+    }
+
+    /// Wakes the pipeline here when another replica recorded alerts.
+    pub fn follow_other_replicas(&self) {
+        let wake = self.wake.clone();
+        self.store
+            .on_announce(INBOX_TOPIC, move || wake.notify_one());
     }
 
     /// Wakes the pipeline when something was recorded.
@@ -128,6 +137,8 @@ impl Recorder {
         self.store.durable().await?;
         if outcome.new > 0 {
             self.wake.notify_one();
+            // The pipeline may run on another replica.
+            self.store.announce(INBOX_TOPIC, false);
         }
         Ok(outcome)
     }

@@ -82,6 +82,9 @@ pub struct PublicState {
     outbox: Arc<OnceLock<outbox::Outbox>>,
 }
 
+/// What replicas announce to each other when the public state changed.
+pub const PUBLIC_TOPIC: &str = "public";
+
 impl PublicState {
     pub fn open(store: &Store) -> Result<PublicState> {
         let (tx, _) = watch::channel(0);
@@ -107,6 +110,13 @@ impl PublicState {
 
     /// Marks the public state as changed, so every cached rendering is made again.
     pub fn bump(&self) {
+        self.bump_local();
+        // Other replicas render from the same store and follow within a second.
+        self.store.announce(PUBLIC_TOPIC, true);
+    }
+
+    /// Marks the public state as changed here only (another replica changed it).
+    pub fn bump_local(&self) {
         self.version.send_modify(|v| *v += 1);
     }
 

@@ -1,19 +1,25 @@
-//! Durable storage. sled lives behind this small interface so that a shared backend can be
-//! added for several replicas; the store knows no stage and no transport: it stores JSON
-//! documents in named tables and makes writes durable with group commit.
+//! Durable storage. The stages see one small interface — named tables of JSON documents keyed
+//! by strings, atomic transactions over several tables, counters — and two engines implement
+//! it: sled in `data_dir` for one node (the default) and PostgreSQL for several replicas
+//! (`storage.url`). The store knows no stage and no transport.
 
 mod commit;
+mod export;
+mod fence;
+mod lease;
+mod postgres;
+mod sled_engine;
 mod space;
 
 use std::path::Path;
-use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use sled::Transactional;
 
-use commit::GroupCommit;
+pub use export::{export, import, ImportSummary};
+pub use fence::{check_before_call, inherit, scope as fence_scope, Fence, FenceError, Held};
+pub use lease::{LeaseView, Leases, Work};
+pub use postgres::{migrate, SCHEMA_VERSION};
 pub use space::{Space, Volume, DEFAULT_RESERVE};
 
 /// Why storage failed. Callers answer 503 so that senders retry.
@@ -28,6 +34,14 @@ pub enum StoreError {
     /// A flush that did not finish in time: unhealthy while it hangs, fine once it ends.
     #[error("storage unavailable: {0}")]
     Unconfirmed(String),
+    /// The database server cannot be reached (PostgreSQL down, a failover): unhealthy until
+    /// a later call reaches it again; nothing needs a restart.
+    #[error("database unreachable: {0}")]
+    Unreachable(String),
+    /// This replica's lease on the work lapsed or was taken over: the write was refused so
+    /// that a paused former holder cannot undo the new holder's work.
+    #[error("lease on `{work}` is no longer held by this replica")]
+    Fenced { work: String },
     #[error("stored record `{key}` in `{table}` is unreadable: {reason}")]
     Corrupt {
         table: String,
@@ -36,169 +50,247 @@ pub enum StoreError {
     },
 }
 
-impl From<sled::Error> for StoreError {
-    fn from(e: sled::Error) -> Self {
-        StoreError::Io(e.to_string())
-    }
-}
-
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Which engine holds the state.
+#[derive(Clone)]
+enum Engine {
+    Sled(sled_engine::SledStore),
+    Postgres(postgres::PgStore),
+}
 
 /// The database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    commit: Arc<GroupCommit>,
-    space: Arc<Space>,
-    /// Set when sled itself failed a write; only reopening (a restart) clears it.
-    failed: Arc<std::sync::atomic::AtomicBool>,
+    engine: Engine,
+    /// Set on a worker's copy: every write it makes checks that the lease is still its own.
+    fence: Option<Fence>,
 }
 
 impl Store {
-    /// Opens (or creates) the database in `dir` with the default reserve.
+    /// Opens (or creates) the sled database in `dir` with the default reserve.
     pub fn open(dir: &Path) -> Result<Store> {
         Self::open_with_reserve(dir, DEFAULT_RESERVE)
     }
 
-    /// Opens (or creates) the database in `dir`, keeping `reserve` bytes free (never more
-    /// than a tenth of the volume). A volume with less free opens all the same: writes are
-    /// refused until space returns, so the service can say so instead of exiting.
+    /// Opens (or creates) the sled database in `dir`, keeping `reserve` bytes free (never
+    /// more than a tenth of the volume). A volume with less free opens all the same: writes
+    /// are refused until space returns, so the service can say so instead of exiting.
     pub fn open_with_reserve(dir: &Path, reserve: u64) -> Result<Store> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
-        let db = sled::Config::new()
-            .path(dir)
-            // sled's default cache is 1 GiB; hot data (drafts, groups, recent alerts) is small.
-            .cache_capacity(32 << 20)
-            // Durability comes from explicit group commits, not from a timer.
-            .flush_every_ms(Some(1000))
-            .open()?;
-        let commit = Arc::new(GroupCommit::start(db.clone()));
         Ok(Store {
-            db,
-            commit,
-            space: Arc::new(Space::new(dir, reserve)),
-            failed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            engine: Engine::Sled(sled_engine::SledStore::open(dir, reserve)?),
+            fence: None,
         })
+    }
+
+    /// Connects to PostgreSQL at `url` and brings its schema up to date (under an advisory
+    /// lock, so replicas starting together migrate once). Refuses a schema newer than this
+    /// version knows. An unreachable server is an error here: start-up waits for it.
+    pub async fn connect(url: &str) -> Result<Store> {
+        let pg = postgres::PgStore::connect(url).await?;
+        pg.migrate().await?;
+        Ok(Store {
+            engine: Engine::Postgres(pg),
+            fence: None,
+        })
+    }
+
+    /// "sled" or "postgres", for logs and `/readyz`.
+    pub fn engine(&self) -> &'static str {
+        match &self.engine {
+            Engine::Sled(_) => "sled",
+            Engine::Postgres(_) => "postgres",
+        }
+    }
+
+    /// True when several replicas may share this store (leases matter).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.engine, Engine::Postgres(_))
+    }
+
+    /// This store, with every write checked against `fence` in the same transaction.
+    pub fn fenced(&self, fence: Fence) -> Store {
+        Store {
+            engine: self.engine.clone(),
+            fence: Some(fence),
+        }
+    }
+
+    /// The fence writes are checked against: this copy's own, else the running worker's.
+    fn effective_fence(&self) -> Option<Fence> {
+        self.fence.clone().or_else(fence::current)
     }
 
     /// Refuses writes while free space (bytes or inodes) is below the reserve.
     pub fn check_space(&self) -> Result<()> {
-        self.space.check()
+        match &self.engine {
+            Engine::Sled(s) => s.check_space(),
+            Engine::Postgres(_) => Ok(()),
+        }
     }
 
     /// Start-up is over: from now on writes keep the reserve. Until then the few small
     /// start-up writes go through, so that a volume with too little space starts (not
     /// ready, ingest refused) and recovers once space returns, instead of exiting.
     pub fn started(&self) {
-        self.space.enforce();
+        if let Engine::Sled(s) = &self.engine {
+            s.started();
+        }
     }
 
-    /// False once sled failed a write or a flush never finished: only reopening the
-    /// database (a restart) clears it.
+    /// False once sled failed a write or a flush never finished (only a restart clears
+    /// that), or while PostgreSQL cannot be reached (the next successful call clears it).
     pub fn is_healthy(&self) -> bool {
-        !self.failed.load(std::sync::atomic::Ordering::Relaxed) && !self.commit.is_stuck()
-    }
-
-    fn note(&self, e: &StoreError) {
-        if matches!(e, StoreError::Io(_)) {
-            self.failed
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+        match &self.engine {
+            Engine::Sled(s) => s.is_healthy(),
+            Engine::Postgres(p) => p.is_healthy(),
         }
     }
 
     /// A named table; created on first use.
     pub fn table(&self, name: &'static str) -> Result<Table> {
+        let inner = match &self.engine {
+            Engine::Sled(s) => TableEngine::Sled(s.tree(name)?),
+            Engine::Postgres(p) => TableEngine::Postgres(p.clone()),
+        };
         Ok(Table {
             name,
-            tree: self.db.open_tree(name)?,
-            space: self.space.clone(),
+            inner,
+            fence: self.fence.clone(),
         })
     }
 
-    /// Waits until every write made before the call is on disk. Concurrent callers share
-    /// one flush (group commit): one flush per request is pathologically slow under load.
+    /// Waits until every write made before the call is on disk. With sled, concurrent
+    /// callers share one flush (group commit); PostgreSQL commits are durable already.
     pub async fn durable(&self) -> Result<()> {
-        let r = self.commit.wait().await;
-        if let Err(e) = &r {
-            self.note(e);
+        match &self.engine {
+            Engine::Sled(s) => s.durable().await,
+            Engine::Postgres(_) => Ok(()),
         }
-        r
     }
 
     /// A unique, increasing number (survives restarts).
     pub fn next_id(&self) -> Result<u64> {
-        Ok(self.db.generate_id()?)
+        match &self.engine {
+            Engine::Sled(s) => s.next_id(),
+            Engine::Postgres(p) => p.next_id(),
+        }
     }
 
-    /// Runs `f` atomically over several tables. `f` may run more than once on conflicts,
-    /// so it must not have side effects outside the transaction.
+    /// Runs `f` atomically over several tables. `f` may run more than once on conflicts
+    /// (also with other replicas), so it must not have side effects outside the transaction.
     pub fn transaction<R>(
         &self,
         tables: &[&Table],
         f: impl Fn(&Tx<'_>) -> std::result::Result<R, TxAbort>,
     ) -> Result<std::result::Result<R, TxAbort>> {
-        self.check_space()?;
-        let trees: Vec<&sled::Tree> = tables.iter().map(|t| &t.tree).collect();
-        let names: Vec<&'static str> = tables.iter().map(|t| t.name).collect();
-        let outcome = trees.as_slice().transaction(|txs| {
-            let tx = Tx {
-                names: &names,
-                trees: txs,
-            };
-            f(&tx).map_err(ConflictableTransactionError::Abort)
-        });
-        match outcome {
-            Ok(r) => Ok(Ok(r)),
-            Err(TransactionError::Abort(TxAbort::Store(e))) => Err(e),
-            Err(TransactionError::Abort(abort)) => Ok(Err(abort)),
-            Err(TransactionError::Storage(e)) => {
-                let e = StoreError::from(e);
-                self.note(&e);
-                Err(e)
+        match &self.engine {
+            Engine::Sled(s) => {
+                s.check_space()?;
+                if let Some(fence) = self.effective_fence() {
+                    fence.check_local()?;
+                }
+                s.transaction(tables, f)
             }
+            Engine::Postgres(p) => p.transaction(self.effective_fence().as_ref(), f),
         }
     }
 
     /// The next value of a named counter (1, 2, 3, …), for human-friendly ids.
     pub fn counter(&self, name: &str) -> Result<u64> {
-        let meta = self.db.open_tree("meta")?;
-        let key = format!("counter/{name}");
-        let next = meta.update_and_fetch(key.as_bytes(), |old| {
-            let n = old
-                .and_then(|b| serde_json::from_slice::<u64>(b).ok())
-                .unwrap_or(0);
-            serde_json::to_vec(&(n + 1)).ok()
-        })?;
-        next.and_then(|b| serde_json::from_slice::<u64>(&b).ok())
-            .ok_or_else(|| StoreError::Io(format!("counter {name} unreadable")))
+        match &self.engine {
+            Engine::Sled(s) => s.counter(name),
+            Engine::Postgres(p) => p.counter(name),
+        }
     }
 
-    /// Flushes done so far (group commit shares them between writers).
+    /// Flushes done so far (group commit shares them between writers; 0 on PostgreSQL).
     pub fn flushes(&self) -> u64 {
-        self.commit.flushes()
+        match &self.engine {
+            Engine::Sled(s) => s.flushes(),
+            Engine::Postgres(_) => 0,
+        }
     }
 
-    /// Bytes used on disk.
+    /// Bytes used on disk (sled) or by the database (PostgreSQL).
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        match &self.engine {
+            Engine::Sled(s) => s.size_on_disk(),
+            Engine::Postgres(p) => p.size_on_disk(),
+        }
     }
 
-    /// Writes and flushes a probe record: readiness means "can take a write now".
+    /// Writes and confirms a probe record: readiness means "can take a write now".
     pub async fn probe(&self) -> Result<()> {
+        if let Engine::Postgres(p) = &self.engine {
+            return p.probe().await;
+        }
         self.check_space()?;
         let meta = self.table("meta")?;
         meta.put("probe", &chrono::Utc::now().to_rfc3339())?;
         self.durable().await
     }
+
+    /// Tells every replica sharing this store about `topic` (nothing to tell on sled: there
+    /// is one). A `versioned` topic is also found by polling, for replicas that missed it.
+    pub fn announce(&self, topic: &'static str, versioned: bool) {
+        if let Engine::Postgres(p) = &self.engine {
+            p.announce(topic, versioned);
+        }
+    }
+
+    /// Runs `callback` whenever any replica announces `topic` (never on sled).
+    pub fn on_announce(&self, topic: &'static str, callback: impl Fn() + Send + Sync + 'static) {
+        if let Engine::Postgres(p) = &self.engine {
+            p.on_announce(topic, std::sync::Arc::new(callback));
+        }
+    }
+
+    /// Every record of every table, for `statusgate export`.
+    pub(crate) fn dump(&self) -> Result<Vec<(String, String, serde_json::Value)>> {
+        match &self.engine {
+            Engine::Sled(s) => s.dump(),
+            Engine::Postgres(p) => p.dump(),
+        }
+    }
+
+    /// True when no table holds a record (imports go only into an empty store).
+    pub(crate) fn is_empty(&self) -> Result<bool> {
+        match &self.engine {
+            Engine::Sled(s) => s.is_empty(),
+            Engine::Postgres(p) => p.is_empty(),
+        }
+    }
+
+    /// Writes one record as exported, raising id and counter floors so that new ids
+    /// follow the imported ones.
+    pub(crate) fn load(&self, table: &str, key: &str, value: &serde_json::Value) -> Result<()> {
+        match &self.engine {
+            Engine::Sled(s) => s.load(table, key, value),
+            Engine::Postgres(p) => p.load(table, key, value),
+        }
+    }
+
+    pub(crate) fn raise_ids(&self, floor: u64) -> Result<()> {
+        match &self.engine {
+            Engine::Sled(s) => s.raise_ids(floor),
+            Engine::Postgres(p) => p.raise_ids(floor),
+        }
+    }
+}
+
+#[derive(Clone)]
+enum TableEngine {
+    Sled(sled_engine::SledTable),
+    Postgres(postgres::PgStore),
 }
 
 /// One named table of JSON documents keyed by strings.
 #[derive(Clone)]
 pub struct Table {
     name: &'static str,
-    tree: sled::Tree,
-    space: Arc<Space>,
+    inner: TableEngine,
+    fence: Option<Fence>,
 }
 
 impl Table {
@@ -207,43 +299,70 @@ impl Table {
     }
 
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        match self.tree.get(key.as_bytes())? {
-            Some(bytes) => decode(self.name, key, &bytes).map(Some),
-            None => Ok(None),
-        }
+        let raw = match &self.inner {
+            TableEngine::Sled(t) => t.get(key)?,
+            TableEngine::Postgres(p) => p.get(self.name, key)?,
+        };
+        raw.map(|bytes| decode(self.name, key, &bytes)).transpose()
     }
 
     pub fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
-        self.space.check()?;
-        self.tree.insert(key.as_bytes(), encode(value)?)?;
-        Ok(())
+        let bytes = encode(value)?;
+        match &self.inner {
+            TableEngine::Sled(t) => {
+                self.check_fence()?;
+                t.put(key, bytes)
+            }
+            TableEngine::Postgres(p) => {
+                p.put(self.effective_fence().as_ref(), self.name, key, bytes)
+            }
+        }
     }
 
     pub fn remove(&self, key: &str) -> Result<()> {
-        self.tree.remove(key.as_bytes())?;
-        Ok(())
+        self.remove_all(&[key.to_string()])
     }
 
     /// Removes several keys in one atomic batch.
     pub fn remove_all(&self, keys: &[String]) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        for k in keys {
-            batch.remove(k.as_bytes());
+        match &self.inner {
+            TableEngine::Sled(t) => {
+                self.check_fence()?;
+                t.remove_all(keys)
+            }
+            TableEngine::Postgres(p) => {
+                p.remove_all(self.effective_fence().as_ref(), self.name, keys)
+            }
         }
-        self.tree.apply_batch(batch)?;
-        Ok(())
+    }
+
+    fn effective_fence(&self) -> Option<Fence> {
+        self.fence.clone().or_else(fence::current)
+    }
+
+    fn check_fence(&self) -> Result<()> {
+        match &self.effective_fence() {
+            Some(f) => f.check_local(),
+            None => Ok(()),
+        }
     }
 
     pub fn contains(&self, key: &str) -> Result<bool> {
-        Ok(self.tree.contains_key(key.as_bytes())?)
+        match &self.inner {
+            TableEngine::Sled(t) => t.contains(key),
+            TableEngine::Postgres(p) => Ok(p.get(self.name, key)?.is_some()),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.tree.len()
+        match &self.inner {
+            TableEngine::Sled(t) => t.len(),
+            TableEngine::Postgres(p) => p.len(self.name).unwrap_or(0),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tree.is_empty()
+        self.len() == 0
     }
 
     /// Every record in key order. A record that does not decode is an error, not skipped:
@@ -253,44 +372,41 @@ impl Table {
     }
 
     pub fn scan_prefix<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, T)>> {
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix(prefix.as_bytes()) {
-            let (k, v) = item?;
-            let key = String::from_utf8_lossy(&k).into_owned();
-            let value = decode(self.name, &key, &v)?;
-            out.push((key, value));
-        }
-        Ok(out)
+        let raw = match &self.inner {
+            TableEngine::Sled(t) => t.scan_prefix(prefix)?,
+            TableEngine::Postgres(p) => p.scan(self.name, postgres::Range::Prefix(prefix))?,
+        };
+        self.decode_all(raw)
     }
 
     /// Records with keys after `after` (all when `None`), in key order, decoded lazily.
     pub fn iter_from<T: DeserializeOwned>(
         &self,
         after: Option<&str>,
-    ) -> Result<impl Iterator<Item = Result<T>> + '_> {
-        use std::ops::Bound;
-        let start = match after {
-            Some(k) => Bound::Excluded(k.as_bytes().to_vec()),
-            None => Bound::Unbounded,
-        };
-        Ok(self
-            .tree
-            .range::<Vec<u8>, _>((start, Bound::Unbounded))
-            .map(move |item| {
-                let (k, v) = item?;
-                decode(self.name, &String::from_utf8_lossy(&k), &v)
-            }))
+    ) -> Result<Box<dyn Iterator<Item = Result<T>> + '_>> {
+        match &self.inner {
+            TableEngine::Sled(t) => {
+                Ok(Box::new(t.iter_from(after).map(move |item| {
+                    item.and_then(|(k, v)| decode(self.name, &k, &v))
+                })))
+            }
+            TableEngine::Postgres(p) => {
+                // Pages of rows, fetched as the caller goes on.
+                let pages = postgres::Pages::new(p.clone(), self.name, after);
+                Ok(Box::new(pages.map(move |item| {
+                    item.and_then(|(k, v)| decode(self.name, &k, &v))
+                })))
+            }
+        }
     }
 
     /// The first `limit` records in key order.
     pub fn first<T: DeserializeOwned>(&self, limit: usize) -> Result<Vec<(String, T)>> {
-        let mut out = Vec::new();
-        for item in self.tree.iter().take(limit) {
-            let (k, v) = item?;
-            let key = String::from_utf8_lossy(&k).into_owned();
-            out.push((key.clone(), decode(self.name, &key, &v)?));
-        }
-        Ok(out)
+        let raw = match &self.inner {
+            TableEngine::Sled(t) => t.first(limit)?,
+            TableEngine::Postgres(p) => p.scan(self.name, postgres::Range::First(limit))?,
+        };
+        self.decode_all(raw)
     }
 
     /// The last `limit` records with keys below `before` (all when `None`), newest first.
@@ -299,17 +415,25 @@ impl Table {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, T)>> {
-        let iter = match before {
-            Some(b) => self.tree.range(..b.as_bytes().to_vec()),
-            None => self.tree.range::<Vec<u8>, _>(..),
+        let raw = match &self.inner {
+            TableEngine::Sled(t) => t.scan_back(before, limit)?,
+            TableEngine::Postgres(p) => {
+                p.scan(self.name, postgres::Range::Before(before, limit))?
+            }
         };
-        let mut out = Vec::new();
-        for item in iter.rev().take(limit) {
-            let (k, v) = item?;
-            let key = String::from_utf8_lossy(&k).into_owned();
-            out.push((key.clone(), decode(self.name, &key, &v)?));
-        }
-        Ok(out)
+        self.decode_all(raw)
+    }
+
+    fn decode_all<T: DeserializeOwned>(
+        &self,
+        raw: Vec<(String, Vec<u8>)>,
+    ) -> Result<Vec<(String, T)>> {
+        raw.into_iter()
+            .map(|(k, v)| {
+                let value = decode(self.name, &k, &v)?;
+                Ok((k, value))
+            })
+            .collect()
     }
 }
 
@@ -320,35 +444,27 @@ pub fn seq_key(n: u64) -> String {
 
 /// The tables of one transaction, addressed by the tables passed to [`Store::transaction`].
 pub struct Tx<'a> {
-    names: &'a [&'static str],
-    trees: &'a [TransactionalTree],
+    inner: TxEngine<'a>,
+}
+
+enum TxEngine<'a> {
+    Sled(sled_engine::SledTx<'a>),
+    Postgres(&'a postgres::PgTx),
 }
 
 impl Tx<'_> {
-    fn tree(&self, table: &Table) -> std::result::Result<&TransactionalTree, TxAbort> {
-        let i = self
-            .names
-            .iter()
-            .position(|n| *n == table.name)
-            .ok_or_else(|| {
-                TxAbort::Store(StoreError::Io(format!(
-                    "table `{}` is not part of this transaction",
-                    table.name
-                )))
-            })?;
-        Ok(&self.trees[i])
-    }
-
     pub fn get<T: DeserializeOwned>(
         &self,
         table: &Table,
         key: &str,
     ) -> std::result::Result<Option<T>, TxAbort> {
-        let tree = self.tree(table)?;
-        match tree.get(key.as_bytes()).map_err(tx_err)? {
-            Some(bytes) => Ok(Some(decode(table.name, key, &bytes)?)),
-            None => Ok(None),
-        }
+        let raw = match &self.inner {
+            TxEngine::Sled(tx) => tx.get(table.name, key)?,
+            TxEngine::Postgres(tx) => tx.get(table.name, key)?,
+        };
+        Ok(raw
+            .map(|bytes| decode(table.name, key, &bytes))
+            .transpose()?)
     }
 
     pub fn put<T: Serialize>(
@@ -357,16 +473,18 @@ impl Tx<'_> {
         key: &str,
         value: &T,
     ) -> std::result::Result<(), TxAbort> {
-        let tree = self.tree(table)?;
-        tree.insert(key.as_bytes(), encode(value)?)
-            .map_err(tx_err)?;
-        Ok(())
+        let bytes = encode(value)?;
+        match &self.inner {
+            TxEngine::Sled(tx) => tx.put(table.name, key, bytes),
+            TxEngine::Postgres(tx) => tx.put(table.name, key, bytes),
+        }
     }
 
     pub fn remove(&self, table: &Table, key: &str) -> std::result::Result<(), TxAbort> {
-        let tree = self.tree(table)?;
-        tree.remove(key.as_bytes()).map_err(tx_err)?;
-        Ok(())
+        match &self.inner {
+            TxEngine::Sled(tx) => tx.remove(table.name, key),
+            TxEngine::Postgres(tx) => tx.remove(table.name, key),
+        }
     }
 
     /// Appends to an append-only table under the next sequence key, which it returns.
@@ -375,14 +493,11 @@ impl Tx<'_> {
         table: &Table,
         value: &T,
     ) -> std::result::Result<String, TxAbort> {
-        let tree = self.tree(table)?;
-        let key = seq_key(
-            tree.generate_id()
-                .map_err(|e| TxAbort::Store(StoreError::from(e)))?,
-        );
-        tree.insert(key.as_bytes(), encode(value)?)
-            .map_err(tx_err)?;
-        Ok(key)
+        let bytes = encode(value)?;
+        match &self.inner {
+            TxEngine::Sled(tx) => tx.append(table.name, bytes),
+            TxEngine::Postgres(tx) => tx.append(table.name, bytes),
+        }
     }
 }
 
@@ -400,18 +515,6 @@ impl From<StoreError> for TxAbort {
     }
 }
 
-fn tx_err(e: sled::transaction::UnabortableTransactionError) -> TxAbort {
-    match e {
-        sled::transaction::UnabortableTransactionError::Conflict => {
-            // Returned to sled so it retries; never surfaces.
-            TxAbort::Store(StoreError::Io("transaction conflict".into()))
-        }
-        sled::transaction::UnabortableTransactionError::Storage(e) => {
-            TxAbort::Store(StoreError::Io(e.to_string()))
-        }
-    }
-}
-
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| StoreError::Io(format!("cannot encode record: {e}")))
 }
@@ -425,71 +528,4 @@ fn decode<T: DeserializeOwned>(table: &str, key: &str, bytes: &[u8]) -> Result<T
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn records_survive_reopen_after_a_durable_write() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = Store::open(dir.path()).unwrap();
-            let t = store.table("things").unwrap();
-            t.put("a", &serde_json::json!({"n": 1})).unwrap();
-            store.durable().await.unwrap();
-        }
-        let store = Store::open(dir.path()).unwrap();
-        let t = store.table("things").unwrap();
-        let v: serde_json::Value = t.get("a").unwrap().unwrap();
-        assert_eq!(v["n"], 1);
-    }
-
-    #[tokio::test]
-    async fn transactions_write_all_or_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let a = store.table("a").unwrap();
-        let b = store.table("b").unwrap();
-        let r = store
-            .transaction(&[&a, &b], |tx| {
-                tx.put(&a, "k", &1)?;
-                tx.put(&b, "k", &2)?;
-                Err::<(), _>(TxAbort::Rejected("no".into()))
-            })
-            .unwrap();
-        assert!(matches!(r, Err(TxAbort::Rejected(_))));
-        assert!(a.get::<i32>("k").unwrap().is_none());
-        store
-            .transaction(&[&a, &b], |tx| {
-                tx.put(&a, "k", &1)?;
-                tx.append(&b, &2)?;
-                Ok(())
-            })
-            .unwrap()
-            .unwrap();
-        assert_eq!(a.get::<i32>("k").unwrap(), Some(1));
-        assert_eq!(b.scan::<i32>().unwrap().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn concurrent_waiters_share_flushes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let t = store.table("t").unwrap();
-        let mut handles = Vec::new();
-        for i in 0..64 {
-            let (store, t) = (store.clone(), t.clone());
-            handles.push(tokio::spawn(async move {
-                t.put(&i.to_string(), &i).unwrap();
-                store.durable().await.unwrap();
-            }));
-        }
-        for h in handles {
-            h.await.unwrap();
-        }
-        assert!(
-            store.commit.flushes() < 64,
-            "flushes: {}",
-            store.commit.flushes()
-        );
-    }
-}
+mod tests;

@@ -46,6 +46,33 @@ fn free_port() -> u16 {
 impl Alertmanager {
     /// Starts Alertmanager with one webhook receiver pointing at `webhook_url`.
     pub fn start(webhook_url: &str, token: &str) -> Alertmanager {
+        Self::start_with(
+            webhook_url,
+            token,
+            &["--cluster.listen-address=".to_string()],
+        )
+    }
+
+    /// An HA pair, gossiping with each other, each sending to its own URL.
+    pub fn start_pair(webhooks: [&str; 2], token: &str) -> [Alertmanager; 2] {
+        let ports = [free_port(), free_port()];
+        let cluster = |me: usize| {
+            vec![
+                format!("--cluster.listen-address=127.0.0.1:{}", ports[me]),
+                format!("--cluster.advertise-address=127.0.0.1:{}", ports[me]),
+                format!("--cluster.peer=127.0.0.1:{}", ports[1 - me]),
+                "--cluster.gossip-interval=50ms".to_string(),
+                "--cluster.pushpull-interval=1s".to_string(),
+                "--cluster.settle-timeout=2s".to_string(),
+            ]
+        };
+        [
+            Self::start_with(webhooks[0], token, &cluster(0)),
+            Self::start_with(webhooks[1], token, &cluster(1)),
+        ]
+    }
+
+    fn start_with(webhook_url: &str, token: &str, cluster: &[String]) -> Alertmanager {
         let dir = tempfile::tempdir().unwrap();
         let config = format!(
             "route:\n  receiver: statusgate\n  group_by: ['alertname']\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
@@ -63,7 +90,7 @@ impl Alertmanager {
                 dir.path().join("data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
+            .args(cluster)
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()

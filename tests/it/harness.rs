@@ -43,6 +43,9 @@ pub struct Options {
     pub catalog: String,
     /// Where the data lives (default: inside the test's temp dir).
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL instead of sled (default: a fresh database when the suite runs on
+    /// PostgreSQL and no data directory is given, else sled).
+    pub storage_url: Option<String>,
 }
 
 impl Default for Options {
@@ -53,6 +56,7 @@ impl Default for Options {
             extra_config: String::new(),
             catalog: CATALOG.to_string(),
             data_dir: None,
+            storage_url: None,
         }
     }
 }
@@ -60,6 +64,8 @@ impl Default for Options {
 pub struct Server {
     pub url: String,
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL database this server keeps its state in; `None`: sled.
+    pub storage_url: Option<String>,
     child: Option<Child>,
     pub http: reqwest::Client,
 }
@@ -87,10 +93,26 @@ impl Server {
             rw = opts.resolve_wait,
             extra = opts.extra_config,
         );
+        let storage_url = opts.storage_url.clone().or_else(|| {
+            let on_postgres =
+                super::postgres_cluster::suite_on_postgres() && opts.data_dir.is_none();
+            on_postgres
+                .then(super::postgres_cluster::cluster)
+                .flatten()
+                .map(|c| c.database())
+        });
+        // On PostgreSQL a replica killed with -9 leaves its leases behind until they lapse;
+        // tests that restart one wait a short lease, not the 15s default.
+        let config = if storage_url.is_some() && !opts.extra_config.contains("storage:") {
+            format!("{config}\nstorage:\n  lease: 3s\n")
+        } else {
+            config
+        };
         std::fs::write(dir.path().join("config.yaml"), config).unwrap();
         let mut server = Server {
             url: String::new(),
             dir,
+            storage_url,
             child: None,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(20))
@@ -123,6 +145,12 @@ impl Server {
             .env("RUST_LOG", "info,statusgate=debug")
             .env_remove("STATUSGATE_LISTEN")
             .env_remove("STATUSGATE_CONFIG")
+            .env_remove("STATUSGATE_STORAGE_URL")
+            .envs(
+                self.storage_url
+                    .iter()
+                    .map(|u| ("STATUSGATE_STORAGE_URL", u)),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
@@ -170,6 +198,22 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The process id (for SIGSTOP/SIGCONT in the replica tests).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// `kill -9`, without starting again.
+    pub fn kill_hard(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        wait_child(
+            &mut child,
+            Duration::from_secs(10),
+            "statusgate after kill -9",
+        );
     }
 
     /// Starts again after `stop` (same data, new port).

@@ -243,6 +243,10 @@ impl Client {
             if let Some(c) = channel {
                 self.limiter.until_key_ready(&c.to_string()).await;
             }
+            // A Slack worker whose lease ran out posts nothing more.
+            if let Err(e) = crate::store::check_before_call() {
+                return Err(SlackError::unavailable(e.to_string()));
+            }
             let outcome = self.once(&url, &payload, patience.timeout).await;
             let label = match &outcome {
                 Ok(_) => "ok",

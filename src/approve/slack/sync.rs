@@ -89,7 +89,7 @@ impl Worker {
     }
 
     /// Runs until `shutdown`.
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    pub async fn run(&mut self, shutdown: CancellationToken) {
         loop {
             // Episodes are recorded whatever Slack is doing, so none is lost while it is down.
             if let Err(e) = self.signal_notices.observe(Utc::now()).await {
@@ -266,5 +266,11 @@ impl Worker {
         slack.inner.store.durable().await?;
         tracing::info!(draft = %draft.id, revision = draft.revision, state = draft.state.as_str(), "updated the draft's Slack message");
         Ok(())
+    }
+}
+
+impl crate::store::Work for Worker {
+    fn run(&mut self, stop: CancellationToken) -> impl std::future::Future<Output = ()> + Send {
+        Worker::run(self, stop)
     }
 }

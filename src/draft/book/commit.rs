@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Why a draft write was refused: the stored draft moved on.
+const STALE: &str = "the draft changed meanwhile";
+
 impl Drafts {
     /// Writes a draft, its ledger (or removes the ledger) and audit entries atomically,
     /// then makes it durable.
@@ -26,11 +29,58 @@ impl Drafts {
         audit: &[AuditEntry],
         extra: Option<ExtraWrites<'_>>,
     ) -> Result<()> {
+        match self.write(draft, ledger, remove_ledger, audit, extra, None)? {
+            Ok(()) => Ok(()),
+            Err(current) => Err(StoreError::Io(format!(
+                "draft {} was decided meanwhile ({}); not written over",
+                current.id,
+                current.state.as_str()
+            ))),
+        }
+    }
+
+    /// A person's decision or edit of the pending revision `revision`, written only if the
+    /// stored draft is still exactly that: a compare-and-set, so that of two approvals on
+    /// two replicas one wins and the other learns what the draft is now (`Err`).
+    pub fn decide(
+        &self,
+        draft: &Draft,
+        revision: u32,
+        ledger: Option<&Ledger>,
+        audit: &[AuditEntry],
+        extra: Option<ExtraWrites<'_>>,
+    ) -> Result<std::result::Result<(), Draft>> {
+        self.write(draft, ledger, None, audit, extra, Some(revision))
+    }
+
+    /// The one transaction behind every draft write. A pending draft is never written over
+    /// a decided one (the pipeline revising what a person just approved elsewhere), and
+    /// with `pending_revision` the stored draft must still be pending at that revision.
+    fn write(
+        &self,
+        draft: &Draft,
+        ledger: Option<&Ledger>,
+        remove_ledger: Option<&str>,
+        audit: &[AuditEntry],
+        extra: Option<ExtraWrites<'_>>,
+        pending_revision: Option<u32>,
+    ) -> Result<std::result::Result<(), Draft>> {
+        let found = std::sync::Mutex::new(None);
         let mut tables = vec![&self.drafts, &self.ledgers, self.audit.table()];
         if let Some((t, _)) = &extra {
             tables.push(t);
         }
         let outcome = self.store.transaction(&tables, |tx| {
+            if let Some(stored) = tx.get::<Draft>(&self.drafts, &draft.id)? {
+                let reopened =
+                    stored.state != DraftState::Pending && draft.state == DraftState::Pending;
+                let moved = pending_revision
+                    .is_some_and(|r| stored.state != DraftState::Pending || stored.revision != r);
+                if reopened || moved {
+                    *found.lock().unwrap_or_else(|e| e.into_inner()) = Some(stored);
+                    return Err(TxAbort::Rejected(STALE.into()));
+                }
+            }
             if let Some((_, write)) = &extra {
                 write(tx)?;
             }
@@ -46,16 +96,24 @@ impl Drafts {
             }
             Ok(())
         })?;
-        outcome.map_err(|e| match e {
-            TxAbort::Store(e) => e,
-            TxAbort::Rejected(r) => StoreError::Io(r),
-        })?;
+        match outcome {
+            Ok(()) => {}
+            Err(TxAbort::Rejected(r)) if r == STALE => {
+                let current = found.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(current) = current {
+                    return Ok(Err(current));
+                }
+                return Err(StoreError::Io(r));
+            }
+            Err(TxAbort::Store(e)) => return Err(e),
+            Err(TxAbort::Rejected(r)) => return Err(StoreError::Io(r)),
+        }
         // Nobody listening is fine.
         let _ = self.notices.send(DraftNotice {
             draft: draft.clone(),
             actions: audit.iter().map(|e| e.action.clone()).collect(),
         });
-        Ok(())
+        Ok(Ok(()))
     }
 
     pub(super) fn commit_ledger(&self, ledger: &Ledger) -> Result<()> {

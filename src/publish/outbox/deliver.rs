@@ -57,7 +57,7 @@ pub struct Worker {
 
 impl Worker {
     /// Runs until `shutdown`; deliveries in flight get a few seconds to finish.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(&mut self, shutdown: CancellationToken) {
         let wake = self.outbox.notified();
         let mut notices = self.drafts.subscribe();
         let mut busy: HashSet<String> = HashSet::new();
@@ -134,7 +134,8 @@ impl Worker {
             }
             busy.insert(target.clone());
             let worker = self.clone();
-            let handle = tasks.spawn(async move {
+            // Deliveries run as tasks of their own, under the worker's lease.
+            let handle = tasks.spawn(crate::store::inherit(async move {
                 for group in work {
                     if worker
                         .health
@@ -148,7 +149,7 @@ impl Worker {
                         break;
                     }
                 }
-            });
+            }));
             running.insert(handle.id(), target);
         }
         Ok((next - now)
@@ -523,6 +524,12 @@ fn due(entries: &[Entry], coalesce: bool) -> Vec<Vec<Entry>> {
         }
     }
     out
+}
+
+impl crate::store::Work for Worker {
+    fn run(&mut self, stop: CancellationToken) -> impl std::future::Future<Output = ()> + Send {
+        Worker::run(self, stop)
+    }
 }
 
 #[cfg(test)]

@@ -184,6 +184,9 @@ pub struct PublisherRef {
     pub name: String,
 }
 
+/// What replicas announce to each other when outbox work was queued.
+pub const OUTBOX_TOPIC: &str = "outbox";
+
 #[derive(Clone)]
 pub struct Outbox {
     store: Store,
@@ -222,6 +225,13 @@ impl Outbox {
         &self.subscribers
     }
 
+    /// Wakes delivery here when another replica queued work.
+    pub fn follow_other_replicas(&self) {
+        let wake = self.wake.clone();
+        self.store
+            .on_announce(OUTBOX_TOPIC, move || wake.notify_one());
+    }
+
     /// The table approval writes into.
     pub fn table(&self) -> &Table {
         &self.active
@@ -230,6 +240,8 @@ impl Outbox {
     /// Tells the delivery worker there is new work.
     pub fn wake(&self) {
         self.wake.notify_one();
+        // The replica running delivery may be another one.
+        self.store.announce(OUTBOX_TOPIC, false);
     }
 
     pub fn notified(&self) -> Arc<Notify> {

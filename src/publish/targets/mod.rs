@@ -60,6 +60,12 @@ impl Failure {
         }
     }
 
+    /// Before every call: a replica whose outbox lease ran out (a pause, a partition) sends
+    /// nothing more; the entry stays for the new holder.
+    pub fn check_lease() -> Result<(), Self> {
+        crate::store::check_before_call().map_err(|e| Failure::transient(None, e.to_string(), None))
+    }
+
     pub fn permanent(status: u16, message: impl Into<String>) -> Self {
         Failure {
             kind: FailureKind::Permanent,

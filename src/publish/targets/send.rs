@@ -65,6 +65,7 @@ impl Worker {
         s: &Subscriber,
         to: &str,
     ) -> std::result::Result<Outcome, Failure> {
+        Failure::check_lease()?;
         let Some(mailer) = &self.targets.mailer else {
             return Err(Failure::permanent(
                 0,

@@ -113,6 +113,7 @@ impl WebhookSender {
         id: &str,
         body: &[u8],
     ) -> Result<u16, Failure> {
+        Failure::check_lease()?;
         let ts = chrono::Utc::now().timestamp();
         let response = self
             .http

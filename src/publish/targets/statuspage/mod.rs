@@ -408,6 +408,7 @@ impl Statuspage {
         if let Some(b) = body {
             req = req.json(&b);
         }
+        Failure::check_lease()?;
         let response = req.send().await.map_err(Failure::network)?;
         let status = response.status().as_u16();
         let wait = retry_after(response.headers());

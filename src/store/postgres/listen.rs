@@ -1,0 +1,173 @@
+//! Telling the other replicas: a write that others must react to (the public state the page
+//! renders, new alerts for the pipeline, new outbox entries) is announced with NOTIFY; every
+//! replica LISTENs on one channel of its own connection and runs the callbacks registered
+//! for the topic. Notifications are lost while a connection is down, so after every
+//! (re)connect each callback runs once, and versioned topics are also polled every second.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio_postgres::AsyncMessage;
+
+use super::{classify, PgStore};
+
+const CHANNEL: &str = "statusgate";
+/// How often versioned topics are compared with the database, whatever NOTIFY says.
+const POLL: Duration = Duration::from_secs(1);
+
+pub(crate) type Callback = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Default)]
+pub(super) struct Listeners {
+    callbacks: Mutex<HashMap<String, Vec<Callback>>>,
+    started: std::sync::atomic::AtomicBool,
+}
+
+impl Listeners {
+    fn fire(&self, topic: &str) {
+        let callbacks = self
+            .callbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(topic)
+            .cloned()
+            .unwrap_or_default();
+        for c in callbacks {
+            c();
+        }
+    }
+
+    fn fire_all(&self) {
+        let topics: Vec<String> = self
+            .callbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for t in topics {
+            self.fire(&t);
+        }
+    }
+}
+
+/// The counter a versioned topic bumps (read by the poll).
+fn version_key(topic: &str) -> String {
+    format!("version/{topic}")
+}
+
+impl PgStore {
+    /// Tells every replica (this one included) about `topic`; a versioned topic also moves
+    /// its counter, so a replica that missed the notification still sees it within a second.
+    pub(crate) fn announce(&self, topic: &'static str, versioned: bool) {
+        if versioned {
+            if let Err(e) = self.counter_key(&version_key(topic)) {
+                tracing::warn!(topic, error = %e, "could not record a change for other replicas");
+            }
+        }
+        let pg = self.clone();
+        // Not awaited: the writer's answer does not wait for the other replicas.
+        self.inner.handle.spawn(async move {
+            if let Ok(client) = pg.client().await {
+                let _ = client
+                    .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &topic])
+                    .await;
+            }
+        });
+    }
+
+    /// Runs `callback` whenever `topic` is announced by any replica.
+    pub(crate) fn on_announce(&self, topic: &'static str, callback: Callback) {
+        self.inner
+            .listeners
+            .callbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(topic.to_string())
+            .or_default()
+            .push(callback);
+        if !self
+            .inner
+            .listeners
+            .started
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let pg = self.clone();
+            self.inner.handle.spawn(async move { pg.listen().await });
+        }
+    }
+
+    /// Runs for the life of the store.
+    async fn listen(self) {
+        let listeners = &self.inner.listeners;
+        let mut versions: HashMap<String, Option<String>> = HashMap::new();
+        loop {
+            let connected = self.inner.config.connect(self.inner.tls.clone()).await;
+            let (client, mut connection) = match connected {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::debug!(error = %e, "listener cannot connect; trying again");
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                }
+            };
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+            let driver = tokio::spawn(async move {
+                let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+                while let Some(Ok(message)) = messages.next().await {
+                    if let AsyncMessage::Notification(n) = message {
+                        let _ = tx.send(n.payload().to_string());
+                    }
+                }
+            });
+            if client
+                .batch_execute(&format!("LISTEN {CHANNEL}"))
+                .await
+                .is_err()
+            {
+                driver.abort();
+                continue;
+            }
+            // Whatever was announced while not listening is caught up on now.
+            listeners.fire_all();
+            loop {
+                tokio::select! {
+                    topic = rx.recv() => match topic {
+                        Some(t) => listeners.fire(&t),
+                        None => break,
+                    },
+                    _ = tokio::time::sleep(POLL) => {
+                        let topics: Vec<String> = listeners
+                            .callbacks
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .keys()
+                            .cloned()
+                            .collect();
+                        for topic in topics {
+                            let row = client
+                                .query_opt(
+                                    "SELECT value FROM statusgate_records WHERE tbl = 'meta' AND key = $1",
+                                    &[&version_key(&topic)],
+                                )
+                                .await
+                                .map_err(classify);
+                            let Ok(row) = row else { break };
+                            let now = row.map(|r| r.get::<_, String>(0));
+                            let before = versions.insert(topic.clone(), now.clone());
+                            if before.is_some_and(|b| b != now) {
+                                listeners.fire(&topic);
+                            }
+                        }
+                        if client.is_closed() {
+                            break;
+                        }
+                    }
+                }
+            }
+            driver.abort();
+        }
+    }
+}

@@ -1,0 +1,745 @@
+//! The shared engine: PostgreSQL, for several replicas. The stages call the store
+//! synchronously (inside their own transactions' closures), so every database call runs on
+//! a small runtime of its own and the caller waits for it, yielding its worker thread to
+//! the others while it does.
+
+mod listen;
+mod migrate;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+
+pub use migrate::SCHEMA_VERSION;
+
+use super::{seq_key, Fence, Result, StoreError, Tx, TxAbort, TxEngine};
+
+/// How long one database call may take before the database counts as unreachable.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a caller waits for a connection (or for a new one to be made).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Rows fetched per page when a caller walks a table.
+const PAGE: i64 = 500;
+/// Serialization conflicts are retried this many times before the caller gets 503.
+const MAX_ATTEMPTS: u32 = 30;
+
+/// Brings the schema at `url` up to date; returns the versions before and after.
+pub async fn migrate(url: &str) -> Result<(i32, i32)> {
+    let pg = PgStore::connect(url).await?;
+    let before = pg.migrate().await?;
+    Ok((before, SCHEMA_VERSION))
+}
+
+/// Owns the runtime the database calls run on; shut down without waiting, since the last
+/// handle may go inside another runtime, where blocking is not allowed.
+struct Runtime(Option<tokio::runtime::Runtime>);
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+struct Inner {
+    /// Owns the threads the calls run on; only dropped.
+    _runtime: Runtime,
+    handle: tokio::runtime::Handle,
+    pool: Pool,
+    /// False after a call could not reach the server; the next call that does sets it.
+    reachable: AtomicBool,
+    /// For the listening connection, which is not pooled.
+    config: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    listeners: listen::Listeners,
+}
+
+#[derive(Clone)]
+pub(crate) struct PgStore {
+    inner: Arc<Inner>,
+}
+
+/// Which rows of a table a scan returns.
+pub(super) enum Range<'a> {
+    Prefix(&'a str),
+    First(usize),
+    Before(Option<&'a str>, usize),
+}
+
+pub(super) type Raw = Vec<(String, Vec<u8>)>;
+
+/// A database error as the stages see it: unreachable (503, recover by itself), a
+/// serialization conflict (retried by the transaction loop) or anything else.
+pub(crate) fn classify(e: tokio_postgres::Error) -> StoreError {
+    match e.code() {
+        Some(code) if is_conflict(code) => StoreError::Unconfirmed(format!("conflict: {e}")),
+        Some(code) if code.code().starts_with("08") || code.code().starts_with("57P") => {
+            StoreError::Unreachable(e.to_string())
+        }
+        Some(code) if code.code().starts_with("53") => StoreError::Unreachable(e.to_string()),
+        Some(_) => StoreError::Io(format!("{e}: {}", db_detail(&e))),
+        // No SQLSTATE: the connection broke (server gone, failover, network).
+        None => StoreError::Unreachable(e.to_string()),
+    }
+}
+
+fn db_detail(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_default()
+}
+
+fn is_conflict(code: &SqlState) -> bool {
+    *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED
+}
+
+fn text(bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| StoreError::Io(format!("record is not UTF-8: {e}")))
+}
+
+fn rows(rows: Vec<tokio_postgres::Row>) -> Raw {
+    rows.into_iter()
+        .map(|r| {
+            let v: String = r.get(1);
+            (r.get(0), v.into_bytes())
+        })
+        .collect()
+}
+
+/// The fencing check every write of a lease holder makes, in its own transaction: the
+/// lease row is locked for share, so a takeover waits for this transaction to end and
+/// a transaction after a takeover finds the epoch moved on.
+const FENCE_CHECK: &str = "SELECT 1 FROM statusgate_leases
+     WHERE work = $1 AND holder = $2 AND epoch = $3 AND expires_at > now() FOR SHARE";
+
+impl PgStore {
+    /// Connects (TLS as the URL's `sslmode` says) and checks the server answers.
+    pub(super) async fn connect(url: &str) -> Result<PgStore> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Io(format!("storage.url is not a PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(30));
+        if config.get_application_name().is_none() {
+            config.application_name("statusgate");
+        }
+        let tls = tls()?;
+        let manager = Manager::from_config(
+            config.clone(),
+            tls.clone(),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("statusgate-db")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Io(format!("cannot start the database runtime: {e}")))?;
+        let handle = runtime.handle().clone();
+        let pool = {
+            let _guard = handle.enter();
+            Pool::builder(manager)
+                .max_size(16)
+                .wait_timeout(Some(CONNECT_TIMEOUT))
+                .create_timeout(Some(CONNECT_TIMEOUT))
+                .recycle_timeout(Some(CONNECT_TIMEOUT))
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .build()
+                .map_err(|e| StoreError::Io(format!("cannot set up connections: {e}")))?
+        };
+        let pg = PgStore {
+            inner: Arc::new(Inner {
+                _runtime: Runtime(Some(runtime)),
+                handle,
+                pool,
+                reachable: AtomicBool::new(true),
+                config,
+                tls,
+                listeners: listen::Listeners::default(),
+            }),
+        };
+        let probe = pg.clone();
+        pg.spawn(async move {
+            let client = probe.client().await?;
+            client
+                .simple_query("SELECT 1")
+                .await
+                .map_err(classify)
+                .map(|_| ())
+        })
+        .await?;
+        Ok(pg)
+    }
+
+    /// A write, awaited without blocking a thread (readiness checks time it out).
+    pub(super) async fn probe(&self) -> Result<()> {
+        let pg = self.clone();
+        let now = serde_json::to_string(&chrono::Utc::now().to_rfc3339())
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        self.spawn(async move {
+            let client = pg.client().await?;
+            client
+                .execute(UPSERT, &[&"meta", &"probe", &now])
+                .await
+                .map(|_| ())
+                .map_err(classify)
+        })
+        .await
+    }
+
+    pub(super) fn is_healthy(&self) -> bool {
+        self.inner.reachable.load(Ordering::Relaxed)
+    }
+
+    fn note<T>(&self, r: &Result<T>) {
+        match r {
+            Ok(_) => self.inner.reachable.store(true, Ordering::Relaxed),
+            Err(StoreError::Unreachable(_)) => self.inner.reachable.store(false, Ordering::Relaxed),
+            Err(_) => {}
+        }
+    }
+
+    /// A pooled connection (only on the database runtime).
+    pub(crate) async fn client(&self) -> Result<Object> {
+        self.inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unreachable(format!("no database connection: {e}")))
+    }
+
+    /// Runs `fut` on the database runtime and awaits it from any runtime.
+    pub(crate) async fn spawn<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let r = match self
+            .inner
+            .handle
+            .spawn(tokio::time::timeout(CALL_TIMEOUT, fut))
+            .await
+        {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(StoreError::Unreachable(format!(
+                "the database did not answer within {}s",
+                CALL_TIMEOUT.as_secs()
+            ))),
+            Err(e) => Err(StoreError::Io(format!("database call failed: {e}"))),
+        };
+        self.note(&r);
+        r
+    }
+
+    /// Runs `fut` on the database runtime and blocks the calling thread until it ends.
+    /// On a multi-threaded runtime the caller's other tasks move to other workers.
+    fn block<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.inner
+            .handle
+            .spawn(async move { tx.send(tokio::time::timeout(CALL_TIMEOUT, fut).await) });
+        let wait = || rx.recv();
+        let outcome = match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait)
+            }
+            _ => wait(),
+        };
+        let r = match outcome {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(StoreError::Unreachable(format!(
+                "the database did not answer within {}s",
+                CALL_TIMEOUT.as_secs()
+            ))),
+            Err(_) => Err(StoreError::Io("the database runtime stopped".into())),
+        };
+        self.note(&r);
+        r
+    }
+
+    /// One statement on a pooled connection, outside any transaction.
+    fn query(&self, sql: &'static str, args: Args) -> Result<Vec<tokio_postgres::Row>> {
+        let pg = self.clone();
+        self.block(async move {
+            let client = pg.client().await?;
+            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                args.iter().map(|a| a.as_ref() as _).collect();
+            client.query(sql, &refs).await.map_err(classify)
+        })
+    }
+
+    /// A write outside a transaction: alone in its own, fenced when `fence` is given.
+    fn write(
+        &self,
+        fence: Option<&Fence>,
+        sql: &'static str,
+        args: impl Fn() -> Args,
+    ) -> Result<()> {
+        if fence.is_none() {
+            return self.query(sql, args()).map(|_| ());
+        }
+        let r = self.transaction(fence, |tx| match &tx.inner {
+            TxEngine::Postgres(pg) => pg.run(sql, args()).map(|_| ()),
+            TxEngine::Sled(_) => Err(TxAbort::Rejected("not a PostgreSQL transaction".into())),
+        })?;
+        r.map_err(|abort| match abort {
+            TxAbort::Store(e) => e,
+            TxAbort::Rejected(r) => StoreError::Io(r),
+        })
+    }
+
+    pub(super) fn get(&self, table: &'static str, key: &str) -> Result<Option<Vec<u8>>> {
+        let rows = self.query(
+            "SELECT value FROM statusgate_records WHERE tbl = $1 AND key = $2",
+            vec![Box::new(table), Box::new(key.to_string())],
+        )?;
+        Ok(rows.first().map(|r| r.get::<_, String>(0).into_bytes()))
+    }
+
+    pub(super) fn put(
+        &self,
+        fence: Option<&Fence>,
+        table: &'static str,
+        key: &str,
+        bytes: Vec<u8>,
+    ) -> Result<()> {
+        let value = text(bytes)?;
+        self.write(fence, UPSERT, || {
+            vec![
+                Box::new(table),
+                Box::new(key.to_string()),
+                Box::new(value.clone()),
+            ]
+        })
+    }
+
+    pub(super) fn remove_all(
+        &self,
+        fence: Option<&Fence>,
+        table: &'static str,
+        keys: &[String],
+    ) -> Result<()> {
+        self.write(
+            fence,
+            "DELETE FROM statusgate_records WHERE tbl = $1 AND key = ANY($2)",
+            || vec![Box::new(table), Box::new(keys.to_vec())],
+        )
+    }
+
+    pub(super) fn len(&self, table: &'static str) -> Result<usize> {
+        let rows = self.query(
+            "SELECT count(*) FROM statusgate_records WHERE tbl = $1",
+            vec![Box::new(table)],
+        )?;
+        Ok(rows.first().map(|r| r.get::<_, i64>(0)).unwrap_or(0) as usize)
+    }
+
+    pub(super) fn scan(&self, table: &'static str, range: Range<'_>) -> Result<Raw> {
+        let found = match range {
+            Range::Prefix(prefix) => self.query(
+                // The upper bound keeps the index range tight; starts_with makes it exact.
+                "SELECT key, value FROM statusgate_records
+                 WHERE tbl = $1 AND key >= $2 AND key < $2 || chr(1114111)
+                   AND starts_with(key, $2)
+                 ORDER BY key",
+                vec![Box::new(table), Box::new(prefix.to_string())],
+            )?,
+            Range::First(limit) => self.query(
+                "SELECT key, value FROM statusgate_records WHERE tbl = $1 ORDER BY key LIMIT $2",
+                vec![Box::new(table), Box::new(limit as i64)],
+            )?,
+            Range::Before(before, limit) => self.query(
+                "SELECT key, value FROM statusgate_records
+                 WHERE tbl = $1 AND ($2::text IS NULL OR key < $2)
+                 ORDER BY key DESC LIMIT $3",
+                vec![
+                    Box::new(table),
+                    Box::new(before.map(str::to_string)),
+                    Box::new(limit as i64),
+                ],
+            )?,
+        };
+        Ok(rows(found))
+    }
+
+    fn page(&self, table: &'static str, after: Option<String>) -> Result<Raw> {
+        let found = self.query(
+            "SELECT key, value FROM statusgate_records
+             WHERE tbl = $1 AND ($2::text IS NULL OR key > $2)
+             ORDER BY key LIMIT $3",
+            vec![Box::new(table), Box::new(after), Box::new(PAGE)],
+        )?;
+        Ok(rows(found))
+    }
+
+    pub(super) fn next_id(&self) -> Result<u64> {
+        let rows = self.query("SELECT nextval('statusgate_ids')", vec![])?;
+        rows.first()
+            .map(|r| r.get::<_, i64>(0) as u64)
+            .ok_or_else(|| StoreError::Io("no id from the database".into()))
+    }
+
+    /// Counters live in `meta` under `counter/NAME`, as with sled, so exports agree.
+    pub(super) fn counter(&self, name: &str) -> Result<u64> {
+        self.counter_key(&format!("counter/{name}"))
+    }
+
+    fn counter_key(&self, key: &str) -> Result<u64> {
+        let name = key;
+        let rows = self.query(
+            "INSERT INTO statusgate_records (tbl, key, value) VALUES ('meta', $1, '1')
+             ON CONFLICT (tbl, key)
+             DO UPDATE SET value = (statusgate_records.value::bigint + 1)::text
+             RETURNING value",
+            vec![Box::new(key.to_string())],
+        )?;
+        rows.first()
+            .and_then(|r| r.get::<_, String>(0).parse::<u64>().ok())
+            .ok_or_else(|| StoreError::Io(format!("counter {name} unreadable")))
+    }
+
+    pub(super) fn size_on_disk(&self) -> u64 {
+        self.query("SELECT pg_database_size(current_database())", vec![])
+            .ok()
+            .and_then(|rows| rows.first().map(|r| r.get::<_, i64>(0) as u64))
+            .unwrap_or(0)
+    }
+
+    pub(super) fn dump(&self) -> Result<Vec<(String, String, serde_json::Value)>> {
+        let rows = self.query(
+            "SELECT tbl, key, value FROM statusgate_records ORDER BY tbl, key",
+            vec![],
+        )?;
+        rows.into_iter()
+            .map(|r| {
+                let (table, key, value): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+                let value = super::decode(&table, &key, value.as_bytes())?;
+                Ok((table, key, value))
+            })
+            .collect()
+    }
+
+    pub(super) fn is_empty(&self) -> Result<bool> {
+        let rows = self.query(
+            "SELECT 1 FROM statusgate_records WHERE NOT (tbl = 'meta' AND key = 'probe') LIMIT 1",
+            vec![],
+        )?;
+        Ok(rows.is_empty())
+    }
+
+    pub(super) fn load(&self, table: &str, key: &str, value: &serde_json::Value) -> Result<()> {
+        self.query(
+            UPSERT,
+            vec![
+                Box::new(table.to_string()),
+                Box::new(key.to_string()),
+                Box::new(value.to_string()),
+            ],
+        )
+        .map(|_| ())
+    }
+
+    pub(super) fn raise_ids(&self, floor: u64) -> Result<()> {
+        self.query(
+            "SELECT setval('statusgate_ids', GREATEST($1, (SELECT last_value FROM statusgate_ids)))",
+            vec![Box::new(floor.min(i64::MAX as u64) as i64)],
+        )
+        .map(|_| ())
+    }
+
+    /// Runs `f` in a SERIALIZABLE transaction, again from the start after a conflict with
+    /// another transaction (on this replica or another); a fenced store first checks its
+    /// lease in the same transaction.
+    pub(super) fn transaction<R>(
+        &self,
+        fence: Option<&Fence>,
+        f: impl Fn(&Tx<'_>) -> std::result::Result<R, TxAbort>,
+    ) -> Result<std::result::Result<R, TxAbort>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if let Some(fence) = fence {
+                fence.check_local()?;
+            }
+            let tx = PgTx::begin(self, fence)?;
+            let outcome = f(&Tx {
+                inner: TxEngine::Postgres(&tx),
+            });
+            let conflict = tx.conflict.load(Ordering::Relaxed);
+            let result = match outcome {
+                Ok(r) if !conflict => match tx.finish(true) {
+                    Ok(()) => return Ok(Ok(r)),
+                    Err(e) => Err(e),
+                },
+                Ok(_) => Err(StoreError::Unconfirmed("conflict".into())),
+                Err(abort) => {
+                    let _ = tx.finish(false);
+                    match abort {
+                        TxAbort::Store(e) => Err(e),
+                        other if !conflict => return Ok(Err(other)),
+                        _ => Err(StoreError::Unconfirmed("conflict".into())),
+                    }
+                }
+            };
+            match result {
+                Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
+                    // Back off a little, more each time, so colliding writers spread out.
+                    std::thread::sleep(Duration::from_millis(
+                        (attempt as u64 * 2).min(50) + rand::random::<u64>() % 5,
+                    ));
+                }
+                Err(e) if is_retryable(&e) => {
+                    return Err(StoreError::Unconfirmed(
+                        "too many conflicting writers; try again".into(),
+                    ))
+                }
+                Err(e) => return Err(e),
+                Ok(()) => unreachable!("a committed transaction returned above"),
+            }
+        }
+    }
+}
+
+/// TLS as libpq does it: `sslmode=prefer` (the default) tries TLS first, `require` insists;
+/// server certificates are checked against the Mozilla roots.
+fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| StoreError::Io(format!("cannot set up TLS: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+fn is_retryable(e: &StoreError) -> bool {
+    matches!(e, StoreError::Unconfirmed(m) if m.starts_with("conflict"))
+}
+
+const UPSERT: &str = "INSERT INTO statusgate_records (tbl, key, value) VALUES ($1, $2, $3)
+     ON CONFLICT (tbl, key) DO UPDATE SET value = EXCLUDED.value";
+
+/// One open transaction. Its connection moves to the database runtime for each call and
+/// back, since the caller's closure is synchronous.
+pub(crate) struct PgTx {
+    store: PgStore,
+    client: Mutex<Option<Object>>,
+    /// A statement hit a serialization conflict: the whole closure runs again.
+    conflict: AtomicBool,
+}
+
+type Args = Vec<Box<dyn tokio_postgres::types::ToSql + Send + Sync>>;
+
+impl PgTx {
+    fn begin(store: &PgStore, fence: Option<&Fence>) -> Result<PgTx> {
+        let fenced = fence.map(|f| (f.work().to_string(), f.holder().to_string(), f.current()));
+        let pg = store.clone();
+        let client = store.block(async move {
+            let client = pg.client().await?;
+            client
+                .batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+                .await
+                .map_err(classify)?;
+            if let Some((work, holder, epoch)) = fenced {
+                let held = match epoch {
+                    Some(epoch) => !client
+                        .query(FENCE_CHECK, &[&work, &holder, &epoch])
+                        .await
+                        .map_err(classify)?
+                        .is_empty(),
+                    None => false,
+                };
+                if !held {
+                    let _ = client.batch_execute("ROLLBACK").await;
+                    return Err(StoreError::Fenced { work });
+                }
+            }
+            Ok(client)
+        })?;
+        Ok(PgTx {
+            store: store.clone(),
+            client: Mutex::new(Some(client)),
+            conflict: AtomicBool::new(false),
+        })
+    }
+
+    /// One statement inside the transaction.
+    fn run(
+        &self,
+        sql: &'static str,
+        args: Args,
+    ) -> std::result::Result<Vec<tokio_postgres::Row>, TxAbort> {
+        let client = self
+            .client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(|| TxAbort::Store(StoreError::Io("transaction already ended".into())))?;
+        let (client, r) = self
+            .store
+            .block(async move {
+                let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                    args.iter().map(|a| a.as_ref() as _).collect();
+                let r = client.query(sql, &refs).await.map_err(classify);
+                Ok((client, r))
+            })
+            .map_err(TxAbort::Store)?;
+        *self.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
+        if let Err(e) = &r {
+            if is_retryable(e) {
+                self.conflict.store(true, Ordering::Relaxed);
+            }
+        }
+        r.map_err(TxAbort::Store)
+    }
+
+    /// Commits (or rolls back); the connection goes back to the pool only when clean.
+    fn finish(self, commit: bool) -> Result<()> {
+        let Some(client) = self.client.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return Err(StoreError::Io("transaction already ended".into()));
+        };
+        let statement = if commit { "COMMIT" } else { "ROLLBACK" };
+        self.store.block(async move {
+            match client.batch_execute(statement).await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    // Not returned to the pool in an unknown state.
+                    drop(Object::take(client));
+                    Err(classify(e))
+                }
+            }
+        })
+    }
+
+    pub(super) fn get(
+        &self,
+        table: &'static str,
+        key: &str,
+    ) -> std::result::Result<Option<Vec<u8>>, TxAbort> {
+        let rows = self.run(
+            "SELECT value FROM statusgate_records WHERE tbl = $1 AND key = $2",
+            vec![Box::new(table), Box::new(key.to_string())],
+        )?;
+        Ok(rows.first().map(|r| r.get::<_, String>(0).into_bytes()))
+    }
+
+    pub(super) fn put(
+        &self,
+        table: &'static str,
+        key: &str,
+        bytes: Vec<u8>,
+    ) -> std::result::Result<(), TxAbort> {
+        self.run(
+            UPSERT,
+            vec![
+                Box::new(table),
+                Box::new(key.to_string()),
+                Box::new(text(bytes)?),
+            ],
+        )
+        .map(|_| ())
+    }
+
+    pub(super) fn remove(
+        &self,
+        table: &'static str,
+        key: &str,
+    ) -> std::result::Result<(), TxAbort> {
+        self.run(
+            "DELETE FROM statusgate_records WHERE tbl = $1 AND key = $2",
+            vec![Box::new(table), Box::new(key.to_string())],
+        )
+        .map(|_| ())
+    }
+
+    pub(super) fn append(
+        &self,
+        table: &'static str,
+        bytes: Vec<u8>,
+    ) -> std::result::Result<String, TxAbort> {
+        let rows = self.run(
+            "INSERT INTO statusgate_records (tbl, key, value)
+             VALUES ($1, lpad(nextval('statusgate_ids')::text, 20, '0'), $2)
+             RETURNING key",
+            vec![Box::new(table), Box::new(text(bytes)?)],
+        )?;
+        let key: String = rows
+            .first()
+            .map(|r| r.get(0))
+            .ok_or_else(|| TxAbort::Store(StoreError::Io("append returned no key".into())))?;
+        debug_assert_eq!(key.len(), seq_key(0).len());
+        Ok(key)
+    }
+}
+
+impl Drop for PgTx {
+    fn drop(&mut self) {
+        // A transaction left open (a panic in the closure) must not go back to the pool.
+        if let Some(client) = self.client.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            drop(Object::take(client));
+        }
+    }
+}
+
+/// A table walked page by page, each page fetched when the caller reaches it.
+pub(super) struct Pages {
+    pg: PgStore,
+    table: &'static str,
+    after: Option<String>,
+    buffered: std::vec::IntoIter<(String, Vec<u8>)>,
+    done: bool,
+}
+
+impl Pages {
+    pub(super) fn new(pg: PgStore, table: &'static str, after: Option<&str>) -> Pages {
+        Pages {
+            pg,
+            table,
+            after: after.map(str::to_string),
+            buffered: Vec::new().into_iter(),
+            done: false,
+        }
+    }
+}
+
+impl Iterator for Pages {
+    type Item = Result<(String, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(row) = self.buffered.next() {
+                self.after = Some(row.0.clone());
+                return Some(Ok(row));
+            }
+            if self.done {
+                return None;
+            }
+            match self.pg.page(self.table, self.after.clone()) {
+                Ok(rows) => {
+                    self.done = (rows.len() as i64) < PAGE;
+                    self.buffered = rows.into_iter();
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}

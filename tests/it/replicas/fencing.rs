@@ -1,0 +1,69 @@
+//! The fencing token at the store itself: a holder that still believes it holds the lease
+//! (its clock says so) cannot write once the lease row moved to another holder.
+
+use std::time::{Duration, Instant};
+
+use statusgate::store::{Fence, Held, Store, StoreError};
+
+use crate::postgres_cluster::cluster;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_after_a_takeover_is_refused_in_the_database() {
+    let Some(c) = cluster() else { return };
+    let url = c.database();
+    let store = Store::connect(&url).await.unwrap();
+    let db = url.rsplit('/').next().unwrap();
+    c.psql(
+        db,
+        "INSERT INTO statusgate_leases VALUES ('pipeline', 'replica-a', 7, now() + interval '1 minute')",
+    )
+    .unwrap();
+    let fence = Fence::new("pipeline", "replica-a".into());
+    fence.set(Some(Held {
+        epoch: 7,
+        until: Instant::now() + Duration::from_secs(60),
+    }));
+    let fenced = store.fenced(fence.clone());
+    let table = fenced.table("things").unwrap();
+    table.put("one", &1).unwrap();
+    let r = fenced
+        .transaction(&[&table], |tx| tx.put(&table, "two", &2))
+        .unwrap();
+    assert!(r.is_ok());
+
+    // Replica B takes over (epoch 8) while A was paused; A's own clock still says "held".
+    c.psql(
+        db,
+        "UPDATE statusgate_leases SET holder = 'replica-b', epoch = 8",
+    )
+    .unwrap();
+    assert!(
+        fence.current().is_some(),
+        "A still believes it holds the lease"
+    );
+    let put = table.put("three", &3);
+    assert!(matches!(put, Err(StoreError::Fenced { .. })), "{put:?}");
+    let tx = fenced.transaction(&[&table], |tx| tx.put(&table, "four", &4));
+    assert!(
+        matches!(tx, Err(StoreError::Fenced { .. })),
+        "{:?}",
+        tx.map(|_| ())
+    );
+    let removed = table.remove("one");
+    assert!(
+        matches!(removed, Err(StoreError::Fenced { .. })),
+        "{removed:?}"
+    );
+    let rows = c
+        .psql(
+            db,
+            "SELECT string_agg(key, ',' ORDER BY key) FROM statusgate_records WHERE tbl = 'things'",
+        )
+        .unwrap();
+    assert_eq!(
+        rows, "one,two",
+        "nothing A wrote after the takeover is stored"
+    );
+    // Unfenced writers (ingest, the API) are not affected.
+    store.table("things").unwrap().put("five", &5).unwrap();
+}
