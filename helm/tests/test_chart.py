@@ -353,6 +353,26 @@ def test_sled_installs_keep_their_statefulset_claim_and_no_storage_secret(defaul
     assert rendered_config(render({"storage": {"reserve": "32MiB"}}))["storage"] == {"reserve": "32MiB"}
 
 
+def test_migration_job_runs_before_upgrades_with_the_new_image_only_when_asked(default):
+    assert not by_kind(default, "Job") and not by_kind(render(postgres(3)), "Job")
+    assert not by_kind(render({"storage": {"migrateJob": {"enabled": True}}}), "Job")  # sled has no migrations
+    docs = render(postgres(3, storage={"engine": "postgres", "existingSecret": PG_SECRET,
+                                       "migrateJob": {"enabled": True}}))
+    job = one(docs, "Job", f"{RELEASE}-migrate")
+    # pre-upgrade only: at install the ServiceAccount does not exist yet, and replicas migrate on start.
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-upgrade"
+    spec = job["spec"]["template"]["spec"]
+    (c,) = spec["containers"]
+    assert c["image"] == main_container(docs)["image"] and c["args"] == ["migrate"]
+    path = env_of(c)["STATUSGATE_STORAGE_URL_FILE"]
+    vol = {v["name"]: v for v in spec["volumes"]}[mount_for(c, path)["name"]]
+    assert vol["secret"]["secretName"] == PG_SECRET["name"] and path.endswith("/" + PG_SECRET["key"])
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True and spec["restartPolicy"] == "Never"
+    # The Service must never route requests to it.
+    svc = one(docs, "Service", RELEASE)
+    assert not svc["spec"]["selector"].items() <= job["spec"]["template"]["metadata"]["labels"].items()
+
+
 def spread(docs: list[dict]) -> list[dict]:
     return pod_spec(docs).get("topologySpreadConstraints", [])
 
