@@ -261,150 +261,6 @@ def test_more_than_one_replica_is_refused():
 
 
 # ---------------------------------------------------------------------------------------------
-# storage: sled (one pod) or PostgreSQL (several replicas)
-
-PG_SECRET = {"name": "statusgate-postgres", "key": "url"}
-
-
-def postgres(replicas: int = 3, **extra) -> dict:
-    return {"replicaCount": replicas, "storage": {"engine": "postgres", "existingSecret": PG_SECRET}, **extra}
-
-
-def schema_error(values: dict) -> str:
-    with helm.Chart.load(CHART) as chart:
-        with pytest.raises(helm.HelmValuesError) as e:
-            chart.validate_schema(values)
-    return str(e.value)
-
-
-def test_ci_values_cover_postgres_mode():
-    assert is_postgres(load_values(CHART / "ci" / "postgres-values.yaml"))
-    assert load_values(CHART / "ci" / "postgres-values.yaml")["replicaCount"] > 1
-
-
-def test_several_replicas_on_sled_are_refused_naming_postgres():
-    for values in ({"replicaCount": 2}, {"replicaCount": 2, "storage": {"engine": "sled"}}):
-        msg = schema_error(values)
-        # Both ways out are named: fewer replicas, or PostgreSQL.
-        assert "/replicaCount" in msg and "maximum" in msg, msg
-        assert "/storage/engine" in msg and "postgres" in msg, msg
-    # PostgreSQL lifts the limit.
-    with helm.Chart.load(CHART) as chart:
-        chart.validate_schema(postgres(5))
-    assert workload(render(postgres(5)))["spec"]["replicas"] == 5
-
-
-def test_postgres_without_a_secret_is_refused():
-    for storage in ({"engine": "postgres"}, {"engine": "postgres", "existingSecret": {"name": "", "key": "url"}}):
-        msg = schema_error({"storage": storage})
-        assert "/storage/existingSecret/name" in msg, msg
-        with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmError):
-            chart.render({"storage": storage}, name=RELEASE, namespace=NAMESPACE)
-    with helm.Chart.load(CHART) as chart:
-        with pytest.raises(helm.HelmValuesError):
-            chart.validate_schema({"storage": {"engine": "mysql"}})
-        with pytest.raises(helm.HelmValuesError):
-            chart.validate_schema(postgres(lease="soon"))
-
-
-def test_postgres_replicas_are_a_deployment_without_any_volume_claim():
-    docs = render(postgres(3))
-    deploy = one(docs, "Deployment", RELEASE)
-    assert deploy["spec"]["replicas"] == 3
-    assert not by_kind(docs, "StatefulSet") and not by_kind(docs, "PersistentVolumeClaim")
-    assert "volumeClaimTemplates" not in deploy["spec"]
-    assert not [v for v in volumes(docs).values() if "persistentVolumeClaim" in v]
-    # No state on disk: no data_dir in the config and nothing mounted there.
-    assert "data_dir" not in rendered_config(docs)
-    assert mount_for(main_container(docs), DATA_DIR) is None
-    # A restored claim is a sled thing; PostgreSQL mode ignores it.
-    docs = render(postgres(3, persistence={"existingClaim": "restored-data"}))
-    assert not [v for v in volumes(docs).values() if "persistentVolumeClaim" in v]
-    # Rollouts start a new pod before stopping an old one; the headless Service is the StatefulSet's.
-    assert deploy["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
-    assert [s["metadata"]["name"] for s in by_kind(docs, "Service")] == [RELEASE]
-
-
-def test_postgres_url_is_read_from_the_mounted_secret():
-    docs = render(postgres(3, storage={"engine": "postgres", "existingSecret": PG_SECRET, "lease": "20s"}))
-    c = main_container(docs)
-    path = env_of(c)["STATUSGATE_STORAGE_URL_FILE"]
-    assert path == f"{SECRETS_DIR}/storage-url/url"
-    m = mount_for(c, path)
-    assert m["readOnly"] is True
-    secret = volumes(docs)[m["name"]]["secret"]
-    assert secret["secretName"] == "statusgate-postgres"
-    assert secret["items"] == [{"key": "url", "path": "url"}]
-    storage = rendered_config(docs)["storage"]
-    assert storage == {"url_file": path, "lease": "20s"}  # never the URL itself
-    assert "postgres://" not in config_text(docs)
-
-
-def test_sled_installs_keep_their_statefulset_claim_and_no_storage_secret(default):
-    # What an upgrade of an existing install must find unchanged: kind, name, claim template.
-    sts = statefulset(default)
-    assert sts["metadata"]["name"] == RELEASE
-    assert sts["spec"]["serviceName"] == f"{RELEASE}-headless"
-    assert sts["spec"]["podManagementPolicy"] == "OrderedReady"
-    assert set(claim_templates(default)) == {"data"}
-    assert not by_kind(default, "Deployment")
-    assert "STATUSGATE_STORAGE_URL_FILE" not in env_of(main_container(default))
-    assert "storage" not in rendered_config(default)
-    assert rendered_config(render({"storage": {"reserve": "32MiB"}}))["storage"] == {"reserve": "32MiB"}
-
-
-def test_migration_job_runs_before_upgrades_with_the_new_image_only_when_asked(default):
-    assert not by_kind(default, "Job") and not by_kind(render(postgres(3)), "Job")
-    assert not by_kind(render({"storage": {"migrateJob": {"enabled": True}}}), "Job")  # sled has no migrations
-    docs = render(postgres(3, storage={"engine": "postgres", "existingSecret": PG_SECRET,
-                                       "migrateJob": {"enabled": True}}))
-    job = one(docs, "Job", f"{RELEASE}-migrate")
-    # pre-upgrade only: at install the ServiceAccount does not exist yet, and replicas migrate on start.
-    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-upgrade"
-    spec = job["spec"]["template"]["spec"]
-    (c,) = spec["containers"]
-    assert c["image"] == main_container(docs)["image"] and c["args"] == ["migrate"]
-    path = env_of(c)["STATUSGATE_STORAGE_URL_FILE"]
-    vol = {v["name"]: v for v in spec["volumes"]}[mount_for(c, path)["name"]]
-    assert vol["secret"]["secretName"] == PG_SECRET["name"] and path.endswith("/" + PG_SECRET["key"])
-    assert c["securityContext"]["readOnlyRootFilesystem"] is True and spec["restartPolicy"] == "Never"
-    # The Service must never route requests to it.
-    svc = one(docs, "Service", RELEASE)
-    assert not svc["spec"]["selector"].items() <= job["spec"]["template"]["metadata"]["labels"].items()
-
-
-def spread(docs: list[dict]) -> list[dict]:
-    return pod_spec(docs).get("topologySpreadConstraints", [])
-
-
-def test_several_replicas_get_a_disruption_budget_and_a_spread_across_nodes():
-    docs = render(postgres(3))
-    pod_labels = workload(docs)["spec"]["template"]["metadata"]["labels"]
-    pdb = one(docs, "PodDisruptionBudget", RELEASE)
-    # maxUnavailable 1: a drain evicts one pod at a time and never blocks.
-    assert pdb["spec"]["maxUnavailable"] == 1 and "minAvailable" not in pdb["spec"]
-    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
-    (tsc,) = spread(docs)
-    assert tsc["topologyKey"] == "kubernetes.io/hostname" and tsc["maxSkew"] == 1
-    assert tsc["whenUnsatisfiable"] == "ScheduleAnyway"  # fewer nodes than replicas still schedules
-    assert tsc["labelSelector"]["matchLabels"].items() <= pod_labels.items()
-
-
-def test_one_replica_gets_no_budget_or_spread_unless_asked(default):
-    assert not by_kind(default, "PodDisruptionBudget") and not spread(default)
-    assert not by_kind(render(postgres(1)), "PodDisruptionBudget")
-    assert by_kind(render({"podDisruptionBudget": {"enabled": True}}), "PodDisruptionBudget")
-
-
-def test_budget_and_spread_can_be_overridden():
-    assert not by_kind(render(postgres(3, podDisruptionBudget={"enabled": False})), "PodDisruptionBudget")
-    assert not spread(render(postgres(3, topologySpreadConstraints=[])))
-    zones = [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
-              "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "statusgate"}}}]
-    assert spread(render(postgres(3, topologySpreadConstraints=zones))) == zones
-
-
-# ---------------------------------------------------------------------------------------------
 # the service in the pod
 
 
@@ -837,30 +693,27 @@ def dummy_secret(ident: str, whsec: set[str]) -> str:
     return f"dummy-{ident}-0123456789abcdef"
 
 
-@ci_params
-def test_statusgate_check_accepts_the_rendered_config(values_file, tmp_path):
+def need_binary(what: str) -> Path:
     binary = statusgate_bin()
     missing = [p for p in (binary, REPO / "mappings", REPO / "templates") if not p.exists()]
     if missing:
-        msg = f"statusgate check not run: {', '.join(map(str, missing))} missing (build with `cargo build`)"
-        skip_or_fail(msg)
+        skip_or_fail(f"{what} not run: {', '.join(map(str, missing))} missing (build with `cargo build`)")
+    return binary
 
-    docs = render(load_values(values_file))
-    c = main_container(docs)
-    vols = volumes(docs)
+
+def outside_the_pod(docs: list[dict], c: dict, vols: dict, tmp_path: Path, secret) -> tuple[Path, dict]:
+    """The container's config file and environment on this machine: every mounted secret laid
+    out under tmp_path as the kubelet would (its value from secret(ident)), paths rewritten."""
     secrets_root = tmp_path / "secrets"
-    whsec = {f"publisher-{p['name']}" for p in rendered_config(docs).get("publishers", []) if p["type"] == "webhook"}
-
-    # Lay out every mounted secret as the kubelet would, with dummy values.
     for m in c.get("volumeMounts", []):
-        secret = vols.get(m["name"], {}).get("secret")
-        if not secret:
+        source = vols.get(m["name"], {}).get("secret")
+        if not source:
             continue
         ident = Path(m["mountPath"]).name
-        for item in secret["items"]:
+        for item in source["items"]:
             f = secrets_root / ident / item["path"]
             f.parent.mkdir(parents=True, exist_ok=True)
-            f.write_text(dummy_secret(ident, whsec) + "\n")
+            f.write_text(secret(ident) + "\n")
 
     def outside(path: str) -> str:
         return path.replace(SECRETS_DIR, str(secrets_root))
@@ -876,7 +729,16 @@ def test_statusgate_check_accepts_the_rendered_config(values_file, tmp_path):
     })
     for var in SECRET_ENV & set(env):
         assert Path(env[var]).is_file(), var
+    return config, env
 
+
+@ci_params
+def test_statusgate_check_accepts_the_rendered_config(values_file, tmp_path):
+    binary = need_binary("statusgate check")
+    docs = render(load_values(values_file))
+    whsec = {f"publisher-{p['name']}" for p in rendered_config(docs).get("publishers", []) if p["type"] == "webhook"}
+    config, env = outside_the_pod(docs, main_container(docs), volumes(docs), tmp_path,
+                                  lambda ident: dummy_secret(ident, whsec))
     result = subprocess.run([str(binary), "check", "--config", str(config)], env=env,
                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, f"{config.read_text()}\n---\n{result.stdout}{result.stderr}"
