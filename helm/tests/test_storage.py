@@ -195,7 +195,10 @@ def as_postgres_user():
     if os.geteuid() != 0:
         return {}
     import pwd
-    pw = pwd.getpwnam("postgres")
+    try:
+        pw = pwd.getpwnam("postgres")
+    except KeyError:
+        skip_or_fail("running as root and there is no `postgres` user: rendered pods not run")
     return {"user": pw.pw_uid, "group": pw.pw_gid}
 
 
