@@ -39,12 +39,13 @@ SECRET_ENV = {
     "STATUSGATE_PAGERDUTY_SECRETS_FILE",
     "STATUSGATE_SLACK_SIGNING_SECRET_FILE",
     "STATUSGATE_SLACK_BOT_TOKEN_FILE",
+    "STATUSGATE_STORAGE_URL_FILE",
 }
 # Keys of DESIGN.md's configuration reference; the service rejects anything else.
 CONFIG_KEYS = {
     "listen", "data_dir", "mappings", "templates", "public_url", "max_body", "shutdown_timeout",
     "auth", "sources", "grouping", "redaction", "limits", "storm", "watchdog", "reconcile",
-    "page", "uptime", "slack", "delivery", "publishers", "smtp",
+    "page", "uptime", "slack", "delivery", "publishers", "smtp", "storage",
 }
 NESTED_KEYS = {
     "auth": {"tokens"},
@@ -66,6 +67,7 @@ NESTED_KEYS = {
               "approver_groups", "remind_after", "remind_interval", "nudge_after", "nudge_interval", "rate"},
     "delivery": {"backoff", "give_up_after"},
     "smtp": {"host", "port", "starttls", "from", "username", "password_file"},
+    "storage": {"url", "url_file", "lease", "reserve"},
 }
 PUBLISHER_KEYS = {
     "statuspage": {"name", "type", "base_url", "page_id", "api_key_file", "components", "deliver_notifications"},
@@ -107,8 +109,15 @@ def statefulset(docs: list[dict]) -> dict:
     return one(docs, "StatefulSet")
 
 
+def workload(docs: list[dict]) -> dict:
+    """The one object running the pods: a StatefulSet (sled) or a Deployment (PostgreSQL)."""
+    found = by_kind(docs, "StatefulSet") + by_kind(docs, "Deployment")
+    assert len(found) == 1, f"expected one StatefulSet or Deployment, found {len(found)}"
+    return found[0]
+
+
 def pod_spec(docs: list[dict]) -> dict:
-    return statefulset(docs)["spec"]["template"]["spec"]
+    return workload(docs)["spec"]["template"]["spec"]
 
 
 def main_container(docs: list[dict]) -> dict:
@@ -138,7 +147,7 @@ def volumes(docs: list[dict]) -> dict:
 
 
 def claim_templates(docs: list[dict]) -> dict:
-    return {t["metadata"]["name"]: t for t in statefulset(docs)["spec"].get("volumeClaimTemplates", [])}
+    return {t["metadata"]["name"]: t for t in workload(docs)["spec"].get("volumeClaimTemplates", [])}
 
 
 def mount_for(container: dict, path: str) -> dict | None:
@@ -169,7 +178,13 @@ def skip_or_fail(msg: str) -> None:
     pytest.skip(msg)
 
 
+def is_postgres(values: dict) -> bool:
+    return values.get("storage", {}).get("engine") == "postgres"
+
+
 ci_params = pytest.mark.parametrize("values_file", CI_FILES, ids=[p.stem for p in CI_FILES])
+SLED_CI_FILES = [p for p in CI_FILES if not is_postgres(load_values(p))]
+sled_ci_params = pytest.mark.parametrize("values_file", SLED_CI_FILES, ids=[p.stem for p in SLED_CI_FILES])
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +273,7 @@ def test_listens_on_all_interfaces_on_the_port_the_service_and_probes_use(values
     assert {"name": "http", "containerPort": 8080, "protocol": "TCP"} in c["ports"]
     svc = one(docs, "Service", RELEASE)
     assert svc["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}]
-    assert svc["spec"]["selector"].items() <= statefulset(docs)["spec"]["template"]["metadata"]["labels"].items()
+    assert svc["spec"]["selector"].items() <= workload(docs)["spec"]["template"]["metadata"]["labels"].items()
     assert c["args"] == ["serve", "--config", CONFIG_PATH]
 
 
@@ -340,7 +355,7 @@ def test_writable_paths_are_emptydir_or_the_data_volume(values_file):
     assert tmp and "emptyDir" in vols[tmp["name"]]
 
 
-@ci_params
+@sled_ci_params
 def test_data_dir_is_on_a_persistent_volume_claim(values_file):
     docs = render(load_values(values_file))
     assert rendered_config(docs)["data_dir"] == DATA_DIR
@@ -673,33 +688,32 @@ def statusgate_bin() -> Path:
 def dummy_secret(ident: str, whsec: set[str]) -> str:
     if ident in whsec:  # Standard Webhooks keys have a format of their own
         return "whsec_" + base64.b64encode(b"k" * 32).decode()
+    if ident == "storage-url":  # never connected to: `check` reads it, nothing more
+        return f"postgres://statusgate:dummy-{ident}@postgres.{NAMESPACE}.svc:5432/statusgate"
     return f"dummy-{ident}-0123456789abcdef"
 
 
-@ci_params
-def test_statusgate_check_accepts_the_rendered_config(values_file, tmp_path):
+def need_binary(what: str) -> Path:
     binary = statusgate_bin()
     missing = [p for p in (binary, REPO / "mappings", REPO / "templates") if not p.exists()]
     if missing:
-        msg = f"statusgate check not run: {', '.join(map(str, missing))} missing (build with `cargo build`)"
-        skip_or_fail(msg)
+        skip_or_fail(f"{what} not run: {', '.join(map(str, missing))} missing (build with `cargo build`)")
+    return binary
 
-    docs = render(load_values(values_file))
-    c = main_container(docs)
-    vols = volumes(docs)
+
+def outside_the_pod(docs: list[dict], c: dict, vols: dict, tmp_path: Path, secret) -> tuple[Path, dict]:
+    """The container's config file and environment on this machine: every mounted secret laid
+    out under tmp_path as the kubelet would (its value from secret(ident)), paths rewritten."""
     secrets_root = tmp_path / "secrets"
-    whsec = {f"publisher-{p['name']}" for p in rendered_config(docs).get("publishers", []) if p["type"] == "webhook"}
-
-    # Lay out every mounted secret as the kubelet would, with dummy values.
     for m in c.get("volumeMounts", []):
-        secret = vols.get(m["name"], {}).get("secret")
-        if not secret:
+        source = vols.get(m["name"], {}).get("secret")
+        if not source:
             continue
         ident = Path(m["mountPath"]).name
-        for item in secret["items"]:
+        for item in source["items"]:
             f = secrets_root / ident / item["path"]
             f.parent.mkdir(parents=True, exist_ok=True)
-            f.write_text(dummy_secret(ident, whsec) + "\n")
+            f.write_text(secret(ident) + "\n")
 
     def outside(path: str) -> str:
         return path.replace(SECRETS_DIR, str(secrets_root))
@@ -715,7 +729,16 @@ def test_statusgate_check_accepts_the_rendered_config(values_file, tmp_path):
     })
     for var in SECRET_ENV & set(env):
         assert Path(env[var]).is_file(), var
+    return config, env
 
+
+@ci_params
+def test_statusgate_check_accepts_the_rendered_config(values_file, tmp_path):
+    binary = need_binary("statusgate check")
+    docs = render(load_values(values_file))
+    whsec = {f"publisher-{p['name']}" for p in rendered_config(docs).get("publishers", []) if p["type"] == "webhook"}
+    config, env = outside_the_pod(docs, main_container(docs), volumes(docs), tmp_path,
+                                  lambda ident: dummy_secret(ident, whsec))
     result = subprocess.run([str(binary), "check", "--config", str(config)], env=env,
                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, f"{config.read_text()}\n---\n{result.stdout}{result.stderr}"

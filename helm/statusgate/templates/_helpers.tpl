@@ -87,6 +87,11 @@ swapped atomically on every new commit.
 {{- end }}
 {{- end }}
 
+{{/* "true" when the state lives in PostgreSQL (shared by replicas), empty for sled. */}}
+{{- define "statusgate.postgres" -}}
+{{- if eq .Values.storage.engine "postgres" }}true{{ end }}
+{{- end }}
+
 {{/*
 Every existing Secret the pod mounts, as a YAML list of {id, name, key, env?}.
 Each one is mounted at <secretsDir>/<id>/<key>; "env" names the *_FILE variable pointing at it,
@@ -100,6 +105,10 @@ the others are referenced by *_file keys in the rendered config.
 {{- if $s.name }}
 {{- $refs = append $refs (dict "id" (index $envs $field 0) "name" $s.name "key" $s.key "env" (index $envs $field 1)) }}
 {{- end }}
+{{- end }}
+{{- if include "statusgate.postgres" . }}
+{{- $st := .Values.storage.existingSecret }}
+{{- $refs = append $refs (dict "id" "storage-url" "name" (required "storage.existingSecret.name is required when storage.engine is postgres" $st.name) "key" $st.key "env" "STATUSGATE_STORAGE_URL_FILE") }}
 {{- end }}
 {{- $c := .Values.config }}
 {{- range $t := $c.auth.tokens }}
@@ -131,7 +140,7 @@ the others are referenced by *_file keys in the rendered config.
 {{- end }}
 
 {{/*
-The service's config.yaml. Only keys the user set appear (plus the four paths the chart owns),
+The service's config.yaml. Only keys the user set appear (plus the paths the chart owns),
 so the service's defaults apply to the rest and `statusgate check` accepts the file as is.
 */}}
 {{- define "statusgate.config" -}}
@@ -139,9 +148,24 @@ so the service's defaults apply to the rest and `statusgate check` accepts the f
 {{- $c := .Values.config }}
 {{- $out := dict
   "listen" (printf "0.0.0.0:%d" (int .Values.containerPort))
-  "data_dir" (include "statusgate.dataDir" .)
   "mappings" (include "statusgate.mappingsPath" .)
   "templates" (include "statusgate.templatesPath" .) }}
+{{- /* With PostgreSQL the pods keep nothing on disk: no data_dir, no volume. */}}
+{{- $storage := dict }}
+{{- if include "statusgate.postgres" . }}
+{{- $_ := set $storage "url_file" (include "statusgate.secretPath" (dict "root" $root "id" "storage-url" "key" .Values.storage.existingSecret.key)) }}
+{{- else }}
+{{- $_ := set $out "data_dir" (include "statusgate.dataDir" .) }}
+{{- end }}
+{{- with .Values.storage.lease }}
+{{- $_ := set $storage "lease" . }}
+{{- end }}
+{{- with .Values.storage.reserve }}
+{{- $_ := set $storage "reserve" . }}
+{{- end }}
+{{- if $storage }}
+{{- $_ := set $out "storage" $storage }}
+{{- end }}
 {{- range $k := list "public_url" "max_body" "shutdown_timeout" "grouping" "redaction" "limits" "storm" "watchdog" "page" "uptime" "slack" "delivery" }}
 {{- with index $c $k }}
 {{- $_ := set $out $k (deepCopy .) }}
