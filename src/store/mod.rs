@@ -372,11 +372,7 @@ impl Table {
     }
 
     pub fn scan_prefix<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, T)>> {
-        let raw = match &self.inner {
-            TableEngine::Sled(t) => t.scan_prefix(prefix)?,
-            TableEngine::Postgres(p) => p.scan(self.name, postgres::Range::Prefix(prefix))?,
-        };
-        self.decode_all(raw)
+        self.range(Range::Prefix(prefix))
     }
 
     /// Records with keys after `after` (all when `None`), in key order, decoded lazily.
@@ -402,11 +398,7 @@ impl Table {
 
     /// The first `limit` records in key order.
     pub fn first<T: DeserializeOwned>(&self, limit: usize) -> Result<Vec<(String, T)>> {
-        let raw = match &self.inner {
-            TableEngine::Sled(t) => t.first(limit)?,
-            TableEngine::Postgres(p) => p.scan(self.name, postgres::Range::First(limit))?,
-        };
-        self.decode_all(raw)
+        self.range(Range::First(limit))
     }
 
     /// The last `limit` records with keys below `before` (all when `None`), newest first.
@@ -415,11 +407,17 @@ impl Table {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, T)>> {
+        self.range(Range::Before(before, limit))
+    }
+
+    fn range<T: DeserializeOwned>(&self, range: Range<'_>) -> Result<Vec<(String, T)>> {
         let raw = match &self.inner {
-            TableEngine::Sled(t) => t.scan_back(before, limit)?,
-            TableEngine::Postgres(p) => {
-                p.scan(self.name, postgres::Range::Before(before, limit))?
-            }
+            TableEngine::Sled(t) => match range {
+                Range::Prefix(prefix) => t.scan_prefix(prefix)?,
+                Range::First(limit) => t.first(limit)?,
+                Range::Before(before, limit) => t.scan_back(before, limit)?,
+            },
+            TableEngine::Postgres(p) => p.scan(self.name, range)?,
         };
         self.decode_all(raw)
     }
@@ -435,6 +433,13 @@ impl Table {
             })
             .collect()
     }
+}
+
+/// Which rows of a table a scan returns.
+pub(crate) enum Range<'a> {
+    Prefix(&'a str),
+    First(usize),
+    Before(Option<&'a str>, usize),
 }
 
 /// Keys for append-only tables: zero-padded so that string order is numeric order.

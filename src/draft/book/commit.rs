@@ -16,20 +16,7 @@ impl Drafts {
         remove_ledger: Option<&str>,
         audit: &[AuditEntry],
     ) -> Result<()> {
-        self.commit_with(draft, ledger, remove_ledger, audit, None)
-    }
-
-    /// As [`Drafts::commit`], with more writes of the caller's in the same transaction
-    /// (approval writes its outbox entries this way).
-    pub fn commit_with(
-        &self,
-        draft: &Draft,
-        ledger: Option<&Ledger>,
-        remove_ledger: Option<&str>,
-        audit: &[AuditEntry],
-        extra: Option<ExtraWrites<'_>>,
-    ) -> Result<()> {
-        match self.write(draft, ledger, remove_ledger, audit, extra, None)? {
+        match self.write(draft, ledger, remove_ledger, audit, None, None)? {
             Ok(()) => Ok(()),
             Err(current) => Err(StoreError::Io(format!(
                 "draft {} was decided meanwhile ({}); not written over",

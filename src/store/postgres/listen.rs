@@ -39,15 +39,17 @@ impl Listeners {
         }
     }
 
-    fn fire_all(&self) {
-        let topics: Vec<String> = self
-            .callbacks
+    fn topics(&self) -> Vec<String> {
+        self.callbacks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .keys()
             .cloned()
-            .collect();
-        for t in topics {
+            .collect()
+    }
+
+    fn fire_all(&self) {
+        for t in self.topics() {
             self.fire(&t);
         }
     }
@@ -139,14 +141,7 @@ impl PgStore {
                         None => break,
                     },
                     _ = tokio::time::sleep(POLL) => {
-                        let topics: Vec<String> = listeners
-                            .callbacks
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .keys()
-                            .cloned()
-                            .collect();
-                        for topic in topics {
+                        for topic in listeners.topics() {
                             let row = client
                                 .query_opt(
                                     "SELECT value FROM statusgate_records WHERE tbl = 'meta' AND key = $1",

@@ -16,7 +16,7 @@ use tokio_postgres::error::SqlState;
 
 pub use migrate::SCHEMA_VERSION;
 
-use super::{seq_key, Fence, Result, StoreError, Tx, TxAbort, TxEngine};
+use super::{seq_key, Fence, Range, Result, StoreError, Tx, TxAbort, TxEngine};
 
 /// How long one database call may take before the database counts as unreachable.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,13 +62,6 @@ struct Inner {
 #[derive(Clone)]
 pub(crate) struct PgStore {
     inner: Arc<Inner>,
-}
-
-/// Which rows of a table a scan returns.
-pub(super) enum Range<'a> {
-    Prefix(&'a str),
-    First(usize),
-    Before(Option<&'a str>, usize),
 }
 
 pub(super) type Raw = Vec<(String, Vec<u8>)>;
@@ -301,11 +294,7 @@ impl PgStore {
     }
 
     pub(super) fn get(&self, table: &'static str, key: &str) -> Result<Option<Vec<u8>>> {
-        let rows = self.query(
-            "SELECT value FROM statusgate_records WHERE tbl = $1 AND key = $2",
-            vec![Box::new(table), Box::new(key.to_string())],
-        )?;
-        Ok(rows.first().map(|r| r.get::<_, String>(0).into_bytes()))
+        Ok(first_value(&self.query(GET, key_args(table, key))?))
     }
 
     pub(super) fn put(
@@ -532,6 +521,16 @@ fn is_retryable(e: &StoreError) -> bool {
     matches!(e, StoreError::Unconfirmed(m) if m.starts_with("conflict"))
 }
 
+const GET: &str = "SELECT value FROM statusgate_records WHERE tbl = $1 AND key = $2";
+
+fn key_args(table: &'static str, key: &str) -> Args {
+    vec![Box::new(table), Box::new(key.to_string())]
+}
+
+fn first_value(rows: &[tokio_postgres::Row]) -> Option<Vec<u8>> {
+    rows.first().map(|r| r.get::<_, String>(0).into_bytes())
+}
+
 const UPSERT: &str = "INSERT INTO statusgate_records (tbl, key, value) VALUES ($1, $2, $3)
      ON CONFLICT (tbl, key) DO UPDATE SET value = EXCLUDED.value";
 
@@ -632,11 +631,7 @@ impl PgTx {
         table: &'static str,
         key: &str,
     ) -> std::result::Result<Option<Vec<u8>>, TxAbort> {
-        let rows = self.run(
-            "SELECT value FROM statusgate_records WHERE tbl = $1 AND key = $2",
-            vec![Box::new(table), Box::new(key.to_string())],
-        )?;
-        Ok(rows.first().map(|r| r.get::<_, String>(0).into_bytes()))
+        Ok(first_value(&self.run(GET, key_args(table, key))?))
     }
 
     pub(super) fn put(
@@ -663,7 +658,7 @@ impl PgTx {
     ) -> std::result::Result<(), TxAbort> {
         self.run(
             "DELETE FROM statusgate_records WHERE tbl = $1 AND key = $2",
-            vec![Box::new(table), Box::new(key.to_string())],
+            key_args(table, key),
         )
         .map(|_| ())
     }
