@@ -246,6 +246,23 @@ impl Store {
         }
     }
 
+    /// Claims `key` in `scope` for as long as the returned [`Claim`] lives: `None` when another
+    /// replica holds it. On sled there is one process and every claim is granted. A claim
+    /// held by a replica that stalls for `stall` is ended by the database.
+    pub fn claim(
+        &self,
+        scope: &str,
+        key: &str,
+        stall: std::time::Duration,
+    ) -> Result<Option<Claim>> {
+        match &self.engine {
+            Engine::Sled(_) => Ok(Some(Claim { _held: None })),
+            Engine::Postgres(p) => Ok(p
+                .claim(scope, key, stall)?
+                .map(|c| Claim { _held: Some(c) })),
+        }
+    }
+
     /// Every record of every table, for `statusgate export`.
     pub(crate) fn dump(&self) -> Result<Vec<(String, String, serde_json::Value)>> {
         match &self.engine {
@@ -277,6 +294,11 @@ impl Store {
             Engine::Postgres(p) => p.raise_ids(floor),
         }
     }
+}
+
+/// Work on one key held by this replica; dropping it lets others take the key.
+pub struct Claim {
+    _held: Option<postgres::PgClaim>,
 }
 
 #[derive(Clone)]

@@ -118,7 +118,7 @@ async fn migrate_runs_once_and_a_newer_schema_is_refused() {
     let out = statusgate(&["migrate"], &config, Some(&url));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        out.status.success() && err.contains("from version 0 to 1"),
+        out.status.success() && err.contains("from version 0 to 2"),
         "{err}"
     );
     let out = statusgate(&["migrate"], &config, Some(&url));

@@ -53,6 +53,8 @@ pub struct Worker {
     pub sender: WebhookSender,
     pub public_url: String,
     pub page_name: String,
+    /// How long a replica may stall holding a target's claim before the database ends it.
+    pub claim_stall: Duration,
 }
 
 impl Worker {
@@ -132,10 +134,20 @@ impl Worker {
             if work.is_empty() {
                 continue;
             }
+            // With several replicas, a handover may overlap: the target is claimed (SKIP
+            // LOCKED) for the attempt, so two replicas never call it at once.
+            let Some(claim) = self
+                .outbox
+                .store()
+                .claim("outbox", &target, self.claim_stall)?
+            else {
+                continue;
+            };
             busy.insert(target.clone());
             let worker = self.clone();
             // Deliveries run as tasks of their own, under the worker's lease.
             let handle = tasks.spawn(crate::store::inherit(async move {
+                let _claim = claim;
                 for group in work {
                     if worker
                         .health

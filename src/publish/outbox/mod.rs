@@ -518,6 +518,7 @@ pub fn delivery(
         sender: crate::publish::targets::webhook::WebhookSender::new()?,
         public_url: config.public_url.clone(),
         page_name: config.page.name.clone(),
+        claim_stall: config.storage.lease.0,
     };
     Ok(Delivery {
         outbox,

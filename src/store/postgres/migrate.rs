@@ -6,10 +6,16 @@ use super::{classify, PgStore};
 use crate::store::{Result, StoreError};
 
 /// Every migration this version knows, in order; the schema version is their count.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_records",
-    include_str!("../../../migrations/0001_records.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_records",
+        include_str!("../../../migrations/0001_records.sql"),
+    ),
+    (
+        "0002_claims",
+        include_str!("../../../migrations/0002_claims.sql"),
+    ),
+];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

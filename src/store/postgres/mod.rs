@@ -3,6 +3,7 @@
 //! a small runtime of its own and the caller waits for it, yielding its worker thread to
 //! the others while it does.
 
+mod claim;
 mod listen;
 mod migrate;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 
+pub(crate) use claim::PgClaim;
 pub use migrate::SCHEMA_VERSION;
 
 use super::{seq_key, Fence, Range, Result, StoreError, Tx, TxAbort, TxEngine};

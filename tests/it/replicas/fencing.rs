@@ -67,3 +67,52 @@ async fn a_write_after_a_takeover_is_refused_in_the_database() {
     // Unfenced writers (ingest, the API) are not affected.
     store.table("things").unwrap().put("five", &5).unwrap();
 }
+
+/// Outbox claims: one replica at a time per target (SKIP LOCKED), released when the attempt
+/// ends, and taken from a replica that stalls while holding one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_is_claimed_by_one_replica_at_a_time() {
+    let Some(c) = cluster() else { return };
+    let url = c.database();
+    let a = Store::connect(&url).await.unwrap();
+    let b = Store::connect(&url).await.unwrap();
+    let stall = Duration::from_secs(2);
+    let held = a.claim("outbox", "hosted", stall).unwrap();
+    assert!(held.is_some());
+    assert!(
+        b.claim("outbox", "hosted", stall).unwrap().is_none(),
+        "B skips what A holds"
+    );
+    assert!(
+        b.claim("outbox", "events", stall).unwrap().is_some(),
+        "other targets are free"
+    );
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let taken = loop {
+        if let Some(claim) = b.claim("outbox", "hosted", stall).unwrap() {
+            break claim;
+        }
+        assert!(Instant::now() < deadline, "A's claim was never released");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // B stalls holding it (a paused process keeps its connection open): the database ends
+    // the claim, and A can deliver.
+    let start = Instant::now();
+    let retaken = loop {
+        if let Some(claim) = a.claim("outbox", "hosted", stall).unwrap() {
+            break claim;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "a stalled claim is never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "taken over only after the stall"
+    );
+    drop(taken);
+    drop(retaken);
+}
