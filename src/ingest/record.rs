@@ -30,6 +30,9 @@ enum InboxItem {
 pub struct RecordOutcome {
     pub new: usize,
     pub duplicates: usize,
+    /// The named delivery was recorded before (by another replica, at the same moment):
+    /// nothing was written.
+    pub repeat: bool,
 }
 
 /// Durable hand-off from ingest to the pipeline.
@@ -108,6 +111,16 @@ impl Recorder {
             tables.push(table);
         }
         let outcome = self.store.transaction(&tables, |tx| {
+            // Checked again here, in the transaction: the caller's check may have raced with
+            // the same delivery at another replica.
+            if let Some((table, id, _)) = seen {
+                if tx.get::<serde_json::Value>(table, id)?.is_some() {
+                    return Ok(RecordOutcome {
+                        repeat: true,
+                        ..RecordOutcome::default()
+                    });
+                }
+            }
             let out = self.write_alerts(tx, alerts)?;
             let mut entry = entry.clone();
             if let Some(obj) = entry.detail.as_object_mut() {

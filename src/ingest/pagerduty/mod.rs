@@ -226,12 +226,18 @@ async fn handle(s: &PagerDutyIngest, headers: &HeaderMap, body: Body) -> Result<
         Some(reason) => {
             add(&mut detail, "reason", json!(reason));
             let entry = AuditEntry::new(now, SOURCE, "ignored").detail(detail);
-            s.recorder.record_delivery(&alerts, entry, seen).await?;
+            let outcome = s.recorder.record_delivery(&alerts, entry, seen).await?;
+            if outcome.repeat {
+                return Ok(Taken::Duplicate);
+            }
             Ok(Taken::Ignored(reason))
         }
         None => {
             let entry = AuditEntry::new(now, SOURCE, "ingest").detail(detail);
             let outcome = s.recorder.record_delivery(&alerts, entry, seen).await?;
+            if outcome.repeat {
+                return Ok(Taken::Duplicate);
+            }
             Ok(Taken::Accepted { new: outcome.new })
         }
     }

@@ -3,6 +3,7 @@
 //! alerts, and what acknowledgements and status updates do to drafts. Shared helpers here.
 
 mod lifecycle;
+mod replicas;
 mod signatures;
 
 use hmac::{Hmac, Mac};
