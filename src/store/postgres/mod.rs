@@ -271,7 +271,9 @@ impl PgStore {
             let client = pg.client().await?;
             let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
                 args.iter().map(|a| a.as_ref() as _).collect();
-            client.query(sql, &refs).await.map_err(classify)
+            // Prepared once per connection: one round trip per statement, not two.
+            let statement = client.prepare_cached(sql).await.map_err(classify)?;
+            client.query(&statement, &refs).await.map_err(classify)
         })
     }
 
@@ -450,9 +452,12 @@ impl PgStore {
         .map(|_| ())
     }
 
-    /// Runs `f` in a SERIALIZABLE transaction, again from the start after a conflict with
+    /// Runs `f` in a REPEATABLE READ transaction, again from the start after a conflict with
     /// another transaction (on this replica or another); a fenced store first checks its
-    /// lease in the same transaction.
+    /// lease in the same transaction. Every transaction of the stages reads and writes by key
+    /// and writes the keys whose absence or value it decided on (dedupe, compare-and-set),
+    /// so snapshot isolation's first-writer-wins catches every race that matters, without
+    /// SERIALIZABLE's page-level false conflicts between unrelated inserts.
     pub(super) fn transaction<R>(
         &self,
         fence: Option<&Fence>,
@@ -554,7 +559,7 @@ impl PgTx {
         let client = store.block(async move {
             let client = pg.client().await?;
             client
-                .batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
                 .await
                 .map_err(classify)?;
             if let Some((work, holder, epoch)) = fenced {
@@ -597,7 +602,10 @@ impl PgTx {
             .block(async move {
                 let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
                     args.iter().map(|a| a.as_ref() as _).collect();
-                let r = client.query(sql, &refs).await.map_err(classify);
+                let r = match client.prepare_cached(sql).await {
+                    Ok(statement) => client.query(&statement, &refs).await.map_err(classify),
+                    Err(e) => Err(classify(e)),
+                };
                 Ok((client, r))
             })
             .map_err(TxAbort::Store)?;
