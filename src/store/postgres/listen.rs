@@ -5,6 +5,7 @@
 //! (re)connect each callback runs once, and versioned topics are also polled every second.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,13 +20,28 @@ const POLL: Duration = Duration::from_secs(1);
 
 pub(crate) type Callback = Arc<dyn Fn() + Send + Sync>;
 
+/// A topic's notification: none in flight, one in flight, one in flight and another due.
+const IDLE: u8 = 0;
+const SENDING: u8 = 1;
+const AGAIN: u8 = 2;
+
 #[derive(Default)]
 pub(super) struct Listeners {
     callbacks: Mutex<HashMap<String, Vec<Callback>>>,
     started: std::sync::atomic::AtomicBool,
+    sending: Mutex<HashMap<&'static str, Arc<AtomicU8>>>,
 }
 
 impl Listeners {
+    fn sending(&self, topic: &'static str) -> Arc<AtomicU8> {
+        self.sending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(topic)
+            .or_default()
+            .clone()
+    }
+
     fn fire(&self, topic: &str) {
         let callbacks = self
             .callbacks
@@ -69,13 +85,44 @@ impl PgStore {
                 tracing::warn!(topic, error = %e, "could not record a change for other replicas");
             }
         }
+        // One NOTIFY in flight per topic; announcements meanwhile are folded into one more
+        // after it, so a burst of commits costs two notifications, not one each.
+        let state = self.inner.listeners.sending(topic);
+        loop {
+            match state.compare_exchange(IDLE, SENDING, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(SENDING) => {
+                    if state
+                        .compare_exchange(SENDING, AGAIN, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
         let pg = self.clone();
         // Not awaited: the writer's answer does not wait for the other replicas.
         self.inner.handle.spawn(async move {
-            if let Ok(client) = pg.client().await {
-                let _ = client
-                    .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &topic])
-                    .await;
+            loop {
+                if let Ok(client) = pg.client().await {
+                    let _ = client
+                        .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &topic])
+                        .await;
+                }
+                if state
+                    .compare_exchange(AGAIN, SENDING, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    continue;
+                }
+                if state
+                    .compare_exchange(SENDING, IDLE, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    break;
+                }
             }
         });
     }
