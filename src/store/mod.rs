@@ -73,6 +73,15 @@ impl Store {
         Self::open_with_reserve(dir, DEFAULT_RESERVE)
     }
 
+    /// A fresh sled database in a temporary directory, for unit tests; the directory goes
+    /// when the returned guard drops.
+    #[cfg(test)]
+    pub fn temporary() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = Store::open(dir.path()).expect("sled store in a temporary directory");
+        (dir, store)
+    }
+
     /// Opens (or creates) the sled database in `dir`, keeping `reserve` bytes free (never
     /// more than a tenth of the volume). A volume with less free opens all the same: writes
     /// are refused until space returns, so the service can say so instead of exiting.
