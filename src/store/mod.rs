@@ -380,6 +380,11 @@ impl Table {
         self.scan_prefix("")
     }
 
+    /// Every record's value in key order, for callers that do not need the keys.
+    pub fn values<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
+        Ok(self.scan()?.into_iter().map(|(_, v)| v).collect())
+    }
+
     pub fn scan_prefix<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, T)>> {
         self.range(Range::Prefix(prefix))
     }
