@@ -52,12 +52,16 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Which engine holds the state.
+/// Which engine holds the state: on sled, `S` is the database or one of its trees; on
+/// PostgreSQL the one pool serves the store and every table by name.
 #[derive(Clone)]
-enum Engine {
-    Sled(sled_engine::SledStore),
+enum Engine<S = sled_engine::SledStore> {
+    Sled(S),
     Postgres(postgres::PgStore),
 }
+
+/// A table's engine.
+type TableEngine = Engine<sled_engine::SledTable>;
 
 /// The database. Cheap to clone.
 #[derive(Clone)]
@@ -286,12 +290,6 @@ impl Store {
             Engine::Postgres(p) => p.raise_ids(floor),
         }
     }
-}
-
-#[derive(Clone)]
-enum TableEngine {
-    Sled(sled_engine::SledTable),
-    Postgres(postgres::PgStore),
 }
 
 /// One named table of JSON documents keyed by strings.
