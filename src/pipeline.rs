@@ -67,7 +67,7 @@ impl Pipeline {
     /// Loads the persisted groups.
     pub fn load_groups(store: &Store) -> Result<(Table, Vec<Group>)> {
         let table = store.table(GROUPS_TABLE)?;
-        let groups = table.scan::<Group>()?.into_iter().map(|(_, g)| g).collect();
+        let groups = table.values()?;
         Ok((table, groups))
     }
 

@@ -58,12 +58,7 @@ impl Suppressions {
 
     /// Newest delivery first.
     pub fn list(&self) -> Result<Vec<SuppressedAlert>> {
-        let mut all: Vec<SuppressedAlert> = self
-            .table
-            .scan::<SuppressedAlert>()?
-            .into_iter()
-            .map(|(_, s)| s)
-            .collect();
+        let mut all: Vec<SuppressedAlert> = self.table.values()?;
         all.sort_by(|a, b| b.last_at.cmp(&a.last_at).then(a.key.cmp(&b.key)));
         Ok(all)
     }

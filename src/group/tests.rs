@@ -95,11 +95,14 @@ fn alert(fp: &str, service: &str, severity: &str, firing: bool, starts: i64) -> 
 }
 
 /// The one effect, which must be a resolution.
-fn resolution(effects: &[Effect]) -> &Snapshot {
-    match effects {
-        [Effect::Resolve(s)] => s,
+/// The resolution `g` drafts at `now`; its group goes with it.
+fn resolves(g: &mut Grouper, now: DateTime<Utc>) -> Snapshot {
+    let s = match g.tick(now).as_slice() {
+        [Effect::Resolve(s)] => s.clone(),
         other => panic!("expected a resolution, got {other:?}"),
-    }
+    };
+    assert_eq!(g.groups().count(), 0);
+    s
 }
 
 fn opened(effects: &[Effect]) -> Vec<&Snapshot> {
@@ -189,14 +192,12 @@ fn resolution_waits_for_resolve_wait_and_a_returning_alert_keeps_the_incident_op
         .is_empty());
     assert!(g.tick(t(1000)).is_empty());
     g.observe(alert("a", "api", "critical", false, 390), &c, t(1000));
-    let effects = g.tick(t(1300));
-    let s = resolution(&effects);
+    let s = resolves(&mut g, t(1300));
     assert_eq!(
         s.components,
         BTreeMap::from([("api".to_string(), Operational)])
     );
     assert_eq!(s.resolved_at, Some(t(1000)));
-    assert_eq!(g.groups().count(), 0);
 }
 
 #[test]
@@ -256,11 +257,9 @@ fn an_alert_that_came_back_within_resolve_wait_and_resolved_for_good_resolves() 
         "coming back once is not flapping: {e:?}"
     );
     assert!(g.tick(t(379)).is_empty(), "resolve_wait counts from t=80");
-    let effects = g.tick(t(380));
-    let s = resolution(&effects);
+    let s = resolves(&mut g, t(380));
     assert!(!s.flapping);
     assert_eq!(s.resolved_at, Some(t(80)));
-    assert_eq!(g.groups().count(), 0);
 }
 
 #[test]

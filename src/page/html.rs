@@ -28,6 +28,13 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The component `id`, unless it is unknown or internal.
+    pub fn public_component(&self, id: &str) -> Option<&PublicComponent> {
+        self.components
+            .iter()
+            .find(|c| c.info.id == id && c.info.public)
+    }
+
     /// Scheduled maintenances, soonest first.
     pub fn upcoming(&self) -> Vec<&Maintenance> {
         let mut list: Vec<&Maintenance> = self
@@ -186,14 +193,8 @@ fn banner_icon(indicator: Impact) -> &'static str {
 }
 
 fn names(snapshot: &Snapshot, ids: impl Iterator<Item = String>) -> Vec<String> {
-    ids.filter_map(|id| {
-        snapshot
-            .components
-            .iter()
-            .find(|c| c.info.id == id && c.info.public)
-            .map(|c| c.info.name.clone())
-    })
-    .collect()
+    ids.filter_map(|id| snapshot.public_component(&id).map(|c| c.info.name.clone()))
+        .collect()
 }
 
 pub fn incident_view(snapshot: &Snapshot, i: &Incident) -> EventView {

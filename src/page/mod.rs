@@ -274,17 +274,13 @@ async fn component_badge(
         SVG,
         Kind::Image,
         |snap| {
-            Ok(snap
-                .components
-                .iter()
-                .find(|c| c.info.id == id && c.info.public)
-                .map(|c| {
-                    Bytes::from(badge::svg(
-                        &c.info.name,
-                        &c.status.label().to_lowercase(),
-                        c.status.as_str(),
-                    ))
-                }))
+            Ok(snap.public_component(&id).map(|c| {
+                Bytes::from(badge::svg(
+                    &c.info.name,
+                    &c.status.label().to_lowercase(),
+                    c.status.as_str(),
+                ))
+            }))
         },
     )
 }

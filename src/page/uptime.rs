@@ -239,6 +239,18 @@ mod tests {
         }
     }
 
+    /// Down with `status` from `start` until `end`, operational before and after.
+    fn outage(
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        status: ComponentStatus,
+    ) -> [StatusChange; 2] {
+        [
+            change(start, Operational, status),
+            change(end, status, Operational),
+        ]
+    }
+
     fn run(
         changes: &[StatusChange],
         first: DateTime<Utc>,
@@ -258,10 +270,7 @@ mod tests {
 
     #[test]
     fn an_outage_across_midnight_is_split_exactly_between_the_two_days() {
-        let history = [
-            change(at(10, 23, 30), Operational, MajorOutage),
-            change(at(11, 0, 45), MajorOutage, Operational),
-        ];
+        let history = outage(at(10, 23, 30), at(11, 0, 45), MajorOutage);
         let u = run(&history, at(1, 0, 0), at(12, 0, 0), 3);
         let [d10, d11, d12] = &u.days[..] else {
             panic!()
@@ -310,10 +319,7 @@ mod tests {
         config.uptime.insert(DegradedPerformance, 0.5);
         config.uptime.insert(PartialOutage, 1.0);
         let shares = Shares::from_config(&config);
-        let history = [
-            change(at(10, 0, 0), Operational, DegradedPerformance),
-            change(at(10, 12, 0), DegradedPerformance, Operational),
-        ];
+        let history = outage(at(10, 0, 0), at(10, 12, 0), DegradedPerformance);
         let refs: Vec<&StatusChange> = history.iter().collect();
         let u = compute(
             &refs,
@@ -366,14 +372,8 @@ mod tests {
 
     #[test]
     fn a_tiny_outage_never_rounds_up_to_full_uptime() {
-        let history = [
-            change(at(10, 1, 0), Operational, MajorOutage),
-            change(
-                at(10, 1, 0) + Duration::seconds(5),
-                MajorOutage,
-                Operational,
-            ),
-        ];
+        let start = at(10, 1, 0);
+        let history = outage(start, start + Duration::seconds(5), MajorOutage);
         let u = run(&history, at(1, 0, 0), at(11, 0, 0), 2);
         assert_eq!(u.days[0].uptime_percent(), Some(99.99));
         assert!(describe(&u.days[0]).contains("<1 min major outage"));

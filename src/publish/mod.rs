@@ -195,12 +195,7 @@ impl PublicState {
 
     /// Status changes of every component, oldest first.
     pub fn history(&self) -> Result<Vec<StatusChange>> {
-        Ok(self
-            .history
-            .scan::<StatusChange>()?
-            .into_iter()
-            .map(|(_, c)| c)
-            .collect())
+        self.history.values()
     }
 
     /// Applies one approved draft revision. Returns the incident as it now stands.
@@ -357,7 +352,7 @@ fn newest_first<T: serde::de::DeserializeOwned, K: Ord>(
     table: &Table,
     key: impl Fn(&T) -> K,
 ) -> Result<Vec<T>> {
-    let mut all: Vec<T> = table.scan::<T>()?.into_iter().map(|(_, v)| v).collect();
+    let mut all: Vec<T> = table.values()?;
     all.sort_by_key(|v| std::cmp::Reverse(key(v)));
     Ok(all)
 }

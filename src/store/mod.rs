@@ -52,12 +52,16 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// Which engine holds the state.
+/// Which engine holds the state: on sled, `S` is the database or one of its trees; on
+/// PostgreSQL the one pool serves the store and every table by name.
 #[derive(Clone)]
-enum Engine {
-    Sled(sled_engine::SledStore),
+enum Engine<S = sled_engine::SledStore> {
+    Sled(S),
     Postgres(postgres::PgStore),
 }
+
+/// A table's engine.
+type TableEngine = Engine<sled_engine::SledTable>;
 
 /// The database. Cheap to clone.
 #[derive(Clone)]
@@ -71,6 +75,15 @@ impl Store {
     /// Opens (or creates) the sled database in `dir` with the default reserve.
     pub fn open(dir: &Path) -> Result<Store> {
         Self::open_with_reserve(dir, DEFAULT_RESERVE)
+    }
+
+    /// A fresh sled database in a temporary directory, for unit tests; the directory goes
+    /// when the returned guard drops.
+    #[cfg(test)]
+    pub fn temporary() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = Store::open(dir.path()).expect("sled store in a temporary directory");
+        (dir, store)
     }
 
     /// Opens (or creates) the sled database in `dir`, keeping `reserve` bytes free (never
@@ -301,12 +314,6 @@ pub struct Claim {
     _held: Option<postgres::PgClaim>,
 }
 
-#[derive(Clone)]
-enum TableEngine {
-    Sled(sled_engine::SledTable),
-    Postgres(postgres::PgStore),
-}
-
 /// One named table of JSON documents keyed by strings.
 #[derive(Clone)]
 pub struct Table {
@@ -391,6 +398,11 @@ impl Table {
     /// silently losing data is worse than failing loudly.
     pub fn scan<T: DeserializeOwned>(&self) -> Result<Vec<(String, T)>> {
         self.scan_prefix("")
+    }
+
+    /// Every record's value in key order, for callers that do not need the keys.
+    pub fn values<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
+        Ok(self.scan()?.into_iter().map(|(_, v)| v).collect())
     }
 
     pub fn scan_prefix<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, T)>> {

@@ -17,8 +17,7 @@ async fn records_survive_reopen_after_a_durable_write() {
 
 #[tokio::test]
 async fn transactions_write_all_or_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = Store::temporary();
     let a = store.table("a").unwrap();
     let b = store.table("b").unwrap();
     let r = store
@@ -44,8 +43,7 @@ async fn transactions_write_all_or_nothing() {
 
 #[tokio::test]
 async fn concurrent_waiters_share_flushes() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let (_dir, store) = Store::temporary();
     let t = store.table("t").unwrap();
     let mut handles = Vec::new();
     for i in 0..64 {

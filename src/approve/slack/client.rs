@@ -82,10 +82,23 @@ pub enum Edit {
     Gone(SlackError),
 }
 
-/// What a call sends.
-enum Payload<'a> {
+/// What a call sends: a JSON body, or form fields (read methods such as
+/// `usergroups.users.list`).
+pub enum Payload<'a> {
     Json(&'a Value),
     Form(&'a [(&'a str, &'a str)]),
+}
+
+impl<'a> From<&'a Value> for Payload<'a> {
+    fn from(body: &'a Value) -> Self {
+        Payload::Json(body)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [(&'a str, &'a str); N]> for Payload<'a> {
+    fn from(fields: &'a [(&'a str, &'a str); N]) -> Self {
+        Payload::Form(fields)
+    }
 }
 
 /// The Web API client. Cheap to clone.
@@ -124,28 +137,16 @@ impl Client {
         }
     }
 
-    /// Calls a Web API method with a JSON body. `channel` names the channel whose rate
-    /// limit the call counts against (posting and updating messages).
-    pub async fn call(
+    /// Calls a Web API method. `channel` names the channel whose rate limit the call
+    /// counts against (posting and updating messages).
+    pub async fn call<'a>(
         &self,
         method: &str,
-        body: &Value,
+        payload: impl Into<Payload<'a>>,
         channel: Option<&str>,
         patience: Patience,
     ) -> Result<Value, SlackError> {
-        self.send(method, Payload::Json(body), channel, patience)
-            .await
-    }
-
-    /// Calls a read method that takes form fields (`usergroups.users.list`).
-    pub async fn call_form(
-        &self,
-        method: &str,
-        fields: &[(&str, &str)],
-        patience: Patience,
-    ) -> Result<Value, SlackError> {
-        self.send(method, Payload::Form(fields), None, patience)
-            .await
+        self.send(method, payload.into(), channel, patience).await
     }
 
     /// Posts a message (links and media not unfurled) and returns where it went: the

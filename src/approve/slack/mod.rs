@@ -448,9 +448,10 @@ impl Slack {
         match self
             .inner
             .client
-            .call_form(
+            .call(
                 "usergroups.users.list",
                 &[("usergroup", group)],
+                None,
                 Patience::INTERACTIVE,
             )
             .await

@@ -37,9 +37,8 @@ impl Drafts {
     ) -> std::result::Result<Draft, ManualDraftError> {
         let found = self
             .ledgers
-            .scan::<Ledger>()?
+            .values::<Ledger>()?
             .into_iter()
-            .map(|(_, l)| l)
             .find(|l| l.incident_id.as_deref() == Some(m.incident_id.as_str()));
         // An incident whose group is gone (published by hand, or after a restart that
         // dropped it) gets a ledger of its own, so approval records publication as usual.

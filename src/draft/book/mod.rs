@@ -158,9 +158,8 @@ impl Drafts {
     pub fn list(&self, state: Option<DraftState>) -> Result<Vec<Draft>> {
         let mut all: Vec<Draft> = self
             .drafts
-            .scan::<Draft>()?
+            .values::<Draft>()?
             .into_iter()
-            .map(|(_, d)| d)
             .filter(|d| state.is_none_or(|s| d.state == s))
             .collect();
         all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));

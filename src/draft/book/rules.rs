@@ -37,9 +37,8 @@ impl Drafts {
     pub fn held(&self) -> Result<Vec<Ledger>> {
         let mut held: Vec<Ledger> = self
             .ledgers
-            .scan::<Ledger>()?
+            .values::<Ledger>()?
             .into_iter()
-            .map(|(_, l)| l)
             .filter(|l| l.held_since.is_some() && l.deferred.is_some())
             .collect();
         held.sort_by(|a, b| {

@@ -78,8 +78,7 @@ mod tests {
 
     #[test]
     fn ids_are_forgotten_after_72_hours() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = Store::temporary();
         let seen = SeenEvents::open(&store).unwrap();
         let t0 = "2026-11-30T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
         seen.table().put("old", &t0).unwrap();

@@ -202,8 +202,7 @@ mod tests {
 
     #[test]
     fn link_tokens_are_bound_to_subscriber_and_purpose() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = Store::temporary();
         let subs = Subscribers::open(&store).unwrap();
         let s = Subscriber {
             id: "SUB-1".into(),

@@ -111,9 +111,13 @@ impl Notices {
             Some(m) => match slack
                 .inner
                 .client
-                .call_form(
+                .call(
                     "chat.getPermalink",
-                    &[("channel", &m.channel), ("message_ts", &m.ts)],
+                    &[
+                        ("channel", m.channel.as_str()),
+                        ("message_ts", m.ts.as_str()),
+                    ],
+                    None,
                     Patience::BACKGROUND,
                 )
                 .await

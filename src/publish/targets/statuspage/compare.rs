@@ -356,27 +356,14 @@ mod tests {
                 "Fix deployed".to_string()
             )
         );
+        let choose = |c| compare(&want, &last, &theirs, Some(c), false, Some("Fix deployed"));
         // Theirs: their update stays the newest; nothing is posted over it.
-        let plan = compare(
-            &want,
-            &last,
-            &theirs,
-            Some(Choice::Theirs),
-            false,
-            Some("Fix deployed"),
-        );
+        let plan = choose(Choice::Theirs);
         assert!(plan.conflicts.is_empty());
         assert!(plan.patch.get("body").is_none(), "{:?}", plan.patch);
         assert_eq!(plan.next.body, "Fix deployed");
         // Overwrite: statusgate's update goes on top.
-        let plan = compare(
-            &want,
-            &last,
-            &theirs,
-            Some(Choice::Overwrite),
-            false,
-            Some("Fix deployed"),
-        );
+        let plan = choose(Choice::Overwrite);
         assert_eq!(plan.patch["body"], "Found it");
         assert_eq!(plan.patch["status"], "identified");
         // A renamed incident stops an update that would not touch the name.
