@@ -526,6 +526,65 @@ impl Tx<'_> {
         }
     }
 
+    /// Several keys at once, in the order given (one round trip on PostgreSQL).
+    pub fn get_many<T: DeserializeOwned>(
+        &self,
+        table: &Table,
+        keys: &[String],
+    ) -> std::result::Result<Vec<Option<T>>, TxAbort> {
+        let raw = match &self.inner {
+            TxEngine::Sled(tx) => keys
+                .iter()
+                .map(|k| tx.get(table.name, k))
+                .collect::<std::result::Result<Vec<_>, _>>()?,
+            TxEngine::Postgres(tx) => tx.get_many(table.name, keys)?,
+        };
+        keys.iter()
+            .zip(raw)
+            .map(|(k, bytes)| Ok(bytes.map(|b| decode(table.name, k, &b)).transpose()?))
+            .collect()
+    }
+
+    /// Writes several records (distinct keys) at once.
+    pub fn put_many<T: Serialize>(
+        &self,
+        table: &Table,
+        records: &[(&str, &T)],
+    ) -> std::result::Result<(), TxAbort> {
+        let encoded = records
+            .iter()
+            .map(|(k, v)| Ok((k.to_string(), encode(v)?)))
+            .collect::<std::result::Result<Vec<_>, StoreError>>()?;
+        match &self.inner {
+            TxEngine::Sled(tx) => {
+                for (k, bytes) in encoded {
+                    tx.put(table.name, &k, bytes)?;
+                }
+                Ok(())
+            }
+            TxEngine::Postgres(tx) => tx.put_many(table.name, encoded),
+        }
+    }
+
+    /// Appends several values in order; their keys.
+    pub fn append_many<T: Serialize>(
+        &self,
+        table: &Table,
+        values: &[T],
+    ) -> std::result::Result<Vec<String>, TxAbort> {
+        let encoded = values
+            .iter()
+            .map(encode)
+            .collect::<std::result::Result<Vec<_>, StoreError>>()?;
+        match &self.inner {
+            TxEngine::Sled(tx) => encoded
+                .into_iter()
+                .map(|bytes| tx.append(table.name, bytes))
+                .collect(),
+            TxEngine::Postgres(tx) => tx.append_many(table.name, encoded),
+        }
+    }
+
     /// Appends to an append-only table under the next sequence key, which it returns.
     pub fn append<T: Serialize>(
         &self,

@@ -673,6 +673,65 @@ impl PgTx {
         .map(|_| ())
     }
 
+    pub(super) fn get_many(
+        &self,
+        table: &'static str,
+        keys: &[String],
+    ) -> std::result::Result<Vec<Option<Vec<u8>>>, TxAbort> {
+        let found = self.run(
+            "SELECT key, value FROM statusgate_records WHERE tbl = $1 AND key = ANY($2)",
+            vec![Box::new(table), Box::new(keys.to_vec())],
+        )?;
+        let mut found: std::collections::HashMap<String, Vec<u8>> =
+            rows(found).into_iter().collect();
+        Ok(keys.iter().map(|k| found.remove(k)).collect())
+    }
+
+    pub(super) fn put_many(
+        &self,
+        table: &'static str,
+        records: Vec<(String, Vec<u8>)>,
+    ) -> std::result::Result<(), TxAbort> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut keys = Vec::with_capacity(records.len());
+        let mut values = Vec::with_capacity(records.len());
+        for (k, v) in records {
+            keys.push(k);
+            values.push(text(v)?);
+        }
+        self.run(
+            "INSERT INTO statusgate_records (tbl, key, value)
+             SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS u(k, v)
+             ON CONFLICT (tbl, key) DO UPDATE SET value = EXCLUDED.value",
+            vec![Box::new(table), Box::new(keys), Box::new(values)],
+        )
+        .map(|_| ())
+    }
+
+    pub(super) fn append_many(
+        &self,
+        table: &'static str,
+        values: Vec<Vec<u8>>,
+    ) -> std::result::Result<Vec<String>, TxAbort> {
+        if values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values = values.into_iter().map(text).collect::<Result<Vec<_>>>()?;
+        // unnest yields the values in order, and each row takes the next id as it is made.
+        let rows = self.run(
+            "INSERT INTO statusgate_records (tbl, key, value)
+             SELECT $1, lpad(nextval('statusgate_ids')::text, 20, '0'), v
+             FROM unnest($2::text[]) WITH ORDINALITY AS u(v, n)
+             RETURNING key",
+            vec![Box::new(table), Box::new(values)],
+        )?;
+        let mut keys: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        keys.sort();
+        Ok(keys)
+    }
+
     pub(super) fn append(
         &self,
         table: &'static str,
