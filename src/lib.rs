@@ -530,6 +530,8 @@ impl App {
             }
         });
         let slack_task = slack_worker.map(|w| {
+            let elsewhere = w.changes_elsewhere();
+            store.on_announce(draft::DRAFTS_TOPIC, move || elsewhere.notify_one());
             let leases = leases.clone();
             let stop = background.clone();
             tokio::spawn(async move { leases.run_work("slack", w, stop).await })

@@ -19,7 +19,7 @@ use crate::vocab::{ComponentStatus, DraftState, Impact, IncidentStatus};
 
 pub use book::{
     DraftEvent, DraftNotice, Drafts, ExtraWrites, Ledger, ManualDraftError, ManualUpdate,
-    DRAFTS_TABLE, LEDGER_TABLE,
+    DRAFTS_TABLE, DRAFTS_TOPIC, LEDGER_TABLE,
 };
 pub use redact::Redactor;
 pub use render::Templates;

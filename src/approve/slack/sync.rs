@@ -5,6 +5,7 @@
 //! from the store.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -66,9 +67,17 @@ pub struct Worker {
     /// Drafts Slack refused outright, at the revision and state refused; tried again when
     /// the draft changes or after a restart, not in a loop.
     refused: HashMap<String, (u32, DraftState)>,
+    /// Another replica changed a draft (its notice never reaches this process).
+    elsewhere: Arc<tokio::sync::Notify>,
 }
 
 impl Worker {
+    /// Notified when another replica changed a draft: the messages catch up at once rather
+    /// than at the next full check.
+    pub fn changes_elsewhere(&self) -> Arc<tokio::sync::Notify> {
+        self.elsewhere.clone()
+    }
+
     pub(super) fn new(
         slack: Slack,
         notices: broadcast::Receiver<DraftNotice>,
@@ -85,6 +94,7 @@ impl Worker {
             retry_at: None,
             last_full: Instant::now(),
             refused: HashMap::new(),
+            elsewhere: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -129,6 +139,7 @@ impl Worker {
                     }
                 },
                 _ = self.signal_notices.changed() => {}
+                _ = self.elsewhere.notified() => self.behind = true,
                 _ = tokio::time::sleep(wait) => {}
             }
         }

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// What replicas announce to each other when a draft changed.
+pub const DRAFTS_TOPIC: &str = "drafts";
+
 /// Why a draft write was refused: the stored draft moved on.
 const STALE: &str = "the draft changed meanwhile";
 
@@ -95,6 +98,8 @@ impl Drafts {
             Err(TxAbort::Store(e)) => return Err(e),
             Err(TxAbort::Rejected(r)) => return Err(StoreError::Io(r)),
         }
+        // Replicas that did not make the change learn of it this way.
+        self.store.announce(DRAFTS_TOPIC, false);
         // Nobody listening is fine.
         let _ = self.notices.send(DraftNotice {
             draft: draft.clone(),

@@ -22,6 +22,7 @@ pub const LEDGER_TABLE: &str = "draft_ledger";
 const SYSTEM: &str = "statusgate";
 
 mod commit;
+pub use commit::DRAFTS_TOPIC;
 mod compose;
 mod manual;
 mod rules;

@@ -208,19 +208,25 @@ pub(super) async fn start(extra: &str) -> Setup {
 
 /// `start` with another catalog, and more `delivery:` settings (indented lines).
 pub(super) async fn start_with(extra: &str, catalog: &str, delivery: &str) -> Setup {
+    start_on(extra, catalog, delivery, None).await
+}
+
+/// `start_with` on a PostgreSQL database of the caller's (several replicas).
+pub(super) async fn start_on(
+    extra: &str,
+    catalog: &str,
+    delivery: &str,
+    storage_url: Option<String>,
+) -> Setup {
     let slack = FakeSlack::start().await;
     let secrets = tempfile::tempdir().unwrap();
     std::fs::write(secrets.path().join("signing"), format!("{SECRET}\n")).unwrap();
     std::fs::write(secrets.path().join("bot"), BOT).unwrap();
-    let config = format!(
-        "slack:\n  channel: C0DEFAULT\n  channels: {{Commerce: C0COMMERCE}}\n  approvers: [{APPROVER}]\n  approver_groups: [S0ONCALL]\n  api_url: {api}/api\n  signing_secret_file: {signing}\n  bot_token_file: {bot}\n{extra}delivery:\n  backoff: {{initial: 100ms, max: 400ms}}\n{delivery}",
-        api = slack.url,
-        signing = secrets.path().join("signing").display(),
-        bot = secrets.path().join("bot").display(),
-    );
+    let config = slack_config(&slack.url, secrets.path(), extra, delivery);
     let server = Server::start(Options {
         extra_config: config,
         catalog: catalog.to_string(),
+        storage_url,
         ..Options::default()
     });
     Setup {
@@ -228,6 +234,20 @@ pub(super) async fn start_with(extra: &str, catalog: &str, delivery: &str) -> Se
         server,
         _secrets: secrets,
     }
+}
+
+/// The `slack:` and `delivery:` configuration for the fake, with secrets in `secrets`.
+pub(super) fn slack_config(
+    api: &str,
+    secrets: &std::path::Path,
+    extra: &str,
+    delivery: &str,
+) -> String {
+    format!(
+        "slack:\n  channel: C0DEFAULT\n  channels: {{Commerce: C0COMMERCE}}\n  approvers: [{APPROVER}]\n  approver_groups: [S0ONCALL]\n  api_url: {api}/api\n  signing_secret_file: {signing}\n  bot_token_file: {bot}\n{extra}delivery:\n  backoff: {{initial: 100ms, max: 400ms}}\n{delivery}",
+        signing = secrets.join("signing").display(),
+        bot = secrets.join("bot").display(),
+    )
 }
 
 pub(super) fn now_ts() -> String {

@@ -7,5 +7,6 @@ mod conflicts;
 mod delivery;
 mod draft_budget;
 mod fake;
+mod replicas;
 mod signals;
 mod signing;
