@@ -452,12 +452,14 @@ impl PgStore {
         .map(|_| ())
     }
 
-    /// Runs `f` in a REPEATABLE READ transaction, again from the start after a conflict with
-    /// another transaction (on this replica or another); a fenced store first checks its
-    /// lease in the same transaction. Every transaction of the stages reads and writes by key
-    /// and writes the keys whose absence or value it decided on (dedupe, compare-and-set),
-    /// so snapshot isolation's first-writer-wins catches every race that matters, without
-    /// SERIALIZABLE's page-level false conflicts between unrelated inserts.
+    /// Runs `f` in a transaction; a fenced store first checks its lease in the same
+    /// transaction. Every transaction of the stages reads by key and then writes what it
+    /// decided from those reads (dedupe, compare-and-set), so each read first takes a
+    /// transaction-scoped lock on its key: a second writer of the same key, on this replica
+    /// or another, waits for the first and then reads what it wrote, instead of failing and
+    /// starting over (an HA pair delivers the same alerts to two replicas at the same
+    /// moment). Deadlocks between multi-key writers are detected by the server and the
+    /// closure runs again.
     pub(super) fn transaction<R>(
         &self,
         fence: Option<&Fence>,
@@ -559,7 +561,7 @@ impl PgTx {
         let client = store.block(async move {
             let client = pg.client().await?;
             client
-                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
                 .await
                 .map_err(classify)?;
             if let Some((work, holder, epoch)) = fenced {
@@ -641,7 +643,20 @@ impl PgTx {
         table: &'static str,
         key: &str,
     ) -> std::result::Result<Option<Vec<u8>>, TxAbort> {
+        self.lock_keys(table, &[key.to_string()])?;
         Ok(first_value(&self.run(GET, key_args(table, key))?))
+    }
+
+    /// Locks keys for the rest of the transaction, in key order (so that two transactions
+    /// locking several keys cannot wait on each other in a cycle). Its own statement: the
+    /// read after it sees what an earlier holder committed.
+    fn lock_keys(&self, table: &'static str, keys: &[String]) -> std::result::Result<(), TxAbort> {
+        self.run(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || k, 0))
+             FROM (SELECT DISTINCT unnest($2::text[]) AS k ORDER BY 1) AS keys",
+            vec![Box::new(table), Box::new(keys.to_vec())],
+        )
+        .map(|_| ())
     }
 
     pub(super) fn put(
@@ -678,6 +693,7 @@ impl PgTx {
         table: &'static str,
         keys: &[String],
     ) -> std::result::Result<Vec<Option<Vec<u8>>>, TxAbort> {
+        self.lock_keys(table, keys)?;
         let found = self.run(
             "SELECT key, value FROM statusgate_records WHERE tbl = $1 AND key = ANY($2)",
             vec![Box::new(table), Box::new(keys.to_vec())],
