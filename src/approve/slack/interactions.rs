@@ -322,6 +322,14 @@ fn report_approval(
         Ok(Err(e @ ApproveError::NotPending { .. })) => {
             slack.reply(url, blocks::ephemeral(&e.to_string()));
         }
+        // The database is down or failing over: nothing was decided, and pressing again
+        // once it is back works, so say that rather than pass the bare error on.
+        Ok(Err(ApproveError::Store(e))) => slack.reply(
+            url,
+            blocks::ephemeral(&format!(
+                "Not approved: storage is unavailable ({e}); nothing changed. Try again shortly."
+            )),
+        ),
         Ok(Err(e)) => slack.reply(url, blocks::ephemeral(&format!("Not approved: {e}"))),
         Err(e) => {
             tracing::error!(error = %e, "approval task failed");
