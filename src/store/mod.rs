@@ -262,20 +262,25 @@ impl Store {
         }
     }
 
-    /// Claims `key` in `scope` for as long as the returned [`Claim`] lives: `None` when another
-    /// replica holds it. On sled there is one process and every claim is granted. A claim
-    /// held by a replica that stalls for `stall` is ended by the database.
+    /// Claims those of `keys` in `scope` that no other replica holds, for as long as the
+    /// returned [`Claim`] lives; `None` when others hold them all. On sled there is one
+    /// process and every key is granted. A claim held by a replica that stalls for `stall`
+    /// is ended by the database.
     pub fn claim(
         &self,
         scope: &str,
-        key: &str,
+        keys: &[String],
         stall: std::time::Duration,
     ) -> Result<Option<Claim>> {
         match &self.engine {
-            Engine::Sled(_) => Ok(Some(Claim { _held: None })),
-            Engine::Postgres(p) => Ok(p
-                .claim(scope, key, stall)?
-                .map(|c| Claim { _held: Some(c) })),
+            Engine::Sled(_) => Ok(Some(Claim {
+                keys: keys.iter().cloned().collect(),
+                _held: None,
+            })),
+            Engine::Postgres(p) => Ok(p.claim(scope, keys, stall)?.map(|(held, keys)| Claim {
+                keys,
+                _held: Some(held),
+            })),
         }
     }
 
@@ -312,9 +317,16 @@ impl Store {
     }
 }
 
-/// Work on one key held by this replica; dropping it lets others take the key.
+/// Keys held by this replica; dropping it lets others take them.
 pub struct Claim {
+    keys: std::collections::BTreeSet<String>,
     _held: Option<postgres::PgClaim>,
+}
+
+impl Claim {
+    pub fn holds(&self, key: &str) -> bool {
+        self.keys.contains(key)
+    }
 }
 
 /// One named table of JSON documents keyed by strings.

@@ -53,7 +53,7 @@ pub struct Worker {
     pub sender: WebhookSender,
     pub public_url: String,
     pub page_name: String,
-    /// How long a replica may stall holding a target's claim before the database ends it.
+    /// How long a replica may stall holding its claim on entries before the database ends it.
     pub claim_stall: Duration,
 }
 
@@ -134,15 +134,26 @@ impl Worker {
             if work.is_empty() {
                 continue;
             }
-            // With several replicas, a handover may overlap: the target is claimed (SKIP
-            // LOCKED) for the attempt, so two replicas never call it at once.
+            // With several replicas, a handover may overlap: the entries are claimed (FOR
+            // UPDATE SKIP LOCKED) for the attempt, so no entry is sent by two replicas. Only
+            // the leading groups this replica holds go out: a target's deliveries stay in
+            // order even when another replica holds an earlier one.
+            let ids: Vec<String> = work.iter().flatten().map(|e| e.id.clone()).collect();
             let Some(claim) = self
                 .outbox
                 .store()
-                .claim("outbox", &target, self.claim_stall)?
+                .claim("outbox", &ids, self.claim_stall)?
             else {
                 continue;
             };
+            let held = work
+                .iter()
+                .take_while(|group| group.iter().all(|e| claim.holds(&e.id)))
+                .count();
+            work.truncate(held);
+            if work.is_empty() {
+                continue;
+            }
             busy.insert(target.clone());
             let worker = self.clone();
             // Deliveries run as tasks of their own, under the worker's lease.

@@ -68,39 +68,69 @@ async fn a_write_after_a_takeover_is_refused_in_the_database() {
     store.table("things").unwrap().put("five", &5).unwrap();
 }
 
-/// Outbox claims: one replica at a time per target (SKIP LOCKED), released when the attempt
-/// ends, and taken from a replica that stalls while holding one.
+/// Outbox claims: each entry held by one replica at a time (SKIP LOCKED), released when
+/// the attempt ends, and taken from a replica that stalls while holding it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_target_is_claimed_by_one_replica_at_a_time() {
+async fn an_outbox_entry_is_claimed_by_one_replica_at_a_time() {
     let Some(c) = cluster() else { return };
     let url = c.database();
     let a = Store::connect(&url).await.unwrap();
     let b = Store::connect(&url).await.unwrap();
     let stall = Duration::from_secs(2);
-    let held = a.claim("outbox", "hosted", stall).unwrap();
-    assert!(held.is_some());
+    let keys = |k: &[&str]| {
+        k.iter()
+            .map(|k| format!("claims-test/{k}"))
+            .collect::<Vec<_>>()
+    };
+    let held = a.claim("outbox", &keys(&["e1", "e2"]), stall).unwrap();
+    let held = held.expect("nothing else holds them");
+    assert!(held.holds("claims-test/e1") && held.holds("claims-test/e2"));
     assert!(
-        b.claim("outbox", "hosted", stall).unwrap().is_none(),
+        b.claim("outbox", &keys(&["e1"]), stall).unwrap().is_none(),
         "B skips what A holds"
     );
+    let other = b
+        .claim("outbox", &keys(&["e1", "e2", "e3"]), stall)
+        .unwrap();
+    let other = other.expect("e3 is free");
     assert!(
-        b.claim("outbox", "events", stall).unwrap().is_some(),
-        "other targets are free"
+        other.holds("claims-test/e3"),
+        "entries A does not hold are free"
     );
+    assert!(!other.holds("claims-test/e1") && !other.holds("claims-test/e2"));
+    drop(other);
     drop(held);
+    // A claim's rows go with it: the table holds only the work in flight (a stalled
+    // holder's rows go when the next claim of those entries ends).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = c
+            .psql(
+                url.rsplit('/').next().unwrap(),
+                "SELECT count(*) FROM statusgate_claims WHERE key LIKE 'claims-test/%'",
+            )
+            .unwrap();
+        if left.trim() == "0" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{left} claim rows left behind");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
     let taken = loop {
-        if let Some(claim) = b.claim("outbox", "hosted", stall).unwrap() {
-            break claim;
+        if let Some(claim) = b.claim("outbox", &keys(&["e1", "e2"]), stall).unwrap() {
+            if claim.holds("claims-test/e1") && claim.holds("claims-test/e2") {
+                break claim;
+            }
         }
         assert!(Instant::now() < deadline, "A's claim was never released");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    // B stalls holding it (a paused process keeps its connection open): the database ends
-    // the claim, and A can deliver.
+    // B stalls holding them (a paused process keeps its connection open): the database
+    // ends the claim, and A can deliver.
     let start = Instant::now();
     let retaken = loop {
-        if let Some(claim) = a.claim("outbox", "hosted", stall).unwrap() {
+        if let Some(claim) = a.claim("outbox", &keys(&["e1"]), stall).unwrap() {
             break claim;
         }
         assert!(
