@@ -128,7 +128,7 @@ impl Reconciler {
         let detail = json!({"via": "reconcile"});
         let outcome = self
             .recorder
-            .record(Source::Alertmanager, &listed, detail.clone(), started)
+            .record_here(Source::Alertmanager, listed, detail.clone(), started)
             .await?;
         pass.repaired_firing = outcome.new;
         // Resolve only on a complete picture, and never an alert that arrived after the
@@ -149,7 +149,7 @@ impl Reconciler {
             if !gone.is_empty() {
                 let outcome = self
                     .recorder
-                    .record(Source::Alertmanager, &gone, detail, started)
+                    .record_here(Source::Alertmanager, gone, detail, started)
                     .await?;
                 pass.repaired_resolved = outcome.new;
             }

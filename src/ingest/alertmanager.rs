@@ -300,9 +300,10 @@ async fn handle(
         // Every delivery counts, repeats included: they are what proves the feed is alive.
         w.delivered(&alerts, now);
     }
+    let count = alerts.len();
     let outcome = s
         .recorder
-        .record(Source::Alertmanager, &alerts, detail, now)
+        .record(Source::Alertmanager, alerts, detail, now)
         .await?;
     s.metrics
         .alerts_ingested("alertmanager", outcome.new as u64);
@@ -316,7 +317,7 @@ async fn handle(
         StatusCode::OK,
         Json(json!({
             "status": "ok",
-            "alerts": alerts.len(),
+            "alerts": count,
             "new": outcome.new,
             "duplicates": outcome.duplicates,
         })),

@@ -2,11 +2,11 @@
 //! transaction that remembers them, and the caller acknowledges only after the group commit.
 //! A repeat (retry, HA replica, `repeat_interval`) finds nothing new and writes nothing.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::{Alert, Source};
 use crate::audit::{Audit, AuditEntry};
@@ -33,6 +33,8 @@ pub struct RecordOutcome {
     /// The named delivery was recorded before (by another replica, at the same moment):
     /// nothing was written.
     pub repeat: bool,
+    /// How many deliveries were committed in the same transaction (this one included).
+    pub batch: usize,
 }
 
 /// Durable hand-off from ingest to the pipeline.
@@ -43,7 +45,26 @@ pub struct Recorder {
     inbox: Table,
     audit: Audit,
     wake: Arc<Notify>,
+    /// Deliveries waiting for the next group commit (started on first use).
+    batch: Arc<OnceLock<mpsc::UnboundedSender<Job>>>,
 }
+
+/// One delivery to record.
+struct Delivery {
+    source: Source,
+    alerts: Vec<Alert>,
+    detail: serde_json::Value,
+    now: DateTime<Utc>,
+}
+
+/// A delivery waiting to be committed with the others that arrived meanwhile.
+struct Job {
+    delivery: Delivery,
+    done: oneshot::Sender<Result<RecordOutcome>>,
+}
+
+/// Most deliveries committed in one transaction; more wait for the next.
+const MAX_BATCH_ALERTS: usize = 10_000;
 
 impl Recorder {
     pub fn open(store: &Store) -> Result<Recorder> {
@@ -53,6 +74,7 @@ impl Recorder {
             inbox: store.table(INBOX_TABLE)?,
             audit: Audit::open(store)?,
             wake: Arc::new(Notify::new()),
+            batch: Arc::new(OnceLock::new()),
         })
     }
 
@@ -68,32 +90,129 @@ impl Recorder {
         self.wake.clone()
     }
 
-    /// Records one delivery; returns once it is durable.
+    /// Records one delivery; returns once it is durable. Deliveries that arrive while a
+    /// commit is under way are committed together in the next transaction (a group commit):
+    /// one round of statements and one flush serve them all, so durable acknowledgements
+    /// do not cost a transaction each.
     pub async fn record(
         &self,
         source: Source,
-        alerts: &[Alert],
+        alerts: Vec<Alert>,
         detail: serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<RecordOutcome> {
-        let outcome =
+        let (done, outcome) = oneshot::channel();
+        let job = Job {
+            delivery: Delivery {
+                source,
+                alerts,
+                detail,
+                now,
+            },
+            done,
+        };
+        let queue = self.batch.get_or_init(|| {
+            let (queue, jobs) = mpsc::unbounded_channel();
+            tokio::spawn(self.clone().commit_batches(jobs));
+            queue
+        });
+        queue
+            .send(job)
+            .map_err(|_| StoreError::Io("the recorder has stopped".into()))?;
+        outcome
+            .await
+            .map_err(|_| StoreError::Io("the recorder has stopped".into()))?
+    }
+
+    /// Commits whatever deliveries are waiting, one transaction at a time.
+    async fn commit_batches(self, mut jobs: mpsc::UnboundedReceiver<Job>) {
+        while let Some(first) = jobs.recv().await {
+            let mut size = first.delivery.alerts.len();
+            let mut batch = vec![first];
+            while size < MAX_BATCH_ALERTS {
+                match jobs.try_recv() {
+                    Ok(job) => {
+                        size += job.delivery.alerts.len();
+                        batch.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let deliveries: Vec<&Delivery> = batch.iter().map(|j| &j.delivery).collect();
+            let outcomes = self.commit_batch(&deliveries).await;
+            for (job, outcome) in batch.into_iter().zip(outcomes) {
+                // A caller that gave up (its client went away) needs no answer.
+                let _ = job.done.send(outcome);
+            }
+        }
+    }
+
+    /// Records one delivery in the caller's own transaction, so that a lease holder's
+    /// fence covers it (reconciliation: a paused former holder must not write).
+    pub async fn record_here(
+        &self,
+        source: Source,
+        alerts: Vec<Alert>,
+        detail: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<RecordOutcome> {
+        let delivery = Delivery {
+            source,
+            alerts,
+            detail,
+            now,
+        };
+        self.commit_batch(&[&delivery]).await.remove(0)
+    }
+
+    /// One transaction for every delivery of `batch`; an outcome for each, in order.
+    async fn commit_batch(&self, batch: &[&Delivery]) -> Vec<Result<RecordOutcome>> {
+        let deliveries: Vec<&[Alert]> = batch.iter().map(|j| j.alerts.as_slice()).collect();
+        let written =
             self.store
                 .transaction(&[&self.alerts, &self.inbox, self.audit.table()], |tx| {
-                    let out = self.write_alerts(tx, alerts)?;
-                    if out.new > 0 {
-                        let mut d = detail.clone();
-                        if let Some(obj) = d.as_object_mut() {
-                            obj.insert("alerts".into(), json!(alerts.len()));
-                            obj.insert("new".into(), json!(out.new));
-                        }
-                        self.audit.append_in(
-                            tx,
-                            &AuditEntry::new(now, source.as_str(), "ingest").detail(d),
-                        )?;
-                    }
-                    Ok(out)
-                })?;
-        self.committed(outcome).await
+                    let outs = self.write_alerts(tx, &deliveries)?;
+                    let entries: Vec<AuditEntry> = batch
+                        .iter()
+                        .zip(&outs)
+                        .filter(|(_, out)| out.new > 0)
+                        .map(|(job, out)| {
+                            let mut d = job.detail.clone();
+                            if let Some(obj) = d.as_object_mut() {
+                                obj.insert("alerts".into(), json!(job.alerts.len()));
+                                obj.insert("new".into(), json!(out.new));
+                            }
+                            AuditEntry::new(job.now, job.source.as_str(), "ingest").detail(d)
+                        })
+                        .collect();
+                    tx.append_many(self.audit.table(), &entries)?;
+                    Ok(outs)
+                });
+        let committed = match written {
+            Ok(Ok(outs)) => {
+                let new = outs.iter().map(|o| o.new).sum();
+                self.committed(Ok(RecordOutcome {
+                    new,
+                    ..RecordOutcome::default()
+                }))
+                .await
+                .map(|_| outs)
+            }
+            Ok(Err(abort)) => self.committed(Err(abort)).await.map(|_| Vec::new()),
+            Err(e) => Err(e),
+        };
+        match committed {
+            Ok(outs) => outs
+                .into_iter()
+                .map(|out| {
+                    Ok(RecordOutcome {
+                        batch: batch.len(),
+                        ..out
+                    })
+                })
+                .collect(),
+            Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
+        }
     }
 
     /// Records one delivery from a source that names its deliveries (PagerDuty's event id):
@@ -121,7 +240,7 @@ impl Recorder {
                     });
                 }
             }
-            let out = self.write_alerts(tx, alerts)?;
+            let out = self.write_alerts(tx, &[alerts])?.remove(0);
             let mut entry = entry.clone();
             if let Some(obj) = entry.detail.as_object_mut() {
                 obj.insert("alerts".into(), json!(alerts.len()));
@@ -156,42 +275,52 @@ impl Recorder {
         Ok(outcome)
     }
 
-    /// Remembers the alerts whose state changed and queues them for the pipeline.
+    /// Remembers the alerts whose state changed and queues them for the pipeline; an
+    /// outcome per delivery, taken in order (a key twice sees its earlier copy).
     fn write_alerts(
         &self,
         tx: &Tx<'_>,
-        alerts: &[Alert],
-    ) -> std::result::Result<RecordOutcome, TxAbort> {
-        let mut out = RecordOutcome::default();
-        // Read all at once, decide in order (a key twice in one delivery sees its first
-        // copy), write all at once: a few round trips per delivery on PostgreSQL.
-        let keys: Vec<String> = alerts.iter().map(|a| a.key.clone()).collect();
-        let stored: Vec<Option<Alert>> = tx.get_many(&self.alerts, &keys)?;
+        deliveries: &[&[Alert]],
+    ) -> std::result::Result<Vec<RecordOutcome>, TxAbort> {
+        // Read all at once, decide in order, write all at once: a few round trips per
+        // commit on PostgreSQL, however many deliveries it holds.
+        let keys: Vec<String> = deliveries
+            .iter()
+            .flat_map(|alerts| alerts.iter().map(|a| a.key.clone()))
+            .collect();
+        let mut stored = tx.get_many::<Alert>(&self.alerts, &keys)?.into_iter();
         let mut now: std::collections::BTreeMap<&str, Alert> = std::collections::BTreeMap::new();
         let mut queued = Vec::new();
-        for (alert, stored) in alerts.iter().zip(stored) {
-            let known = now.get(alert.key.as_str()).cloned().or(stored);
-            if let Some(k) = known.as_ref().filter(|k| alert.adds_nothing_to(k)) {
-                // Nothing new, but a later event time still moves the alert's clock on, so
-                // that an older event arriving after this one is recognised as late.
-                if let Some(at) = alert.changed_at.filter(|at| k.changed_at < Some(*at)) {
-                    let mut k = k.clone();
-                    k.changed_at = Some(at);
-                    now.insert(&alert.key, k);
+        let mut outs = Vec::with_capacity(deliveries.len());
+        for alerts in deliveries {
+            let mut out = RecordOutcome::default();
+            for alert in alerts.iter() {
+                let stored = stored.next().flatten();
+                let known = now.get(alert.key.as_str()).cloned().or(stored);
+                if let Some(k) = known.as_ref().filter(|k| alert.adds_nothing_to(k)) {
+                    // Nothing new, but a later event time still moves the alert's clock on,
+                    // so that an older event arriving after this one is recognised as late.
+                    if let Some(at) = alert.changed_at.filter(|at| k.changed_at < Some(*at)) {
+                        let mut k = k.clone();
+                        k.changed_at = Some(at);
+                        now.insert(&alert.key, k);
+                    }
+                    out.duplicates += 1;
+                    continue;
                 }
-                out.duplicates += 1;
-                continue;
+                now.insert(&alert.key, alert.clone());
+                // Only the key: the pipeline reads the state as it stands when it gets
+                // there, and sled copies whole tree nodes on write, so small entries keep
+                // ingest fast.
+                queued.push(InboxItem::Key(alert.key.clone()));
+                out.new += 1;
             }
-            now.insert(&alert.key, alert.clone());
-            // Only the key: the pipeline reads the state as it stands when it gets there,
-            // and sled copies whole tree nodes on write, so small entries keep ingest fast.
-            queued.push(InboxItem::Key(alert.key.clone()));
-            out.new += 1;
+            outs.push(out);
         }
         let writes: Vec<(&str, &Alert)> = now.iter().map(|(k, a)| (*k, a)).collect();
         tx.put_many(&self.alerts, &writes)?;
         tx.append_many(&self.inbox, &queued)?;
-        Ok(out)
+        Ok(outs)
     }
 
     /// Alerts waiting for the pipeline, oldest first, each as it stands now. Several
@@ -259,5 +388,70 @@ impl Recorder {
     /// The last recorded state of every alert, for reconciliation and inspection.
     pub fn known(&self, key: &str) -> Result<Option<Alert>> {
         self.alerts.get(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::alert::AlertStatus;
+
+    fn alert(fp: &str) -> Alert {
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        Alert {
+            key: format!("am:{fp}"),
+            source: Source::Alertmanager,
+            fingerprint: fp.into(),
+            status: AlertStatus::Firing,
+            labels: BTreeMap::from([("alertname".to_string(), fp.to_string())]),
+            annotations: BTreeMap::new(),
+            starts_at: at,
+            ends_at: None,
+            generator_url: String::new(),
+            received_at: at,
+            truncated: 0,
+            changed_at: None,
+        }
+    }
+
+    /// Deliveries that wait while a commit runs share the next one, and each still gets
+    /// its own outcome and audit entry.
+    #[tokio::test(flavor = "current_thread")]
+    async fn waiting_deliveries_share_one_commit_and_keep_their_own_outcomes() {
+        let (_dir, store) = Store::temporary();
+        let recorder = Recorder::open(&store).unwrap();
+        // On one thread, every record() queues its delivery before the committer runs.
+        let deliveries = (0..20).map(|i| {
+            let alerts = vec![alert(&format!("a{i}")), alert(&format!("a{}", (i + 1) % 5))];
+            recorder.record(Source::Alertmanager, alerts, json!({}), Utc::now())
+        });
+        let outcomes = futures::future::join_all(deliveries).await;
+        let outcomes: Vec<RecordOutcome> = outcomes.into_iter().map(|o| o.unwrap()).collect();
+        assert!(outcomes.iter().all(|o| o.batch == 20), "{outcomes:?}");
+        // Decided in order: each sees what the deliveries before it in the batch wrote.
+        let seen: Vec<(usize, usize)> = outcomes.iter().map(|o| (o.new, o.duplicates)).collect();
+        assert_eq!(seen[..6], [(2, 0), (1, 1), (1, 1), (1, 1), (0, 2), (1, 1)]);
+        let new: usize = outcomes.iter().map(|o| o.new).sum();
+        assert_eq!(new, 20);
+        assert_eq!(recorder.pending(100).unwrap().len(), 20);
+        let audit = Audit::open(&store)
+            .unwrap()
+            .list(None, 100, None, None)
+            .unwrap();
+        // One ingest entry per delivery that brought something new (all but the fifth).
+        assert_eq!(audit.len(), 19);
+        // A later delivery is a commit of its own.
+        let later = recorder
+            .record(
+                Source::Alertmanager,
+                vec![alert("b")],
+                json!({}),
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!((later.new, later.batch), (1, 1));
     }
 }
