@@ -233,7 +233,8 @@ fn check(config_path: Option<&Path>) -> ExitCode {
         eprintln!("{e}");
         problems += 1;
     }
-    let catalog = match Catalog::load(&config.mappings) {
+    let audiences: Vec<String> = config.audiences.iter().map(|a| a.id.clone()).collect();
+    let catalog = match Catalog::load_for(&config.mappings, &audiences) {
         Ok(c) => Some(c),
         Err(e) => {
             for p in &e.problems {
