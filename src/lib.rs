@@ -352,6 +352,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
                 max_body,
                 page_name: config.page.name.clone(),
                 email_enabled: config.smtp.is_some(),
+                audiences: config.audiences.iter().map(|a| a.id.clone()).collect(),
             })
             .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
         )
