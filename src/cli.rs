@@ -169,7 +169,11 @@ fn audience_link(id: &str, config_path: Option<&Path>) -> ExitCode {
         let known: Vec<&str> = config.audiences.iter().map(|a| a.id.as_str()).collect();
         return fail(format!(
             "no audience `{id}` in the configuration (audiences: {})",
-            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
         ));
     };
     println!(

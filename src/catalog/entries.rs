@@ -65,8 +65,13 @@ impl Builder {
         let mut audiences = Vec::new();
         for (audience, audience_path) in self.strings(doc, path, map, "audiences") {
             let line = doc.lines.get(&audience_path);
-            self.audience_refs
-                .push((doc.fi, doc.file.to_string(), line, audience.clone(), id.clone()));
+            self.audience_refs.push((
+                doc.fi,
+                doc.file.to_string(),
+                line,
+                audience.clone(),
+                id.clone(),
+            ));
             if !audiences.contains(&audience) {
                 audiences.push(audience);
             }

@@ -261,9 +261,8 @@ impl Builder {
                 None if known.is_empty() => " (the configuration defines no `audiences`)".into(),
                 None => format!(" (configured: {})", known.join(", ")),
             };
-            let reason = format!(
-                "component `{component}` names unknown audience `{audience}`{hint}"
-            );
+            let reason =
+                format!("component `{component}` names unknown audience `{audience}`{hint}");
             self.problems.push((fi, Problem { file, line, reason }));
         }
     }
@@ -367,7 +366,7 @@ mod tests {
             .iter()
             .map(|(f, t)| (f.to_string(), t.to_string()))
             .collect();
-        match from_sources(&owned) {
+        match from_sources(&owned, None) {
             Ok(_) => Vec::new(),
             Err(e) => e.problems.iter().map(ToString::to_string).collect(),
         }
@@ -395,7 +394,7 @@ mod tests {
                 .unwrap_or_default()
                 .to_string();
             let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
-            let got = match from_sources(&[(file.clone(), text)]) {
+            let got = match from_sources(&[(file.clone(), text)], None) {
                 Ok(_) => "(loaded without problems)".to_string(),
                 Err(e) => e.to_string(),
             };

@@ -31,9 +31,7 @@ pub fn audience_routers(
             .route(&format!("{base}/"), get(index))
             .with_state(state.clone())
             .nest(&base, router(state.clone()));
-        out = out.merge(
-            layer(pages).layer(axum::middleware::from_fn_with_state(state, guard)),
-        );
+        out = out.merge(layer(pages).layer(axum::middleware::from_fn_with_state(state, guard)));
     }
     out
 }

@@ -226,7 +226,13 @@ async fn add_subscriber(
                 url: parsed.to_string(),
                 secret: secret.trim().to_string(),
             };
-            (channel, components, groups, audience, SubscriberState::Active)
+            (
+                channel,
+                components,
+                groups,
+                audience,
+                SubscriberState::Active,
+            )
         }
         NewSubscriber::Email {
             email,

@@ -15,8 +15,8 @@ pub(super) struct Choice {
 /// The form's fields (`scope=all|some`, repeated `component` and `group`); `None` when the
 /// POST carries no form (the plain confirm button of older mails).
 pub(super) fn read(body: &[u8]) -> Result<Option<Choice>, String> {
-    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|_| "the form could not be read".to_string())?;
+    let fields: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|_| "the form could not be read".to_string())?;
     let Some(scope) = fields.iter().find(|(k, _)| k == "scope").map(|(_, v)| v) else {
         return Ok(None);
     };
@@ -96,7 +96,9 @@ pub(super) fn form_for(s: &PublishApi, token: Option<&str>) -> String {
         checked(everything),
         checked(!everything)
     );
-    let mine = |list: &Option<Vec<String>>, v: &str| list.as_ref().is_some_and(|l| l.iter().any(|x| x == v));
+    let mine = |list: &Option<Vec<String>>, v: &str| {
+        list.as_ref().is_some_and(|l| l.iter().any(|x| x == v))
+    };
     if !groups.is_empty() {
         out.push_str("<p class=\"groups\">Groups: ");
         for g in groups {
