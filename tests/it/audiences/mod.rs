@@ -1,6 +1,8 @@
 //! Audience pages (`/a/{id}/`), component groups and the isolation between readers: the
 //! public, two tenants, and what their subscribers and the publishers are sent.
 
+mod browser;
+mod choice;
 mod isolation;
 mod setup;
 
