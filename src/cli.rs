@@ -292,9 +292,17 @@ fn check(config_path: Option<&Path>) -> ExitCode {
             } = p
             {
                 for ours in components.keys() {
-                    if catalog.component(ours).is_none() {
-                        eprintln!("publishers.{name}.components: `{ours}` is not a component in the catalog");
-                        problems += 1;
+                    match catalog.component(ours) {
+                        None => {
+                            eprintln!("publishers.{name}.components: `{ours}` is not a component in the catalog");
+                            problems += 1;
+                        }
+                        // Publishers are public; an audience's component would never reach it.
+                        Some(c) if !c.audiences.is_empty() => {
+                            eprintln!("publishers.{name}.components: `{ours}` is on audience pages only ({}), and publishers get only what the public page shows", c.audiences.join(", "));
+                            problems += 1;
+                        }
+                        Some(_) => {}
                     }
                 }
             }

@@ -172,6 +172,36 @@ fn check_refuses_an_unknown_audience_and_an_internal_component_with_audiences() 
         "{err}"
     );
 
+    // Publishers are public: mapping an audience's component to one is refused too.
+    std::fs::write(
+        mappings.join("10-tenants.yaml"),
+        "components:\n  - {id: api, name: API}\n  - {id: vault, name: Vault, audiences: [acme]}\n",
+    )
+    .unwrap();
+    let key = dir.path().join("sp.key");
+    std::fs::write(&key, "sp-key").unwrap();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "publishers:\n  - {{name: hosted, type: statuspage, base_url: 'http://127.0.0.1:9', page_id: p1, api_key_file: {}, components: {{api: c1, vault: c2}}}}\n",
+        key.display()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let out = output_within(
+        std::process::Command::new(binary())
+            .args(["check", "--config"])
+            .arg(&config)
+            .env_remove("STATUSGATE_CONFIG"),
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("publishers.hosted.components: `vault` is on audience pages only (acme)"),
+        "{err}"
+    );
+    assert!(!err.contains("`api`"), "{err}");
+
     // The link command prints the page's address with the key derived from the token.
     let out = output_within(
         std::process::Command::new(binary())
