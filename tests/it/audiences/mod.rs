@@ -131,6 +131,68 @@ async fn groups_are_statuspage_groups_and_details_with_their_worst_member() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_on_public_and_tenant_components_shows_each_reader_only_its_own() {
+    let (_tokens, extra) = audience_config();
+    let s = Server::start(Options {
+        catalog: TENANTS.into(),
+        extra_config: extra,
+        ..Options::default()
+    });
+    fire(&s, "f-shared", "shared", "critical").await;
+    let d = s.wait_draft("shared", |d| d["state"] == "pending").await;
+    // The approver is told that the text reaches readers who must not read the tenant's name.
+    let notes = d["notes"].to_string();
+    assert!(
+        notes.contains("Only some readers see Acme vault (acme)"),
+        "{notes}"
+    );
+    let id = d["id"].as_str().unwrap();
+    let (status, edited) = s
+        .send(
+            "PATCH",
+            &format!("/api/v1/drafts/{id}"),
+            Some(ADMIN),
+            Some(json!({"title": "Slow responses", "body": "Some requests are slow."})),
+        )
+        .await;
+    assert_eq!(status, 200, "{edited}");
+    let (status, body) = s.approve(id, edited["revision"].as_u64().unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    let public = eventually_json(&s, "/api/v2/incidents.json", |v| {
+        v["incidents"].as_array().is_some_and(|l| !l.is_empty())
+    })
+    .await;
+    let incident = &public["incidents"][0];
+    assert_eq!(incident["components"].as_array().unwrap().len(), 1);
+    assert_eq!(incident["components"][0]["id"], "web");
+    assert!(!public.to_string().contains("acme"), "{public:#}");
+    let (_, html) = s
+        .text(&format!("/incidents/{}", incident["id"].as_str().unwrap()))
+        .await;
+    assert!(
+        html.contains("Web app") && !html.contains("Acme vault"),
+        "{html}"
+    );
+    let key = link_key(&s, "acme");
+    let (_, theirs) = s
+        .get(&format!("/a/acme/api/v2/incidents.json?key={key}"), None)
+        .await;
+    let mut ids: Vec<&str> = theirs["incidents"][0]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["acme-vault", "web"]);
+    let key = link_key(&s, "globex");
+    let (_, globex) = s
+        .get(&format!("/a/globex/api/v2/incidents.json?key={key}"), None)
+        .await;
+    assert!(!globex.to_string().contains("acme"), "{globex:#}");
+}
+
 #[test]
 fn check_refuses_an_unknown_audience_and_an_internal_component_with_audiences() {
     let dir = tempfile::tempdir().unwrap();

@@ -32,6 +32,9 @@ routes:
   - name: globex
     match: ['service="globex"']
     components: [globex-vault]
+  - name: shared
+    match: ['service="shared"']
+    components: [web, acme-vault]
 "#;
 
 /// The `audiences:` section for acme and globex (tokens in files of the returned dir).
