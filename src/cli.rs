@@ -89,6 +89,14 @@ pub enum Command {
     Export(ConfigArg),
     /// Load an export from stdin into the configured store, which must be empty.
     Import(ConfigArg),
+    /// Print the link to an audience's page (`/a/{id}/?key=…`), for browsers and feed
+    /// readers; the key is derived from the audience's token.
+    AudienceLink {
+        /// The audience id, as in the configuration's `audiences:`.
+        audience: String,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Commands that need only the configuration.
@@ -144,10 +152,37 @@ pub fn main(cli: Cli) -> ExitCode {
             json,
         } => render(&payload, config.as_deref(), json),
         Command::Drafts { url, token, action } => drafts::drafts(&url, token, action),
+        Command::AudienceLink { audience, config } => audience_link(&audience, config.as_deref()),
         Command::Migrate(a) => state::migrate(a.config.as_deref()),
         Command::Export(a) => state::export(a.config.as_deref()),
         Command::Import(a) => state::import(a.config.as_deref()),
     }
+}
+
+fn audience_link(id: &str, config_path: Option<&Path>) -> ExitCode {
+    let config = match Config::load(config_path) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let audiences = crate::publish::audience::Audience::from_config(&config);
+    let Some(a) = audiences.iter().find(|a| a.id == id) else {
+        let known: Vec<&str> = config.audiences.iter().map(|a| a.id.as_str()).collect();
+        return fail(format!(
+            "no audience `{id}` in the configuration (audiences: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ));
+    };
+    println!(
+        "{}/a/{}/?key={}",
+        config.public_url.trim_end_matches('/'),
+        a.id,
+        a.key()
+    );
+    ExitCode::SUCCESS
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -233,7 +268,8 @@ fn check(config_path: Option<&Path>) -> ExitCode {
         eprintln!("{e}");
         problems += 1;
     }
-    let catalog = match Catalog::load(&config.mappings) {
+    let audiences: Vec<String> = config.audiences.iter().map(|a| a.id.clone()).collect();
+    let catalog = match Catalog::load_for(&config.mappings, &audiences) {
         Ok(c) => Some(c),
         Err(e) => {
             for p in &e.problems {
@@ -256,9 +292,17 @@ fn check(config_path: Option<&Path>) -> ExitCode {
             } = p
             {
                 for ours in components.keys() {
-                    if catalog.component(ours).is_none() {
-                        eprintln!("publishers.{name}.components: `{ours}` is not a component in the catalog");
-                        problems += 1;
+                    match catalog.component(ours) {
+                        None => {
+                            eprintln!("publishers.{name}.components: `{ours}` is not a component in the catalog");
+                            problems += 1;
+                        }
+                        // Publishers are public; an audience's component would never reach it.
+                        Some(c) if !c.audiences.is_empty() => {
+                            eprintln!("publishers.{name}.components: `{ours}` is on audience pages only ({}), and publishers get only what the public page shows", c.audiences.join(", "));
+                            problems += 1;
+                        }
+                        Some(_) => {}
                     }
                 }
             }

@@ -100,6 +100,7 @@ fn component_infos(catalog: &Catalog) -> Vec<publish::ComponentInfo> {
             position: c.position,
             public: c.public,
             depends_on: c.depends_on.clone(),
+            audiences: c.audiences.clone(),
         })
         .collect()
 }
@@ -162,7 +163,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         "storage open"
     );
     let mappings_explicit = config.mappings != Config::default().mappings;
-    let catalog = reload::initial_load(&config.mappings, mappings_explicit)
+    let audience_ids: Vec<String> = config.audiences.iter().map(|a| a.id.clone()).collect();
+    let catalog = reload::initial_load(&config.mappings, mappings_explicit, &audience_ids)
         .map_err(|e| anyhow::anyhow!("the catalog is broken:\n{e}"))?;
     let templates = Arc::new(
         Templates::from_config(&config)
@@ -350,6 +352,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
                 max_body,
                 page_name: config.page.name.clone(),
                 email_enabled: config.smtp.is_some(),
+                audiences: config.audiences.iter().map(|a| a.id.clone()).collect(),
             })
             .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
         )
@@ -383,6 +386,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             openapi::router()
                 .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
         )
+        .merge(page::audience_routers(
+            &page_state,
+            publish::audience::Audience::from_config(&config),
+            |r| r.layer(axum::middleware::from_fn_with_state(public_limit.clone(), limits::limit_readers)),
+        ))
         .merge(
             page::router(page_state)
                 .layer(axum::middleware::from_fn_with_state(public_limit.clone(), limits::limit_readers)),
@@ -408,6 +416,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 
     let reloader = Reloader {
         path: config.mappings.clone(),
+        audiences: audience_ids,
         handle: catalog,
         on_load: Arc::new(move |c: &Catalog| public.sync_components(component_infos(c))),
         metrics,

@@ -14,16 +14,18 @@ use crate::metrics::Metrics;
 
 /// Loads the catalog at start. A missing default directory is an empty catalog (every
 /// alert unmapped, said loudly); anything broken refuses to start.
-pub fn initial_load(path: &Path, required: bool) -> Result<Catalog, String> {
+pub fn initial_load(path: &Path, required: bool, audiences: &[String]) -> Result<Catalog, String> {
     if !path.exists() && !required {
         tracing::warn!(path = %path.display(), "no mappings found; every alert will be unmapped");
         return Ok(Catalog::empty());
     }
-    Catalog::load(path).map_err(|e| e.to_string())
+    Catalog::load_for(path, audiences).map_err(|e| e.to_string())
 }
 
 pub struct Reloader {
     pub path: PathBuf,
+    /// The configured audiences, which `audiences:` entries in mapping files must name.
+    pub audiences: Vec<String>,
     pub handle: CatalogHandle,
     /// Told of each catalog that loads, before it is in force (the wiring keeps the page's
     /// components in step with it).
@@ -33,7 +35,7 @@ pub struct Reloader {
 
 impl Reloader {
     pub fn reload(&self) {
-        match Catalog::load(&self.path) {
+        match Catalog::load_for(&self.path, &self.audiences) {
             Ok(catalog) => {
                 let routes = catalog.route_count();
                 let components = catalog.components().len();

@@ -12,7 +12,15 @@ use super::matcher::Matcher;
 use super::{Component, Labels, Route, TestCase};
 use crate::vocab::ComponentStatus;
 
-const COMPONENT_KEYS: &[&str] = &["id", "name", "group", "description", "depends_on", "public"];
+const COMPONENT_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "group",
+    "description",
+    "depends_on",
+    "public",
+    "audiences",
+];
 const ROUTE_KEYS: &[&str] = &[
     "name",
     "match",
@@ -54,6 +62,27 @@ impl Builder {
             self.refer(doc, &dep_path, &dep, format!("component `{id}` depends on"));
             depends_on.push(dep);
         }
+        let mut audiences = Vec::new();
+        for (audience, audience_path) in self.strings(doc, path, map, "audiences") {
+            let line = doc.lines.get(&audience_path);
+            self.audience_refs.push((
+                doc.fi,
+                doc.file.to_string(),
+                line,
+                audience.clone(),
+                id.clone(),
+            ));
+            if !audiences.contains(&audience) {
+                audiences.push(audience);
+            }
+        }
+        if !public && !audiences.is_empty() {
+            // Internal means staff only; an audience page is read by customers.
+            let reason = format!(
+                "component `{id}` is internal (`public: false`), so it cannot also name `audiences` (internal components are on no customer page)"
+            );
+            self.problem(doc, &child(path, "audiences"), reason);
+        }
         if let Some((_, file, line)) = self.component_at.get(&id) {
             let reason = format!("duplicate component id `{id}` (first declared at {file}:{line})");
             return self.problem(doc, &child(path, "id"), reason);
@@ -69,6 +98,7 @@ impl Builder {
             description,
             depends_on,
             public,
+            audiences,
             position,
         });
     }

@@ -15,7 +15,10 @@ const TOP_KEYS: &[&str] = &["components", "routes", "tests"];
 
 /// Loads a mapping file, or every `*.yaml`/`*.yml` file directly in a directory, in name
 /// order. Hidden files (editor backups) are skipped.
-pub(super) fn load_path(path: &Path) -> Result<Catalog, CatalogError> {
+pub(super) fn load_path(
+    path: &Path,
+    audiences: Option<&[String]>,
+) -> Result<Catalog, CatalogError> {
     let shown = path.display().to_string();
     let fail = |reason: String| CatalogError {
         problems: vec![Problem {
@@ -60,7 +63,7 @@ pub(super) fn load_path(path: &Path) -> Result<Catalog, CatalogError> {
             }),
         }
     }
-    match from_sources(&sources) {
+    match from_sources(&sources, audiences) {
         Ok(catalog) if unreadable.is_empty() => Ok(catalog),
         Ok(_) => Err(CatalogError {
             problems: unreadable,
@@ -75,8 +78,14 @@ pub(super) fn load_path(path: &Path) -> Result<Catalog, CatalogError> {
 }
 
 /// Builds a catalog from (file name, text) pairs, in the given order.
-pub(super) fn from_sources(sources: &[(String, String)]) -> Result<Catalog, CatalogError> {
-    let mut b = Builder::default();
+pub(super) fn from_sources(
+    sources: &[(String, String)],
+    audiences: Option<&[String]>,
+) -> Result<Catalog, CatalogError> {
+    let mut b = Builder {
+        known_audiences: audiences.map(<[String]>::to_vec),
+        ..Builder::default()
+    };
     for (fi, (file, text)) in sources.iter().enumerate() {
         b.file(fi, file, text);
     }
@@ -114,6 +123,10 @@ pub(super) struct Builder {
     /// Components in a broken file are unknown, so "unknown component" would only mislead.
     pub(super) yaml_broken: bool,
     pub(super) regex_cache: RegexCache,
+    /// Every `audiences:` entry: file index, file, line, audience, component.
+    pub(super) audience_refs: Vec<(usize, String, usize, String, String)>,
+    /// The configuration's audiences, when the caller has them (`check`, `serve`).
+    pub(super) known_audiences: Option<Vec<String>>,
 }
 
 impl Builder {
@@ -222,6 +235,7 @@ impl Builder {
                 }
             }
         }
+        self.unknown_audiences();
         self.cycles();
         if self.problems.is_empty() {
             return Ok(Catalog::build(self.components, self.routes, self.tests));
@@ -230,6 +244,27 @@ impl Builder {
         Err(CatalogError {
             problems: self.problems.into_iter().map(|(_, p)| p).collect(),
         })
+    }
+
+    /// An audience the configuration does not define: its page does not exist, so the
+    /// component would be on no page at all.
+    fn unknown_audiences(&mut self) {
+        let Some(known) = self.known_audiences.take() else {
+            return;
+        };
+        for (fi, file, line, audience, component) in std::mem::take(&mut self.audience_refs) {
+            if known.contains(&audience) {
+                continue;
+            }
+            let hint = match nearest(&audience, known.iter().map(String::as_str)) {
+                Some(near) => format!(", did you mean `{near}`?"),
+                None if known.is_empty() => " (the configuration defines no `audiences`)".into(),
+                None => format!(" (configured: {})", known.join(", ")),
+            };
+            let reason =
+                format!("component `{component}` names unknown audience `{audience}`{hint}");
+            self.problems.push((fi, Problem { file, line, reason }));
+        }
     }
 
     /// Reports each `depends_on` cycle once, at the component where it was entered.
@@ -331,7 +366,7 @@ mod tests {
             .iter()
             .map(|(f, t)| (f.to_string(), t.to_string()))
             .collect();
-        match from_sources(&owned) {
+        match from_sources(&owned, None) {
             Ok(_) => Vec::new(),
             Err(e) => e.problems.iter().map(ToString::to_string).collect(),
         }
@@ -359,7 +394,7 @@ mod tests {
                 .unwrap_or_default()
                 .to_string();
             let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
-            let got = match from_sources(&[(file.clone(), text)]) {
+            let got = match from_sources(&[(file.clone(), text)], None) {
                 Ok(_) => "(loaded without problems)".to_string(),
                 Err(e) => e.to_string(),
             };

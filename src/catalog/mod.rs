@@ -36,6 +36,8 @@ pub struct Component {
     pub depends_on: Vec<String>,
     /// Internal components (`public: false`) can be routed to but are never shown.
     pub public: bool,
+    /// Only on these audiences' pages (`/a/{id}/`), never on the public one; empty: public.
+    pub audiences: Vec<String>,
     /// Order of declaration across files.
     pub position: usize,
 }
@@ -143,13 +145,27 @@ impl Catalog {
     /// Loads a file or a directory (every *.yaml / *.yml directly in it, in file-name order).
     /// All problems are collected, not just the first.
     pub fn load(path: &Path) -> Result<Catalog, CatalogError> {
-        load::load_path(path)
+        load::load_path(path, None)
+    }
+
+    /// As [`Catalog::load`], and every `audiences:` entry must name one of `audiences` (the
+    /// configuration's), so a typo cannot hide a component from the tenant it is for.
+    pub fn load_for(path: &Path, audiences: &[String]) -> Result<Catalog, CatalogError> {
+        load::load_path(path, Some(audiences))
     }
 
     /// Same from in-memory (file name, text) pairs, in the given order — used by tests and
     /// `statusgate render`.
     pub fn from_sources(sources: &[(String, String)]) -> Result<Catalog, CatalogError> {
-        load::from_sources(sources)
+        load::from_sources(sources, None)
+    }
+
+    /// As [`Catalog::from_sources`], checking `audiences:` entries as [`Catalog::load_for`].
+    pub fn from_sources_for(
+        sources: &[(String, String)],
+        audiences: &[String],
+    ) -> Result<Catalog, CatalogError> {
+        load::from_sources(sources, Some(audiences))
     }
 
     /// A catalog with no components and no routes: every alert is unmapped.

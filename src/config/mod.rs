@@ -47,6 +47,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub publishers: Vec<PublisherConfig>,
     pub smtp: Option<SmtpConfig>,
+    pub audiences: Vec<AudienceConfig>,
 
     /// Secrets resolved at load time; never part of the file.
     #[serde(skip)]
@@ -86,6 +87,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             publishers: Vec::new(),
             smtp: None,
+            audiences: Vec::new(),
             secrets: Secrets::default(),
             templates_explicit: false,
             origin: None,
@@ -112,6 +114,8 @@ pub struct Secrets {
     pub storage_url: Option<Secret>,
     /// Per `reconcile.alertmanagers` entry, in order: its `Authorization` header value.
     pub reconcile: Vec<Option<Secret>>,
+    /// Per audience id: the token its page is read with.
+    pub audiences: BTreeMap<String, Secret>,
 }
 
 /// A configuration problem, with the place it was found when known.

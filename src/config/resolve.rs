@@ -142,6 +142,18 @@ impl Config {
                 secrets.reconcile.push(authorization);
             }
         }
+        for a in &self.audiences {
+            let env_name = a.token_env();
+            let path = format!("audiences.{}.token_file", a.id);
+            match get(&path, &env_name, a.token_file.as_deref()) {
+                Some(token) => drop(secrets.audiences.insert(a.id.clone(), token)),
+                None if a.token_file.is_none() => missing.push(format!(
+                    "audiences.{}: no token (token_file, or {env_name}[_FILE])",
+                    a.id
+                )),
+                None => {}
+            }
+        }
         secrets.storage_url = get(
             "storage.url_file",
             "STATUSGATE_STORAGE_URL",

@@ -285,6 +285,41 @@ impl Default for PageConfig {
     }
 }
 
+/// A tenant page at `/a/{id}/` (DESIGN.md "Audiences"): the public page plus the
+/// components whose mapping names this audience, read with the audience's token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudienceConfig {
+    pub id: String,
+    /// Shown on the audience's page beside the page name; the id when absent.
+    pub name: Option<String>,
+    /// Or `STATUSGATE_AUDIENCE_<ID>_TOKEN[_FILE]`.
+    pub token_file: Option<PathBuf>,
+}
+
+impl AudienceConfig {
+    /// The environment variable that holds this audience's token (`acme-eu` →
+    /// `STATUSGATE_AUDIENCE_ACME_EU_TOKEN`).
+    pub fn token_env(&self) -> String {
+        let id: String = self
+            .id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("STATUSGATE_AUDIENCE_{id}_TOKEN")
+    }
+
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PageLink {

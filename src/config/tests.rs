@@ -198,3 +198,33 @@ fn reconcile_credentials_come_from_env_or_files_and_unreadable_files_are_placed(
         "{err}"
     );
 }
+
+#[test]
+fn audiences_need_a_token_and_a_path_safe_unique_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.yaml");
+    std::fs::write(
+        &file,
+        "audiences:\n  - {id: acme-eu, name: Acme Corp}\n  - {id: Globex}\n  - {id: acme-eu}\n",
+    )
+    .unwrap();
+    let env = |k: &str| (k == "STATUSGATE_AUDIENCE_ACME_EU_TOKEN").then(|| "t0ken".to_string());
+    let err = Config::load_with_env(Some(&file), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("id `Globex` may only contain lowercase letters"),
+        "{err}"
+    );
+    assert!(err.contains("duplicate id `acme-eu`"), "{err}");
+    assert!(
+        err.contains(
+            "audiences.Globex: no token (token_file, or STATUSGATE_AUDIENCE_GLOBEX_TOKEN[_FILE])"
+        ),
+        "{err}"
+    );
+    std::fs::write(&file, "audiences:\n  - {id: acme-eu, name: Acme Corp}\n").unwrap();
+    let c = Config::load_with_env(Some(&file), &env).unwrap();
+    assert_eq!(c.audiences[0].display_name(), "Acme Corp");
+    assert!(c.secrets.audiences["acme-eu"].matches(b"t0ken"));
+}

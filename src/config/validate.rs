@@ -103,6 +103,23 @@ impl Config {
                 problems.push(format!("auth.tokens: duplicate token name `{}`", t.name));
             }
         }
+        let mut audiences = std::collections::BTreeSet::new();
+        for a in &self.audiences {
+            // The id is a path segment (`/a/{id}/`) and part of an environment variable name.
+            let well_formed = !a.id.is_empty()
+                && a.id.len() <= 64
+                && a.id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            if !well_formed {
+                problems.push(format!(
+                    "audiences: id `{}` may only contain lowercase letters, digits, `-` and `_`",
+                    a.id
+                ));
+            } else if !audiences.insert(a.id.as_str()) {
+                problems.push(format!("audiences: duplicate id `{}`", a.id));
+            }
+        }
         if let Some(w) = &self.watchdog {
             if w.interval.as_std().is_zero() {
                 problems.push("watchdog.interval: must be more than 0s".into());

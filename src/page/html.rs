@@ -47,9 +47,25 @@ impl Snapshot {
     }
 }
 
+/// How the page's own links are written: under `/a/{audience}` with the reader's `?key=`
+/// on an audience page (so a browser or feed reader that came by link stays in), plain on
+/// the public page.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Links {
+    /// Path prefix: `""` or `/a/{audience}`.
+    pub base: String,
+    /// Query to append to a link without one: `""` or `?key=…`.
+    pub q: String,
+    /// The same for a link that has a query already: `""` or `&key=…`.
+    pub and: String,
+    /// The audience's name, shown beside the page name.
+    pub audience: Option<String>,
+}
+
 #[derive(Serialize)]
 pub struct IndexView<'a> {
     page: &'a PageConfig,
+    link: &'a Links,
     indicator: &'static str,
     headline: &'static str,
     icon: &'static str,
@@ -62,10 +78,20 @@ pub struct IndexView<'a> {
     updated_at_iso: String,
 }
 
+/// A component group (a `<details>` that shows its worst member's status), or the
+/// components with no group (`name: None`).
 #[derive(Serialize)]
 struct GroupView {
     name: Option<String>,
+    slug: String,
+    status: &'static str,
+    status_label: &'static str,
+    icon: &'static str,
+    /// Open when a member is not operational, so trouble is never folded away.
+    open: bool,
     components: Vec<ComponentView>,
+    #[serde(skip)]
+    worst: ComponentStatus,
 }
 
 #[derive(Serialize)]
@@ -140,12 +166,14 @@ impl UpdateView {
 #[derive(Serialize)]
 pub struct EventPage<'a> {
     page: &'a PageConfig,
+    link: &'a Links,
     event: EventView,
 }
 
 #[derive(Serialize)]
 pub struct HistoryPage<'a> {
     page: &'a PageConfig,
+    link: &'a Links,
     events: Vec<EventView>,
     number: usize,
     pages: usize,
@@ -244,7 +272,7 @@ pub fn maintenance_view(snapshot: &Snapshot, m: &Maintenance) -> EventView {
     }
 }
 
-pub fn index<'a>(page: &'a PageConfig, s: &Snapshot) -> IndexView<'a> {
+pub fn index<'a>(page: &'a PageConfig, link: &'a Links, s: &Snapshot) -> IndexView<'a> {
     let mut groups: Vec<GroupView> = Vec::new();
     for c in s.components.iter().filter(|c| c.info.public) {
         let up = s.uptime.get(&c.info.id);
@@ -281,16 +309,37 @@ pub fn index<'a>(page: &'a PageConfig, s: &Snapshot) -> IndexView<'a> {
                 .unwrap_or_default(),
         };
         match groups.iter_mut().find(|g| g.name == c.info.group) {
-            Some(g) => g.components.push(item),
+            Some(g) => {
+                g.components.push(item);
+                g.worst = g.worst.max(c.status);
+            }
             None => groups.push(GroupView {
                 name: c.info.group.clone(),
+                slug: c
+                    .info
+                    .group
+                    .as_deref()
+                    .map(statuspage::group_id)
+                    .unwrap_or_default(),
+                status: "",
+                status_label: "",
+                icon: "",
+                open: false,
                 components: vec![item],
+                worst: c.status,
             }),
         }
+    }
+    for g in &mut groups {
+        g.status = g.worst.as_str();
+        g.status_label = g.worst.label();
+        g.icon = icon(g.worst);
+        g.open = g.worst != ComponentStatus::Operational;
     }
     let upcoming = s.upcoming();
     IndexView {
         page,
+        link,
         indicator: s.indicator.as_str(),
         headline: headline(s.indicator),
         icon: banner_icon(s.indicator),
@@ -318,16 +367,26 @@ pub fn index<'a>(page: &'a PageConfig, s: &Snapshot) -> IndexView<'a> {
 }
 
 /// The permalink page of an incident or maintenance, if it exists.
-pub fn event<'a>(page: &'a PageConfig, s: &Snapshot, id: &str) -> Option<EventPage<'a>> {
+pub fn event<'a>(
+    page: &'a PageConfig,
+    link: &'a Links,
+    s: &Snapshot,
+    id: &str,
+) -> Option<EventPage<'a>> {
     let event = match s.incidents.iter().find(|i| i.id == id) {
         Some(i) => incident_view(s, i),
         None => maintenance_view(s, s.maintenances.iter().find(|m| m.id == id)?),
     };
-    Some(EventPage { page, event })
+    Some(EventPage { page, link, event })
 }
 
 /// One page of the history (1-based), newest first; `None` past the last page.
-pub fn history<'a>(page: &'a PageConfig, s: &Snapshot, number: usize) -> Option<HistoryPage<'a>> {
+pub fn history<'a>(
+    page: &'a PageConfig,
+    link: &'a Links,
+    s: &Snapshot,
+    number: usize,
+) -> Option<HistoryPage<'a>> {
     let mut all: Vec<(DateTime<Utc>, EventView)> = s
         .incidents
         .iter()
@@ -357,6 +416,7 @@ pub fn history<'a>(page: &'a PageConfig, s: &Snapshot, number: usize) -> Option<
         .collect();
     Some(HistoryPage {
         page,
+        link,
         events,
         number,
         pages,

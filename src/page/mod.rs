@@ -4,6 +4,7 @@
 //! from memory with an ETag, since a status page is read by thousands exactly when it
 //! matters.
 
+mod audience;
 pub mod badge;
 pub mod feed;
 pub mod html;
@@ -26,9 +27,11 @@ use crate::config::PageConfig;
 use crate::draft::Templates;
 use crate::http::fixed_headers;
 use crate::http::ApiError;
+use crate::publish::audience::Audience;
 use crate::publish::PublicState;
 
-use html::Snapshot;
+pub use audience::audience_routers;
+use html::{Links, Snapshot};
 use render::{Doc, Rendered};
 use uptime::Shares;
 
@@ -46,6 +49,9 @@ pub struct PageState {
     pub page: PageConfig,
     pub public_url: String,
     shares: Shares,
+    /// Whose page this is: `None` for the public page.
+    audience: Option<Arc<Audience>>,
+    links: Links,
     cache: Arc<RwLock<Option<Arc<Rendered>>>>,
     /// One renderer at a time: during an outage thousands of readers arrive together.
     rendering: Arc<Mutex<()>>,
@@ -64,6 +70,8 @@ impl PageState {
             page,
             public_url: public_url.trim_end_matches('/').to_string(),
             shares: Shares::default(),
+            audience: None,
+            links: Links::default(),
             cache: Arc::new(RwLock::new(None)),
             rendering: Arc::new(Mutex::new(())),
         }
@@ -73,6 +81,29 @@ impl PageState {
     pub fn with_shares(mut self, shares: Shares) -> Self {
         self.shares = shares;
         self
+    }
+
+    /// The same page for `audience` at `/a/{id}/`: its own rendering and cache, its links
+    /// under that path with its key.
+    pub fn for_audience(&self, audience: Audience) -> Self {
+        let key = audience.key();
+        PageState {
+            public_url: format!("{}/a/{}", self.public_url, audience.id),
+            links: Links {
+                base: format!("/a/{}", audience.id),
+                q: format!("?key={key}"),
+                and: format!("&key={key}"),
+                audience: Some(audience.name.clone()),
+            },
+            audience: Some(Arc::new(audience)),
+            cache: Arc::new(RwLock::new(None)),
+            rendering: Arc::new(Mutex::new(())),
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn audience_id(&self) -> Option<&str> {
+        self.audience.as_deref().map(|a| a.id.as_str())
     }
 
     fn current(&self) -> Result<Arc<Rendered>, ApiError> {
@@ -229,7 +260,7 @@ async fn history(
         &headers,
         format!("history/{number}"),
         "page/history",
-        |snap| html::history(&s.page, snap, number),
+        |snap| html::history(&s.page, &s.links, snap, number),
     )
 }
 
@@ -243,7 +274,7 @@ async fn event_page(
         &headers,
         format!("event/{id}"),
         "page/incident",
-        |snap| html::event(&s.page, snap, &id),
+        |snap| html::event(&s.page, &s.links, snap, &id),
     )
 }
 

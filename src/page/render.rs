@@ -36,9 +36,21 @@ pub(super) struct Rendered {
 
 impl PageState {
     fn snapshot(&self, now: DateTime<Utc>) -> Result<Snapshot, ApiError> {
-        let components = self.public.components()?;
-        let incidents = self.public.incidents()?;
-        let maintenances = self.public.maintenances()?;
+        // One code path for every page: the public one is the audience with nothing of its own.
+        let seen = self.public.visibility(self.audience_id());
+        let components = seen.components(self.public.components()?);
+        let incidents: Vec<Incident> = self
+            .public
+            .incidents()?
+            .iter()
+            .filter_map(|i| seen.incident(i))
+            .collect();
+        let maintenances: Vec<Maintenance> = self
+            .public
+            .maintenances()?
+            .iter()
+            .filter_map(|m| seen.maintenance(m))
+            .collect();
         let history = self.public.history()?;
         let first_seen = self.public.first_seen()?;
         let mut by_component: BTreeMap<&str, Vec<&StatusChange>> = BTreeMap::new();
@@ -147,8 +159,12 @@ impl PageState {
                 })
             }).collect::<Vec<_>>(),
         });
-        let html = self.html("page/index", &html::index(&self.page, &s))?;
-        let entries = feed::entries(&s.incidents, &s.maintenances, &self.public_url);
+        let html = self.html("page/index", &html::index(&self.page, &self.links, &s))?;
+        let mut entries = feed::entries(&s.incidents, &s.maintenances, &self.public_url);
+        // A feed reader subscribed by an audience link follows entry links with its key.
+        for e in &mut entries {
+            e.link.push_str(&self.links.q);
+        }
         let badge_message = match s.indicator {
             Impact::None => "operational",
             Impact::Maintenance => "maintenance",

@@ -40,6 +40,8 @@ pub struct PublishApi {
     pub max_body: usize,
     pub page_name: String,
     pub email_enabled: bool,
+    /// The configured audience ids a subscriber may be bound to.
+    pub audiences: Vec<String>,
 }
 
 impl PublishApi {
@@ -83,6 +85,10 @@ struct SubscriberView {
     email: Option<String>,
     /// Only these components; all when null.
     components: Option<Vec<String>>,
+    /// Only the components of these groups (besides `components`).
+    groups: Option<Vec<String>>,
+    /// Receives what this audience's page shows; null: what the public page shows.
+    audience: Option<String>,
     state: SubscriberState,
     created_at: chrono::DateTime<Utc>,
     created_by: String,
@@ -165,12 +171,20 @@ enum NewSubscriber {
         secret: String,
         /// Only these components (at least one); all when absent.
         components: Option<Vec<String>>,
+        /// Only the components of these groups (besides `components`).
+        groups: Option<Vec<String>>,
+        /// An audience id: receive what its page shows (the public incidents and its own).
+        audience: Option<String>,
     },
     /// Email; active once the address follows its confirm link. Needs `smtp:`.
     Email {
         email: String,
         /// Only these components (at least one); all when absent.
         components: Option<Vec<String>>,
+        /// Only the components of these groups (besides `components`).
+        groups: Option<Vec<String>>,
+        /// An audience id: receive what its page shows (the public incidents and its own).
+        audience: Option<String>,
     },
 }
 
@@ -191,11 +205,13 @@ async fn add_subscriber(
     State(s): State<PublishApi>,
     JsonBody(req): JsonBody<NewSubscriber>,
 ) -> Result<Response, ApiError> {
-    let (channel, components, state) = match req {
+    let (channel, components, groups, audience, state) = match req {
         NewSubscriber::Webhook {
             url,
             secret,
             components,
+            groups,
+            audience,
         } => {
             let parsed = reqwest::Url::parse(url.trim())
                 .map_err(|e| ApiError::unprocessable(format!("url: not a URL: {e}")))?;
@@ -210,9 +226,20 @@ async fn add_subscriber(
                 url: parsed.to_string(),
                 secret: secret.trim().to_string(),
             };
-            (channel, components, SubscriberState::Active)
+            (
+                channel,
+                components,
+                groups,
+                audience,
+                SubscriberState::Active,
+            )
         }
-        NewSubscriber::Email { email, components } => {
+        NewSubscriber::Email {
+            email,
+            components,
+            groups,
+            audience,
+        } => {
             if !s.email_enabled {
                 return Err(ApiError::unprocessable(
                     "email subscribers need `smtp:` in the configuration",
@@ -235,29 +262,30 @@ async fn add_subscriber(
             (
                 Channel::Email { email },
                 components,
+                groups,
+                audience,
                 SubscriberState::PendingConfirmation,
             )
         }
     };
-    if let Some(list) = &components {
-        if list.is_empty() {
-            return Err(ApiError::unprocessable(
-                "components: name at least one component, or leave it out for all",
-            ));
-        }
-        for c in list {
-            if s.public.component_info(c).is_none_or(|i| !i.public) {
-                return Err(ApiError::unprocessable(format!(
-                    "components: unknown component `{c}`"
-                )));
-            }
+    if let Some(a) = &audience {
+        if !s.audiences.contains(a) {
+            return Err(ApiError::unprocessable(format!(
+                "audience: unknown audience `{a}`"
+            )));
         }
     }
+    let seen = s.public.visibility(audience.as_deref());
+    let infos = s.outbox.infos();
+    super::subscribers::check_choice(&seen, &infos, components.as_deref(), groups.as_deref())
+        .map_err(ApiError::unprocessable)?;
     let now = Utc::now();
     let subscriber = Subscriber {
         id: s.outbox.subscribers().next_id()?,
         channel,
         components,
+        groups,
+        audience,
         state,
         created_at: now,
         created_by: caller.name.clone(),

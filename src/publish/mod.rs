@@ -20,6 +20,7 @@
 //! - [`api`]: HTTP for subscribers and a draft's deliveries.
 
 pub mod api;
+pub mod audience;
 pub mod maintenance;
 mod model;
 pub mod outbox;

@@ -18,6 +18,19 @@ pub struct ComponentInfo {
     pub position: usize,
     pub public: bool,
     pub depends_on: Vec<String>,
+    /// Only on these audiences' pages; empty: on the public page (when `public`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<String>,
+}
+
+impl ComponentInfo {
+    /// Whether a reader of `audience`'s page (`None`: the public page) sees this component:
+    /// never an internal one, an audience's own only on its page.
+    pub fn visible_to(&self, audience: Option<&str>) -> bool {
+        self.public
+            && (self.audiences.is_empty()
+                || audience.is_some_and(|a| self.audiences.iter().any(|x| x == a)))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

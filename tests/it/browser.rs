@@ -12,7 +12,7 @@ use crate::harness::*;
 
 const T0: &str = "2026-11-30T12:00:00Z";
 
-fn missing_tools() -> Option<String> {
+pub(crate) fn missing_tools() -> Option<String> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if !std::path::Path::new(&chromium).exists() {
         return Some(format!("{chromium} is missing (apt-get install chromium)"));

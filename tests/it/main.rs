@@ -2,6 +2,7 @@
 
 mod alertmanager_e2e;
 mod architecture;
+mod audiences;
 mod browser;
 mod cli;
 mod config_check;

@@ -107,5 +107,26 @@ pub(super) fn notes(
             troubled.join(", ")
         ));
     }
+    // The text goes to every page the incident reaches: a tenant's component named in it
+    // would be read by the public or by another tenant.
+    let comps: Vec<_> = snap
+        .components
+        .keys()
+        .filter_map(|id| catalog.component(id))
+        .collect();
+    let tenants: Vec<String> = comps
+        .iter()
+        .filter(|c| !c.audiences.is_empty())
+        .map(|c| format!("{} ({})", c.name, c.audiences.join(", ")))
+        .collect();
+    let shared = comps
+        .iter()
+        .any(|c| c.audiences.is_empty() || c.audiences != comps[0].audiences);
+    if !tenants.is_empty() && shared {
+        notes.push(format!(
+            "Only some readers see {}; the title and body reach every page this incident is on, so do not name them there.",
+            tenants.join(", ")
+        ));
+    }
     notes
 }

@@ -35,6 +35,7 @@ enum Resolved {
         url: String,
         key: SigningKey,
         only: Option<Vec<String>>,
+        audience: Option<String>,
     },
     Email(Subscriber, String),
     Gone(String),
@@ -53,6 +54,8 @@ pub struct Worker {
     pub sender: WebhookSender,
     pub public_url: String,
     pub page_name: String,
+    /// The configured audiences: an audience's subscribers get links to its page.
+    pub audiences: Arc<Vec<crate::publish::audience::Audience>>,
     /// How long a replica may stall holding its claim on entries before the database ends it.
     pub claim_stall: Duration,
 }
@@ -205,6 +208,7 @@ impl Worker {
                 url: url.clone(),
                 key: key.clone(),
                 only: None,
+                audience: None,
             });
         }
         let Some(id) = target.strip_prefix("subscriber:") else {
@@ -225,7 +229,8 @@ impl Worker {
                 Ok(key) => Ok(Resolved::Webhook {
                     url: url.clone(),
                     key,
-                    only: s.components.clone(),
+                    only: s.only(&self.outbox.infos()),
+                    audience: s.audience.clone(),
                 }),
                 Err(e) => Ok(Resolved::Gone(e)),
             },
@@ -260,8 +265,14 @@ impl Worker {
                     None => Err(Failure::permanent(0, "not a publication")),
                 }
             }
-            Resolved::Webhook { url, key, only } => {
-                self.send_webhook(&mut group[0], &url, &key, only.as_deref())
+            Resolved::Webhook {
+                url,
+                key,
+                only,
+                audience,
+            } => {
+                let to = (url.as_str(), &key);
+                self.send_webhook(&mut group[0], to, only.as_deref(), audience.as_deref())
                     .await
             }
             Resolved::Email(s, to) => self.send_mail(&group[0], &s, &to).await,

@@ -125,6 +125,19 @@ impl Approved {
         }
     }
 
+    /// This change as `seen` shows it (only components its reader sees), or `None` when
+    /// it concerns none of them: an audience's incident never reaches the public's
+    /// targets or another audience's subscribers.
+    pub fn seen_by(&self, seen: &crate::publish::audience::Visibility) -> Option<Approved> {
+        if !seen.touches(self.components.keys()) {
+            return None;
+        }
+        let mut a = self.clone();
+        a.components.retain(|id, _| seen.component(id));
+        a.affected.retain(|c| seen.component(&c.code));
+        Some(a)
+    }
+
     /// A digest of what a target would show; equal digests mean a repeat that changes
     /// nothing there.
     pub fn digest(&self, components: Option<&[String]>) -> String {

@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 
 use self::event::{Approved, Message};
 use super::abort;
+use super::audience::Visibility;
 use super::subscribers::{Channel, Subscriber, SubscriberState, Subscribers};
 use crate::audit::{Audit, AuditEntry};
 use crate::draft::{Conflict, Draft};
@@ -197,6 +198,8 @@ pub struct Outbox {
     subscribers: Subscribers,
     publishers: Arc<Vec<PublisherRef>>,
     wake: Arc<Notify>,
+    /// The catalog's components as the page has them: who sees what.
+    catalog: Arc<std::sync::RwLock<Vec<super::ComponentInfo>>>,
 }
 
 impl Outbox {
@@ -214,6 +217,7 @@ impl Outbox {
             subscribers,
             publishers: Arc::new(publishers),
             wake: Arc::new(Notify::new()),
+            catalog: Arc::default(),
         })
     }
 
@@ -252,19 +256,30 @@ impl Outbox {
     /// whose components it touches.
     pub fn plan(&self, draft: &Draft, actor: &str, now: DateTime<Utc>) -> Result<Vec<Entry>> {
         let approved = Approved::from_draft(draft, actor, now);
+        let infos = self.infos();
         let mut out = Vec::new();
-        for p in self.publishers.iter() {
-            out.push(Entry::new(
-                seq_key(self.store.next_id()?),
-                &p.name,
-                &draft.group_id,
-                Some(&draft.id),
-                Message::Publication(approved.clone()),
-                now,
-            ));
+        // Publishers are public: they get what the public page shows.
+        if let Some(public) = approved.seen_by(&Visibility::new(&infos, None)) {
+            for p in self.publishers.iter() {
+                out.push(Entry::new(
+                    seq_key(self.store.next_id()?),
+                    &p.name,
+                    &draft.group_id,
+                    Some(&draft.id),
+                    Message::Publication(public.clone()),
+                    now,
+                ));
+            }
         }
         for s in self.subscribers.list()? {
-            if s.state != SubscriberState::Active || !s.wants(draft.components.keys()) {
+            if s.state != SubscriberState::Active {
+                continue;
+            }
+            let seen = Visibility::new(&infos, s.audience.as_deref());
+            let Some(theirs) = approved.seen_by(&seen) else {
+                continue;
+            };
+            if !s.wants(theirs.components.keys(), &infos) {
                 continue;
             }
             out.push(Entry::new(
@@ -272,7 +287,7 @@ impl Outbox {
                 &s.target(),
                 &draft.group_id,
                 Some(&draft.id),
-                Message::Publication(approved.clone()),
+                Message::Publication(theirs),
                 now,
             ));
         }
@@ -288,32 +303,51 @@ impl Outbox {
         now: DateTime<Utc>,
     ) -> Result<Vec<Entry>> {
         let thread = super::maintenance::delivery::thread(&approved.draft_id);
+        let infos = self.infos();
         let mut out = Vec::new();
-        let mut add = |target: &str| -> Result<()> {
+        let mut add = |target: &str, a: Approved| -> Result<()> {
             out.push(Entry::new(
                 seq_key(self.store.next_id()?),
                 target,
                 &thread,
                 None,
-                Message::Publication(approved.clone()),
+                Message::Publication(a),
                 now,
             ));
             Ok(())
         };
-        for p in self.publishers.iter() {
-            add(&p.name)?;
+        // As for incidents: a change is seen only by those who see one of its components.
+        let touched = |seen: &Visibility| {
+            seen.touches(components)
+                .then(|| approved.seen_by(seen))
+                .flatten()
+        };
+        if let Some(public) = touched(&Visibility::new(&infos, None)) {
+            for p in self.publishers.iter() {
+                add(&p.name, public.clone())?;
+            }
         }
         for s in self.subscribers.list()? {
             let mails = matches!(s.channel, Channel::Email { .. });
-            if s.state != SubscriberState::Active
-                || !s.wants(components.iter())
-                || (mails && !approved.kind.mails())
-            {
+            if s.state != SubscriberState::Active || (mails && !approved.kind.mails()) {
                 continue;
             }
-            add(&s.target())?;
+            let seen = Visibility::new(&infos, s.audience.as_deref());
+            let Some(theirs) = touched(&seen) else {
+                continue;
+            };
+            let mine: Vec<&String> = components.iter().filter(|c| seen.component(c)).collect();
+            if !s.wants(mine.into_iter(), &infos) {
+                continue;
+            }
+            add(&s.target(), theirs)?;
         }
         Ok(out)
+    }
+
+    /// The catalog's components as they stand.
+    pub fn infos(&self) -> Vec<super::ComponentInfo> {
+        self.catalog.read().map(|c| c.clone()).unwrap_or_default()
     }
 
     /// Writes planned entries inside a caller's transaction that includes [`Outbox::table`].
@@ -490,7 +524,7 @@ pub fn delivery(
         .map(|p| p.name().to_string())
         .collect();
     let subscribers = Subscribers::open(store).map_err(|e| e.to_string())?;
-    let outbox = Outbox::open(
+    let mut outbox = Outbox::open(
         store,
         subscribers,
         names
@@ -499,6 +533,7 @@ pub fn delivery(
             .collect(),
     )
     .map_err(|e| e.to_string())?;
+    outbox.catalog = public.catalog.clone();
     public.attach_outbox(outbox.clone());
     let health = health::Health::new(
         names,
@@ -518,6 +553,7 @@ pub fn delivery(
         sender: crate::publish::targets::webhook::WebhookSender::new()?,
         public_url: config.public_url.clone(),
         page_name: config.page.name.clone(),
+        audiences: Arc::new(crate::publish::audience::Audience::from_config(config)),
         claim_stall: config.storage.lease.0,
     };
     Ok(Delivery {

@@ -7,6 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use bytes::Bytes;
 use chrono::Utc;
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
@@ -67,7 +68,8 @@ link_endpoint! {
     get "/subscribers/confirm", "A page asking to confirm",
     async fn confirm_page(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
         let title = ("Confirm your subscription", "Confirm subscription");
-        ask(&s, q, LinkPurpose::Confirm, title, |page| {
+        let choices = super::choice::form_for(&s, q.token.as_deref());
+        ask(&s, q, LinkPurpose::Confirm, title, choices, |page| {
             format!("Receive status updates from {page} at this address?")
         })
     }
@@ -76,24 +78,40 @@ link_endpoint! {
 link_endpoint! {
     /// Confirms an email subscription (double opt-in).
     post "/subscribers/confirm", "Confirmed",
-    async fn confirm(State(s): State<PublishApi>, Query(q): Query<TokenQuery>) -> Response {
+    async fn confirm(State(s): State<PublishApi>, Query(q): Query<TokenQuery>, form: Bytes) -> Response {
         let done = (
             "Subscription confirmed",
-            "<p>You will receive an email when the status changes. Every email has a link to unsubscribe.</p>",
+            "<p>You will receive an email when the status changes. Every email has a link to unsubscribe. This page's link lets you change what you receive.</p>",
         );
-        act(&s, q, LinkPurpose::Confirm, done, async |id| {
+        // The form's choice of components and groups (none sent: keep what there is).
+        let chosen = match super::choice::read(&form) {
+            Ok(c) => c,
+            Err(e) => return html(StatusCode::UNPROCESSABLE_ENTITY, &s.page_name, "Not saved", &format!("<p>{}</p>", esc(&e))),
+        };
+        let mut refused = None;
+        let outcome = act(&s, q, LinkPurpose::Confirm, done, async |id| {
             let Some(mut sub) = s.outbox.subscribers().get(id)? else {
                 return Ok(false);
             };
+            if let Some(choice) = &chosen {
+                if let Err(e) = super::choice::apply(&s, &mut sub, choice) {
+                    refused = Some(e);
+                    return Ok(true);
+                }
+            }
             if sub.state == SubscriberState::PendingConfirmation {
                 sub.state = SubscriberState::Active;
                 sub.confirmed_at = Some(Utc::now());
-                s.outbox.subscribers().put(&sub)?;
-                s.outbox.store().durable().await?;
             }
+            s.outbox.subscribers().put(&sub)?;
+            s.outbox.store().durable().await?;
             Ok(true)
         })
-        .await
+        .await;
+        match refused {
+            Some(e) => html(StatusCode::UNPROCESSABLE_ENTITY, &s.page_name, "Not saved", &format!("<p>{}</p>", esc(&e))),
+            None => outcome,
+        }
     }
 }
 
@@ -106,6 +124,7 @@ link_endpoint! {
             q,
             LinkPurpose::Unsubscribe,
             ("Unsubscribe", "Unsubscribe"),
+            String::new(),
             |page| format!("Stop receiving status updates from {page}?"),
         )
     }
@@ -154,6 +173,7 @@ fn ask(
     q: TokenQuery,
     purpose: LinkPurpose,
     (title, button): (&str, &str),
+    fields: String,
     question: impl FnOnce(&str) -> String,
 ) -> Response {
     let token = q.token.unwrap_or_default();
@@ -171,7 +191,7 @@ fn ask(
     let body = format!(
         "<p>{}</p>{}",
         question(&esc(&s.page_name)),
-        form(action, &token, button)
+        form(action, &token, &fields, button)
     );
     html(StatusCode::OK, &s.page_name, title, &body)
 }
@@ -195,15 +215,16 @@ fn invalid_link(s: &PublishApi) -> Response {
     )
 }
 
-fn form(action: &str, token: &str, button: &str) -> String {
+/// `fields` is HTML made here (escaped where it holds text).
+fn form(action: &str, token: &str, fields: &str, button: &str) -> String {
     format!(
-        "<form method=\"post\" action=\"{action}?token={}\"><button type=\"submit\">{}</button></form>",
+        "<form method=\"post\" action=\"{action}?token={}\">{fields}<button type=\"submit\">{}</button></form>",
         esc(token),
         esc(button)
     )
 }
 
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     handlebars::html_escape(s)
 }
 

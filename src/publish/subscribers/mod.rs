@@ -6,6 +6,7 @@
 //! Inside: the subscriber records and their link tokens (here) and [`links`], the confirm
 //! and unsubscribe pages those links open.
 
+mod choice;
 pub mod links;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use super::audience::Visibility;
+use super::ComponentInfo;
 use crate::store::{Result, Store, StoreError, Table};
 
 pub const SUBSCRIBERS_TABLE: &str = "subscribers";
@@ -48,8 +51,16 @@ pub enum SubscriberState {
 pub struct Subscriber {
     pub id: String,
     pub channel: Channel,
-    /// Only these components; all when absent.
+    /// Only these components; all when absent (and `groups` absent too).
     pub components: Option<Vec<String>>,
+    /// Only the components of these groups (besides `components`), as the catalog has them
+    /// at each delivery.
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
+    /// Receives what this audience's page shows (the public incidents and its own);
+    /// `None`: what the public page shows.
+    #[serde(default)]
+    pub audience: Option<String>,
     pub state: SubscriberState,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
@@ -63,9 +74,29 @@ impl Subscriber {
         format!("subscriber:{}", self.id)
     }
 
+    /// The components this subscriber chose, its groups' members included (`infos`: the
+    /// catalog); `None`: every component it may see.
+    pub fn only(&self, infos: &[ComponentInfo]) -> Option<Vec<String>> {
+        if self.components.is_none() && self.groups.is_none() {
+            return None;
+        }
+        let mut ids = self.components.clone().unwrap_or_default();
+        let groups = self.groups.as_deref().unwrap_or_default();
+        for c in infos {
+            if c.group.as_ref().is_some_and(|g| groups.contains(g)) && !ids.contains(&c.id) {
+                ids.push(c.id.clone());
+            }
+        }
+        Some(ids)
+    }
+
     /// Whether an update touching `components` concerns this subscriber.
-    pub fn wants<'a>(&self, mut components: impl Iterator<Item = &'a String>) -> bool {
-        match &self.components {
+    pub fn wants<'a>(
+        &self,
+        mut components: impl Iterator<Item = &'a String>,
+        infos: &[ComponentInfo],
+    ) -> bool {
+        match self.only(infos) {
             None => true,
             Some(only) => components.any(|c| only.contains(c)),
         }
@@ -76,6 +107,8 @@ impl Subscriber {
         let mut v = serde_json::json!({
             "id": self.id,
             "components": self.components,
+            "groups": self.groups,
+            "audience": self.audience,
             "state": self.state,
             "created_at": self.created_at,
             "created_by": self.created_by,
@@ -95,6 +128,37 @@ impl Subscriber {
         }
         v
     }
+}
+
+/// Checks a subscriber's choice of components and groups against what its reader sees:
+/// each named component visible to it, each group holding one it sees, and a list, when
+/// given, not empty.
+pub fn check_choice(
+    seen: &Visibility,
+    infos: &[ComponentInfo],
+    components: Option<&[String]>,
+    groups: Option<&[String]>,
+) -> std::result::Result<(), String> {
+    if components.is_some_and(<[String]>::is_empty) {
+        return Err("components: name at least one component, or leave it out for all".into());
+    }
+    if groups.is_some_and(<[String]>::is_empty) {
+        return Err("groups: name at least one group, or leave it out".into());
+    }
+    for c in components.unwrap_or_default() {
+        if !seen.component(c) {
+            return Err(format!("components: unknown component `{c}`"));
+        }
+    }
+    for g in groups.unwrap_or_default() {
+        let known = infos
+            .iter()
+            .any(|c| c.group.as_ref() == Some(g) && seen.component(&c.id));
+        if !known {
+            return Err(format!("groups: unknown group `{g}`"));
+        }
+    }
+    Ok(())
 }
 
 /// Which link a token is for; a confirm token cannot unsubscribe and vice versa.
@@ -210,6 +274,8 @@ mod tests {
                 email: "a@example.com".into(),
             },
             components: None,
+            groups: None,
+            audience: None,
             state: SubscriberState::PendingConfirmation,
             created_at: Utc::now(),
             created_by: "admin".into(),
@@ -244,6 +310,8 @@ mod tests {
                 secret: "whsec_x".into(),
             },
             components: Some(vec!["api".into()]),
+            groups: None,
+            audience: None,
             state: SubscriberState::Active,
             created_at: Utc::now(),
             created_by: "admin".into(),
@@ -252,10 +320,26 @@ mod tests {
         };
         let api = ["api".to_string()];
         let web = ["web".to_string()];
-        assert!(s.wants(api.iter()));
-        assert!(!s.wants(web.iter()));
+        let info = |id: &str, group: Option<&str>| ComponentInfo {
+            id: id.into(),
+            name: id.into(),
+            group: group.map(str::to_string),
+            description: None,
+            position: 0,
+            public: true,
+            depends_on: Vec::new(),
+            audiences: Vec::new(),
+        };
+        let infos = [info("api", None), info("web", Some("Core"))];
+        assert!(s.wants(api.iter(), &infos));
+        assert!(!s.wants(web.iter(), &infos));
+        // A whole group: its members as the catalog has them.
+        s.groups = Some(vec!["Core".into()]);
+        assert!(s.wants(web.iter(), &infos));
+        assert_eq!(s.only(&infos), Some(vec!["api".into(), "web".into()]));
         s.components = None;
-        assert!(s.wants(web.iter()));
+        s.groups = None;
+        assert!(s.wants(web.iter(), &infos));
         assert!(!s.view().to_string().contains("whsec_"));
     }
 }

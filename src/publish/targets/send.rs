@@ -15,9 +15,9 @@ impl Worker {
     pub(in crate::publish) async fn send_webhook(
         &self,
         e: &mut Entry,
-        url: &str,
-        key: &SigningKey,
+        (url, key): (&str, &SigningKey),
         only: Option<&[String]>,
+        audience: Option<&str>,
     ) -> std::result::Result<Outcome, Failure> {
         let Some(a) = e.publication().cloned() else {
             return Err(Failure::permanent(0, "webhooks carry publications only"));
@@ -30,18 +30,25 @@ impl Worker {
             }
             // Frozen now, so that every retry sends the same events under the same ids.
             let name_of = |id: &str| self.component_name(id);
+            let (page, _) = self.page_of(audience);
             e.events = if a.kind.is_maintenance() {
-                webhook::maintenance_events(&a, &name_of, only, &self.public_url)
+                webhook::maintenance_events(&a, &name_of, only, &page)
             } else {
                 let incident = self.incident_of(e)?;
                 let update_id = format!("{}-r{}", a.draft_id, a.revision);
-                let affected = incident
+                // The timeline names every component the update moved; this reader is
+                // told only of those it sees.
+                let seen = self.public.visibility(audience);
+                let affected: Vec<_> = incident
                     .updates
                     .iter()
                     .find(|u| u.id == update_id)
                     .map(|u| u.affected_components.clone())
-                    .unwrap_or_default();
-                webhook::events(&a, &incident, &affected, &name_of, only, &self.public_url)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|c| seen.component(&c.code))
+                    .collect();
+                webhook::events(&a, &incident, &affected, &name_of, only, &page)
             };
             self.outbox.save(e).map_err(store)?;
         }
@@ -88,7 +95,8 @@ impl Worker {
                 email::confirm_text(&self.page_name, &confirm_url, &unsubscribe_url)
             }
             Message::Publication(a) => {
-                let only = s.components.as_deref();
+                let chosen = s.only(&self.outbox.infos());
+                let only = chosen.as_deref();
                 let last: Option<String> = self.outbox.record(&digest_key).map_err(store)?;
                 if last.as_deref() == Some(a.digest(only).as_str()) {
                     return Ok(Outcome::Unchanged);
@@ -104,7 +112,8 @@ impl Worker {
                 } else {
                     self.incident_of(e)?.id
                 };
-                let url = format!("{base}/incidents/{id}");
+                let (page, key) = self.page_of(s.audience.as_deref());
+                let url = format!("{page}/incidents/{id}{key}");
                 email::publication_text(&self.page_name, a, &url, &components, &unsubscribe_url)
             }
         };
@@ -118,12 +127,21 @@ impl Worker {
         };
         mailer.send(&mail).await?;
         if let Some(a) = e.publication() {
-            let digest = a.digest(s.components.as_deref());
+            let digest = a.digest(s.only(&self.outbox.infos()).as_deref());
             self.outbox
                 .put_record(&digest_key, &digest)
                 .map_err(store)?;
         }
         Ok(Outcome::Sent(format!("mail to subscriber {}", s.id)))
+    }
+
+    /// The page a reader of `audience` follows links to, and the `?key=` that opens it.
+    fn page_of(&self, audience: Option<&str>) -> (String, String) {
+        let base = self.public_url.trim_end_matches('/');
+        match audience.and_then(|id| self.audiences.iter().find(|a| a.id == id)) {
+            Some(a) => (format!("{base}/a/{}", a.id), format!("?key={}", a.key())),
+            None => (base.to_string(), String::new()),
+        }
     }
 
     fn component_name(&self, id: &str) -> String {

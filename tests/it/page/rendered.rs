@@ -28,7 +28,10 @@ async fn the_page_shows_the_banner_incidents_maintenance_uptime_bars_and_escapes
     assert!(html.contains("Upgrade &lt;b&gt;now&lt;/b&gt;") && !html.contains("<b>now</b>"));
     assert!(html.contains("Expect &quot;short&quot; pauses."));
     assert!(html.contains("Support &amp; help"));
-    assert!(html.contains("<h3>Core platform</h3>") && html.contains("<h3>Commerce</h3>"));
+    assert!(
+        html.contains("<span class=\"name\">Core platform</span>")
+            && html.contains("<span class=\"name\">Commerce</span>")
+    );
     assert!(
         !html.contains("Primary database"),
         "non-public components stay hidden"
