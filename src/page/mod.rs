@@ -7,6 +7,7 @@
 pub mod badge;
 pub mod feed;
 pub mod html;
+pub mod mirror;
 mod render;
 pub mod statuspage;
 pub mod uptime;

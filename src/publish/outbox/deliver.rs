@@ -17,8 +17,10 @@ use crate::audit::AuditEntry;
 use crate::config::DeliveryConfig;
 use crate::draft::Drafts;
 use crate::metrics::Metrics;
+use crate::publish::outbox::event::Message;
 use crate::publish::outbox::{Attempt, Entry, EntryState, Outbox};
 use crate::publish::subscribers::{Channel, Subscriber, SubscriberState};
+use crate::publish::targets::mirror::{Mirror, Surface};
 use crate::publish::targets::statuspage::Statuspage;
 use crate::publish::targets::webhook::{SigningKey, WebhookSender};
 use crate::publish::targets::{Failure, FailureKind, Outcome, Targets};
@@ -37,6 +39,7 @@ enum Resolved {
         only: Option<Vec<String>>,
     },
     Email(Subscriber, String),
+    Mirror(Mirror),
     Gone(String),
 }
 
@@ -55,6 +58,8 @@ pub struct Worker {
     pub page_name: String,
     /// How long a replica may stall holding a target's claim before the database ends it.
     pub claim_stall: Duration,
+    /// The page as files, for mirrors (set by the wiring, which can reach the page).
+    pub surface: Option<Arc<dyn Surface>>,
 }
 
 impl Worker {
@@ -65,6 +70,14 @@ impl Worker {
         let mut busy: HashSet<String> = HashSet::new();
         let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
         let mut tasks: JoinSet<()> = JoinSet::new();
+        // Mirrors sync on a timer too; the first tick comes at once, so a start syncs them.
+        let mut refresh = self
+            .targets
+            .mirrors
+            .values()
+            .map(Mirror::refresh_every)
+            .min()
+            .map(tokio::time::interval);
         loop {
             let wait = match self.dispatch(&mut busy, &mut running, &mut tasks) {
                 Ok(w) => w,
@@ -89,6 +102,11 @@ impl Worker {
                     }
                 }
                 _ = tokio::time::sleep(wait) => {}
+                _ = tick(&mut refresh) => {
+                    if let Err(e) = self.queue_refreshes() {
+                        tracing::error!(error = %e, "could not queue a mirror sync; will retry");
+                    }
+                }
                 _ = shutdown.cancelled() => break,
             }
         }
@@ -99,6 +117,40 @@ impl Worker {
         {
             tracing::warn!("stopping with deliveries in flight; they resume at the next start");
         }
+    }
+
+    /// Queues a sync for every mirror that has none waiting. A refresh that failed for good
+    /// (refused credentials) is tried again instead of joined by another.
+    fn queue_refreshes(&self) -> Result<()> {
+        let active = self.outbox.active()?;
+        let now = Utc::now();
+        for name in self.targets.mirrors.keys() {
+            let mine: Vec<&Entry> = active.iter().filter(|e| &e.target == name).collect();
+            if mine.iter().any(|e| e.state == EntryState::Pending) {
+                continue;
+            }
+            let failed = mine
+                .iter()
+                .find(|e| e.state == EntryState::Failed && e.message == Message::MirrorRefresh);
+            let entry = match failed {
+                Some(e) => {
+                    let mut e = (*e).clone();
+                    e.retry_now(now);
+                    e
+                }
+                None => Entry::new(
+                    crate::store::seq_key(self.outbox.store().next_id()?),
+                    name,
+                    &format!("mirror/{name}"),
+                    None,
+                    Message::MirrorRefresh,
+                    now,
+                ),
+            };
+            self.outbox.save(&entry)?;
+        }
+        self.outbox.notified().notify_one();
+        Ok(())
     }
 
     /// Starts a task for every idle target with due work; returns how long to sleep.
@@ -122,7 +174,9 @@ impl Worker {
                 next = next.min(until);
                 continue;
             }
-            let coalesce = self.targets.statuspages.contains_key(&target);
+            // One sync brings a mirror up to date with everything queued before it.
+            let coalesce = self.targets.statuspages.contains_key(&target)
+                || self.targets.mirrors.contains_key(&target);
             let mut work = Vec::new();
             for group in due(&entries, coalesce) {
                 match self.ready(&group[0])? {
@@ -185,6 +239,9 @@ impl Worker {
     fn resolve(&self, target: &str) -> Result<Resolved> {
         if let Some(sp) = self.targets.statuspages.get(target) {
             return Ok(Resolved::Statuspage(sp.clone()));
+        }
+        if let Some(m) = self.targets.mirrors.get(target) {
+            return Ok(Resolved::Mirror(m.clone()));
         }
         if let Some((url, key)) = self.targets.webhooks.get(target) {
             if let Some(reason) = self.health.is_disabled(target) {
@@ -254,6 +311,14 @@ impl Worker {
                     .await
             }
             Resolved::Email(s, to) => self.send_mail(&group[0], &s, &to).await,
+            Resolved::Mirror(m) => match &self.surface {
+                Some(surface) => m.deliver(&self.outbox, surface.as_ref()).await,
+                None => Err(Failure::transient(
+                    None,
+                    "the mirror has no page to render",
+                    None,
+                )),
+            },
         };
         self.record(group, result, now).await
     }
@@ -502,6 +567,16 @@ pub async fn refresh_draft(
 
 async fn drafts_durable(outbox: &Outbox) -> Result<()> {
     outbox.store().durable().await
+}
+
+/// The next tick of the mirrors' timer; never, without mirrors.
+async fn tick(timer: &mut Option<tokio::time::Interval>) {
+    match timer {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Per thread of a target's open entries, the group due next: the first pending entry, or

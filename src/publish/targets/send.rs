@@ -87,6 +87,9 @@ impl Worker {
                 );
                 email::confirm_text(&self.page_name, &confirm_url, &unsubscribe_url)
             }
+            Message::MirrorRefresh => {
+                return Err(Failure::permanent(0, "a mirror refresh is not for email"))
+            }
             Message::Publication(a) => {
                 let only = s.components.as_deref();
                 let last: Option<String> = self.outbox.record(&digest_key).map_err(store)?;
