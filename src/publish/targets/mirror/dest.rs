@@ -3,6 +3,7 @@
 //! single PUT is complete; in a directory a file is written beside its place and renamed
 //! over it.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +89,39 @@ impl Dest {
             .map_err(|e| Failure::transient(None, e, None))
     }
 
+    /// Every file there now (paths relative to the mirror's root), so a file removed by
+    /// hand or a bucket emptied is written again.
+    pub async fn list(&self) -> Result<BTreeSet<String>, Failure> {
+        match self {
+            Dest::S3 { store, prefix, .. } => {
+                use futures::TryStreamExt;
+                let root = object_store::path::Path::from(prefix.trim_end_matches('/'));
+                let root = (!prefix.is_empty()).then_some(&root);
+                let metas: Vec<object_store::ObjectMeta> = store
+                    .list(root)
+                    .try_collect()
+                    .await
+                    .map_err(|e| s3_failure("listing", e))?;
+                Ok(metas
+                    .into_iter()
+                    .filter_map(|m| {
+                        m.location
+                            .as_ref()
+                            .strip_prefix(prefix.as_str())
+                            .map(str::to_string)
+                    })
+                    .collect())
+            }
+            Dest::Dir(root) => {
+                let root = root.clone();
+                tokio::task::spawn_blocking(move || files_under(&root))
+                    .await
+                    .map_err(|e| Failure::transient(None, e.to_string(), None))?
+                    .map_err(|e| Failure::transient(None, e, None))
+            }
+        }
+    }
+
     /// Writes one whole file at `path` (`api/v2/summary.json`).
     pub async fn put(&self, path: &str, body: Bytes, content_type: &str) -> Result<(), Failure> {
         match self {
@@ -159,6 +193,32 @@ impl Dest {
             }
         }
     }
+}
+
+/// Every file under `root` but temporary ones, as `a/b/c` paths.
+fn files_under(root: &Path) -> Result<BTreeSet<String>, String> {
+    let mut out = BTreeSet::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => dirs.push(path),
+                Ok(_) if !entry.file_name().to_string_lossy().contains(TEMP_MARK) => {
+                    if let Ok(rel) = path.strip_prefix(root) {
+                        let parts: Vec<String> = rel
+                            .components()
+                            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                            .collect();
+                        out.insert(parts.join("/"));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Removes temporary files under `root` that a stop left behind.

@@ -113,6 +113,7 @@ impl Mirror {
                 files: BTreeMap::new(),
             });
         self.dest.prepare().await?;
+        let present = self.dest.list().await?;
         let now = Utc::now();
         let stamp_due = now
             - chrono::Duration::from_std(self.stale_after / 2).unwrap_or(chrono::Duration::zero());
@@ -121,11 +122,11 @@ impl Mirror {
             for f in &files {
                 let hash = hex::encode(Sha256::digest(&f.body));
                 let stamped = f.path.ends_with(".html");
-                if manifest
+                let current = manifest
                     .files
                     .get(&f.path)
-                    .is_some_and(|w| w.hash == hash && (!stamped || w.at > stamp_due))
-                {
+                    .is_some_and(|w| w.hash == hash && (!stamped || w.at > stamp_due));
+                if current && present.contains(&f.path) {
                     continue;
                 }
                 Failure::check_lease()?;
