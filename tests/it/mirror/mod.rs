@@ -1,6 +1,7 @@
 //! The mirror publisher: the public page as static files in an S3-compatible bucket (moto's
 //! server, from the venv `.ci/install` makes) or a directory served by a static file server.
 
+mod check;
 mod dir;
 mod s3;
 

@@ -220,14 +220,26 @@ async fn a_store_outage_during_publish_is_retried_and_lands_when_the_store_retur
         },
     )
     .await;
-    let audit = s.audit().await;
-    assert!(
-        audit.iter().any(|a| a["action"] == "publish"
-            && a["draft_id"] == draft["id"]
-            && a["detail"]["target"] == "mirror"
-            && a["detail"]["outcome"] == "success"),
-        "{audit:#?}"
-    );
+    // Its publication is recorded as on the mirror (written by its own attempt, or found
+    // there already when a timed sync got to the bucket first).
+    eventually("the publication recorded", Duration::from_secs(30), || {
+        let s = &s;
+        let id = draft["id"].clone();
+        async move {
+            s.audit()
+                .await
+                .iter()
+                .any(|a| {
+                    a["action"] == "publish"
+                        && a["draft_id"] == id
+                        && a["detail"]["target"] == "mirror"
+                        && (a["detail"]["outcome"] == "success"
+                            || a["detail"]["outcome"] == "unchanged")
+                })
+                .then_some(())
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,7 +260,8 @@ async fn unchanged_files_are_not_rewritten_and_files_gone_from_the_page_are_dele
         let store = store.clone();
         async move {
             let o = objects(&store).await;
-            o.contains_key("components/payments/badge.svg").then_some(o)
+            // The script is the last file a sync writes.
+            o.contains_key("assets/mirror.js").then_some(o)
         }
     })
     .await;
