@@ -77,7 +77,12 @@ impl Worker {
             .values()
             .map(Mirror::refresh_every)
             .min()
-            .map(tokio::time::interval);
+            .map(|every| {
+                let mut t = tokio::time::interval(every);
+                // After a long pause, one sync, not a burst of them.
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            });
         loop {
             let wait = match self.dispatch(&mut busy, &mut running, &mut tasks) {
                 Ok(w) => w,

@@ -121,12 +121,15 @@ async fn a_directory_mirror_on_a_static_server_shows_the_incident_and_says_when_
     browser(&format!("{url}/"), "stale", &[title]);
 }
 
-/// Whether a mirrored file is whole (a torn write would cut it short).
 fn whole(path: &Path) -> bool {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let name = path.to_string_lossy();
+    whole_text(&path.to_string_lossy(), &text)
+}
+
+/// Whether a mirrored file is whole (a torn write would cut it short).
+pub fn whole_text(name: &str, text: &str) -> bool {
     if name.ends_with(".json") {
-        serde_json::from_str::<Value>(&text).is_ok()
+        serde_json::from_str::<Value>(text).is_ok()
     } else if name.ends_with(".svg") {
         text.trim_end().ends_with("</svg>")
     } else if name.ends_with(".html") {
@@ -151,15 +154,20 @@ fn files(root: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_mid_mirror_leaves_no_half_written_file_and_the_next_start_finishes() {
-    // Many components: a sync writes hundreds of badges, long enough to be stopped in.
+/// Many components: a sync writes hundreds of badges, long enough to be stopped in.
+pub fn many_components(n: usize) -> String {
     let mut catalog = String::from("components:\n");
-    for i in 0..400 {
+    for i in 0..n {
         catalog.push_str(&format!("  - {{id: c{i}, name: Component {i}}}\n"));
     }
     catalog
         .push_str("routes:\n  - name: c0\n    match: ['service=\"c0\"']\n    components: [c0]\n");
+    catalog
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_mirror_leaves_no_half_written_file_and_the_next_start_finishes() {
+    let catalog = many_components(400);
     let root = tempfile::tempdir().unwrap();
     let mut s = Server::start(Options {
         extra_config: mirror_config(root.path(), "10m"),

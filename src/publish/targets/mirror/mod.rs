@@ -5,7 +5,8 @@
 //! Publish cannot render the page (the page reads publish), so the wiring hands the
 //! mirror a [`Surface`] that renders through the page's own router. A sync writes only
 //! what changed since the last one (a content hash per file, remembered in the outbox's
-//! records) and removes files the page no longer has. HTML pages carry the time of the
+//! records) or is missing at the destination (it lists what is there, so an emptied bucket
+//! is filled again), and removes files the page no longer has. HTML pages carry the time of the
 //! sync and a small script that shows a banner once that time is older than `stale_after`;
 //! they are rewritten often enough that a live mirror never looks stale.
 
