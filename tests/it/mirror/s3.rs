@@ -191,6 +191,13 @@ async fn a_store_outage_during_publish_is_retried_and_lands_when_the_store_retur
             >= 1,
         "{ready}"
     );
+    // The failures are logged, the keys never.
+    let log = s.log();
+    assert!(log.contains("delivery failed"), "{log}");
+    assert!(
+        !log.contains("mirror-secret") && !log.contains("mirror-key-id"),
+        "{log}"
+    );
     // The store comes back (empty: moto keeps nothing); the retry writes the whole page.
     let _moto = moto(port, BUCKET).await;
     let page = format!("incidents/{incident}/index.html");
