@@ -451,8 +451,8 @@ impl PublisherConfig {
     }
 
     /// The environment variable that holds this publisher's secret:
-    /// `STATUSGATE_PUBLISHER_<NAME>_API_KEY` (Statuspage) or `…_SECRET` (webhook), with the
-    /// name upper-cased and anything but letters and digits as `_`.
+    /// `STATUSGATE_PUBLISHER_<NAME>_API_KEY` (Statuspage), `…_SECRET` (webhook) or
+    /// `…_SECRET_ACCESS_KEY` (S3 mirror), with the name as [`Self::env_name`] writes it.
     pub fn secret_env(&self) -> String {
         let name = self.env_name();
         match self {
@@ -464,7 +464,8 @@ impl PublisherConfig {
         }
     }
 
-    /// The name as it appears in environment variables.
+    /// The name as it appears in environment variables: upper-cased, anything but letters
+    /// and digits as `_`.
     pub fn env_name(&self) -> String {
         let name: String = self
             .name()

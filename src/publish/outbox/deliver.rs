@@ -17,10 +17,9 @@ use crate::audit::AuditEntry;
 use crate::config::DeliveryConfig;
 use crate::draft::Drafts;
 use crate::metrics::Metrics;
-use crate::publish::outbox::event::Message;
 use crate::publish::outbox::{Attempt, Entry, EntryState, Outbox};
 use crate::publish::subscribers::{Channel, Subscriber, SubscriberState};
-use crate::publish::targets::mirror::{Mirror, Surface};
+use crate::publish::targets::mirror::{self, Mirror, Surface};
 use crate::publish::targets::statuspage::Statuspage;
 use crate::publish::targets::webhook::{SigningKey, WebhookSender};
 use crate::publish::targets::{Failure, FailureKind, Outcome, Targets};
@@ -108,7 +107,7 @@ impl Worker {
                 }
                 _ = tokio::time::sleep(wait) => {}
                 _ = tick(&mut refresh) => {
-                    if let Err(e) = self.queue_refreshes() {
+                    if let Err(e) = mirror::queue_syncs(&self.outbox, self.targets.mirrors.keys()) {
                         tracing::error!(error = %e, "could not queue a mirror sync; will retry");
                     }
                 }
@@ -122,40 +121,6 @@ impl Worker {
         {
             tracing::warn!("stopping with deliveries in flight; they resume at the next start");
         }
-    }
-
-    /// Queues a sync for every mirror that has none waiting. A refresh that failed for good
-    /// (refused credentials) is tried again instead of joined by another.
-    fn queue_refreshes(&self) -> Result<()> {
-        let active = self.outbox.active()?;
-        let now = Utc::now();
-        for name in self.targets.mirrors.keys() {
-            let mine: Vec<&Entry> = active.iter().filter(|e| &e.target == name).collect();
-            if mine.iter().any(|e| e.state == EntryState::Pending) {
-                continue;
-            }
-            let failed = mine
-                .iter()
-                .find(|e| e.state == EntryState::Failed && e.message == Message::MirrorRefresh);
-            let entry = match failed {
-                Some(e) => {
-                    let mut e = (*e).clone();
-                    e.retry_now(now);
-                    e
-                }
-                None => Entry::new(
-                    crate::store::seq_key(self.outbox.store().next_id()?),
-                    name,
-                    &format!("mirror/{name}"),
-                    None,
-                    Message::MirrorRefresh,
-                    now,
-                ),
-            };
-            self.outbox.save(&entry)?;
-        }
-        self.outbox.notified().notify_one();
-        Ok(())
     }
 
     /// Starts a task for every idle target with due work; returns how long to sleep.

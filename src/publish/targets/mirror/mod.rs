@@ -22,7 +22,8 @@ use sha2::{Digest, Sha256};
 
 pub use self::dest::Dest;
 use super::{Failure, Outcome};
-use crate::publish::outbox::Outbox;
+use crate::publish::outbox::event::Message;
+use crate::publish::outbox::{Entry, EntryState, Outbox};
 
 /// The longest time between two syncs when nothing is published (uptime bars move).
 pub const REFRESH: Duration = Duration::from_secs(600);
@@ -173,6 +174,43 @@ impl Mirror {
             ))
         })
     }
+}
+
+/// Queues a sync for every mirror that has none waiting (the timer's work). A timed sync
+/// that failed for good (refused credentials) is tried again instead of joined by another.
+pub fn queue_syncs<'a>(
+    outbox: &Outbox,
+    mirrors: impl Iterator<Item = &'a String>,
+) -> crate::store::Result<()> {
+    let active = outbox.active()?;
+    let now = Utc::now();
+    for name in mirrors {
+        let mine: Vec<&Entry> = active.iter().filter(|e| &e.target == name).collect();
+        if mine.iter().any(|e| e.state == EntryState::Pending) {
+            continue;
+        }
+        let failed = mine
+            .iter()
+            .find(|e| e.state == EntryState::Failed && e.message == Message::MirrorRefresh);
+        let entry = match failed {
+            Some(e) => {
+                let mut e = (*e).clone();
+                e.retry_now(now);
+                e
+            }
+            None => Entry::new(
+                crate::store::seq_key(outbox.store().next_id()?),
+                name,
+                &format!("mirror/{name}"),
+                None,
+                Message::MirrorRefresh,
+                now,
+            ),
+        };
+        outbox.save(&entry)?;
+    }
+    outbox.notified().notify_one();
+    Ok(())
 }
 
 /// The page with the time it shows the state of, its policy and the banner script.
