@@ -73,16 +73,11 @@ async fn a_directory_mirror_on_a_static_server_shows_the_incident_and_says_when_
     });
     let draft = publish_incident(&s, "d1", "api-gateway").await;
     let incident = draft["incident_id"].as_str().unwrap().to_string();
-    let page = root.path().join(format!("incidents/{incident}/index.html"));
-    eventually(
-        "the incident page in the directory",
-        Duration::from_secs(30),
-        || {
-            let page = page.clone();
-            async move { page.exists().then_some(()) }
-        },
-    )
-    .await;
+    wait_mirrored(&s, &draft).await;
+    assert!(root
+        .path()
+        .join(format!("incidents/{incident}/index.html"))
+        .exists());
     let (_server, url) = static_server(root.path()).await;
     // The widget's JSON, served statically, is the live JSON.
     let live: Value = s

@@ -145,6 +145,32 @@ pub async fn publish_incident(s: &Server, fingerprint: &str, service: &str) -> V
     .await
 }
 
+/// Waits until the audit log says the mirror holds `draft`'s publication (its sync is
+/// over, not merely begun).
+pub async fn wait_mirrored(s: &Server, draft: &Value) {
+    eventually(
+        "the publication recorded on the mirror",
+        Duration::from_secs(60),
+        || {
+            let id = draft["id"].clone();
+            async move {
+                s.audit()
+                    .await
+                    .iter()
+                    .any(|a| {
+                        a["action"] == "publish"
+                            && a["draft_id"] == id
+                            && a["detail"]["target"] == "mirror"
+                            && (a["detail"]["outcome"] == "success"
+                                || a["detail"]["outcome"] == "unchanged")
+                    })
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+}
+
 /// The value of a counter line in `/metrics` (0 when absent).
 pub async fn metric(s: &Server, line_start: &str) -> f64 {
     let (_, text) = s.text("/metrics").await;

@@ -76,17 +76,8 @@ async fn an_s3_mirror_holds_every_public_path_with_the_live_bytes_and_content_ty
     let draft = publish_incident(&s, "m1", "api-gateway").await;
     let incident = draft["incident_id"].as_str().unwrap().to_string();
     let store = bucket(port);
-    let page = format!("incidents/{incident}/index.html");
-    eventually(
-        "the incident page in the bucket",
-        Duration::from_secs(30),
-        || {
-            let store = store.clone();
-            let page = page.clone();
-            async move { read(&store, &page).await }
-        },
-    )
-    .await;
+    // Compared once the sync for this publication is over, not while it runs.
+    wait_mirrored(&s, &draft).await;
     // Every path of the live page, and nothing else (no temporary or internal objects).
     let want = expected_paths(&incident);
     let have: Vec<String> = objects(&store).await.into_keys().collect();
@@ -229,24 +220,7 @@ async fn a_store_outage_during_publish_is_retried_and_lands_when_the_store_retur
     .await;
     // Its publication is recorded as on the mirror (written by its own attempt, or found
     // there already when a timed sync got to the bucket first).
-    eventually("the publication recorded", Duration::from_secs(30), || {
-        let s = &s;
-        let id = draft["id"].clone();
-        async move {
-            s.audit()
-                .await
-                .iter()
-                .any(|a| {
-                    a["action"] == "publish"
-                        && a["draft_id"] == id
-                        && a["detail"]["target"] == "mirror"
-                        && (a["detail"]["outcome"] == "success"
-                            || a["detail"]["outcome"] == "unchanged")
-                })
-                .then_some(())
-        }
-    })
-    .await;
+    wait_mirrored(&s, &draft).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
