@@ -195,7 +195,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     )?
     .with_hourly_limit(config.limits.drafts_per_hour);
     let lock = Arc::new(Mutex::new(()));
-    let delivery = publish::outbox::delivery(
+    let mut delivery = publish::outbox::delivery(
         &config,
         &store,
         public.clone(),
@@ -295,6 +295,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         config.public_url.clone(),
     )
     .with_shares(page::uptime::Shares::from_config(&config));
+    delivery.worker.surface = Some(Arc::new(page::mirror::PageSurface::new(page_state.clone())));
     let api_state = approve::api::ApiState {
         approvals: approvals.clone(),
         audit: Audit::open(&store)?,

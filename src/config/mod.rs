@@ -107,8 +107,11 @@ pub struct Secrets {
     pub slack_signing_secret: Option<Secret>,
     /// Slack's bot token (`xoxb-…`, for Web API calls).
     pub slack_bot_token: Option<Secret>,
-    /// Per publisher name: the Statuspage API key or the webhook's `whsec_` secret.
+    /// Per publisher name: the Statuspage API key, the webhook's `whsec_` secret or an S3
+    /// mirror's secret access key.
     pub publishers: BTreeMap<String, Secret>,
+    /// Per S3 mirror publisher: the access key id (its secret key is in `publishers`).
+    pub mirror_key_ids: BTreeMap<String, Secret>,
     pub smtp_password: Option<Secret>,
     /// `storage.url` as resolved (it may carry a password); `None`: sled.
     pub storage_url: Option<Secret>,

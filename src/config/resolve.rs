@@ -77,6 +77,24 @@ impl Config {
             let (key, env_name) = match p {
                 PublisherConfig::Statuspage { .. } => ("api_key_file", p.secret_env()),
                 PublisherConfig::Webhook { .. } => ("secret_file", p.secret_env()),
+                // A directory mirror needs no secret.
+                PublisherConfig::Mirror { s3: None, .. } => continue,
+                PublisherConfig::Mirror { s3: Some(s3), .. } => {
+                    let env_name = format!("STATUSGATE_PUBLISHER_{}_ACCESS_KEY_ID", p.env_name());
+                    let path = format!("publishers.{}.s3.access_key_id_file", p.name());
+                    let file = s3.access_key_id_file.as_deref();
+                    match get(&path, &env_name, file) {
+                        Some(id) => {
+                            secrets.mirror_key_ids.insert(p.name().to_string(), id);
+                        }
+                        None if file.is_none() => missing.push(format!(
+                            "publishers.{}.s3: no access key id (access_key_id_file, or {env_name}[_FILE])",
+                            p.name()
+                        )),
+                        None => {}
+                    }
+                    ("s3.secret_access_key_file", p.secret_env())
+                }
             };
             let path = format!("publishers.{}.{key}", p.name());
             let Some(secret) = get(&path, &env_name, p.secret_file()) else {

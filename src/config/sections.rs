@@ -437,21 +437,71 @@ pub enum PublisherConfig {
         url: String,
         secret_file: Option<PathBuf>,
     },
+    /// The whole public page as static files, in a bucket or a directory.
+    Mirror {
+        name: String,
+        s3: Option<MirrorS3Config>,
+        dir: Option<PathBuf>,
+        #[serde(default = "ten_minutes")]
+        stale_after: Dur,
+    },
+}
+
+/// An S3-compatible bucket the mirror writes to (signature v4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorS3Config {
+    #[serde(default = "default_s3_endpoint")]
+    pub endpoint: String,
+    pub bucket: String,
+    #[serde(default = "default_s3_region")]
+    pub region: String,
+    /// Written before every path (`status/` puts the page under `status/index.html`).
+    #[serde(default)]
+    pub prefix: String,
+    /// `https://host/bucket/key` instead of `https://bucket.host/key` (MinIO, Ceph, moto).
+    #[serde(default)]
+    pub path_style: bool,
+    pub access_key_id_file: Option<PathBuf>,
+    pub secret_access_key_file: Option<PathBuf>,
+}
+
+fn default_s3_endpoint() -> String {
+    "https://s3.amazonaws.com".into()
+}
+fn default_s3_region() -> String {
+    "us-east-1".into()
+}
+fn ten_minutes() -> Dur {
+    Dur::secs(600)
 }
 
 impl PublisherConfig {
     pub fn name(&self) -> &str {
         match self {
-            PublisherConfig::Statuspage { name, .. } | PublisherConfig::Webhook { name, .. } => {
-                name
-            }
+            PublisherConfig::Statuspage { name, .. }
+            | PublisherConfig::Webhook { name, .. }
+            | PublisherConfig::Mirror { name, .. } => name,
         }
     }
 
     /// The environment variable that holds this publisher's secret:
-    /// `STATUSGATE_PUBLISHER_<NAME>_API_KEY` (Statuspage) or `…_SECRET` (webhook), with the
-    /// name upper-cased and anything but letters and digits as `_`.
+    /// `STATUSGATE_PUBLISHER_<NAME>_API_KEY` (Statuspage), `…_SECRET` (webhook) or
+    /// `…_SECRET_ACCESS_KEY` (S3 mirror), with the name as [`Self::env_name`] writes it.
     pub fn secret_env(&self) -> String {
+        let name = self.env_name();
+        match self {
+            PublisherConfig::Statuspage { .. } => format!("STATUSGATE_PUBLISHER_{name}_API_KEY"),
+            PublisherConfig::Webhook { .. } => format!("STATUSGATE_PUBLISHER_{name}_SECRET"),
+            PublisherConfig::Mirror { .. } => {
+                format!("STATUSGATE_PUBLISHER_{name}_SECRET_ACCESS_KEY")
+            }
+        }
+    }
+
+    /// The name as it appears in environment variables: upper-cased, anything but letters
+    /// and digits as `_`.
+    pub fn env_name(&self) -> String {
         let name: String = self
             .name()
             .chars()
@@ -463,16 +513,16 @@ impl PublisherConfig {
                 }
             })
             .collect();
-        match self {
-            PublisherConfig::Statuspage { .. } => format!("STATUSGATE_PUBLISHER_{name}_API_KEY"),
-            PublisherConfig::Webhook { .. } => format!("STATUSGATE_PUBLISHER_{name}_SECRET"),
-        }
+        name
     }
 
     pub(super) fn secret_file(&self) -> Option<&Path> {
         match self {
             PublisherConfig::Statuspage { api_key_file, .. } => api_key_file.as_deref(),
             PublisherConfig::Webhook { secret_file, .. } => secret_file.as_deref(),
+            PublisherConfig::Mirror { s3, .. } => s3
+                .as_ref()
+                .and_then(|s| s.secret_access_key_file.as_deref()),
         }
     }
 }

@@ -70,6 +70,23 @@ impl Config {
                     ("base_url", base_url)
                 }
                 PublisherConfig::Webhook { url, .. } => ("url", url),
+                PublisherConfig::Mirror {
+                    s3,
+                    dir,
+                    stale_after,
+                    ..
+                } => {
+                    problems.extend(mirror_problems(
+                        name,
+                        s3.as_ref(),
+                        dir.as_deref(),
+                        *stale_after,
+                    ));
+                    match s3 {
+                        Some(s3) => ("s3.endpoint", &s3.endpoint),
+                        None => continue,
+                    }
+                }
             };
             if let Err(e) = http_url(url) {
                 problems.push(format!("publishers.{name}.{key}: `{url}` {e}"));
@@ -169,6 +186,49 @@ impl Config {
 }
 
 /// An absolute http(s) URL with a host; what is wrong otherwise.
+/// What is wrong with a mirror's target: exactly one of `s3` and `dir`, a bucket name, a
+/// staleness that can be told apart from the refresh.
+fn mirror_problems(
+    name: &str,
+    s3: Option<&super::MirrorS3Config>,
+    dir: Option<&std::path::Path>,
+    stale_after: super::Dur,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    match (s3, dir) {
+        (Some(_), Some(_)) => out.push(format!(
+            "publishers.{name}: give either `s3` or `dir`, not both"
+        )),
+        (None, None) => out.push(format!(
+            "publishers.{name}: a mirror needs `s3: {{endpoint, bucket, …}}` or `dir: /path`"
+        )),
+        _ => {}
+    }
+    if let Some(s3) = s3 {
+        if s3.bucket.trim().is_empty() {
+            out.push(format!("publishers.{name}.s3.bucket: must not be empty"));
+        }
+        if s3.region.trim().is_empty() {
+            out.push(format!("publishers.{name}.s3.region: must not be empty"));
+        }
+        if s3.prefix.starts_with('/') || s3.prefix.contains("..") {
+            out.push(format!(
+                "publishers.{name}.s3.prefix: `{}` must be a relative key prefix such as `status/`",
+                s3.prefix
+            ));
+        }
+    }
+    if dir.is_some_and(|d| d.as_os_str().is_empty()) {
+        out.push(format!("publishers.{name}.dir: must not be empty"));
+    }
+    if stale_after.as_std() < std::time::Duration::from_secs(1) {
+        out.push(format!(
+            "publishers.{name}.stale_after: must be at least 1s"
+        ));
+    }
+    out
+}
+
 pub(super) fn http_url(url: &str) -> Result<(), String> {
     match reqwest::Url::parse(url) {
         Ok(u) if !matches!(u.scheme(), "http" | "https") => {

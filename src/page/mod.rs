@@ -8,6 +8,7 @@ mod audience;
 pub mod badge;
 pub mod feed;
 pub mod html;
+pub mod mirror;
 mod render;
 pub mod statuspage;
 pub mod uptime;

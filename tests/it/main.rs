@@ -17,6 +17,7 @@ mod ingest;
 mod lifecycle;
 mod maintenance;
 mod maintenance_publish;
+mod mirror;
 mod openapi;
 mod operations;
 mod page;

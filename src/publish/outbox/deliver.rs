@@ -19,6 +19,7 @@ use crate::draft::Drafts;
 use crate::metrics::Metrics;
 use crate::publish::outbox::{Attempt, Entry, EntryState, Outbox};
 use crate::publish::subscribers::{Channel, Subscriber, SubscriberState};
+use crate::publish::targets::mirror::{self, Mirror, Surface};
 use crate::publish::targets::statuspage::Statuspage;
 use crate::publish::targets::webhook::{SigningKey, WebhookSender};
 use crate::publish::targets::{Failure, FailureKind, Outcome, Targets};
@@ -38,6 +39,7 @@ enum Resolved {
         audience: Option<String>,
     },
     Email(Subscriber, String),
+    Mirror(Mirror),
     Gone(String),
 }
 
@@ -58,6 +60,8 @@ pub struct Worker {
     pub audiences: Arc<Vec<crate::publish::audience::Audience>>,
     /// How long a replica may stall holding its claim on entries before the database ends it.
     pub claim_stall: Duration,
+    /// The page as files, for mirrors (set by the wiring, which can reach the page).
+    pub surface: Option<Arc<dyn Surface>>,
 }
 
 impl Worker {
@@ -68,6 +72,19 @@ impl Worker {
         let mut busy: HashSet<String> = HashSet::new();
         let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
         let mut tasks: JoinSet<()> = JoinSet::new();
+        // Mirrors sync on a timer too; the first tick comes at once, so a start syncs them.
+        let mut refresh = self
+            .targets
+            .mirrors
+            .values()
+            .map(Mirror::refresh_every)
+            .min()
+            .map(|every| {
+                let mut t = tokio::time::interval(every);
+                // After a long pause, one sync, not a burst of them.
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            });
         loop {
             let wait = match self.dispatch(&mut busy, &mut running, &mut tasks) {
                 Ok(w) => w,
@@ -92,6 +109,11 @@ impl Worker {
                     }
                 }
                 _ = tokio::time::sleep(wait) => {}
+                _ = tick(&mut refresh) => {
+                    if let Err(e) = mirror::queue_syncs(&self.outbox, self.targets.mirrors.keys()) {
+                        tracing::error!(error = %e, "could not queue a mirror sync; will retry");
+                    }
+                }
                 _ = shutdown.cancelled() => break,
             }
         }
@@ -125,7 +147,9 @@ impl Worker {
                 next = next.min(until);
                 continue;
             }
-            let coalesce = self.targets.statuspages.contains_key(&target);
+            // One sync brings a mirror up to date with everything queued before it.
+            let coalesce = self.targets.statuspages.contains_key(&target)
+                || self.targets.mirrors.contains_key(&target);
             let mut work = Vec::new();
             for group in due(&entries, coalesce) {
                 match self.ready(&group[0])? {
@@ -199,6 +223,9 @@ impl Worker {
     fn resolve(&self, target: &str) -> Result<Resolved> {
         if let Some(sp) = self.targets.statuspages.get(target) {
             return Ok(Resolved::Statuspage(sp.clone()));
+        }
+        if let Some(m) = self.targets.mirrors.get(target) {
+            return Ok(Resolved::Mirror(m.clone()));
         }
         if let Some((url, key)) = self.targets.webhooks.get(target) {
             if let Some(reason) = self.health.is_disabled(target) {
@@ -276,6 +303,14 @@ impl Worker {
                     .await
             }
             Resolved::Email(s, to) => self.send_mail(&group[0], &s, &to).await,
+            Resolved::Mirror(m) => match &self.surface {
+                Some(surface) => m.deliver(&self.outbox, surface.as_ref()).await,
+                None => Err(Failure::transient(
+                    None,
+                    "the mirror has no page to render",
+                    None,
+                )),
+            },
         };
         self.record(group, result, now).await
     }
@@ -524,6 +559,16 @@ pub async fn refresh_draft(
 
 async fn drafts_durable(outbox: &Outbox) -> Result<()> {
     outbox.store().durable().await
+}
+
+/// The next tick of the mirrors' timer; never, without mirrors.
+async fn tick(timer: &mut Option<tokio::time::Interval>) {
+    match timer {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Per thread of a target's open entries, the group due next: the first pending entry, or

@@ -166,13 +166,15 @@ pub enum Message {
     Publication(Approved),
     /// The double opt-in mail to a new email subscriber.
     ConfirmSubscription,
+    /// A mirror's sync with nothing published (uptime bars move, the "as of" time ages).
+    MirrorRefresh,
 }
 
 impl Message {
     pub fn publication(&self) -> Option<&Approved> {
         match self {
             Message::Publication(a) => Some(a),
-            Message::ConfirmSubscription => None,
+            Message::ConfirmSubscription | Message::MirrorRefresh => None,
         }
     }
 }

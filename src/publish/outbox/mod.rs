@@ -139,6 +139,7 @@ impl Entry {
             (Message::Publication(a), _) => format!("{}-r{}/{target}", a.draft_id, a.revision),
             (_, Some(d)) => format!("{d}/{target}"),
             (Message::ConfirmSubscription, None) => format!("confirm/{target}"),
+            (Message::MirrorRefresh, None) => format!("refresh-{id}/{target}"),
         };
         Entry {
             id,
@@ -463,7 +464,11 @@ impl Outbox {
                             tx.put(&self.active, &e.id, e)?;
                         } else {
                             tx.remove(&self.active, &e.id)?;
-                            tx.put(&self.done, &e.id, e)?;
+                            // A mirror's timed sync, once done, is worth no record (one
+                            // every ten minutes would pile up).
+                            if e.message != Message::MirrorRefresh {
+                                tx.put(&self.done, &e.id, e)?;
+                            }
                         }
                     }
                     for a in audit {
@@ -555,6 +560,7 @@ pub fn delivery(
         page_name: config.page.name.clone(),
         audiences: Arc::new(crate::publish::audience::Audience::from_config(config)),
         claim_stall: config.storage.lease.0,
+        surface: None,
     };
     Ok(Delivery {
         outbox,

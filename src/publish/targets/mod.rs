@@ -3,10 +3,11 @@
 //!
 //! Inside, one module per kind of target: [`statuspage`] (Atlassian Statuspage's manage
 //! API), [`webhook`] (Standard Webhooks, for configured publishers and subscribers alike)
-//! and [`email`] (subscribers over SMTP); `send` is how the delivery worker hands one
+//! [`email`] (subscribers over SMTP) and [`mirror`] (the page as static files); `send` is how the delivery worker hands one
 //! outbox entry to a webhook or a mailbox. [`from_config`] builds the configured ones.
 
 pub mod email;
+pub mod mirror;
 mod send;
 pub mod statuspage;
 pub mod webhook;
@@ -116,6 +117,7 @@ pub struct Targets {
     pub statuspages: BTreeMap<String, Statuspage>,
     pub webhooks: BTreeMap<String, (String, SigningKey)>,
     pub mailer: Option<Mailer>,
+    pub mirrors: BTreeMap<String, mirror::Mirror>,
 }
 
 /// The configured publishers with their secrets; Statuspage publishers that share an API
@@ -125,11 +127,13 @@ pub fn from_config(config: &crate::config::Config) -> std::result::Result<Target
     let mut out = Targets::default();
     let mut limiters = std::collections::HashMap::new();
     for p in &config.publishers {
-        let secret = config
-            .secrets
-            .publishers
-            .get(p.name())
-            .ok_or_else(|| format!("publishers.{}: no secret configured", p.name()))?;
+        let secret = || {
+            config
+                .secrets
+                .publishers
+                .get(p.name())
+                .ok_or_else(|| format!("publishers.{}: no secret configured", p.name()))
+        };
         match p {
             PublisherConfig::Statuspage {
                 name,
@@ -139,6 +143,7 @@ pub fn from_config(config: &crate::config::Config) -> std::result::Result<Target
                 deliver_notifications,
                 ..
             } => {
+                let secret = secret()?;
                 let limiter = limiters
                     .entry(secret.expose().to_string())
                     .or_insert_with(statuspage::key_limiter)
@@ -155,9 +160,31 @@ pub fn from_config(config: &crate::config::Config) -> std::result::Result<Target
                 out.statuspages.insert(name.clone(), sp);
             }
             PublisherConfig::Webhook { name, url, .. } => {
-                let key = webhook::SigningKey::parse(secret.expose())
+                let key = webhook::SigningKey::parse(secret()?.expose())
                     .map_err(|e| config.place(&format!("publishers.{name}.secret_file: {e}")))?;
                 out.webhooks.insert(name.clone(), (url.clone(), key));
+            }
+            PublisherConfig::Mirror {
+                name,
+                s3,
+                dir,
+                stale_after,
+            } => {
+                let dest = match (s3, dir) {
+                    (Some(s3), None) => {
+                        let id = config.secrets.mirror_key_ids.get(name).ok_or_else(|| {
+                            format!("publishers.{name}.s3: no access key id configured")
+                        })?;
+                        mirror::Dest::s3(s3, id, secret()?)
+                            .map_err(|e| config.place(&format!("publishers.{name}.{e}")))?
+                    }
+                    (None, Some(dir)) => mirror::Dest::Dir(dir.clone()),
+                    _ => return Err(format!("publishers.{name}: give either `s3` or `dir`")),
+                };
+                out.mirrors.insert(
+                    name.clone(),
+                    mirror::Mirror::new(name, dest, stale_after.as_std()),
+                );
             }
         }
     }

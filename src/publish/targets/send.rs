@@ -94,6 +94,9 @@ impl Worker {
                 );
                 email::confirm_text(&self.page_name, &confirm_url, &unsubscribe_url)
             }
+            Message::MirrorRefresh => {
+                return Err(Failure::permanent(0, "a mirror refresh is not for email"))
+            }
             Message::Publication(a) => {
                 let chosen = s.only(&self.outbox.infos());
                 let only = chosen.as_deref();
