@@ -100,6 +100,7 @@ fn component_infos(catalog: &Catalog) -> Vec<publish::ComponentInfo> {
             position: c.position,
             public: c.public,
             depends_on: c.depends_on.clone(),
+            slo: c.slo,
         })
         .collect()
 }

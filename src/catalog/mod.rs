@@ -38,6 +38,8 @@ pub struct Component {
     pub public: bool,
     /// Order of declaration across files.
     pub position: usize,
+    /// Its service level objective, shown on the page with its error budget.
+    pub slo: Option<crate::vocab::Slo>,
 }
 
 /// What the catalog says about one alert.

@@ -8,6 +8,7 @@ pub mod badge;
 pub mod feed;
 pub mod html;
 mod render;
+pub mod slo;
 pub mod statuspage;
 pub mod uptime;
 
@@ -172,6 +173,7 @@ pub fn router(state: PageState) -> Router {
             json_route("active"),
         )
         .route("/api/v2/uptime.json", json_route("uptime"))
+        .route("/api/v2/slo.json", json_route("slo"))
         .with_state(state)
 }
 
