@@ -201,7 +201,7 @@ async fn a_pending_draft_shows_the_budget_left_and_what_its_incident_burned() {
     let burned = number(&b["burned_by_incident_minutes"], "burned minutes");
     let share = number(&b["burned_by_incident"], "burned share");
     // 1.5 s and more of 86.4 s.
-    assert!(burned >= 0.02 && burned < 1.44, "{full:#}");
+    assert!((0.02..1.44).contains(&burned), "{full:#}");
     assert!(share > 0.015 && share < 1.0, "{full:#}");
     let left = number(&b["budget_remaining"], "budget left");
     assert!(
@@ -229,7 +229,7 @@ async fn days_before_a_fresh_start_are_no_data_and_the_headline_says_over_how_ma
     // Half a second of outage against the whole day, not against the seconds since the
     // start (which made it about 70%).
     let pct = number(&api["uptime_percent"], "api uptime");
-    assert!(pct >= 99.99 && pct < 100.0, "{api:#}");
+    assert!((99.99..100.0).contains(&pct), "{api:#}");
     for c in [web, api] {
         assert_eq!(c["days_with_data"], 1, "{c:#}");
         let days = c["days"].as_array().unwrap();
