@@ -96,6 +96,9 @@ struct SloView {
     window: String,
     budget_percent: String,
     budget_minutes: String,
+    /// The days the availability is over: `3 days (30-day window)`.
+    over: String,
+    collecting: bool,
     points: String,
     label: String,
 }
@@ -120,6 +123,15 @@ impl SloView {
             ),
             _ => ("collecting".into(), "collecting".into(), String::new()),
         };
+        let over = if l.days == l.slo.window_days {
+            window.clone()
+        } else {
+            format!(
+                "{} ({}-day window)",
+                uptime::days_text(l.days),
+                l.slo.window_days
+            )
+        };
         let label = if l.collecting() {
             format!("{name}: service level data is still being collected")
         } else {
@@ -136,6 +148,8 @@ impl SloView {
             window,
             budget_percent,
             budget_minutes,
+            over,
+            collecting: l.collecting(),
             points: slo::chart_points(l),
             label,
         }
