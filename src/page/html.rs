@@ -136,8 +136,9 @@ impl SloView {
             format!("{name}: service level data is still being collected")
         } else {
             format!(
-                "{name}: {availability} availability over {} of a {window} window (target {}%), {budget_percent} of the error budget left",
+                "{name}: {availability} availability over {} of a {}-day window (target {}%), {budget_percent} of the error budget left",
                 uptime::days_text(l.days),
+                l.slo.window_days,
                 l.slo.target
             )
         };
