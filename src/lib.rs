@@ -101,6 +101,7 @@ fn component_infos(catalog: &Catalog) -> Vec<publish::ComponentInfo> {
             public: c.public,
             depends_on: c.depends_on.clone(),
             audiences: c.audiences.clone(),
+            slo: c.slo,
         })
         .collect()
 }
@@ -210,7 +211,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         metrics.clone(),
         lock.clone(),
     )
-    .with_outbox(delivery.outbox.clone());
+    .with_outbox(delivery.outbox.clone())
+    .with_shares(page::uptime::Shares::from_config(&config));
     // Several replicas: what another one writes wakes the work and the page here too.
     recorder.follow_other_replicas();
     delivery.outbox.follow_other_replicas();
@@ -314,6 +316,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             chat: chat.clone(),
             targets: Some(delivery.health.clone()),
             leases: leases.clone(),
+            levels: Some(approvals.levels().clone()),
         }))
         .merge(ingest::pagerduty::router(pagerduty_ingest(
             &config,

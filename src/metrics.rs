@@ -1,6 +1,7 @@
 //! Prometheus metrics, with the names DESIGN.md "Operations" fixes.
 
 use std::collections::HashSet;
+use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -46,6 +47,11 @@ struct WorkLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ComponentLabel {
+    component: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TargetLabel {
     target: String,
 }
@@ -80,6 +86,7 @@ pub struct Metrics {
     store_bytes: Gauge,
     breaker_open: Family<TargetLabel, Gauge>,
     lease_held: Family<WorkLabel, Gauge>,
+    error_budget: Family<ComponentLabel, Gauge<f64, AtomicU64>>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -192,7 +199,14 @@ impl Metrics {
             "Whether this replica holds the lease of a kind of once-only work (always 1 on sled)",
             lease_held.clone(),
         );
+        let error_budget = Family::<ComponentLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "statusgate_error_budget_remaining_ratio",
+            "Share of a component's error budget left over its objective's window (below 0 when overspent; absent while collecting)",
+            error_budget.clone(),
+        );
         Metrics {
+            error_budget,
             registry,
             slack_calls,
             webhooks,
@@ -218,6 +232,19 @@ impl Metrics {
         self.lease_held
             .get_or_create(&WorkLabel { work: work.into() })
             .set(i64::from(held));
+    }
+
+    /// The error budget left per component with an objective (read at scrape time);
+    /// components no longer listed drop out.
+    pub fn error_budgets(&self, left: &[(String, f64)]) {
+        self.error_budget.clear();
+        for (component, ratio) in left {
+            self.error_budget
+                .get_or_create(&ComponentLabel {
+                    component: component.clone(),
+                })
+                .set(*ratio);
+        }
     }
 
     pub fn publish_breaker(&self, target: &str, open: bool) {

@@ -27,6 +27,8 @@ pub struct OpsState {
     pub targets: Option<crate::publish::outbox::health::Health>,
     /// Which once-only work this replica runs (detail only).
     pub leases: crate::store::Leases,
+    /// Service levels, for the error budget gauge.
+    pub levels: Option<crate::page::slo::Levels>,
 }
 
 /// The OpenAPI description of the operations endpoints.
@@ -198,6 +200,18 @@ async fn readyz(State(s): State<OpsState>) -> Response {
 async fn metrics(State(s): State<OpsState>) -> Response {
     for lease in s.leases.views() {
         s.metrics.lease_held(&lease.work, lease.held);
+    }
+    if let Some(levels) = &s.levels {
+        match levels.all(chrono::Utc::now()) {
+            Ok(all) => {
+                let left: Vec<(String, f64)> = all
+                    .iter()
+                    .filter_map(|(id, l)| Some((id.clone(), l.budget_remaining()?)))
+                    .collect();
+                s.metrics.error_budgets(&left);
+            }
+            Err(e) => tracing::warn!(error = %e, "could not compute error budgets for /metrics"),
+        }
     }
     let text = s.metrics.render(s.store.size_on_disk(), &s.signals);
     let mut response = text.into_response();

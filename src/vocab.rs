@@ -264,3 +264,20 @@ impl Source {
         }
     }
 }
+
+/// A component's service level objective (`slo:` in its mapping file): the share of time
+/// it should be available, in percent, over a rolling window of whole UTC days.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Slo {
+    /// Percent, in (0, 100): `99.95`.
+    pub target: f64,
+    /// Days, from 1 to 365.
+    pub window_days: u32,
+}
+
+impl Slo {
+    /// The window as written in mapping files and JSON: `30d`.
+    pub fn window(&self) -> String {
+        format!("{}d", self.window_days)
+    }
+}

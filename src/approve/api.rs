@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use super::budget::DraftView;
 use super::incident_drafts::create_incident_draft;
 use super::{Approvals, ApproveError, DraftPatch};
 use crate::audit::Audit;
@@ -95,7 +96,7 @@ struct DraftQuery {
 #[derive(ToSchema)]
 #[allow(dead_code)] // Describes the JSON the handler writes; only its schema is used.
 struct DraftList {
-    drafts: Vec<Draft>,
+    drafts: Vec<DraftView>,
     /// What approvers must know now: an open storm breaker, a silent watchdog.
     banners: Vec<Banner>,
 }
@@ -164,18 +165,24 @@ async fn list_drafts(
                 .map_err(|e| ApiError::unprocessable(e.to_string()))?,
         ),
     };
-    let drafts = s.approvals.drafts().list(state)?;
+    let drafts: Vec<DraftView> = s
+        .approvals
+        .drafts()
+        .list(state)?
+        .into_iter()
+        .map(|d| s.approvals.view(d))
+        .collect();
     Ok(Json(json!({ "drafts": drafts, "banners": s.signals.banners() })).into_response())
 }
 
-/// One draft, with its alerts, history and earlier revisions.
+/// One draft, with its alerts, history, earlier revisions and the error budgets it affects.
 #[utoipa::path(
     get,
     path = "/api/v1/drafts/{id}",
     tag = "drafts",
     params(DraftId),
     responses(
-        (status = 200, description = "The draft", body = Draft),
+        (status = 200, description = "The draft", body = DraftView),
         NoDraft,
     ),
     security(("bearer" = ["reader"])),
@@ -186,7 +193,7 @@ async fn get_draft(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let draft = s.approvals.drafts().get(&id)?.or_missing("draft", &id)?;
-    Ok(Json(draft).into_response())
+    Ok(Json(s.approvals.view(draft)).into_response())
 }
 
 /// Edits a pending draft: a new revision, edited text redacted, the editor recorded.

@@ -2,6 +2,7 @@
 //! approval of the revision they saw publishes it. Every step is in the audit log.
 
 pub mod api;
+pub mod budget;
 pub mod incident_drafts;
 pub mod maintenance;
 pub mod slack;
@@ -17,6 +18,8 @@ use tokio::sync::Mutex;
 use crate::audit::AuditEntry;
 use crate::draft::{Draft, DraftKind, Drafts};
 use crate::metrics::Metrics;
+use crate::page::slo::Levels;
+use crate::page::uptime::Shares;
 use crate::publish::outbox::Outbox;
 use crate::publish::{Incident, PublicState, Publication};
 use crate::store::StoreError;
@@ -99,6 +102,8 @@ pub struct Approvals {
     lock: Arc<Mutex<()>>,
     /// External targets' deliveries, queued in the approval's own transaction.
     outbox: Option<Outbox>,
+    /// Service levels, for the error budget a draft affects.
+    levels: Levels,
 }
 
 impl Approvals {
@@ -109,12 +114,23 @@ impl Approvals {
         lock: Arc<Mutex<()>>,
     ) -> Self {
         Approvals {
+            levels: Levels::new(public.clone(), Shares::default()),
             drafts,
             public,
             metrics,
             lock,
             outbox: None,
         }
+    }
+
+    /// Counts downtime with these shares (the `uptime:` configuration), as the page does.
+    pub fn with_shares(mut self, shares: Shares) -> Self {
+        self.levels = Levels::new(self.public.clone(), shares);
+        self
+    }
+
+    pub fn levels(&self) -> &Levels {
+        &self.levels
     }
 
     /// Queues a delivery to every external target with each approval.

@@ -10,7 +10,7 @@ use super::lines::child;
 use super::load::{Builder, Doc, Ref};
 use super::matcher::Matcher;
 use super::{Component, Labels, Route, TestCase};
-use crate::vocab::ComponentStatus;
+use crate::vocab::{ComponentStatus, Slo};
 
 const COMPONENT_KEYS: &[&str] = &[
     "id",
@@ -20,7 +20,9 @@ const COMPONENT_KEYS: &[&str] = &[
     "depends_on",
     "public",
     "audiences",
+    "slo",
 ];
+const SLO_KEYS: &[&str] = &["target", "window"];
 const ROUTE_KEYS: &[&str] = &[
     "name",
     "match",
@@ -57,6 +59,9 @@ impl Builder {
         let group = self.string(doc, path, map, "group", false);
         let description = self.string(doc, path, map, "description", false);
         let public = self.boolean(doc, path, map, "public").unwrap_or(true);
+        let slo = map
+            .get("slo")
+            .and_then(|v| self.slo(doc, &child(path, "slo"), v));
         let mut depends_on = Vec::new();
         for (dep, dep_path) in self.strings(doc, path, map, "depends_on") {
             self.refer(doc, &dep_path, &dep, format!("component `{id}` depends on"));
@@ -100,7 +105,64 @@ impl Builder {
             public,
             audiences,
             position,
+            slo,
         });
+    }
+
+    /// `slo: {target: 99.95, window: 30d}`: a target in (0, 100) percent over 1 to 365 days.
+    fn slo(&mut self, doc: &Doc, path: &str, v: &Value) -> Option<Slo> {
+        let map = self.mapping(doc, path, v, "`slo`", SLO_KEYS)?;
+        let target = match map.get("target") {
+            None => {
+                self.problem(
+                    doc,
+                    path,
+                    "`slo` is missing `target` (a percentage such as 99.9)".into(),
+                );
+                None
+            }
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(t) if t > 0.0 && t < 100.0 => Some(t),
+                _ => {
+                    let reason =
+                        format!("`slo.target` must be a percentage above 0 and below 100, not {n}");
+                    self.problem(doc, &child(path, "target"), reason);
+                    None
+                }
+            },
+            Some(other) => {
+                let shown = scalar(other).unwrap_or_else(|| "a collection".into());
+                let reason = format!("`slo.target` must be a number such as 99.9, not `{shown}`");
+                self.problem(doc, &child(path, "target"), reason);
+                None
+            }
+        };
+        let window = match map.get("window") {
+            None => {
+                self.problem(
+                    doc,
+                    path,
+                    "`slo` is missing `window` (days, such as 30d)".into(),
+                );
+                None
+            }
+            Some(w) => {
+                let text = scalar(w).unwrap_or_default();
+                let days = text
+                    .strip_suffix('d')
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .filter(|d| (1..=365).contains(d));
+                if days.is_none() {
+                    let reason = format!("`slo.window` must be whole days from 1d to 365d (such as 30d), not `{text}`");
+                    self.problem(doc, &child(path, "window"), reason);
+                }
+                days
+            }
+        };
+        Some(Slo {
+            target: target?,
+            window_days: window?,
+        })
     }
 
     pub(super) fn route(&mut self, doc: &Doc, path: &str, v: &Value) {
@@ -458,5 +520,34 @@ mod tests {
             Some("component")
         );
         assert_eq!(nearest("zzz", ROUTE_KEYS.iter().copied()), None);
+    }
+
+    #[test]
+    fn slo_is_read_and_a_bad_one_is_refused_at_its_line() {
+        let good = "components:\n  - id: api\n    slo: {target: 99.95, window: 30d}\n";
+        let c = super::super::Catalog::from_sources(&[("m.yaml".into(), good.into())]).unwrap();
+        let slo = c.component("api").and_then(|c| c.slo).unwrap();
+        assert_eq!((slo.target, slo.window_days), (99.95, 30));
+        let bad = "components:\n  - id: api\n    slo:\n      target: 100\n      window: 400d\n  - id: web\n    slo: {target: 99, windw: 7d}\n";
+        let e = super::super::Catalog::from_sources(&[("m.yaml".into(), bad.into())]).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains(
+                "m.yaml:4: `slo.target` must be a percentage above 0 and below 100, not 100"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("m.yaml:5: `slo.window` must be whole days from 1d to 365d"),
+            "{text}"
+        );
+        assert!(
+            text.contains("m.yaml:7: unknown field `windw`, did you mean `window`?"),
+            "{text}"
+        );
+        assert!(
+            text.contains("m.yaml:7: `slo` is missing `window`"),
+            "{text}"
+        );
     }
 }

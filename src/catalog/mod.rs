@@ -40,6 +40,8 @@ pub struct Component {
     pub audiences: Vec<String>,
     /// Order of declaration across files.
     pub position: usize,
+    /// Its service level objective, shown on the page with its error budget.
+    pub slo: Option<crate::vocab::Slo>,
 }
 
 /// What the catalog says about one alert.

@@ -126,12 +126,39 @@ fn documents() -> Vec<(
                     "days": {"type": "integer", "description": "How many days each history covers"},
                     "components": {"type": "array", "items": {
                         "type": "object",
-                        "required": ["id", "name", "uptime_percent", "days"],
+                        "required": ["id", "name", "uptime_percent", "days_with_data", "days"],
                         "properties": {
                             "id": {"type": "string"},
                             "name": {"type": "string"},
-                            "uptime_percent": {"type": ["number", "null"], "description": "Null before any history exists"},
+                            "uptime_percent": {"type": ["number", "null"], "description": "Over the days with history; null before any history exists"},
+                            "days_with_data": {"type": "integer", "description": "How many days `uptime_percent` is over (a day counts whole once the component exists in it)"},
                             "days": {"type": "array", "items": {"type": "object"}, "description": "Oldest first"},
+                        },
+                    }},
+                },
+            }),
+            "statuspage",
+        ),
+        (
+            "/api/v2/slo.json",
+            "Every public component with a service level objective: availability and error budget left (statusgate's own document)",
+            json_type,
+            json!({
+                "type": "object",
+                "required": ["page", "components"],
+                "properties": {
+                    "page": {"$ref": "#/components/schemas/SpPage"},
+                    "components": {"type": "array", "items": {
+                        "allOf": [{"$ref": "#/components/schemas/Slo"}],
+                        "type": "object",
+                        "required": ["id", "name", "state", "days", "budget_minutes", "budget_remaining_minutes"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "name": {"type": "string"},
+                            "state": {"type": "string", "enum": ["plenty", "low", "exhausted", "collecting"], "description": "`low`: under 25% of the budget left"},
+                            "days": {"type": "integer", "description": "Days of the window with history"},
+                            "budget_minutes": {"type": "number", "description": "The whole window's budget, (100 − target)% of it"},
+                            "budget_remaining_minutes": {"type": ["number", "null"], "description": "Negative when overspent; null while collecting"},
                         },
                     }},
                 },
@@ -311,6 +338,21 @@ fn schemas_v2() -> Map<String, Value> {
                 "group": {"type": "boolean"},
                 "only_show_if_degraded": {"type": "boolean"},
                 "components": {"type": "array", "items": {"type": "string"}},
+                "slo": {"$ref": "#/components/schemas/Slo"},
+            },
+        }),
+    );
+    out.insert(
+        "Slo".into(),
+        json!({
+            "type": "object",
+            "description": "statusgate's extra field: the component's service level objective and where it stands (only on components that declare one)",
+            "required": ["target", "window", "availability", "budget_remaining"],
+            "properties": {
+                "target": {"type": "number", "description": "Percent, e.g. 99.95"},
+                "window": {"type": "string", "description": "Whole days, e.g. `30d`"},
+                "availability": {"type": ["number", "null"], "description": "Percent over the window's days with history, from the published status history with the `uptime` weights; null while collecting"},
+                "budget_remaining": {"type": ["number", "null"], "description": "1 − downtime ÷ ((100 − target)% × window); below 0 when overspent; null while collecting"},
             },
         }),
     );

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::slo::{self, Level};
 use super::statuspage;
 use super::uptime::{self, Uptime};
 use crate::config::PageConfig;
@@ -23,6 +24,8 @@ pub struct Snapshot {
     /// Latest window first.
     pub maintenances: Vec<Maintenance>,
     pub uptime: BTreeMap<String, Uptime>,
+    /// Components with an objective, by id.
+    pub levels: BTreeMap<String, Level>,
     pub indicator: Impact,
     pub updated_at: DateTime<Utc>,
 }
@@ -105,6 +108,79 @@ struct ComponentView {
     uptime: String,
     uptime_label: String,
     days: Vec<DayView>,
+    slo: Option<SloView>,
+}
+
+/// A component's objective, its availability and the error budget left, in words, with
+/// the budget-burn chart's points (an inline SVG; no script).
+#[derive(Serialize)]
+struct SloView {
+    /// `plenty`, `low`, `exhausted` or `collecting`: the colour.
+    state: &'static str,
+    availability: String,
+    target: String,
+    window: String,
+    budget_percent: String,
+    budget_minutes: String,
+    /// The days the availability is over: `3 days (30-day window)`.
+    over: String,
+    collecting: bool,
+    points: String,
+    label: String,
+}
+
+impl SloView {
+    fn new(name: &str, l: &Level) -> SloView {
+        let window = uptime::days_text(l.slo.window_days);
+        let (availability, budget_percent, budget_minutes) = match (
+            l.availability(),
+            l.budget_remaining(),
+            l.remaining_minutes(),
+        ) {
+            (Some(a), Some(_), Some(m)) if m < 0.0 => (
+                format!("{a}%"),
+                "0%".into(),
+                format!("overspent by {} min", -m),
+            ),
+            (Some(a), Some(r), Some(m)) => (
+                format!("{a}%"),
+                format!("{}%", (r * 1000.0).floor() / 10.0),
+                format!("{m} of {} min", l.budget_minutes()),
+            ),
+            _ => ("collecting".into(), "collecting".into(), String::new()),
+        };
+        let over = if l.days == l.slo.window_days {
+            window.clone()
+        } else {
+            format!(
+                "{} ({}-day window)",
+                uptime::days_text(l.days),
+                l.slo.window_days
+            )
+        };
+        let label = if l.collecting() {
+            format!("{name}: service level data is still being collected")
+        } else {
+            format!(
+                "{name}: {availability} availability over {} of a {}-day window (target {}%), {budget_percent} of the error budget left",
+                uptime::days_text(l.days),
+                l.slo.window_days,
+                l.slo.target
+            )
+        };
+        SloView {
+            state: l.state(),
+            availability,
+            target: format!("{}%", l.slo.target),
+            window,
+            budget_percent,
+            budget_minutes,
+            over,
+            collecting: l.collecting(),
+            points: slo::chart_points(l),
+            label,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -284,15 +360,12 @@ pub fn index<'a>(page: &'a PageConfig, link: &'a Links, s: &Snapshot) -> IndexVi
             status: c.status.as_str(),
             status_label: c.status.label(),
             icon: icon(c.status),
-            uptime: figure
-                .map(uptime::format_percent)
-                .unwrap_or_else(|| "no data".into()),
+            uptime: up.map_or_else(|| "no data".into(), Uptime::headline),
             uptime_label: match figure {
-                Some(p) => format!(
-                    "{}: {} uptime over the last {} days",
+                Some(_) => format!(
+                    "{}: {} (days before it existed have no data)",
                     c.info.name,
-                    uptime::format_percent(p),
-                    uptime::DAYS
+                    up.map(Uptime::headline).unwrap_or_default(),
                 ),
                 None => format!("{}: no uptime data yet", c.info.name),
             },
@@ -307,6 +380,10 @@ pub fn index<'a>(page: &'a PageConfig, link: &'a Links, s: &Snapshot) -> IndexVi
                         .collect()
                 })
                 .unwrap_or_default(),
+            slo: s
+                .levels
+                .get(&c.info.id)
+                .map(|l| SloView::new(&c.info.name, l)),
         };
         match groups.iter_mut().find(|g| g.name == c.info.group) {
             Some(g) => {

@@ -10,6 +10,7 @@ pub mod feed;
 pub mod html;
 pub mod mirror;
 mod render;
+pub mod slo;
 pub mod statuspage;
 pub mod uptime;
 
@@ -204,6 +205,7 @@ pub fn router(state: PageState) -> Router {
             json_route("active"),
         )
         .route("/api/v2/uptime.json", json_route("uptime"))
+        .route("/api/v2/slo.json", json_route("slo"))
         .with_state(state)
 }
 

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::html::{self, Snapshot};
-use super::{badge, feed, statuspage, uptime, PageState, EXTRA_CACHE};
+use super::{badge, feed, slo, statuspage, uptime, PageState, EXTRA_CACHE};
 use crate::http::ApiError;
 use crate::publish::{Incident, Maintenance, StatusChange};
 use crate::vocab::{Impact, IncidentStatus};
@@ -79,6 +79,7 @@ impl PageState {
                 (c.info.id.clone(), u)
             })
             .collect();
+        let levels = slo::levels(&components, &history, &first_seen, now, &self.shares);
         let unresolved: Vec<Incident> = incidents
             .iter()
             .filter(|i| !i.status.is_closed())
@@ -100,6 +101,7 @@ impl PageState {
             incidents,
             maintenances,
             uptime,
+            levels,
             indicator,
             updated_at,
         })
@@ -120,7 +122,23 @@ impl PageState {
         };
         let page = statuspage::page(&meta);
         let status = statuspage::status(s.indicator);
-        let comps = statuspage::components(&s.components, &meta.id, s.updated_at);
+        let mut comps = statuspage::components(&s.components, &meta.id, s.updated_at);
+        // An extra field on components with an objective; Statuspage clients ignore it.
+        for c in &mut comps {
+            let level = c["id"]
+                .as_str()
+                .filter(|_| c["group"] == false)
+                .and_then(|id| s.levels.get(id));
+            if let Some(level) = level {
+                c["slo"] = level.json();
+            }
+        }
+        let slo_doc = json!({
+            "page": page,
+            "components": s.components.iter().filter_map(|c| {
+                s.levels.get(&c.info.id).map(|l| l.detail_json(c))
+            }).collect::<Vec<_>>(),
+        });
         let inc = |list: &mut dyn Iterator<Item = &Incident>| -> Vec<Value> {
             list.take(50)
                 .map(|i| statuspage::incident(i, &s.components, &meta.id, &self.public_url))
@@ -155,6 +173,7 @@ impl PageState {
                     "id": c.info.id,
                     "name": c.info.name,
                     "uptime_percent": u.and_then(uptime::Uptime::percent),
+                    "days_with_data": u.map_or(0, uptime::Uptime::days_with_data),
                     "days": u.map(|u| u.days.iter().map(uptime::day_json).collect::<Vec<_>>()).unwrap_or_default(),
                 })
             }).collect::<Vec<_>>(),
@@ -209,6 +228,7 @@ impl PageState {
                 json_bytes(&json!({"page": page, "scheduled_maintenances": active})),
             ),
             ("uptime", json_bytes(&uptime_doc)),
+            ("slo", json_bytes(&slo_doc)),
             (
                 "atom",
                 Bytes::from(feed::atom(

@@ -2,7 +2,9 @@
 //! per UTC day, the time spent in each status, the downtime it amounts to (each status
 //! counts with its configured share, `uptime:` in the config), and the uptime percentage.
 //! Everything is derived from the stored history and the clock, so the numbers are the
-//! same after a restart; days before a component first appeared have no data.
+//! same after a restart. Days before a component first appeared have no data; a day counts
+//! whole once the component exists in it (the part of today not yet lived counts as up), so
+//! a short outage on a first day is weighed against that day, not against a minute.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{json, Map, Value};
@@ -13,6 +15,9 @@ use crate::vocab::ComponentStatus;
 
 /// How many days the page shows.
 pub const DAYS: u32 = 90;
+
+/// Milliseconds in a UTC day.
+pub const DAY_MS: i64 = 86_400_000;
 
 /// The share of time counted as downtime, per status.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,12 +49,19 @@ pub struct Day {
     pub downtime: f64,
     /// The worst status seen that day; `None` when there is no data.
     pub worst: Option<ComponentStatus>,
+    /// Milliseconds the day counts for: all of it once the component exists in it, none
+    /// before.
+    pub counted: i64,
 }
 
 impl Day {
-    /// Milliseconds with data (the component existed, the day had begun).
+    /// Milliseconds measured so far (today: up to now).
     pub fn observed(&self) -> i64 {
         self.millis.iter().sum()
+    }
+
+    pub fn has_data(&self) -> bool {
+        self.counted > 0
     }
 
     pub fn minutes(&self, status: ComponentStatus) -> f64 {
@@ -57,7 +69,7 @@ impl Day {
     }
 
     pub fn uptime_percent(&self) -> Option<f64> {
-        percent(self.observed(), self.downtime)
+        percent(self.counted, self.downtime)
     }
 }
 
@@ -69,11 +81,41 @@ pub struct Uptime {
 }
 
 impl Uptime {
-    /// The uptime over the whole window; `None` with no data at all.
+    /// The uptime over the days with data; `None` with no data at all.
     pub fn percent(&self) -> Option<f64> {
-        let observed = self.days.iter().map(Day::observed).sum();
-        let downtime = self.days.iter().map(|d| d.downtime).sum();
-        percent(observed, downtime)
+        let counted = self.days.iter().map(|d| d.counted).sum();
+        percent(counted, self.downtime())
+    }
+
+    /// How many days the figure is over.
+    pub fn days_with_data(&self) -> u32 {
+        self.days.iter().filter(|d| d.has_data()).count() as u32
+    }
+
+    /// Weighted downtime over the whole window, in milliseconds.
+    pub fn downtime(&self) -> f64 {
+        self.days.iter().map(|d| d.downtime).sum()
+    }
+
+    /// `99.98% uptime over 3 days`, or `no data`.
+    pub fn headline(&self) -> String {
+        match self.percent() {
+            Some(p) => format!(
+                "{} uptime over {}",
+                format_percent(p),
+                days_text(self.days_with_data())
+            ),
+            None => "no data".into(),
+        }
+    }
+}
+
+/// `1 day`, `3 days`.
+pub fn days_text(n: u32) -> String {
+    if n == 1 {
+        "1 day".into()
+    } else {
+        format!("{n} days")
     }
 }
 
@@ -117,15 +159,20 @@ pub fn compute(
     for back in (0..days).rev() {
         let date = today - Duration::days(i64::from(back));
         let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-        let start = midnight.max(existed);
-        let end = (midnight + Duration::days(1)).min(now);
+        let next = midnight + Duration::days(1);
+        // The day counts (whole, from midnight) once the component exists in a part of it
+        // already lived.
+        let start = midnight;
+        let end = next.min(now);
         let mut day = Day {
             date,
             millis: [0; 5],
             downtime: 0.0,
             worst: None,
+            counted: 0,
         };
-        if end > start {
+        if existed < next && midnight.max(existed) < now {
+            day.counted = DAY_MS;
             let mut at = start;
             let mut status = status_at(start);
             let inside = changes.iter().filter(|c| c.at > start && c.at < end);
@@ -337,11 +384,34 @@ mod tests {
         let u = run(&[], at(10, 12, 0), at(11, 12, 0), 5);
         let pct: Vec<Option<f64>> = u.days.iter().map(Day::uptime_percent).collect();
         assert_eq!(pct, vec![None, None, None, Some(100.0), Some(100.0)]);
-        // The day it appeared counts from that moment: 12 hours observed.
-        assert_eq!(u.days[3].minutes(Operational), 720.0);
+        // The day it appeared counts whole; today is measured up to now.
+        assert_eq!(u.days[3].minutes(Operational), 1440.0);
         assert_eq!(u.days[4].minutes(Operational), 720.0);
+        assert_eq!(u.days[4].counted, DAY_MS);
         assert_eq!(describe(&u.days[0]), "7 Mar 2026: no data");
+        assert_eq!(u.days[0].worst, None);
         assert_eq!(u.percent(), Some(100.0));
+        assert_eq!(u.days_with_data(), 2);
+        assert_eq!(u.headline(), "100% uptime over 2 days");
+    }
+
+    #[test]
+    fn a_short_outage_just_after_a_fresh_start_is_weighed_against_the_whole_day() {
+        // Started at 13:00, down for 20 seconds at 13:01, read at 13:02. Counted from the
+        // start this was 20 s of 120 s (83%); against the day it is 20 s of 86 400 s.
+        let start = at(10, 13, 1);
+        let history = outage(start, start + Duration::seconds(20), MajorOutage);
+        let u = run(&history, at(10, 13, 0), at(10, 13, 2), DAYS);
+        assert_eq!(u.days.len(), 90);
+        assert!(u.days[..89]
+            .iter()
+            .all(|d| !d.has_data() && d.worst.is_none()));
+        // 1 − 20/86 400 = 99.9768…%, shown rounded down.
+        assert_eq!(u.percent(), Some(99.97));
+        assert_eq!(u.days[89].uptime_percent(), Some(99.97));
+        assert_eq!(u.days_with_data(), 1);
+        assert_eq!(u.headline(), "99.97% uptime over 1 day");
+        assert_eq!(day_json(&u.days[89])["uptime_percent"], 99.97);
     }
 
     #[test]
@@ -351,9 +421,10 @@ mod tests {
         assert_eq!(u.days[0].minutes(MajorOutage), 360.0);
         assert_eq!(u.days[1].minutes(MajorOutage), 360.0);
         assert_eq!(u.days[1].observed(), 360 * 60_000);
-        assert_eq!(u.days[1].uptime_percent(), Some(0.0));
-        // 720 minutes down of 1800 observed.
-        assert_eq!(u.percent(), Some(60.0));
+        // Today counts whole: 360 minutes down of 1440.
+        assert_eq!(u.days[1].uptime_percent(), Some(75.0));
+        // 720 minutes down of two whole days.
+        assert_eq!(u.percent(), Some(75.0));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Publication;
-use crate::vocab::{ComponentStatus, Impact, IncidentStatus};
+use crate::vocab::{ComponentStatus, Impact, IncidentStatus, Slo};
 
 /// A component as the catalog declares it (only what may be public).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -21,6 +21,9 @@ pub struct ComponentInfo {
     /// Only on these audiences' pages; empty: on the public page (when `public`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audiences: Vec<String>,
+    /// Its service level objective, if it declares one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<Slo>,
 }
 
 impl ComponentInfo {

@@ -30,4 +30,5 @@ mod publish_statuspage;
 mod publish_webhook;
 mod replicas;
 mod slack;
+mod slo;
 mod storage_faults;

@@ -143,6 +143,7 @@ impl Ctx<'_> {
                     &d,
                     &names,
                     &self.slack.inner.public_url,
+                    &self.slack.budget_lines(&d),
                 ))
             }
             Err(msg) => say(&msg),

@@ -316,7 +316,12 @@ fn report_approval(
         Ok(Err(ApproveError::Stale { current })) => {
             slack.reply(
                 url,
-                blocks::stale(&current, &names, &slack.inner.public_url),
+                blocks::stale(
+                    &current,
+                    &names,
+                    &slack.inner.public_url,
+                    &slack.budget_lines(&current),
+                ),
             );
         }
         Ok(Err(e @ ApproveError::NotPending { .. })) => {

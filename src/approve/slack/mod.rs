@@ -309,6 +309,12 @@ impl Slack {
             .map_or_else(|| id.to_string(), |c| c.name)
     }
 
+    /// One line per error budget a pending draft affects, for its message.
+    fn budget_lines(&self, draft: &crate::draft::Draft) -> Vec<String> {
+        let budget = self.inner.approvals.error_budget(draft);
+        crate::approve::budget::lines(&budget, &|id| self.name(id))
+    }
+
     /// The channel for drafts about these components: the first one whose catalog group
     /// has a channel of its own, else the default.
     fn channel_for<'a>(&self, components: impl IntoIterator<Item = &'a String>) -> String {

@@ -234,7 +234,8 @@ impl Worker {
         let slack = &self.slack;
         let channel = slack.channel_for(draft.components.keys());
         let names = |id: &str| slack.name(id);
-        let (text, blocks) = blocks::draft_message(draft, &names, &slack.inner.public_url);
+        let budget = slack.budget_lines(draft);
+        let (text, blocks) = blocks::draft_message(draft, &names, &slack.inner.public_url, &budget);
         let (channel, ts) = slack
             .inner
             .client
@@ -259,7 +260,8 @@ impl Worker {
     async fn update(&self, draft: &Draft, mut message: Message) -> Result<(), SyncError> {
         let slack = &self.slack;
         let names = |id: &str| slack.name(id);
-        let (text, blocks) = blocks::draft_message(draft, &names, &slack.inner.public_url);
+        let budget = slack.budget_lines(draft);
+        let (text, blocks) = blocks::draft_message(draft, &names, &slack.inner.public_url, &budget);
         let edit = slack
             .inner
             .client

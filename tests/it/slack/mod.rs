@@ -6,6 +6,7 @@ mod commands;
 mod conflicts;
 mod delivery;
 mod draft_budget;
+mod error_budget;
 mod fake;
 mod replicas;
 mod signals;

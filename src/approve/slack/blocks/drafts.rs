@@ -3,8 +3,14 @@
 
 use super::*;
 
-/// The message for a draft, in any state: fallback text and blocks.
-pub fn draft_message(draft: &Draft, names: Names<'_>, public_url: &str) -> (String, Value) {
+/// The message for a draft, in any state: fallback text and blocks. `budget`: one line per
+/// error budget the draft affects (`approve::budget::lines`).
+pub fn draft_message(
+    draft: &Draft,
+    names: Names<'_>,
+    public_url: &str,
+    budget: &[String],
+) -> (String, Value) {
     let pending = draft.state == DraftState::Pending;
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&draft.title, 150), "emoji": false}}),
@@ -18,6 +24,13 @@ pub fn draft_message(draft: &Draft, names: Names<'_>, public_url: &str) -> (Stri
         )}]}),
     ];
     blocks.extend(draft_body_blocks(draft, names));
+    if pending && !budget.is_empty() {
+        let text = format!(
+            ":chart_with_downwards_trend: *Error budget* (as of posting)\n{}",
+            escape(&budget.join("\n"))
+        );
+        blocks.push(json!({"type": "context", "block_id": "error_budget", "elements": [{"type": "mrkdwn", "text": truncate(&text, 2900)}]}));
+    }
     if let Some(line) = change_line(draft) {
         blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}));
     }
@@ -232,7 +245,7 @@ pub fn decision_line(draft: &Draft, public_url: &str) -> String {
 }
 
 /// Ephemeral answer to an approval of an old revision: the newest text, to approve again.
-pub fn stale(current: &Draft, names: Names<'_>, public_url: &str) -> Value {
+pub fn stale(current: &Draft, names: Names<'_>, public_url: &str, budget: &[String]) -> Value {
     draft_ephemeral(
         &format!(
             ":warning: {} changed before your approval: it is now at revision {}. Nothing was published. Read the newest text below; approve it if it is right.",
@@ -241,12 +254,19 @@ pub fn stale(current: &Draft, names: Names<'_>, public_url: &str) -> Value {
         current,
         names,
         public_url,
+        budget,
     )
 }
 
 /// An ephemeral message with a note above a draft (with its buttons while it is pending).
-pub fn draft_ephemeral(note: &str, draft: &Draft, names: Names<'_>, public_url: &str) -> Value {
-    let (text, blocks) = draft_message(draft, names, public_url);
+pub fn draft_ephemeral(
+    note: &str,
+    draft: &Draft,
+    names: Names<'_>,
+    public_url: &str,
+    budget: &[String],
+) -> Value {
+    let (text, blocks) = draft_message(draft, names, public_url, budget);
     let mut all = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": note}})];
     if let Value::Array(b) = blocks {
         all.extend(b);
