@@ -47,6 +47,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub publishers: Vec<PublisherConfig>,
     pub smtp: Option<SmtpConfig>,
+    pub internal_board: InternalBoardConfig,
 
     /// Secrets resolved at load time; never part of the file.
     #[serde(skip)]
@@ -86,6 +87,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             publishers: Vec::new(),
             smtp: None,
+            internal_board: InternalBoardConfig::default(),
             secrets: Secrets::default(),
             templates_explicit: false,
             origin: None,
