@@ -2,6 +2,8 @@
 //! approval of the revision they saw publishes it. Every step is in the audit log.
 
 pub mod api;
+pub mod board;
+pub mod declare;
 pub mod incident_drafts;
 pub mod maintenance;
 pub mod slack;
