@@ -211,7 +211,7 @@ fn the_internal_board_is_a_switch_or_a_section() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("sesion") && err.contains("session"), "{err}");
-    let err = Config::parse("internal_board: {session: 5s}\n", "sg.yaml")
+    let err = Config::parse("internal_board: {session: 2s}\n", "sg.yaml")
         .unwrap()
         .problems()
         .join("\n");

@@ -104,10 +104,10 @@ impl Config {
             }
         }
         let session = self.internal_board.session.as_std();
-        if session < std::time::Duration::from_secs(60)
+        if session < std::time::Duration::from_secs(5)
             || session > std::time::Duration::from_secs(30 * 24 * 3600)
         {
-            problems.push("internal_board.session: must be between 1m and 30d".into());
+            problems.push("internal_board.session: must be between 5s and 30d".into());
         }
         if let Some(w) = &self.watchdog {
             if w.interval.as_std().is_zero() {

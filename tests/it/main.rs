@@ -2,6 +2,7 @@
 
 mod alertmanager_e2e;
 mod architecture;
+mod board;
 mod browser;
 mod cli;
 mod config_check;

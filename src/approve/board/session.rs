@@ -231,3 +231,76 @@ impl FromRequestParts<BoardState> for Viewer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    fn tokens() -> Tokens {
+        Tokens::new(vec![(
+            "oncall".into(),
+            Role::Approver,
+            Secret::new("the-token"),
+        )])
+    }
+
+    fn value_of(cookie: &str) -> &str {
+        cookie
+            .split(';')
+            .next()
+            .and_then(|p| p.split_once('='))
+            .map(|(_, v)| v)
+            .unwrap_or("")
+    }
+
+    #[test]
+    fn a_session_lasts_its_lifetime_and_ends_with_its_token_or_a_sign_out() {
+        let (_dir, store) = Store::temporary();
+        let sessions = Sessions::open(&store, std::time::Duration::from_secs(600), true).unwrap();
+        let t0 = Utc::now();
+        let signed = sessions.start("the-token", t0).unwrap();
+        assert!(signed.cookie.contains("; Secure"), "{}", signed.cookie);
+        assert!(signed.cookie.contains("Max-Age=600;"), "{}", signed.cookie);
+        let value = value_of(&signed.cookie);
+        let found = sessions
+            .find(value, &tokens(), t0 + Duration::seconds(599))
+            .unwrap();
+        assert_eq!(found.map(|(who, _)| who.name).as_deref(), Some("oncall"));
+        assert!(sessions
+            .find(value, &tokens(), t0 + Duration::seconds(600))
+            .unwrap()
+            .is_none());
+        // Expired: gone from the store, not merely refused.
+        assert!(sessions
+            .table
+            .get::<Session>(&key_of(value))
+            .unwrap()
+            .is_none());
+
+        let signed = sessions.start("the-token", t0).unwrap();
+        let value = value_of(&signed.cookie);
+        let other = Tokens::new(vec![("x".into(), Role::Admin, Secret::new("another"))]);
+        assert!(sessions.find(value, &other, t0).unwrap().is_none());
+        sessions.end(value).unwrap();
+        assert!(sessions.find(value, &tokens(), t0).unwrap().is_none());
+        assert!(!sessions.cleared().is_empty());
+        // The store never holds the cookie or the token.
+        let dump = format!("{:?}", sessions.table.scan::<serde_json::Value>().unwrap());
+        assert!(
+            !dump.contains(value) && !dump.contains("the-token"),
+            "{dump}"
+        );
+    }
+
+    #[test]
+    fn plain_http_cookies_are_not_secure() {
+        let (_dir, store) = Store::temporary();
+        let sessions = Sessions::open(&store, std::time::Duration::from_secs(60), false).unwrap();
+        let c = sessions.start("the-token", Utc::now()).unwrap().cookie;
+        assert!(!c.contains("Secure"), "{c}");
+        assert!(
+            c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Path=/internal")
+        );
+    }
+}
