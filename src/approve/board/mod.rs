@@ -143,7 +143,7 @@ impl IntoResponse for BoardError {
                 let html = format!(
                     "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
                      <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-                     <title>{code} · Internal board</title><link rel=\"stylesheet\" href=\"/internal/board.css\"></head>\
+                     <title>{code} · Internal board</title><link rel=\"stylesheet\" href=\"/internal/board.css\"><link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\"></head>\
                      <body><main><h1>{code}</h1><p class=\"notice notice-error\" role=\"alert\">{message}</p>\
                      <p><a href=\"/internal\">Back to the board</a></p></main></body></html>",
                     code = status.as_u16(),
