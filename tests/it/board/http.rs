@@ -289,3 +289,20 @@ async fn forms_without_their_csrf_token_or_at_a_stale_revision_are_refused() {
         "{audit:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_board_can_be_switched_off() {
+    let s = Server::start(Options {
+        extra_config: "internal_board: false\n".into(),
+        ..Options::default()
+    });
+    let b = Board::new(&s);
+    assert_eq!(b.get("/internal", As::Bearer(ADMIN)).await.status, 404);
+    let a = b
+        .post("/internal/login", As::Nobody, &[("token", ADMIN)])
+        .await;
+    assert!(a.status == 404 || a.status == 405, "{}", a.status);
+    assert!(a.set_cookie().is_empty());
+    // The API is untouched.
+    assert_eq!(s.get("/api/v1/drafts", Some(ADMIN)).await.0, 200);
+}

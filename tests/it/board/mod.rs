@@ -5,6 +5,7 @@ mod browser;
 mod cli;
 mod http;
 mod manual;
+mod replicas;
 
 use reqwest::header::HeaderMap;
 
