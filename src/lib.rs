@@ -379,7 +379,17 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
                 .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
         )
         .merge(
-            board_router(&config, &store, approvals.clone(), tokens.clone(), signals.clone(), delivery.health.clone(), templates.clone())?
+            approve::board::configured(
+                &config,
+                &store,
+                approve::board::Wiring {
+                    approvals: approvals.clone(),
+                    tokens: tokens.clone(),
+                    signals: signals.clone(),
+                    health: delivery.health.clone(),
+                    templates: templates.clone(),
+                },
+            )?
                 .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
         )
         .merge(approve::slack::router(&chat))
@@ -446,37 +456,6 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         delivery: delivery.worker,
         leases,
     })
-}
-
-/// The internal board at `/internal`, or nothing when `internal_board` is off.
-fn board_router(
-    config: &Config,
-    store: &Store,
-    approvals: Approvals,
-    tokens: Tokens,
-    signals: signals::Signals,
-    health: publish::outbox::health::Health,
-    templates: Arc<Templates>,
-) -> anyhow::Result<Router> {
-    if !config.internal_board.enabled {
-        return Ok(Router::new());
-    }
-    let secure = config.public_url.starts_with("https://");
-    Ok(approve::board::router(approve::board::BoardState {
-        approvals,
-        audit: Audit::open(store)?,
-        tokens,
-        sessions: approve::board::Sessions::open(
-            store,
-            config.internal_board.session.as_std(),
-            secure,
-        )?,
-        signals,
-        health: Some(health),
-        templates,
-        page_name: config.page.name.clone(),
-        max_body: config.max_body.0,
-    }))
 }
 
 /// The PagerDuty endpoint's state; with no secret configured the endpoint answers 404.

@@ -106,7 +106,7 @@ try {
   await page.getByLabel('Title').fill('Payment API errors');
   await page.getByLabel('Body').fill('Some payment requests fail. We are on it.');
   await page.getByLabel('Incident status').selectOption('identified');
-  await page.getByRole('button', { name: /Save as revision/ }).click();
+  await page.getByRole('button', { name: /Save as a new revision/ }).click();
   await page.waitForURL(/done=edited/);
   check(await visible(page, 'revision 2'), 'the edit did not make revision 2');
 
@@ -114,7 +114,7 @@ try {
   const other = await approver.newPage();
   await other.goto(`${base}/internal/drafts/${draftId}`);
   await other.getByLabel('Body').fill('Some payment requests fail. The fix is rolling out.');
-  await other.getByRole('button', { name: /Save as revision/ }).click();
+  await other.getByRole('button', { name: /Save as a new revision/ }).click();
   await other.waitForURL(/done=edited/);
   await page.getByRole('button', { name: /Approve revision 2/ }).click();
   await page.waitForLoadState('load');

@@ -199,7 +199,8 @@ pub(super) async fn edit(
     let patch = DraftPatch {
         title: form.get("title").map(str::to_string),
         body: form.get("body").map(|b| b.replace("\r\n", "\n")),
-        components: Some(components),
+        // A tool posting only some fields leaves the components as they are.
+        components: (!components.is_empty()).then_some(components),
         incident_status: word(&form, "incident_status")?,
         impact: word(&form, "impact")?,
         revision: Some(seen),

@@ -22,11 +22,12 @@ use serde_json::Value;
 
 use super::{Approvals, ApproveError};
 use crate::audit::Audit;
+use crate::config::Config;
 use crate::draft::Templates;
 use crate::http::{ApiError, Tokens};
 use crate::publish::outbox::health::Health;
 use crate::signals::Signals;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 pub use session::Sessions;
 
 const STYLE: &str = include_str!("../../../templates/board/style.css");
@@ -46,6 +47,34 @@ pub struct BoardState {
 }
 
 crate::edge_state!(BoardState);
+
+/// What the board takes from the rest of the service.
+pub struct Wiring {
+    pub approvals: Approvals,
+    pub tokens: Tokens,
+    pub signals: Signals,
+    pub health: Health,
+    pub templates: Arc<Templates>,
+}
+
+/// The board as `internal_board` says: its routes, or none when it is off.
+pub fn configured(config: &Config, store: &Store, w: Wiring) -> Result<Router, StoreError> {
+    if !config.internal_board.enabled {
+        return Ok(Router::new());
+    }
+    let secure = config.public_url.starts_with("https://");
+    Ok(router(BoardState {
+        approvals: w.approvals,
+        audit: Audit::open(store)?,
+        tokens: w.tokens,
+        sessions: Sessions::open(store, config.internal_board.session.as_std(), secure)?,
+        signals: w.signals,
+        health: Some(w.health),
+        templates: w.templates,
+        page_name: config.page.name.clone(),
+        max_body: config.max_body.0,
+    }))
+}
 
 pub fn router(state: BoardState) -> Router {
     Router::new()
