@@ -314,10 +314,33 @@ pub(super) async fn login_form(
     )
 }
 
+/// Whether a browser's `Origin` (sent with every form POST) is this server. A sign-in form
+/// posted from another site would sign the victim in as someone else (login CSRF); there is
+/// no session yet whose CSRF token could stop it. Tools send no `Origin`.
+fn same_origin(headers: &axum::http::HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    !host.is_empty() && origin_host.is_some_and(|o| o.eq_ignore_ascii_case(host))
+}
+
 pub(super) async fn login(
     State(s): State<BoardState>,
+    headers: axum::http::HeaderMap,
     form: Result<Form, ApiError>,
 ) -> Result<Response, BoardError> {
+    if !same_origin(&headers) {
+        return Err(BoardError::forbidden(
+            "this sign-in form was sent from another site; sign in on the board itself",
+        ));
+    }
     let form = form?;
     let token = form.get("token").unwrap_or("").trim();
     if token.is_empty() || s.tokens.by_token(token).is_none() {

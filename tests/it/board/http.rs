@@ -32,6 +32,18 @@ async fn signing_in_sets_a_strict_cookie_that_lapses_and_signing_out_ends_it() {
     assert_eq!(a.status, 401, "{}", a.body);
     assert!(a.set_cookie().is_empty());
 
+    // A sign-in form posted from another site is refused (login CSRF).
+    let r = s
+        .http
+        .post(format!("{}/internal/login", s.url))
+        .header("origin", "https://evil.example")
+        .form(&[("token", ADMIN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.headers().get("set-cookie").is_none());
+
     let (cookie, set) = b.sign_in(ADMIN).await;
     for attribute in [
         "HttpOnly",
