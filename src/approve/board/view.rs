@@ -94,7 +94,10 @@ impl BoardState {
                     "labels": a.labels.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
                     "annotations": a.annotations.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
                     "starts_at": time(a.starts_at),
-                    "generator_url": a.generator_url,
+                    // Only web links: anything else (`javascript:`) is not offered as one.
+                    "generator_url": (a.generator_url.starts_with("http://")
+                        || a.generator_url.starts_with("https://"))
+                        .then_some(&a.generator_url),
                 })
             })
             .collect();
