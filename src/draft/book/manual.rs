@@ -59,8 +59,9 @@ impl Drafts {
                 DraftKind::Resolution,
                 "drafts/resolution.body",
                 format!(
-                    "This incident has been resolved. {} operating normally again.",
-                    m.component_names
+                    "This incident has been resolved. {} {} operating normally again.",
+                    m.component_names,
+                    if m.components.len() > 1 { "are" } else { "is" }
                 ),
             )
         } else {
