@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod drafts;
+mod incidents;
 mod state;
 
 use clap::{Parser, Subcommand};
@@ -83,6 +84,20 @@ pub enum Command {
         #[command(subcommand)]
         action: DraftsAction,
     },
+    /// Declare incidents and draft resolutions on a running server (approved like any draft).
+    Incidents {
+        #[arg(
+            long,
+            env = "STATUSGATE_URL",
+            default_value = "http://127.0.0.1:8080",
+            global = true
+        )]
+        url: String,
+        #[arg(long, env = "STATUSGATE_TOKEN", global = true, hide_env_values = true)]
+        token: Option<String>,
+        #[command(subcommand)]
+        action: IncidentsAction,
+    },
     /// Bring the PostgreSQL schema up to date (replicas also do it on start).
     Migrate(ConfigArg),
     /// Write all state of the configured store to stdout as JSON lines.
@@ -138,6 +153,40 @@ pub enum DraftsAction {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum IncidentsAction {
+    /// List open incidents.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Draft a new incident no alert reported (a vendor outage, a customer report).
+    Declare {
+        /// What customers read.
+        #[arg(long)]
+        body: String,
+        /// Affected component and its status, `api=major_outage`; repeat for several.
+        #[arg(long = "component", value_name = "ID=STATUS")]
+        components: Vec<String>,
+        /// Default: "<worst status>: <component names>".
+        #[arg(long)]
+        title: Option<String>,
+        /// investigating (default), identified or monitoring.
+        #[arg(long)]
+        status: Option<String>,
+        /// none, minor, major or critical (default: from the worst component status).
+        #[arg(long)]
+        impact: Option<String>,
+    },
+    /// Draft the resolution of an incident no alert will resolve.
+    Resolve {
+        id: String,
+        /// Default: the resolution template's words.
+        #[arg(long)]
+        body: Option<String>,
+    },
+}
+
 pub fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { config, log_format } => serve(config.as_deref(), log_format),
@@ -153,6 +202,7 @@ pub fn main(cli: Cli) -> ExitCode {
         } => render(&payload, config.as_deref(), json),
         Command::Drafts { url, token, action } => drafts::drafts(&url, token, action),
         Command::AudienceLink { audience, config } => audience_link(&audience, config.as_deref()),
+        Command::Incidents { url, token, action } => incidents::incidents(&url, token, action),
         Command::Migrate(a) => state::migrate(a.config.as_deref()),
         Command::Export(a) => state::export(a.config.as_deref()),
         Command::Import(a) => state::import(a.config.as_deref()),

@@ -385,6 +385,20 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             approve::api::router(api_state)
                 .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
         )
+        .merge(
+            approve::board::configured(
+                &config,
+                &store,
+                approve::board::Wiring {
+                    approvals: approvals.clone(),
+                    tokens: tokens.clone(),
+                    signals: signals.clone(),
+                    health: delivery.health.clone(),
+                    templates: templates.clone(),
+                },
+            )?
+                .layer(axum::middleware::from_fn_with_state(api_limit.clone(), limits::limit_readers)),
+        )
         .merge(approve::slack::router(&chat))
         .merge(
             openapi::router()

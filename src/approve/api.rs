@@ -57,7 +57,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/drafts/{id}", get(get_draft).patch(edit_draft))
         .route("/api/v1/drafts/{id}/approve", post(approve_draft))
         .route("/api/v1/drafts/{id}/reject", post(reject_draft))
-        .route("/api/v1/incidents", get(list_incidents))
+        .route(
+            "/api/v1/incidents",
+            get(list_incidents).post(super::declare::declare_incident),
+        )
         .route("/api/v1/incidents/{id}", get(get_incident))
         .route("/api/v1/incidents/{id}/drafts", post(create_incident_draft))
         .route("/api/v1/components", get(list_components))

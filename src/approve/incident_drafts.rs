@@ -76,9 +76,15 @@ impl Approvals {
         super::incident_words(req.incident_status, req.impact)
             .map_err(UpdateDraftError::Invalid)?;
         let status = req.incident_status.unwrap_or(incident.status);
-        let components = req
-            .components
-            .unwrap_or_else(|| incident.components.clone());
+        // A resolution gives every component back unless the person says otherwise.
+        let components = req.components.unwrap_or_else(|| {
+            let mut c = incident.components.clone();
+            if status.is_closed() {
+                c.values_mut()
+                    .for_each(|s| *s = ComponentStatus::Operational);
+            }
+            c
+        });
         self.check_components(&components, true)
             .map_err(UpdateDraftError::Invalid)?;
         let title = req.title.unwrap_or_else(|| incident.name.clone());

@@ -3,6 +3,8 @@
 
 pub mod api;
 pub mod budget;
+pub mod board;
+pub mod declare;
 pub mod incident_drafts;
 pub mod maintenance;
 pub mod slack;

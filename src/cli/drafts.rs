@@ -91,7 +91,11 @@ pub(super) fn drafts(url: &str, token: Option<String>, action: DraftsAction) -> 
 }
 
 /// Prints an answer as `words` put it (as JSON with `--json`), or fails with the error.
-fn shown(answer: Result<Value, String>, json: bool, words: impl Fn(&Value) -> String) -> ExitCode {
+pub(super) fn shown(
+    answer: Result<Value, String>,
+    json: bool,
+    words: impl Fn(&Value) -> String,
+) -> ExitCode {
     match answer {
         Ok(v) if json => print_json(&v),
         Ok(v) => {
@@ -130,14 +134,14 @@ fn describe_draft(d: &Value) -> String {
     out
 }
 
-struct Client {
-    base: String,
-    token: String,
-    http: reqwest::Client,
+pub(super) struct Client {
+    pub(super) base: String,
+    pub(super) token: String,
+    pub(super) http: reqwest::Client,
 }
 
 impl Client {
-    async fn get(&self, path: &str) -> Result<Value, String> {
+    pub(super) async fn get(&self, path: &str) -> Result<Value, String> {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
@@ -148,7 +152,7 @@ impl Client {
         answer(r).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
+    pub(super) async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
@@ -176,7 +180,7 @@ async fn answer(r: reqwest::Response) -> Result<Value, String> {
 }
 
 /// A client with timeouts, for the CLI.
-fn http_client() -> reqwest::Client {
+pub(super) fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()

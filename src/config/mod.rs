@@ -48,6 +48,7 @@ pub struct Config {
     pub publishers: Vec<PublisherConfig>,
     pub smtp: Option<SmtpConfig>,
     pub audiences: Vec<AudienceConfig>,
+    pub internal_board: InternalBoardConfig,
 
     /// Secrets resolved at load time; never part of the file.
     #[serde(skip)]
@@ -88,6 +89,7 @@ impl Default for Config {
             publishers: Vec::new(),
             smtp: None,
             audiences: Vec::new(),
+            internal_board: InternalBoardConfig::default(),
             secrets: Secrets::default(),
             templates_explicit: false,
             origin: None,

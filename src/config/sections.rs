@@ -557,3 +557,63 @@ fn default_smtp_host() -> String {
 fn default_smtp_port() -> u16 {
     25
 }
+
+/// `internal_board:` the staff board at `/internal`. Written `internal_board: true|false`
+/// (DESIGN's short form) or as a section `{enabled, session}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InternalBoardConfig {
+    pub enabled: bool,
+    /// How long a sign-in lasts; the session ends then even if it is in use.
+    pub session: Dur,
+}
+
+impl Default for InternalBoardConfig {
+    fn default() -> Self {
+        InternalBoardConfig {
+            enabled: true,
+            session: Dur::secs(12 * 3600),
+        }
+    }
+}
+
+/// The long form's fields; unknown keys are refused like everywhere else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InternalBoardFields {
+    #[serde(default = "yes")]
+    enabled: bool,
+    session: Option<Dur>,
+}
+
+impl<'de> Deserialize<'de> for InternalBoardConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = InternalBoardConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false or a section {enabled, session}")
+            }
+            fn visit_bool<E: serde::de::Error>(self, enabled: bool) -> Result<Self::Value, E> {
+                Ok(InternalBoardConfig {
+                    enabled,
+                    ..InternalBoardConfig::default()
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let f = InternalBoardFields::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(InternalBoardConfig {
+                    enabled: f.enabled,
+                    session: f
+                        .session
+                        .unwrap_or_else(|| InternalBoardConfig::default().session),
+                })
+            }
+        }
+        d.deserialize_any(Either)
+    }
+}

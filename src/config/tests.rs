@@ -228,3 +228,22 @@ fn audiences_need_a_token_and_a_path_safe_unique_id() {
     assert_eq!(c.audiences[0].display_name(), "Acme Corp");
     assert!(c.secrets.audiences["acme-eu"].matches(b"t0ken"));
 }
+
+#[test]
+fn the_internal_board_is_a_switch_or_a_section() {
+    let c = Config::parse("internal_board: false\n", "sg.yaml").unwrap();
+    assert!(!c.internal_board.enabled);
+    assert_eq!(c.internal_board.session, Dur::secs(12 * 3600));
+    let c = Config::parse("internal_board: {session: 30m}\n", "sg.yaml").unwrap();
+    assert!(c.internal_board.enabled);
+    assert_eq!(c.internal_board.session, Dur::secs(1800));
+    let err = Config::parse("internal_board:\n  sesion: 30m\n", "sg.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sesion") && err.contains("session"), "{err}");
+    let err = Config::parse("internal_board: {session: 2s}\n", "sg.yaml")
+        .unwrap()
+        .problems()
+        .join("\n");
+    assert!(err.contains("internal_board.session"), "{err}");
+}

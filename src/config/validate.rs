@@ -137,6 +137,12 @@ impl Config {
                 problems.push(format!("audiences: duplicate id `{}`", a.id));
             }
         }
+        let session = self.internal_board.session.as_std();
+        if session < std::time::Duration::from_secs(5)
+            || session > std::time::Duration::from_secs(30 * 24 * 3600)
+        {
+            problems.push("internal_board.session: must be between 5s and 30d".into());
+        }
         if let Some(w) = &self.watchdog {
             if w.interval.as_std().is_zero() {
                 problems.push("watchdog.interval: must be more than 0s".into());

@@ -18,8 +18,8 @@ use crate::group::Snapshot;
 use crate::vocab::{ComponentStatus, DraftState, Impact, IncidentStatus};
 
 pub use book::{
-    DraftEvent, DraftNotice, Drafts, ExtraWrites, Ledger, ManualDraftError, ManualUpdate,
-    DRAFTS_TABLE, DRAFTS_TOPIC, LEDGER_TABLE,
+    DraftEvent, DraftNotice, Drafts, ExtraWrites, Ledger, ManualDraftError, ManualIncident,
+    ManualUpdate, DRAFTS_TABLE, DRAFTS_TOPIC, LEDGER_TABLE,
 };
 pub use redact::Redactor;
 pub use render::Templates;

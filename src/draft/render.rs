@@ -54,6 +54,23 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "page/incident",
         include_str!("../../templates/page/incident.hbs"),
     ),
+    (
+        "board/board",
+        include_str!("../../templates/board/board.hbs"),
+    ),
+    (
+        "board/draft",
+        include_str!("../../templates/board/draft.hbs"),
+    ),
+    (
+        "board/login",
+        include_str!("../../templates/board/login.hbs"),
+    ),
+    ("board/head", include_str!("../../templates/board/head.hbs")),
+    (
+        "board/draft_card",
+        include_str!("../../templates/board/draft_card.hbs"),
+    ),
 ];
 
 /// A template problem with its file and line.

@@ -16,11 +16,12 @@ mod body;
 mod caller;
 mod doc;
 mod error;
+mod form;
 mod layers;
 mod params;
 mod read;
 
-pub use auth::{Identity, Tokens};
+pub use auth::{token_digest, Identity, Tokens};
 pub use body::{parse_object, BodyLimit, JsonBody, JsonOrEmpty};
 pub use caller::{Admin, Approver, Caller, NeedsRole, Reader};
 pub use doc::{
@@ -28,6 +29,7 @@ pub use doc::{
     NoSubscriber, OrMissing, SubscriberId,
 };
 pub use error::{parse_json, ApiError};
+pub use form::Form;
 pub use layers::{edges, fixed_headers, not_found, wants_json};
 pub use params::{Path, Query};
 pub use read::{read_body, read_json_body, read_raw, BodyError};

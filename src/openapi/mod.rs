@@ -121,6 +121,7 @@ pub fn document() -> Value {
     let mut doc = Root::openapi();
     doc.merge(crate::approve::api::ApiDoc::openapi());
     doc.merge(crate::approve::incident_drafts::ApiDoc::openapi());
+    doc.merge(crate::approve::declare::ApiDoc::openapi());
     doc.merge(crate::approve::maintenance::ApiDoc::openapi());
     doc.merge(crate::approve::slack::ApiDoc::openapi());
     doc.merge(crate::publish::api::ApiDoc::openapi());

@@ -3,6 +3,7 @@
 mod alertmanager_e2e;
 mod architecture;
 mod audiences;
+mod board;
 mod browser;
 mod cli;
 mod config_check;

@@ -20,6 +20,18 @@ const UNDOCUMENTED: &[&str] = &[
     // Static assets of those pages.
     "/assets/style.css",
     "/favicon.svg",
+    // The internal board: HTML pages and forms for staff.
+    "/internal",
+    "/internal/",
+    "/internal/board.css",
+    "/internal/login",
+    "/internal/logout",
+    "/internal/incidents",
+    "/internal/incidents/{id}/resolve",
+    "/internal/drafts/{id}",
+    "/internal/drafts/{id}/edit",
+    "/internal/drafts/{id}/approve",
+    "/internal/drafts/{id}/reject",
 ];
 
 async fn fetch_document(s: &Server) -> Value {

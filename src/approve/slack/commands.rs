@@ -13,9 +13,10 @@ use serde_json::Value;
 use super::blocks::{self, slack_actor};
 use super::interactions::{open_modal, pending};
 use super::{Access, Inbound, Slack};
+use crate::approve::declare::NewIncident;
 use crate::approve::incident_drafts::UpdateRequest;
 use crate::http::ApiError;
-use crate::vocab::DraftState;
+use crate::vocab::{ComponentStatus, DraftState, IncidentStatus};
 
 /// Slack's slash command URL (`/status …`).
 #[utoipa::path(
@@ -66,6 +67,8 @@ pub(super) async fn handle(State(slack): State<Slack>, headers: HeaderMap, body:
         "reject" => ctx.reject(rest).await,
         "edit" => ctx.edit(rest).await,
         "update" => ctx.update(rest).await,
+        "declare" => ctx.declare(rest).await,
+        "resolve" => ctx.resolve(rest).await,
         other => reply(blocks::ephemeral(&format!(
             "I do not know `{}`.\n{}",
             blocks::escape(other),
@@ -216,9 +219,104 @@ impl Ctx<'_> {
     }
 }
 
+/// A component status as people type it: the word itself, or its first part
+/// (`major`, `partial`, `degraded`).
+fn status_word(word: &str) -> Option<ComponentStatus> {
+    let w = word.trim().to_ascii_lowercase();
+    let full = match w.as_str() {
+        "major" => "major_outage",
+        "partial" => "partial_outage",
+        "degraded" => "degraded_performance",
+        other => other,
+    };
+    full.parse()
+        .ok()
+        .filter(|s| *s != ComponentStatus::UnderMaintenance)
+}
+
+impl Ctx<'_> {
+    /// `/status declare <component> <status> <text>`: a new incident with no alerts,
+    /// drafted for approval like any other.
+    async fn declare(&self, rest: &str) -> Response {
+        let mut parts = rest.splitn(3, char::is_whitespace);
+        let (component, status, text) = (
+            parts.next().unwrap_or("").trim(),
+            parts.next().unwrap_or("").trim(),
+            parts.next().unwrap_or("").trim(),
+        );
+        let usage = "Give the component, its status and the text: `/status declare api major_outage Card payments fail at our payment provider.`";
+        if component.is_empty() || text.is_empty() {
+            return say(usage);
+        }
+        let Some(status) = status_word(status) else {
+            return say(&format!(
+                "`{}` is not a status: use operational, degraded_performance, partial_outage or major_outage.\n{usage}",
+                blocks::escape(status)
+            ));
+        };
+        if let Err(r) = self.allowed("declare incidents", None).await {
+            return r;
+        }
+        let req = NewIncident {
+            body: text.to_string(),
+            components: [(component.to_ascii_lowercase(), status)].into(),
+            ..NewIncident::default()
+        };
+        match self.slack.inner.approvals.declare(req, self.actor).await {
+            Ok(d) => say(&format!(
+                "Drafted {} ({}). It is posted for approval like any draft; nothing is public yet.",
+                d.id,
+                blocks::escape(&d.title)
+            )),
+            Err(e) => say(&format!(
+                "No incident drafted: {}",
+                blocks::escape(&e.to_string())
+            )),
+        }
+    }
+
+    /// `/status resolve INC-4 [text]`: the resolution of an incident no alert will resolve.
+    async fn resolve(&self, rest: &str) -> Response {
+        let (id, text) = rest
+            .split_once(char::is_whitespace)
+            .map_or((rest, ""), |(i, t)| (i, t.trim()));
+        if id.trim().is_empty() {
+            return say("Which incident? `/status resolve INC-4 The provider fixed it.`");
+        }
+        let id = normalize(id, "INC");
+        if let Err(r) = self.allowed("draft resolutions for", None).await {
+            return r;
+        }
+        let req = UpdateRequest {
+            body: (!text.is_empty()).then(|| text.to_string()),
+            incident_status: Some(IncidentStatus::Resolved),
+            ..UpdateRequest::default()
+        };
+        match self.slack.inner.approvals.draft_update(&id, req, self.actor).await {
+            Ok(d) => say(&format!(
+                "Drafted {}, the resolution of {id}. It is posted for approval like any draft; nothing is public yet.",
+                d.id
+            )),
+            Err(e) => say(&format!("No resolution drafted: {e}")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use super::{normalize, status_word};
+    use crate::vocab::ComponentStatus;
+
+    #[test]
+    fn statuses_are_forgiving_but_never_maintenance() {
+        assert_eq!(status_word("major"), Some(ComponentStatus::MajorOutage));
+        assert_eq!(
+            status_word("Partial_Outage"),
+            Some(ComponentStatus::PartialOutage)
+        );
+        assert_eq!(status_word("under_maintenance"), None);
+        assert_eq!(status_word("broken"), None);
+    }
 
     #[test]
     fn ids_are_forgiving() {

@@ -1,4 +1,5 @@
-//! Updates people write for a published incident (chat or API), drafted like any other.
+//! Incidents and updates people write rather than alerts (chat, API, board, CLI), drafted
+//! like any other.
 
 use super::*;
 
@@ -52,17 +53,39 @@ impl Drafts {
         if let Some(pending) = self.pending_of(&ledger)? {
             return Err(ManualDraftError::AlreadyPending(pending.id));
         }
+        // A resolved status is the incident's resolution, worded as one when nobody wrote it.
+        let (kind, template, fallback) = if m.incident_status.is_closed() {
+            (
+                DraftKind::Resolution,
+                "drafts/resolution.body",
+                format!(
+                    "This incident has been resolved. {} {} operating normally again.",
+                    m.component_names,
+                    if m.components.len() > 1 { "are" } else { "is" }
+                ),
+            )
+        } else {
+            (
+                DraftKind::Update,
+                "drafts/still_investigating.body",
+                format!(
+                    "We are continuing to investigate the issue affecting {}.",
+                    m.component_names
+                ),
+            )
+        };
         let body = match m.body {
             Some(b) => b,
             None => self
                 .templates
                 .render(
-                    "drafts/still_investigating.body",
-                    &json!({"component_names": m.component_names, "title": m.title}),
+                    template,
+                    &json!({"component_names": m.component_names, "title": m.title,
+                        "plural": m.components.len() > 1}),
                 )
                 .unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "still_investigating template failed; using plain text");
-                    format!("We are continuing to investigate the issue affecting {}.", m.component_names)
+                    tracing::error!(error = %e, template, "template failed; using plain text");
+                    fallback
                 }),
         };
         let number = self.store.counter("draft")?;
@@ -70,7 +93,7 @@ impl Drafts {
             id: format!("D-{number}"),
             incident_id: Some(m.incident_id.clone()),
             group_id: ledger.group_id.clone(),
-            kind: DraftKind::Update,
+            kind,
             state: DraftState::Pending,
             revision: 1,
             title: self.redactor.redact(m.title.trim()),
@@ -96,12 +119,73 @@ impl Drafts {
             now,
             actor,
             "created",
-            format!("update for {} drafted by hand", m.incident_id),
+            format!("{} for {} drafted by hand", kind.as_str(), m.incident_id),
         );
         ledger.pending = Some(draft.id.clone());
         let entry = AuditEntry::new(now, actor, "draft_created")
             .draft(&draft.id, draft.revision)
             .detail(json!({"kind": draft.kind, "incident_id": m.incident_id, "manual": true}));
+        self.commit(&draft, Some(&ledger), None, &[entry])?;
+        Ok(draft)
+    }
+}
+
+/// A new incident a person declares (a vendor outage, a security incident, a customer
+/// report): no alerts behind it. Everything is already checked by the caller.
+#[derive(Debug, Clone)]
+pub struct ManualIncident {
+    pub title: String,
+    pub body: String,
+    pub incident_status: IncidentStatus,
+    pub impact: Impact,
+    pub components: BTreeMap<String, ComponentStatus>,
+}
+
+impl Drafts {
+    /// Drafts a new incident with a person's text and no alerts, in a ledger of its own
+    /// (`manual:<draft id>`), so approval publishes it and later updates find it as usual.
+    pub fn manual_incident(
+        &self,
+        m: ManualIncident,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Draft> {
+        let number = self.store.counter("draft")?;
+        let id = format!("D-{number}");
+        let mut ledger = Ledger {
+            group_id: format!("manual:{id}"),
+            ..Ledger::default()
+        };
+        let mut draft = Draft {
+            id: id.clone(),
+            incident_id: None,
+            group_id: ledger.group_id.clone(),
+            kind: DraftKind::NewIncident,
+            state: DraftState::Pending,
+            revision: 1,
+            title: self.redactor.redact(m.title.trim()),
+            body: self.redactor.redact(m.body.trim()),
+            incident_status: m.incident_status,
+            impact: m.impact,
+            components: m.components,
+            internal_components: BTreeMap::new(),
+            alerts: Vec::new(),
+            flapping: false,
+            created_at: now,
+            updated_at: now,
+            edited_fields: ["title", "body"].into_iter().map(String::from).collect(),
+            reason: None,
+            history: Vec::new(),
+            revisions: Vec::new(),
+            notes: Vec::new(),
+            suggestions: Vec::new(),
+            conflict: None,
+        };
+        draft.log(now, actor, "created", "incident declared by hand");
+        ledger.pending = Some(id);
+        let entry = AuditEntry::new(now, actor, "draft_created")
+            .draft(&draft.id, draft.revision)
+            .detail(json!({"kind": draft.kind, "components": draft.components, "manual": true}));
         self.commit(&draft, Some(&ledger), None, &[entry])?;
         Ok(draft)
     }

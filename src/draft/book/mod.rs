@@ -27,7 +27,7 @@ mod compose;
 mod manual;
 mod rules;
 use compose::ledger_impact;
-pub use manual::{ManualDraftError, ManualUpdate};
+pub use manual::{ManualDraftError, ManualIncident, ManualUpdate};
 
 /// Per group: where its drafts stand and what the public already saw.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -51,6 +51,12 @@ pub struct Ledger {
     /// The group touches internal components only (recorded once, for the audit log).
     #[serde(default)]
     pub internal_only: bool,
+    /// An internal-only group's components and their status, and since when: what the
+    /// internal board shows staff.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub internal_components: BTreeMap<String, ComponentStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_since: Option<DateTime<Utc>>,
 }
 
 /// What happened to drafts, for metrics and notifications.

@@ -15,6 +15,8 @@ impl Drafts {
     ) -> Result<Vec<DraftEvent>> {
         ledger.deferred = None;
         let first = !std::mem::replace(&mut ledger.internal_only, true);
+        ledger.internal_components = internal.clone();
+        ledger.internal_since.get_or_insert(snap.started_at);
         self.commit_ledger(ledger)?;
         if !first || internal.is_empty() {
             return Ok(Vec::new());
@@ -31,6 +33,19 @@ impl Drafts {
             group_id: snap.group_id.clone(),
             internal_components: internal,
         }])
+    }
+
+    /// Open incidents that touch internal components only (never proposed for a public
+    /// surface), oldest first.
+    pub fn internal_incidents(&self) -> Result<Vec<Ledger>> {
+        let mut open: Vec<Ledger> = self
+            .ledgers
+            .values::<Ledger>()?
+            .into_iter()
+            .filter(|l| l.internal_only && l.incident_id.is_none() && l.pending.is_none())
+            .collect();
+        open.sort_by_key(|l| l.internal_since);
+        Ok(open)
     }
 
     /// Ledgers of drafts held by `limits.drafts_per_hour`, oldest hold first.

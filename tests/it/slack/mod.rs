@@ -4,6 +4,7 @@
 mod approval;
 mod commands;
 mod conflicts;
+mod declare;
 mod delivery;
 mod draft_budget;
 mod error_budget;

@@ -104,4 +104,6 @@ pub const HELP: &str = "*/status* — pending drafts and open incidents\n\
 */status edit D-12* — edit it in a form\n\
 */status reject D-12 reason…* — reject it\n\
 */status update INC-4 text…* — draft a public update for an open incident (approved like any draft)\n\
+*/status declare api major_outage text…* — draft a new incident no alert reported\n\
+*/status resolve INC-4 [text…]* — draft the resolution of an incident no alert will resolve\n\
 */status help* — this text";
