@@ -2,8 +2,8 @@
 //! approval of the revision they saw publishes it. Every step is in the audit log.
 
 pub mod api;
-pub mod budget;
 pub mod board;
+pub mod budget;
 pub mod declare;
 pub mod incident_drafts;
 pub mod maintenance;

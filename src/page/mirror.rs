@@ -37,6 +37,7 @@ const FIXED: &[(&str, &str)] = &[
         "api/v2/scheduled-maintenances/active.json",
     ),
     ("/api/v2/uptime.json", "api/v2/uptime.json"),
+    ("/api/v2/slo.json", "api/v2/slo.json"),
     ("/history.atom", "history.atom"),
     ("/history.rss", "history.rss"),
     ("/history", "history/index.html"),

@@ -129,6 +129,10 @@ impl BoardState {
             "new_component_options": component_options(None),
             "status_options": status_options(d.incident_status),
             "impact_options": impact_options(d.impact),
+            "error_budget": crate::approve::budget::lines(
+                &self.approvals.error_budget(d),
+                &|id: &str| self.name(id),
+            ),
             "alerts": alerts,
             "alert_count": d.alerts.len(),
             "manual": d.alerts.is_empty(),

@@ -229,6 +229,7 @@ pub fn expected_paths(incident: &str) -> Vec<String> {
         "api/v2/scheduled-maintenances/upcoming.json",
         "api/v2/scheduled-maintenances/active.json",
         "api/v2/uptime.json",
+        "api/v2/slo.json",
     ]
     .iter()
     .map(|s| s.to_string())
