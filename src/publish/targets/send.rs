@@ -30,9 +30,10 @@ impl Worker {
             }
             // Frozen now, so that every retry sends the same events under the same ids.
             let name_of = |id: &str| self.component_name(id);
-            let (page, _) = self.page_of(audience);
+            let (page, key) = self.page_of(audience);
+            let page = (page.as_str(), key.as_str());
             e.events = if a.kind.is_maintenance() {
-                webhook::maintenance_events(&a, &name_of, only, &page)
+                webhook::maintenance_events(&a, &name_of, only, page)
             } else {
                 let incident = self.incident_of(e)?;
                 let update_id = format!("{}-r{}", a.draft_id, a.revision);
@@ -48,7 +49,7 @@ impl Worker {
                     .into_iter()
                     .filter(|c| seen.component(&c.code))
                     .collect();
-                webhook::events(&a, &incident, &affected, &name_of, only, &page)
+                webhook::events(&a, &incident, &affected, &name_of, only, page)
             };
             self.outbox.save(e).map_err(store)?;
         }

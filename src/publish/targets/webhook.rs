@@ -152,9 +152,9 @@ pub fn events(
     affected: &[AffectedComponent],
     name_of: &dyn Fn(&str) -> String,
     only: Option<&[String]>,
-    public_url: &str,
+    page: (&str, &str),
 ) -> Vec<Value> {
-    let mut data = subject(a, &incident.id, 'r', name_of, only, public_url);
+    let mut data = subject(a, &incident.id, 'r', name_of, only, page);
     data["created_at"] = json!(incident.created_at);
     data["started_at"] = json!(incident.started_at);
     let key = if a.kind.is_maintenance() {
@@ -173,9 +173,9 @@ pub fn maintenance_events(
     a: &Approved,
     name_of: &dyn Fn(&str) -> String,
     only: Option<&[String]>,
-    public_url: &str,
+    page: (&str, &str),
 ) -> Vec<Value> {
-    let data = subject(a, &a.draft_id, 'c', name_of, only, public_url);
+    let data = subject(a, &a.draft_id, 'c', name_of, only, page);
     let named = ("maintenance_id", a.draft_id.as_str());
     announce(a, "maintenance", data, &a.affected, named, only)
 }
@@ -190,14 +190,15 @@ fn timestamp(a: &Approved) -> String {
 }
 
 /// The incident or maintenance object an event carries; `update` tells an incident's update
-/// ids (`-r<revision>`) from a maintenance change's (`-c<revision>`).
+/// ids (`-r<revision>`) from a maintenance change's (`-c<revision>`). `page` is the reader's
+/// page and the `?key=` that opens it (empty for the public page).
 fn subject(
     a: &Approved,
     id: &str,
     update: char,
     name_of: &dyn Fn(&str) -> String,
     only: Option<&[String]>,
-    public_url: &str,
+    (page, key): (&str, &str),
 ) -> Value {
     let components: Vec<Value> = a
         .components
@@ -210,7 +211,7 @@ fn subject(
         "name": a.title,
         "status": a.status,
         "impact": a.impact,
-        "url": format!("{}/incidents/{}", public_url.trim_end_matches('/'), id),
+        "url": format!("{}/incidents/{id}{key}", page.trim_end_matches('/')),
         "components": components,
         "update": {
             "id": format!("{}-{update}{}", a.draft_id, a.revision),

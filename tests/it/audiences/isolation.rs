@@ -344,6 +344,16 @@ async fn no_reader_ever_sees_another_audiences_or_internal_components_anywhere()
                 mail.iter().any(|m| m.contains(&link) && m.contains(&r.key)),
                 "{mail:#?}"
             );
+            // So do its webhook events' incident URLs.
+            let urls: Vec<String> = hook
+                .iter()
+                .filter_map(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+                .filter_map(|e| e["data"]["incident"]["url"].as_str().map(str::to_string))
+                .collect();
+            assert!(!urls.is_empty(), "{hook:#?}");
+            for url in &urls {
+                assert!(url.starts_with(&link) && url.contains(&r.key), "{url}");
+            }
         }
     }
     // Publishers are public: the public's incidents only.
