@@ -313,22 +313,8 @@ pub fn chart_points(level: &Level) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use crate::page::uptime::tests::{at, change};
     use ComponentStatus::*;
-
-    fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, d, h, m, 0).unwrap()
-    }
-
-    fn change(t: DateTime<Utc>, from: ComponentStatus, to: ComponentStatus) -> StatusChange {
-        StatusChange {
-            at: t,
-            component: "api".into(),
-            from,
-            to,
-            incident_id: "INC-1".into(),
-        }
-    }
 
     fn slo(target: f64, window_days: u32) -> Slo {
         Slo {
