@@ -294,7 +294,7 @@ pub(super) mod tests {
     }
 
     /// Down with `status` from `start` until `end`, operational before and after.
-    fn outage(
+    pub(in crate::page) fn outage(
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         status: ComponentStatus,
