@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ReconcileConfig, Secret};
-use crate::ingest::{Alert, AlertStatus, Recorder, Source};
+use crate::ingest::{Alert, AlertStatus, Delivery, Recorder, Source};
 
 /// One alert as Alertmanager's API v2 lists it.
 #[derive(Debug, Deserialize)]
@@ -128,7 +128,12 @@ impl Reconciler {
         let detail = json!({"via": "reconcile"});
         let outcome = self
             .recorder
-            .record_here(Source::Alertmanager, listed, detail.clone(), started)
+            .record_here(Delivery::new(
+                Source::Alertmanager,
+                listed,
+                detail.clone(),
+                started,
+            ))
             .await?;
         pass.repaired_firing = outcome.new;
         // Resolve only on a complete picture, and never an alert that arrived after the
@@ -149,7 +154,7 @@ impl Reconciler {
             if !gone.is_empty() {
                 let outcome = self
                     .recorder
-                    .record_here(Source::Alertmanager, gone, detail, started)
+                    .record_here(Delivery::new(Source::Alertmanager, gone, detail, started))
                     .await?;
                 pass.repaired_resolved = outcome.new;
             }

@@ -49,12 +49,28 @@ pub struct Recorder {
     batch: Arc<OnceLock<mpsc::UnboundedSender<Job>>>,
 }
 
-/// One delivery to record.
-struct Delivery {
+/// One delivery to record: alerts from one source, with what to keep about the request.
+pub struct Delivery {
     source: Source,
     alerts: Vec<Alert>,
     detail: serde_json::Value,
     now: DateTime<Utc>,
+}
+
+impl Delivery {
+    pub fn new(
+        source: Source,
+        alerts: Vec<Alert>,
+        detail: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Delivery {
+            source,
+            alerts,
+            detail,
+            now,
+        }
+    }
 }
 
 /// A delivery waiting to be committed with the others that arrived meanwhile.
@@ -103,12 +119,7 @@ impl Recorder {
     ) -> Result<RecordOutcome> {
         let (done, outcome) = oneshot::channel();
         let job = Job {
-            delivery: Delivery {
-                source,
-                alerts,
-                detail,
-                now,
-            },
+            delivery: Delivery::new(source, alerts, detail, now),
             done,
         };
         let queue = self.batch.get_or_init(|| {
@@ -149,19 +160,7 @@ impl Recorder {
 
     /// Records one delivery in the caller's own transaction, so that a lease holder's
     /// fence covers it (reconciliation: a paused former holder must not write).
-    pub async fn record_here(
-        &self,
-        source: Source,
-        alerts: Vec<Alert>,
-        detail: serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<RecordOutcome> {
-        let delivery = Delivery {
-            source,
-            alerts,
-            detail,
-            now,
-        };
+    pub async fn record_here(&self, delivery: Delivery) -> Result<RecordOutcome> {
         self.commit_batch(&[&delivery]).await.remove(0)
     }
 

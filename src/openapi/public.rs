@@ -30,46 +30,53 @@ fn documents() -> Vec<(
             "public",
         )
     };
+    // Every document carries the page it belongs to, first among its required fields.
+    let with_page = |required: &[&str], properties: Value| {
+        let mut all = Map::new();
+        all.insert(
+            "page".into(),
+            json!({"$ref": "#/components/schemas/SpPage"}),
+        );
+        if let Value::Object(p) = properties {
+            all.extend(p);
+        }
+        let required: Vec<&str> = std::iter::once("page")
+            .chain(required.iter().copied())
+            .collect();
+        json!({"type": "object", "required": required, "properties": all})
+    };
     let page_and = |key: &str, items: &str| {
-        json!({
-            "type": "object",
-            "required": ["page", key],
-            "properties": {
-                "page": {"$ref": "#/components/schemas/SpPage"},
-                key: {"type": "array", "items": {"$ref": format!("#/components/schemas/{items}")}},
-            },
-        })
+        with_page(
+            &[key],
+            json!({key: {"type": "array", "items": {"$ref": format!("#/components/schemas/{items}")}}}),
+        )
     };
     vec![
         (
             "/api/v2/summary.json",
             "Page, overall status, components, unresolved incidents and upcoming or active maintenance",
             json_type,
-            json!({
-                "type": "object",
-                "required": ["page", "status", "components", "incidents", "scheduled_maintenances"],
-                "properties": {
-                    "page": {"$ref": "#/components/schemas/SpPage"},
+            with_page(
+                &["status", "components", "incidents", "scheduled_maintenances"],
+                json!({
                     "status": {"$ref": "#/components/schemas/SpStatus"},
                     "components": {"type": "array", "items": {"$ref": "#/components/schemas/SpComponent"}},
                     "incidents": {"type": "array", "items": {"$ref": "#/components/schemas/SpIncident"}},
                     "scheduled_maintenances": {"type": "array", "items": {"$ref": "#/components/schemas/SpMaintenance"}},
-                },
-            }),
+                }),
+            ),
             "statuspage",
         ),
         (
             "/api/v2/status.json",
             "The page's overall indicator",
             json_type,
-            json!({
-                "type": "object",
-                "required": ["page", "status"],
-                "properties": {
-                    "page": {"$ref": "#/components/schemas/SpPage"},
+            with_page(
+                &["status"],
+                json!({
                     "status": {"$ref": "#/components/schemas/SpStatus"},
-                },
-            }),
+                }),
+            ),
             "statuspage",
         ),
         (
@@ -118,11 +125,9 @@ fn documents() -> Vec<(
             "/api/v2/uptime.json",
             "Daily uptime per public component over the last 90 days (statusgate's own document)",
             json_type,
-            json!({
-                "type": "object",
-                "required": ["page", "days", "components"],
-                "properties": {
-                    "page": {"$ref": "#/components/schemas/SpPage"},
+            with_page(
+                &["days", "components"],
+                json!({
                     "days": {"type": "integer", "description": "How many days each history covers"},
                     "components": {"type": "array", "items": {
                         "type": "object",
@@ -135,19 +140,17 @@ fn documents() -> Vec<(
                             "days": {"type": "array", "items": {"type": "object"}, "description": "Oldest first"},
                         },
                     }},
-                },
-            }),
+                }),
+            ),
             "statuspage",
         ),
         (
             "/api/v2/slo.json",
             "Every public component with a service level objective: availability and error budget left (statusgate's own document)",
             json_type,
-            json!({
-                "type": "object",
-                "required": ["page", "components"],
-                "properties": {
-                    "page": {"$ref": "#/components/schemas/SpPage"},
+            with_page(
+                &["components"],
+                json!({
                     "components": {"type": "array", "items": {
                         "allOf": [{"$ref": "#/components/schemas/Slo"}],
                         "type": "object",
@@ -161,8 +164,8 @@ fn documents() -> Vec<(
                             "budget_remaining_minutes": {"type": ["number", "null"], "description": "Negative when overspent; null while collecting"},
                         },
                     }},
-                },
-            }),
+                }),
+            ),
             "statuspage",
         ),
         text("/history.atom", "Published updates as an Atom feed", ATOM),

@@ -313,22 +313,8 @@ pub fn chart_points(level: &Level) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use crate::page::uptime::tests::{at, change, outage};
     use ComponentStatus::*;
-
-    fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, d, h, m, 0).unwrap()
-    }
-
-    fn change(t: DateTime<Utc>, from: ComponentStatus, to: ComponentStatus) -> StatusChange {
-        StatusChange {
-            at: t,
-            component: "api".into(),
-            from,
-            to,
-            incident_id: "INC-1".into(),
-        }
-    }
 
     fn slo(target: f64, window_days: u32) -> Slo {
         Slo {
@@ -351,10 +337,7 @@ mod tests {
     fn an_outage_that_began_before_the_window_counts_only_inside_it() {
         // Window of 7 days read at 10 Mar 12:00: 4 Mar 00:00 to now. Down from 3 Mar 23:00
         // to 4 Mar 01:00: only the 60 minutes on 4 Mar count.
-        let history = [
-            change(at(3, 23, 0), Operational, MajorOutage),
-            change(at(4, 1, 0), MajorOutage, Operational),
-        ];
+        let history = outage(at(3, 23, 0), at(4, 1, 0), MajorOutage);
         let l = run(slo(99.9, 7), &history, Some(at(1, 0, 0)), at(10, 12, 0));
         assert_eq!(l.days, 7);
         assert_eq!(l.downtime, 60.0 * 60_000.0);
@@ -374,11 +357,10 @@ mod tests {
         // 30-day window, 99.9%: budget 43.2 minutes. 2 h maintenance, then 100 minutes of
         // partial outage = 30 weighted minutes.
         let history = [
-            change(at(5, 2, 0), Operational, UnderMaintenance),
-            change(at(5, 4, 0), UnderMaintenance, Operational),
-            change(at(6, 10, 0), Operational, PartialOutage),
-            change(at(6, 11, 40), PartialOutage, Operational),
-        ];
+            outage(at(5, 2, 0), at(5, 4, 0), UnderMaintenance),
+            outage(at(6, 10, 0), at(6, 11, 40), PartialOutage),
+        ]
+        .concat();
         let l = run(slo(99.9, 30), &history, Some(at(1, 0, 0)), at(10, 0, 30));
         // 1 to 10 March: 10 days with history.
         assert_eq!(l.days, 10);
@@ -405,10 +387,7 @@ mod tests {
     #[test]
     fn under_a_quarter_left_is_low() {
         // 99.95% over 30 days: 21.6 minutes. 17 minutes down leaves 4.6 (21.3%).
-        let history = [
-            change(at(9, 8, 0), Operational, MajorOutage),
-            change(at(9, 8, 17), MajorOutage, Operational),
-        ];
+        let history = outage(at(9, 8, 0), at(9, 8, 17), MajorOutage);
         let l = run(slo(99.95, 30), &history, Some(at(9, 0, 0)), at(9, 12, 0));
         assert_eq!(l.days, 1);
         assert_eq!(l.remaining_minutes(), Some(4.6));
@@ -456,10 +435,7 @@ mod tests {
 
     #[test]
     fn the_chart_starts_full_at_the_first_day_with_history() {
-        let history = [
-            change(at(9, 8, 0), Operational, MajorOutage),
-            change(at(9, 8, 17), MajorOutage, Operational),
-        ];
+        let history = outage(at(9, 8, 0), at(9, 8, 17), MajorOutage);
         let l = run(slo(99.95, 4), &history, Some(at(8, 0, 0)), at(9, 12, 0));
         // Budget 2.88 minutes, 17 spent: the line drops below the box on the last day.
         assert_eq!(chart_points(&l), "50.00,2.00 75.00,2.00 100.00,22.00");

@@ -266,17 +266,24 @@ pub fn day_json(day: &Day) -> Value {
     })
 }
 
+/// Also the fixtures of the SLO tests, which read the same kind of history.
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use chrono::TimeZone;
     use ComponentStatus::*;
 
-    fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+    /// A moment in March 2026.
+    pub(in crate::page) fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, d, h, m, 0).unwrap()
     }
 
-    fn change(t: DateTime<Utc>, from: ComponentStatus, to: ComponentStatus) -> StatusChange {
+    /// The component `api` going from `from` to `to` at `t`.
+    pub(in crate::page) fn change(
+        t: DateTime<Utc>,
+        from: ComponentStatus,
+        to: ComponentStatus,
+    ) -> StatusChange {
         StatusChange {
             at: t,
             component: "api".into(),
@@ -287,7 +294,7 @@ mod tests {
     }
 
     /// Down with `status` from `start` until `end`, operational before and after.
-    fn outage(
+    pub(in crate::page) fn outage(
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         status: ComponentStatus,

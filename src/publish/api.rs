@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -319,6 +320,24 @@ async fn list_subscribers(
     Ok(Json(json!({ "subscribers": all })).into_response())
 }
 
+/// The subscriber `/subscribers/{id}` names; 404 when there is none. Like [`Path`], listed
+/// after the [`Caller`], so that an unauthenticated request learns nothing but 401.
+struct Named(Subscriber);
+
+impl FromRequestParts<PublishApi> for Named {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &PublishApi) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, s).await?;
+        let sub = s
+            .outbox
+            .subscribers()
+            .get(&id)?
+            .or_missing("subscriber", &id)?;
+        Ok(Named(sub))
+    }
+}
+
 /// One subscriber.
 #[utoipa::path(
     get,
@@ -331,16 +350,7 @@ async fn list_subscribers(
     ),
     security(("bearer" = ["admin"])),
 )]
-async fn get_subscriber(
-    _caller: Caller<Admin>,
-    State(s): State<PublishApi>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let sub = s
-        .outbox
-        .subscribers()
-        .get(&id)?
-        .or_missing("subscriber", &id)?;
+async fn get_subscriber(_caller: Caller<Admin>, Named(sub): Named) -> Result<Response, ApiError> {
     Ok(Json(sub.view()).into_response())
 }
 
@@ -359,13 +369,10 @@ async fn get_subscriber(
 async fn delete_subscriber(
     caller: Caller<Admin>,
     State(s): State<PublishApi>,
-    Path(id): Path<String>,
+    Named(sub): Named,
 ) -> Result<Response, ApiError> {
     s.outbox
-        .subscribers()
-        .get(&id)?
-        .or_missing("subscriber", &id)?;
-    s.outbox.remove_subscriber(&id, &caller.name, Utc::now())?;
+        .remove_subscriber(&sub.id, &caller.name, Utc::now())?;
     s.outbox.store().durable().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::health::{bounded, later, Health};
+use super::schedule;
 use crate::audit::AuditEntry;
 use crate::config::DeliveryConfig;
 use crate::draft::Drafts;
@@ -72,19 +73,7 @@ impl Worker {
         let mut busy: HashSet<String> = HashSet::new();
         let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
         let mut tasks: JoinSet<()> = JoinSet::new();
-        // Mirrors sync on a timer too; the first tick comes at once, so a start syncs them.
-        let mut refresh = self
-            .targets
-            .mirrors
-            .values()
-            .map(Mirror::refresh_every)
-            .min()
-            .map(|every| {
-                let mut t = tokio::time::interval(every);
-                // After a long pause, one sync, not a burst of them.
-                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                t
-            });
+        let mut refresh = schedule::mirror_timer(self.targets.mirrors.values());
         loop {
             let wait = match self.dispatch(&mut busy, &mut running, &mut tasks) {
                 Ok(w) => w,
@@ -109,7 +98,7 @@ impl Worker {
                     }
                 }
                 _ = tokio::time::sleep(wait) => {}
-                _ = tick(&mut refresh) => {
+                _ = schedule::tick(&mut refresh) => {
                     if let Err(e) = mirror::queue_syncs(&self.outbox, self.targets.mirrors.keys()) {
                         tracing::error!(error = %e, "could not queue a mirror sync; will retry");
                     }
@@ -151,7 +140,7 @@ impl Worker {
             let coalesce = self.targets.statuspages.contains_key(&target)
                 || self.targets.mirrors.contains_key(&target);
             let mut work = Vec::new();
-            for group in due(&entries, coalesce) {
+            for group in schedule::due(&entries, coalesce) {
                 match self.ready(&group[0])? {
                     false => {}
                     true if group[0].next_attempt_at <= now => work.push(group),
@@ -561,92 +550,8 @@ async fn drafts_durable(outbox: &Outbox) -> Result<()> {
     outbox.store().durable().await
 }
 
-/// The next tick of the mirrors' timer; never, without mirrors.
-async fn tick(timer: &mut Option<tokio::time::Interval>) {
-    match timer {
-        Some(t) => {
-            t.tick().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-/// Per thread of a target's open entries, the group due next: the first pending entry, or
-/// with `coalesce` every pending entry up to the first that waits for an admin. A conflict
-/// holds its thread; failed entries do not.
-fn due(entries: &[Entry], coalesce: bool) -> Vec<Vec<Entry>> {
-    let mut threads: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
-    let mut order = Vec::new();
-    for e in entries {
-        if !threads.contains_key(e.thread.as_str()) {
-            order.push(e.thread.as_str());
-        }
-        threads.entry(e.thread.as_str()).or_default().push(e);
-    }
-    let mut out = Vec::new();
-    for t in order {
-        let mut group = Vec::new();
-        for e in &threads[t] {
-            match e.state {
-                EntryState::Failed => continue,
-                EntryState::Pending => {
-                    group.push((*e).clone());
-                    if !coalesce {
-                        break;
-                    }
-                }
-                _ => break,
-            }
-        }
-        if !group.is_empty() {
-            out.push(group);
-        }
-    }
-    out
-}
-
 impl crate::store::Work for Worker {
     fn run(&mut self, stop: CancellationToken) -> impl std::future::Future<Output = ()> + Send {
         Worker::run(self, stop)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::publish::outbox::event::Message;
-
-    fn entry(id: &str, thread: &str, state: EntryState) -> Entry {
-        let mut e = Entry::new(
-            id.into(),
-            "t",
-            thread,
-            None,
-            Message::ConfirmSubscription,
-            Utc::now(),
-        );
-        e.state = state;
-        e
-    }
-
-    #[test]
-    fn each_thread_goes_in_order_and_a_conflict_holds_its_thread() {
-        use EntryState::*;
-        let entries = vec![
-            entry("1", "a", Pending),
-            entry("2", "b", Conflict),
-            entry("3", "a", Pending),
-            entry("4", "b", Pending),
-            entry("5", "c", Failed),
-            entry("6", "c", Pending),
-        ];
-        let ids = |groups: Vec<Vec<Entry>>| -> Vec<Vec<String>> {
-            groups
-                .into_iter()
-                .map(|g| g.into_iter().map(|e| e.id).collect())
-                .collect()
-        };
-        assert_eq!(ids(due(&entries, false)), [vec!["1"], vec!["6"]]);
-        assert_eq!(ids(due(&entries, true)), [vec!["1", "3"], vec!["6"]]);
     }
 }

@@ -13,6 +13,7 @@ pub mod decide;
 pub mod deliver;
 pub mod event;
 pub mod health;
+mod schedule;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
