@@ -325,16 +325,30 @@ impl Recorder {
     /// Alerts waiting for the pipeline, oldest first, each as it stands now. Several
     /// changes of one alert queued meanwhile are seen as its latest state.
     pub fn pending(&self, limit: usize) -> Result<Vec<(String, Alert)>> {
-        let mut out = Vec::new();
-        for (seq, item) in self.inbox.first::<InboxItem>(limit)? {
+        let items = self.inbox.first::<InboxItem>(limit)?;
+        // The alerts the entries name, read together: one round trip on PostgreSQL.
+        let keys: Vec<String> = items
+            .iter()
+            .filter_map(|(_, item)| match item {
+                InboxItem::Key(key) => Some(key.clone()),
+                InboxItem::Alert(_) => None,
+            })
+            .collect();
+        let mut stored = self.alerts.get_many::<Alert>(&keys)?.into_iter();
+        let mut out = Vec::with_capacity(items.len());
+        let mut gone = Vec::new();
+        for (seq, item) in items {
             match item {
-                InboxItem::Key(key) => match self.alerts.get::<Alert>(&key)? {
+                InboxItem::Key(_) => match stored.next().flatten() {
                     Some(alert) => out.push((seq, alert)),
                     // Nothing to take; drop the entry.
-                    None => self.inbox.remove(&seq)?,
+                    None => gone.push(seq),
                 },
                 InboxItem::Alert(alert) => out.push((seq, *alert)),
             }
+        }
+        if !gone.is_empty() {
+            self.inbox.remove_all(&gone)?;
         }
         Ok(out)
     }

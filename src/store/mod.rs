@@ -350,6 +350,18 @@ impl Table {
         raw.map(|bytes| decode(self.name, key, &bytes)).transpose()
     }
 
+    /// Several records, in the order of `keys` (one round trip on PostgreSQL).
+    pub fn get_many<T: DeserializeOwned>(&self, keys: &[String]) -> Result<Vec<Option<T>>> {
+        let raw = match &self.inner {
+            TableEngine::Sled(t) => keys.iter().map(|k| t.get(k)).collect::<Result<Vec<_>>>()?,
+            TableEngine::Postgres(p) => p.get_many(self.name, keys)?,
+        };
+        keys.iter()
+            .zip(raw)
+            .map(|(key, raw)| raw.map(|bytes| decode(self.name, key, &bytes)).transpose())
+            .collect()
+    }
+
     pub fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
         let bytes = encode(value)?;
         match &self.inner {

@@ -303,6 +303,21 @@ impl PgStore {
         Ok(first_value(&self.query(GET, key_args(table, key))?))
     }
 
+    /// Several records in one round trip, in the order of `keys`.
+    pub(super) fn get_many(
+        &self,
+        table: &'static str,
+        keys: &[String],
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        let found = self.query(
+            "SELECT key, value FROM statusgate_records WHERE tbl = $1 AND key = ANY($2)",
+            vec![Box::new(table), Box::new(keys.to_vec())],
+        )?;
+        let mut found: std::collections::HashMap<String, Vec<u8>> =
+            rows(found).into_iter().collect();
+        Ok(keys.iter().map(|k| found.remove(k)).collect())
+    }
+
     pub(super) fn put(
         &self,
         fence: Option<&Fence>,
