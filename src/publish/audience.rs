@@ -157,6 +157,7 @@ mod tests {
             public,
             depends_on: Vec::new(),
             audiences: audiences.iter().map(|a| a.to_string()).collect(),
+            slo: None,
         }
     }
 

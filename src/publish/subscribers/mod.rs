@@ -329,6 +329,7 @@ mod tests {
             public: true,
             depends_on: Vec::new(),
             audiences: Vec::new(),
+            slo: None,
         };
         let infos = [info("api", None), info("web", Some("Core"))];
         assert!(s.wants(api.iter(), &infos));
