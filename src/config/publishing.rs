@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::sections::env_word;
 use super::Dur;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -143,18 +144,7 @@ impl PublisherConfig {
     /// The name as it appears in environment variables: upper-cased, anything but letters
     /// and digits as `_`.
     pub fn env_name(&self) -> String {
-        let name: String = self
-            .name()
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        name
+        env_word(self.name())
     }
 
     pub(super) fn secret_file(&self) -> Option<&Path> {

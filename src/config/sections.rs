@@ -302,23 +302,26 @@ impl AudienceConfig {
     /// The environment variable that holds this audience's token (`acme-eu` →
     /// `STATUSGATE_AUDIENCE_ACME_EU_TOKEN`).
     pub fn token_env(&self) -> String {
-        let id: String = self
-            .id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("STATUSGATE_AUDIENCE_{id}_TOKEN")
+        format!("STATUSGATE_AUDIENCE_{}_TOKEN", env_word(&self.id))
     }
 
     pub fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.id)
     }
+}
+
+/// A name as environment variables write it (publishers', audiences'): upper-cased,
+/// anything but ASCII letters and digits as `_`.
+pub(super) fn env_word(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
