@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod client;
 mod drafts;
 mod incidents;
 mod state;
@@ -72,29 +73,15 @@ pub enum Command {
     },
     /// Work with drafts on a running server.
     Drafts {
-        #[arg(
-            long,
-            env = "STATUSGATE_URL",
-            default_value = "http://127.0.0.1:8080",
-            global = true
-        )]
-        url: String,
-        #[arg(long, env = "STATUSGATE_TOKEN", global = true, hide_env_values = true)]
-        token: Option<String>,
+        #[command(flatten)]
+        server: Server,
         #[command(subcommand)]
         action: DraftsAction,
     },
     /// Declare incidents and draft resolutions on a running server (approved like any draft).
     Incidents {
-        #[arg(
-            long,
-            env = "STATUSGATE_URL",
-            default_value = "http://127.0.0.1:8080",
-            global = true
-        )]
-        url: String,
-        #[arg(long, env = "STATUSGATE_TOKEN", global = true, hide_env_values = true)]
-        token: Option<String>,
+        #[command(flatten)]
+        server: Server,
         #[command(subcommand)]
         action: IncidentsAction,
     },
@@ -119,6 +106,20 @@ pub enum Command {
 pub struct ConfigArg {
     #[arg(long, short)]
     config: Option<PathBuf>,
+}
+
+/// Commands that talk to a running server: where it is and the API token to use.
+#[derive(Debug, clap::Args)]
+pub struct Server {
+    #[arg(
+        long,
+        env = "STATUSGATE_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub(crate) url: String,
+    #[arg(long, env = "STATUSGATE_TOKEN", global = true, hide_env_values = true)]
+    pub(crate) token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,9 +201,9 @@ pub fn main(cli: Cli) -> ExitCode {
             config,
             json,
         } => render(&payload, config.as_deref(), json),
-        Command::Drafts { url, token, action } => drafts::drafts(&url, token, action),
+        Command::Drafts { server, action } => drafts::drafts(server, action),
         Command::AudienceLink { audience, config } => audience_link(&audience, config.as_deref()),
-        Command::Incidents { url, token, action } => incidents::incidents(&url, token, action),
+        Command::Incidents { server, action } => incidents::incidents(server, action),
         Command::Migrate(a) => state::migrate(a.config.as_deref()),
         Command::Export(a) => state::export(a.config.as_deref()),
         Command::Import(a) => state::import(a.config.as_deref()),

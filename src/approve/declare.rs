@@ -48,24 +48,14 @@ impl Approvals {
         self.check_components(&req.components, false)
             .map_err(ApproveError::Invalid)?;
         let worst = req.components.values().copied().max();
-        let names: Vec<String> = req
-            .components
-            .keys()
-            .map(|id| {
-                self.public
-                    .component_info(id)
-                    .map_or_else(|| id.clone(), |c| c.name)
-            })
-            .collect();
+        let names = self.component_names(&req.components);
         let title = match (req.title, worst) {
             (Some(t), _) => t,
             (None, Some(w)) => format!("{}: {}", w.label(), join_names(&names)),
             (None, None) => return Err(invalid("give a title, or the components it affects")),
         };
-        if title.trim().is_empty() || title.chars().count() > 255 {
-            return Err(invalid("title must be 1 to 255 characters"));
-        }
-        if req.body.trim().is_empty() || req.body.chars().count() > 25_000 {
+        super::check_title(&title).map_err(ApproveError::Invalid)?;
+        if !super::body_fits(&req.body) {
             return Err(invalid("body must be 1 to 25000 characters"));
         }
         let impact = req

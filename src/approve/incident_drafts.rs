@@ -88,26 +88,15 @@ impl Approvals {
         self.check_components(&components, true)
             .map_err(UpdateDraftError::Invalid)?;
         let title = req.title.unwrap_or_else(|| incident.name.clone());
-        if title.trim().is_empty() || title.chars().count() > 255 {
-            return Err(UpdateDraftError::Invalid(
-                "title must be 1 to 255 characters".into(),
-            ));
-        }
+        super::check_title(&title).map_err(UpdateDraftError::Invalid)?;
         if let Some(b) = &req.body {
-            if b.trim().is_empty() || b.chars().count() > 25_000 {
+            if !super::body_fits(b) {
                 return Err(UpdateDraftError::Invalid(
                     "body must be 1 to 25000 characters (leave it out for the \"still investigating\" text)".into(),
                 ));
             }
         }
-        let names: Vec<String> = components
-            .keys()
-            .map(|id| {
-                self.public
-                    .component_info(id)
-                    .map_or_else(|| id.clone(), |c| c.name)
-            })
-            .collect();
+        let names = self.component_names(&components);
         let update = ManualUpdate {
             incident_id: incident.id.clone(),
             title,

@@ -189,6 +189,19 @@ impl Approvals {
         Ok(())
     }
 
+    /// The components' names as the page shows them (the id of one it does not know), for
+    /// titles and texts a person did not write.
+    fn component_names(&self, components: &BTreeMap<String, ComponentStatus>) -> Vec<String> {
+        components
+            .keys()
+            .map(|id| {
+                self.public
+                    .component_info(id)
+                    .map_or_else(|| id.clone(), |c| c.name)
+            })
+            .collect()
+    }
+
     /// Makes a new revision with a person's changes (redacted, never stored unredacted).
     pub async fn edit(
         &self,
@@ -516,4 +529,17 @@ fn changed_meanwhile(current: Draft) -> ApproveError {
             state: current.state.as_str(),
         }
     }
+}
+
+/// A person's title: 1 to 255 characters, what every target takes.
+fn check_title(title: &str) -> Result<(), String> {
+    if title.trim().is_empty() || title.chars().count() > 255 {
+        return Err("title must be 1 to 255 characters".into());
+    }
+    Ok(())
+}
+
+/// Whether a person's body text is 1 to 25000 characters, what every target takes.
+fn body_fits(body: &str) -> bool {
+    !body.trim().is_empty() && body.chars().count() <= 25_000
 }

@@ -1,24 +1,10 @@
 //! `statusgate drafts`: list, show, approve and reject drafts on a running server.
 
+use super::client::{self, shown};
 use super::*;
 
-pub(super) fn drafts(url: &str, token: Option<String>, action: DraftsAction) -> ExitCode {
-    let Some(token) = token else {
-        return fail("no token: pass --token or set STATUSGATE_TOKEN");
-    };
-    let client = Client {
-        base: url.trim_end_matches('/').to_string(),
-        token,
-        http: http_client(),
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
-    runtime.block_on(async move {
+pub(super) fn drafts(server: Server, action: DraftsAction) -> ExitCode {
+    client::run(server, |client| async move {
         match action {
             DraftsAction::List { state, json } => {
                 let path = format!("/api/v1/drafts?state={state}");
@@ -90,27 +76,6 @@ pub(super) fn drafts(url: &str, token: Option<String>, action: DraftsAction) -> 
     })
 }
 
-/// Prints an answer as `words` put it (as JSON with `--json`), or fails with the error.
-pub(super) fn shown(
-    answer: Result<Value, String>,
-    json: bool,
-    words: impl Fn(&Value) -> String,
-) -> ExitCode {
-    match answer {
-        Ok(v) if json => print_json(&v),
-        Ok(v) => {
-            print!("{}", words(&v));
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(e),
-    }
-}
-
-fn print_json(v: &Value) -> ExitCode {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
-    ExitCode::SUCCESS
-}
-
 fn describe_draft(d: &Value) -> String {
     let mut out = format!(
         "{} (revision {}, {}, {})\n",
@@ -132,57 +97,4 @@ fn describe_draft(d: &Value) -> String {
     }
     out += &format!("\n{}\n\n", d["body"].as_str().unwrap_or(""));
     out
-}
-
-pub(super) struct Client {
-    pub(super) base: String,
-    pub(super) token: String,
-    pub(super) http: reqwest::Client,
-}
-
-impl Client {
-    pub(super) async fn get(&self, path: &str) -> Result<Value, String> {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| format!("cannot reach {}: {e}", self.base))?;
-        answer(r).await
-    }
-
-    pub(super) async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| format!("cannot reach {}: {e}", self.base))?;
-        answer(r).await
-    }
-}
-
-async fn answer(r: reqwest::Response) -> Result<Value, String> {
-    let status = r.status();
-    let body: Value = r.json().await.unwrap_or(Value::Null);
-    if status.is_success() {
-        Ok(body)
-    } else {
-        Err(format!(
-            "{}: {}",
-            status.as_u16(),
-            body["error"].as_str().unwrap_or("request failed")
-        ))
-    }
-}
-
-/// A client with timeouts, for the CLI.
-pub(super) fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .unwrap_or_default()
 }

@@ -1,26 +1,11 @@
 //! `statusgate incidents`: declare an incident no alert reported, or draft the resolution
 //! of one no alert will resolve, on a running server. Both are drafts, approved like any.
 
-use super::drafts::{http_client, shown, Client};
+use super::client::{self, shown};
 use super::*;
 
-pub(super) fn incidents(url: &str, token: Option<String>, action: IncidentsAction) -> ExitCode {
-    let Some(token) = token else {
-        return fail("no token: pass --token or set STATUSGATE_TOKEN");
-    };
-    let client = Client {
-        base: url.trim_end_matches('/').to_string(),
-        token,
-        http: http_client(),
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
-    runtime.block_on(async move {
+pub(super) fn incidents(server: Server, action: IncidentsAction) -> ExitCode {
+    client::run(server, |client| async move {
         match action {
             IncidentsAction::List { json } => {
                 shown(client.get("/api/v1/incidents").await, json, |v| {

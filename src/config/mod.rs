@@ -4,6 +4,7 @@
 
 mod duration;
 mod place;
+mod publishing;
 mod resolve;
 pub mod secret;
 mod sections;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use duration::{parse_duration, parse_size, ByteSize, Dur};
+pub use publishing::*;
 pub use secret::Secret;
 pub use sections::*;
 

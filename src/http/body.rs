@@ -21,10 +21,11 @@ pub struct JsonBody<T>(pub T);
 /// for endpoints whose every field is optional.
 pub struct JsonOrEmpty<T>(pub T);
 
-/// `FromRequest` for a body extractor: the router's limit, then `$read` does the rest.
+/// `FromRequest` for a body extractor (JSON here, forms in `form.rs`): the router's limit,
+/// then `$read` does the rest and `$wrap` wraps what it read.
 macro_rules! from_body {
-    ($name:ident, [$($bound:tt)+], $read:ident) => {
-        impl<T: $($bound)+, S> FromRequest<S> for $name<T>
+    ($ty:ty, $wrap:path, [$($generics:tt)*], $read:path) => {
+        impl<$($generics)* S> FromRequest<S> for $ty
         where
             BodyLimit: FromRef<S>,
             S: Send + Sync,
@@ -33,14 +34,15 @@ macro_rules! from_body {
 
             async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
                 let BodyLimit(max) = BodyLimit::from_ref(state);
-                $read(req, max).await.map($name)
+                $read(req, max).await.map($wrap)
             }
         }
     };
 }
+pub(super) use from_body;
 
-from_body!(JsonBody, [DeserializeOwned], object);
-from_body!(JsonOrEmpty, [DeserializeOwned + Default], object_or_default);
+from_body!(JsonBody<T>, JsonBody, [T: DeserializeOwned,], object);
+from_body!(JsonOrEmpty<T>, JsonOrEmpty, [T: DeserializeOwned + Default,], object_or_default);
 
 async fn object<T: DeserializeOwned>(req: Request, max: usize) -> Result<T, ApiError> {
     let (parts, body) = req.into_parts();

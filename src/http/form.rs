@@ -4,6 +4,7 @@
 use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::header;
 
+use super::body::from_body;
 use super::read::read_body;
 use super::{ApiError, BodyError, BodyLimit};
 
@@ -21,36 +22,28 @@ impl Form {
     }
 }
 
-impl<S> FromRequest<S> for Form
-where
-    BodyLimit: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
+from_body!(Form, Form, [], fields);
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let BodyLimit(max) = BodyLimit::from_ref(state);
-        let (parts, body) = req.into_parts();
-        let mime = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let essence = mime.split(';').next().unwrap_or("").trim();
-        if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-            return Err(ApiError::new(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!(
-                    "Content-Type must be application/x-www-form-urlencoded (got `{}`)",
-                    if mime.is_empty() { "none" } else { mime }
-                ),
-            ));
-        }
-        let bytes = read_body(&parts.headers, body, max)
-            .await
-            .map_err(ApiError::from)?;
-        serde_urlencoded::from_bytes(&bytes)
-            .map(Form)
-            .map_err(|e| ApiError::from(BodyError::Read(format!("not a form: {e}"))))
+async fn fields(req: Request, max: usize) -> Result<Vec<(String, String)>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let mime = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = mime.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type must be application/x-www-form-urlencoded (got `{}`)",
+                if mime.is_empty() { "none" } else { mime }
+            ),
+        ));
     }
+    let bytes = read_body(&parts.headers, body, max)
+        .await
+        .map_err(ApiError::from)?;
+    serde_urlencoded::from_bytes(&bytes)
+        .map_err(|e| ApiError::from(BodyError::Read(format!("not a form: {e}"))))
 }

@@ -10,7 +10,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::session::{cookie_value, Viewer};
+use super::session::{cookie_value, Change, Viewer};
 use super::{BoardError, BoardState};
 use crate::approve::declare::NewIncident;
 use crate::approve::incident_drafts::UpdateRequest;
@@ -110,6 +110,26 @@ fn draft_with(
     Ok(s.page("draft", status, &data))
 }
 
+/// Where a change that leaves draft `id` to read next sends the browser: that draft's page,
+/// saying what was `done`.
+fn after(id: &str, done: &str) -> String {
+    format!("/internal/drafts/{id}?done={done}&draft={id}")
+}
+
+/// A decision on draft `id`: done, a redirect to `to`; refused, as [`refused`] says.
+fn redirect_or_refused(
+    s: &BoardState,
+    viewer: &Viewer,
+    id: &str,
+    seen: u32,
+    to: Result<String, ApproveError>,
+) -> Result<Response, BoardError> {
+    match to {
+        Ok(to) => Ok(Redirect::to(&to).into_response()),
+        Err(e) => refused(s, viewer, id, seen, e),
+    }
+}
+
 /// A refused decision on draft `id`: a stale revision shows the current one (409), a bad
 /// value the draft with the reason (422); anything else is an error page.
 fn refused(
@@ -173,13 +193,9 @@ fn text(form: &Form, name: &str) -> Option<String> {
 }
 
 pub(super) async fn edit(
-    viewer: Viewer,
     State(s): State<BoardState>,
-    id: Result<Path<String>, ApiError>,
-    form: Result<Form, ApiError>,
+    Change { viewer, id, form }: Change,
 ) -> Result<Response, BoardError> {
-    let (Path(id), form) = (id?, form?);
-    viewer.check_change(&form)?;
     let seen = revision(&form)?;
     let mut components = BTreeMap::new();
     for (name, value) in &form.0 {
@@ -205,43 +221,30 @@ pub(super) async fn edit(
         impact: word(&form, "impact")?,
         revision: Some(seen),
     };
-    match s.approvals.edit(&id, patch, &viewer.name).await {
-        Ok(d) => Ok(Redirect::to(&format!(
-            "/internal/drafts/{}?done=edited&draft={}",
-            d.id, d.id
-        ))
-        .into_response()),
-        Err(e) => refused(&s, &viewer, &id, seen, e),
-    }
+    let edited = s.approvals.edit(&id, patch, &viewer.name).await;
+    let to = edited.map(|d| after(&d.id, "edited"));
+    redirect_or_refused(&s, &viewer, &id, seen, to)
 }
 
 pub(super) async fn approve(
-    viewer: Viewer,
     State(s): State<BoardState>,
-    id: Result<Path<String>, ApiError>,
-    form: Result<Form, ApiError>,
+    Change { viewer, id, form }: Change,
 ) -> Result<Response, BoardError> {
-    let (Path(id), form) = (id?, form?);
-    viewer.check_change(&form)?;
     let seen = revision(&form)?;
-    match s.approvals.approve(&id, seen, &viewer.name).await {
-        Ok((d, incident)) => Ok(Redirect::to(&format!(
+    let approved = s.approvals.approve(&id, seen, &viewer.name).await;
+    let to = approved.map(|(d, incident)| {
+        format!(
             "/internal?done=approved&draft={}&incident={}",
             d.id, incident.id
-        ))
-        .into_response()),
-        Err(e) => refused(&s, &viewer, &id, seen, e),
-    }
+        )
+    });
+    redirect_or_refused(&s, &viewer, &id, seen, to)
 }
 
 pub(super) async fn reject(
-    viewer: Viewer,
     State(s): State<BoardState>,
-    id: Result<Path<String>, ApiError>,
-    form: Result<Form, ApiError>,
+    Change { viewer, id, form }: Change,
 ) -> Result<Response, BoardError> {
-    let (Path(id), form) = (id?, form?);
-    viewer.check_change(&form)?;
     let d = s
         .approvals
         .reject(&id, text(&form, "reason"), &viewer.name)
@@ -270,21 +273,13 @@ pub(super) async fn declare(
         impact: word::<Impact>(&form, "impact")?,
     };
     let d = s.approvals.declare(req, &viewer.name).await?;
-    Ok(Redirect::to(&format!(
-        "/internal/drafts/{}?done=declared&draft={}",
-        d.id, d.id
-    ))
-    .into_response())
+    Ok(Redirect::to(&after(&d.id, "declared")).into_response())
 }
 
 pub(super) async fn resolve(
-    viewer: Viewer,
     State(s): State<BoardState>,
-    id: Result<Path<String>, ApiError>,
-    form: Result<Form, ApiError>,
+    Change { viewer, id, form }: Change,
 ) -> Result<Response, BoardError> {
-    let (Path(id), form) = (id?, form?);
-    viewer.check_change(&form)?;
     let req = UpdateRequest {
         body: text(&form, "body"),
         incident_status: Some(IncidentStatus::Resolved),
@@ -295,11 +290,8 @@ pub(super) async fn resolve(
         .draft_update(&id, req, &viewer.name)
         .await
         .map_err(ApiError::from)?;
-    Ok(Redirect::to(&format!(
-        "/internal/drafts/{}?done=resolution&draft={}&incident={id}",
-        d.id, d.id
-    ))
-    .into_response())
+    let to = format!("{}&incident={id}", after(&d.id, "resolution"));
+    Ok(Redirect::to(&to).into_response())
 }
 
 pub(super) async fn login_form(

@@ -8,7 +8,7 @@
 //! usable cookie. A session remembers its token only as a digest and ends as soon as that
 //! token is no longer configured; its role is the token's role now.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use base64::Engine;
@@ -20,7 +20,7 @@ use subtle::ConstantTimeEq;
 
 use super::{BoardError, BoardState};
 use crate::config::Role;
-use crate::http::{token_digest, Form, Identity, Tokens};
+use crate::http::{token_digest, Form, Identity, Path, Tokens};
 use crate::store::{Store, StoreError, Table};
 
 pub const SESSIONS_TABLE: &str = "board_sessions";
@@ -195,6 +195,28 @@ impl Viewer {
             ));
         }
         Ok(())
+    }
+}
+
+/// A change to one draft or incident (`/internal/.../{id}/...`): who asks, which id, and
+/// the form, already checked for the approver role and the CSRF token. Refusals come in
+/// the order the handlers always gave them: who, then the path, then the form.
+pub struct Change {
+    pub viewer: Viewer,
+    pub id: String,
+    pub form: Form,
+}
+
+impl FromRequest<BoardState> for Change {
+    type Rejection = BoardError;
+
+    async fn from_request(req: Request, state: &BoardState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let viewer = Viewer::from_request_parts(&mut parts, state).await?;
+        let Path(id) = Path::<String>::from_request_parts(&mut parts, state).await?;
+        let form = Form::from_request(Request::from_parts(parts, body), state).await?;
+        viewer.check_change(&form)?;
+        Ok(Change { viewer, id, form })
     }
 }
 

@@ -89,42 +89,32 @@ impl Drafts {
                 }),
         };
         let number = self.store.counter("draft")?;
-        let mut draft = Draft {
-            id: format!("D-{number}"),
-            incident_id: Some(m.incident_id.clone()),
-            group_id: ledger.group_id.clone(),
-            kind,
-            state: DraftState::Pending,
-            revision: 1,
-            title: self.redactor.redact(m.title.trim()),
-            body: self.redactor.redact(body.trim()),
+        let incident_id = m.incident_id;
+        let text = ManualIncident {
+            title: m.title,
+            body,
             incident_status: m.incident_status,
             impact: m.impact,
             components: m.components,
-            internal_components: BTreeMap::new(),
-            alerts: Vec::new(),
-            flapping: false,
-            created_at: now,
-            updated_at: now,
-            // A person's words: revisions from alerts leave them alone.
-            edited_fields: ["title", "body"].into_iter().map(String::from).collect(),
-            reason: None,
-            history: Vec::new(),
-            revisions: Vec::new(),
-            notes: Vec::new(),
-            suggestions: Vec::new(),
-            conflict: None,
         };
+        let mut draft = self.by_hand(
+            format!("D-{number}"),
+            kind,
+            Some(incident_id.clone()),
+            &ledger,
+            text,
+            now,
+        );
         draft.log(
             now,
             actor,
             "created",
-            format!("{} for {} drafted by hand", kind.as_str(), m.incident_id),
+            format!("{} for {} drafted by hand", kind.as_str(), incident_id),
         );
         ledger.pending = Some(draft.id.clone());
         let entry = AuditEntry::new(now, actor, "draft_created")
             .draft(&draft.id, draft.revision)
-            .detail(json!({"kind": draft.kind, "incident_id": m.incident_id, "manual": true}));
+            .detail(json!({"kind": draft.kind, "incident_id": incident_id, "manual": true}));
         self.commit(&draft, Some(&ledger), None, &[entry])?;
         Ok(draft)
     }
@@ -156,18 +146,42 @@ impl Drafts {
             group_id: format!("manual:{id}"),
             ..Ledger::default()
         };
-        let mut draft = Draft {
-            id: id.clone(),
-            incident_id: None,
+        let mut draft = self.by_hand(id.clone(), DraftKind::NewIncident, None, &ledger, m, now);
+        draft.log(now, actor, "created", "incident declared by hand");
+        ledger.pending = Some(id);
+        let entry = AuditEntry::new(now, actor, "draft_created")
+            .draft(&draft.id, draft.revision)
+            .detail(json!({"kind": draft.kind, "components": draft.components, "manual": true}));
+        self.commit(&draft, Some(&ledger), None, &[entry])?;
+        Ok(draft)
+    }
+}
+
+impl Drafts {
+    /// The one shape of a draft a person wrote: pending at revision 1, no alerts behind it,
+    /// text redacted, and title and body marked edited so revisions from alerts leave
+    /// them alone.
+    fn by_hand(
+        &self,
+        id: String,
+        kind: DraftKind,
+        incident_id: Option<String>,
+        ledger: &Ledger,
+        text: ManualIncident,
+        now: DateTime<Utc>,
+    ) -> Draft {
+        Draft {
+            id,
+            incident_id,
             group_id: ledger.group_id.clone(),
-            kind: DraftKind::NewIncident,
+            kind,
             state: DraftState::Pending,
             revision: 1,
-            title: self.redactor.redact(m.title.trim()),
-            body: self.redactor.redact(m.body.trim()),
-            incident_status: m.incident_status,
-            impact: m.impact,
-            components: m.components,
+            title: self.redactor.redact(text.title.trim()),
+            body: self.redactor.redact(text.body.trim()),
+            incident_status: text.incident_status,
+            impact: text.impact,
+            components: text.components,
             internal_components: BTreeMap::new(),
             alerts: Vec::new(),
             flapping: false,
@@ -180,13 +194,6 @@ impl Drafts {
             notes: Vec::new(),
             suggestions: Vec::new(),
             conflict: None,
-        };
-        draft.log(now, actor, "created", "incident declared by hand");
-        ledger.pending = Some(id);
-        let entry = AuditEntry::new(now, actor, "draft_created")
-            .draft(&draft.id, draft.revision)
-            .detail(json!({"kind": draft.kind, "components": draft.components, "manual": true}));
-        self.commit(&draft, Some(&ledger), None, &[entry])?;
-        Ok(draft)
+        }
     }
 }
