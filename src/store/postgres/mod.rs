@@ -4,6 +4,7 @@
 //! the others while it does.
 
 mod claim;
+mod export;
 mod listen;
 mod migrate;
 mod tx;
@@ -425,48 +426,6 @@ impl PgStore {
             .ok()
             .and_then(|rows| rows.first().map(|r| r.get::<_, i64>(0) as u64))
             .unwrap_or(0)
-    }
-
-    pub(super) fn dump(&self) -> Result<Vec<(String, String, serde_json::Value)>> {
-        let rows = self.query(
-            "SELECT tbl, key, value FROM statusgate_records ORDER BY tbl, key",
-            vec![],
-        )?;
-        rows.into_iter()
-            .map(|r| {
-                let (table, key, value): (String, String, String) = (r.get(0), r.get(1), r.get(2));
-                let value = super::decode(&table, &key, value.as_bytes())?;
-                Ok((table, key, value))
-            })
-            .collect()
-    }
-
-    pub(super) fn is_empty(&self) -> Result<bool> {
-        let rows = self.query(
-            "SELECT 1 FROM statusgate_records WHERE NOT (tbl = 'meta' AND key = 'probe') LIMIT 1",
-            vec![],
-        )?;
-        Ok(rows.is_empty())
-    }
-
-    pub(super) fn load(&self, table: &str, key: &str, value: &serde_json::Value) -> Result<()> {
-        self.query(
-            UPSERT,
-            vec![
-                Box::new(table.to_string()),
-                Box::new(key.to_string()),
-                Box::new(value.to_string()),
-            ],
-        )
-        .map(|_| ())
-    }
-
-    pub(super) fn raise_ids(&self, floor: u64) -> Result<()> {
-        self.query(
-            "SELECT setval('statusgate_ids', GREATEST($1, (SELECT last_value FROM statusgate_ids)))",
-            vec![Box::new(floor.min(i64::MAX as u64) as i64)],
-        )
-        .map(|_| ())
     }
 
     /// Runs `f` in a transaction; a fenced store first checks its lease in the same
