@@ -4,9 +4,8 @@
 //   node tests/browser/audience.mjs <link> <out dir> [text that must be visible ...]
 //
 // Exits non-zero with the reason when a check fails.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { launch } from './launch.mjs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [url, shots, ...expected] = process.argv.slice(2);
@@ -17,14 +16,8 @@ if (!url || !shots) {
 mkdirSync(shots, { recursive: true });
 const key = new URL(url).searchParams.get('key');
 
-const profile = mkdtempSync(join(tmpdir(), 'statusgate-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  javaScriptEnabled: false,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+// Without scripts: the page must read right with none.
+const { context, close } = await launch({ javaScriptEnabled: false });
 
 const problems = [];
 const check = (ok, what) => { if (!ok) problems.push(what); };
@@ -69,8 +62,7 @@ try {
 
   check(errors.length === 0, `errors in the browser:\n  ${errors.join('\n  ')}`);
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 
 if (problems.length > 0) {

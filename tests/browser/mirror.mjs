@@ -4,9 +4,7 @@
 //   node tests/browser/mirror.mjs <url> fresh|stale [text that must be visible ...]
 //
 // Exits non-zero with the reason when a check fails.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { launch } from './launch.mjs';
 import { join } from 'node:path';
 
 const [url, mode, ...expected] = process.argv.slice(2);
@@ -14,13 +12,7 @@ if (!url || !['fresh', 'stale'].includes(mode)) {
   console.error('usage: node mirror.mjs <url> fresh|stale [expected text ...]');
   process.exit(2);
 }
-const profile = mkdtempSync(join(tmpdir(), 'statusgate-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const { context, close } = await launch();
 const problems = [];
 const check = (ok, what) => { if (!ok) problems.push(what); };
 try {
@@ -58,8 +50,7 @@ try {
   }
   check(errors.length === 0, `errors in the browser:\n  ${errors.join('\n  ')}`);
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 if (problems.length > 0) {
   console.error(`mirror checks failed:\n- ${problems.join('\n- ')}`);

@@ -4,9 +4,8 @@
 //   node tests/browser/page.mjs <url> [text that must be visible ...]
 //
 // Exits non-zero with the reason when a check fails.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { launch } from './launch.mjs';
+import { mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,13 +18,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const shots = process.env.STATUSGATE_SCREENSHOTS || join(here, '..', '..', 'target', 'browser-screenshots');
 mkdirSync(shots, { recursive: true });
 
-const profile = mkdtempSync(join(tmpdir(), 'statusgate-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const { context, close } = await launch();
 
 const problems = [];
 const check = (ok, what) => { if (!ok) problems.push(what); };
@@ -94,8 +87,7 @@ try {
 
   check(errors.length === 0, `errors in the browser:\n  ${errors.join('\n  ')}`);
 } finally {
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 
 if (problems.length > 0) {

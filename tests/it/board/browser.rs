@@ -6,30 +6,10 @@
 use std::process::Command;
 use std::time::Duration;
 
+use crate::browser::missing_tools;
 use crate::harness::*;
 
 const T0: &str = "2026-11-30T12:00:00Z";
-
-fn missing_tools() -> Option<String> {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    if !std::path::Path::new(&chromium).exists() {
-        return Some(format!("{chromium} is missing (apt-get install chromium)"));
-    }
-    if !repo_path("tests/browser/node_modules/playwright-core").exists() {
-        return Some(
-            "tests/browser/node_modules is missing (npm ci --prefix tests/browser)".into(),
-        );
-    }
-    if output_within(
-        Command::new("node").arg("--version"),
-        Duration::from_secs(30),
-    )
-    .is_err()
-    {
-        return Some("node is missing".into());
-    }
-    None
-}
 
 /// The test catalog, with a route to the internal database for an internal-only incident.
 fn catalog() -> String {
