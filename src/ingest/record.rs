@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::{Alert, Source};
 use crate::audit::{Audit, AuditEntry};
-use crate::store::{Result, Store, StoreError, Table, Tx, TxAbort};
+use crate::store::{Result, Store, StoreError, Table, Tx, TxAbort, Writes};
 
 pub const ALERTS_TABLE: &str = "alerts";
 pub const INBOX_TABLE: &str = "inbox";
@@ -164,29 +164,38 @@ impl Recorder {
         self.commit_batch(&[&delivery]).await.remove(0)
     }
 
-    /// One transaction for every delivery of `batch`; an outcome for each, in order.
+    /// One transaction for every delivery of `batch`; an outcome for each, in order. The
+    /// alerts it names are read first and the writes decided from them, so that on
+    /// PostgreSQL the whole batch costs two round trips.
     async fn commit_batch(&self, batch: &[&Delivery]) -> Vec<Result<RecordOutcome>> {
         let deliveries: Vec<&[Alert]> = batch.iter().map(|j| j.alerts.as_slice()).collect();
-        let written =
-            self.store
-                .transaction(&[&self.alerts, &self.inbox, self.audit.table()], |tx| {
-                    let outs = self.write_alerts(tx, &deliveries)?;
-                    let entries: Vec<AuditEntry> = batch
-                        .iter()
-                        .zip(&outs)
-                        .filter(|(_, out)| out.new > 0)
-                        .map(|(job, out)| {
-                            let mut d = job.detail.clone();
-                            if let Some(obj) = d.as_object_mut() {
-                                obj.insert("alerts".into(), json!(job.alerts.len()));
-                                obj.insert("new".into(), json!(out.new));
-                            }
-                            AuditEntry::new(job.now, job.source.as_str(), "ingest").detail(d)
-                        })
-                        .collect();
-                    tx.append_many(self.audit.table(), &entries)?;
-                    Ok(outs)
-                });
+        let keys: Vec<String> = deliveries
+            .iter()
+            .flat_map(|alerts| alerts.iter().map(|a| a.key.clone()))
+            .collect();
+        let written = self
+            .store
+            .read_then_write(
+                &[&self.alerts, &self.inbox, self.audit.table()],
+                &self.alerts,
+                &keys,
+                |stored: Vec<Option<Alert>>| {
+                    let mut writes = Writes::default();
+                    let outs = self.decide(&mut writes, &deliveries, stored)?;
+                    for (job, out) in batch.iter().zip(&outs).filter(|(_, o)| o.new > 0) {
+                        let mut d = job.detail.clone();
+                        if let Some(obj) = d.as_object_mut() {
+                            obj.insert("alerts".into(), json!(job.alerts.len()));
+                            obj.insert("new".into(), json!(out.new));
+                        }
+                        let entry =
+                            AuditEntry::new(job.now, job.source.as_str(), "ingest").detail(d);
+                        writes.append(self.audit.table(), &entry)?;
+                    }
+                    Ok((writes, outs))
+                },
+            )
+            .await;
         let committed = match written {
             Ok(Ok(outs)) => {
                 let new = outs.iter().map(|o| o.new).sum();
@@ -274,22 +283,35 @@ impl Recorder {
         Ok(outcome)
     }
 
-    /// Remembers the alerts whose state changed and queues them for the pipeline; an
-    /// outcome per delivery, taken in order (a key twice sees its earlier copy).
+    /// Remembers the alerts whose state changed and queues them for the pipeline, in the
+    /// caller's transaction; an outcome per delivery.
     fn write_alerts(
         &self,
         tx: &Tx<'_>,
         deliveries: &[&[Alert]],
     ) -> std::result::Result<Vec<RecordOutcome>, TxAbort> {
-        // Read all at once, decide in order, write all at once: a few round trips per
-        // commit on PostgreSQL, however many deliveries it holds.
         let keys: Vec<String> = deliveries
             .iter()
             .flat_map(|alerts| alerts.iter().map(|a| a.key.clone()))
             .collect();
-        let mut stored = tx.get_many::<Alert>(&self.alerts, &keys)?.into_iter();
+        let stored = tx.get_many::<Alert>(&self.alerts, &keys)?;
+        let mut writes = Writes::default();
+        let outs = self.decide(&mut writes, deliveries, stored)?;
+        tx.write(writes)?;
+        Ok(outs)
+    }
+
+    /// Decides, from the alerts as stored (one per alert of `deliveries`, in order), which
+    /// changed state: those are remembered and queued for the pipeline. An outcome per
+    /// delivery, taken in order (a key twice sees its earlier copy).
+    fn decide(
+        &self,
+        writes: &mut Writes,
+        deliveries: &[&[Alert]],
+        stored: Vec<Option<Alert>>,
+    ) -> std::result::Result<Vec<RecordOutcome>, TxAbort> {
+        let mut stored = stored.into_iter();
         let mut now: std::collections::BTreeMap<&str, Alert> = std::collections::BTreeMap::new();
-        let mut queued = Vec::new();
         let mut outs = Vec::with_capacity(deliveries.len());
         for alerts in deliveries {
             let mut out = RecordOutcome::default();
@@ -311,14 +333,14 @@ impl Recorder {
                 // Only the key: the pipeline reads the state as it stands when it gets
                 // there, and sled copies whole tree nodes on write, so small entries keep
                 // ingest fast.
-                queued.push(InboxItem::Key(alert.key.clone()));
+                writes.append(&self.inbox, &InboxItem::Key(alert.key.clone()))?;
                 out.new += 1;
             }
             outs.push(out);
         }
-        let writes: Vec<(&str, &Alert)> = now.iter().map(|(k, a)| (*k, a)).collect();
-        tx.put_many(&self.alerts, &writes)?;
-        tx.append_many(&self.inbox, &queued)?;
+        for (key, alert) in &now {
+            writes.put(&self.alerts, key, alert)?;
+        }
         Ok(outs)
     }
 

@@ -3,6 +3,7 @@
 //! it: sled in `data_dir` for one node (the default) and PostgreSQL for several replicas
 //! (`storage.url`). The store knows no stage and no transport.
 
+mod batch;
 mod commit;
 mod export;
 mod fence;
@@ -17,6 +18,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use batch::Writes;
 pub use export::{export, import, ImportSummary};
 pub use fence::{check_before_call, inherit, scope as fence_scope, Fence, FenceError, Held};
 pub use lease::{LeaseView, Leases, Work};

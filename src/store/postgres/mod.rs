@@ -3,6 +3,7 @@
 //! a small runtime of its own and the caller waits for it, yielding its worker thread to
 //! the others while it does.
 
+mod batch;
 mod claim;
 mod export;
 mod listen;
@@ -310,13 +311,9 @@ impl PgStore {
         table: &'static str,
         keys: &[String],
     ) -> Result<Vec<Option<Vec<u8>>>> {
-        let found = self.query(
-            "SELECT key, value FROM statusgate_records WHERE tbl = $1 AND key = ANY($2)",
-            vec![Box::new(table), Box::new(keys.to_vec())],
-        )?;
-        let mut found: std::collections::HashMap<String, Vec<u8>> =
-            rows(found).into_iter().collect();
-        Ok(keys.iter().map(|k| found.remove(k)).collect())
+        let found = self.query(READ_KEYS, vec![Box::new(table), Box::new(keys.to_vec())])?;
+        let found: std::collections::HashMap<String, Vec<u8>> = rows(found).into_iter().collect();
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
     }
 
     pub(super) fn put(
@@ -507,6 +504,14 @@ fn is_retryable(e: &StoreError) -> bool {
 }
 
 const GET: &str = "SELECT value FROM statusgate_records WHERE tbl = $1 AND key = $2";
+
+/// Several keys of one table, each looked up on its own by the whole primary key. With
+/// `key = ANY($2)`, or a plain join, a cached generic plan reads the table's whole range
+/// and filters it (its estimate of the range's size is a guess), which grows with every
+/// alert ever recorded; `LIMIT 1` keeps the lookup from being folded into such a join.
+const READ_KEYS: &str = "SELECT k.key, r.value FROM unnest($2::text[]) AS k(key)
+     CROSS JOIN LATERAL (SELECT value FROM statusgate_records
+                         WHERE tbl = $1 AND key = k.key COLLATE \"C\" LIMIT 1) AS r";
 
 fn key_args(table: &'static str, key: &str) -> Args {
     vec![Box::new(table), Box::new(key.to_string())]
