@@ -268,6 +268,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         signals: signals.clone(),
         audit: Audit::open(&store)?,
         maintenance: pipeline::MaintenanceClock::new(public.clone(), &store)?,
+        draft_timers_at: None,
     };
 
     let auth = SourceAuth {

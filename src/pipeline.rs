@@ -22,6 +22,8 @@ use crate::publish::PublicState;
 use crate::store::{Result, Store, Table};
 
 pub const GROUPS_TABLE: &str = "groups";
+/// How often the drafts' timers run while alerts keep arriving (at once when idle).
+const DRAFT_TIMERS_EVERY: chrono::TimeDelta = chrono::TimeDelta::milliseconds(100);
 
 pub struct Pipeline {
     pub store: Store,
@@ -35,6 +37,8 @@ pub struct Pipeline {
     pub signals: crate::signals::Signals,
     pub audit: crate::audit::Audit,
     pub maintenance: MaintenanceClock,
+    /// When the drafts' timers last ran.
+    pub draft_timers_at: Option<chrono::DateTime<Utc>>,
 }
 
 /// Scheduled maintenance as the pipeline sees it: the clock that moves windows, the
@@ -119,10 +123,13 @@ impl Pipeline {
         }
     }
 
-    /// Takes everything recorded so far, then runs the timers.
+    /// Takes everything recorded so far, then runs the timers. Under a stream of alerts the
+    /// drafts' own timers (expiry, deferred updates, held drafts) run every
+    /// [`DRAFT_TIMERS_EVERY`] rather than after every batch: they read every open draft,
+    /// and a busy step would otherwise pay that per webhook.
     pub async fn step(&mut self) -> Result<bool> {
         self.advance_maintenance().await?;
-        let more = self.take_batch().await?;
+        let (more, took) = self.take_batch().await?;
         let lock = self.lock.clone();
         let _guard = lock.lock().await;
         let catalog = self.catalog.current();
@@ -130,10 +137,16 @@ impl Pipeline {
         let effects = self.grouper.tick(now);
         self.handle(&effects, &catalog, now)?;
         self.persist_groups()?;
-        let events = self.drafts.tick(&catalog, now)?;
-        self.count(&events);
-        self.settle_held(now)?;
-        self.persist_groups()?;
+        let due = self
+            .draft_timers_at
+            .is_none_or(|at| now - at >= DRAFT_TIMERS_EVERY);
+        if !took || due || effects.iter().any(touches_drafts) {
+            let events = self.drafts.tick(&catalog, now)?;
+            self.count(&events);
+            self.settle_held(now)?;
+            self.persist_groups()?;
+            self.draft_timers_at = Some(now);
+        }
         self.signals.set_storm(self.grouper.storm_state());
         // No flush here: sled's log is ordered, so these writes are never durable without
         // the ingest writes before them, and a lost suffix is replayed from the inbox.
@@ -142,12 +155,13 @@ impl Pipeline {
 
     /// Takes up to one batch of recorded alerts. Grouping sees every alert; drafting sees
     /// each group's latest state once per batch, so a flood of alerts for one incident
-    /// costs one draft write per batch, not one per alert. Returns whether more wait.
-    async fn take_batch(&mut self) -> Result<bool> {
+    /// costs one draft write per batch, not one per alert. Returns whether more wait, and
+    /// whether it took any.
+    async fn take_batch(&mut self) -> Result<(bool, bool)> {
         const BATCH: usize = 256;
         let batch = self.recorder.pending(BATCH)?;
         if batch.is_empty() {
-            return Ok(false);
+            return Ok((false, false));
         }
         let lock = self.lock.clone();
         let _guard = lock.lock().await;
@@ -163,7 +177,8 @@ impl Pipeline {
             effects.extend(self.grouper.observe_during(alert, &catalog, now, &held));
         }
         effects.extend(self.grouper.take_updates());
-        let drafted = self.handle(&latest_per_group(effects), &catalog, now)?;
+        let effects = latest_per_group(effects);
+        let drafted = self.handle(&effects, &catalog, now)?;
         if drafted {
             let done = Utc::now();
             for r in received {
@@ -171,12 +186,14 @@ impl Pipeline {
                 self.metrics.alert_to_draft(seconds);
             }
         }
-        self.settle_held(now)?;
+        if effects.iter().any(touches_drafts) {
+            self.settle_held(now)?;
+        }
         // Groups before the inbox: a crash in between replays alerts grouping already has,
         // which changes nothing.
         self.persist_groups()?;
         self.recorder.done_all(&keys)?;
-        Ok(keys.len() == BATCH)
+        Ok((keys.len() == BATCH, true))
     }
 
     /// Applies grouping decisions; true if a draft was created or changed.
@@ -368,6 +385,12 @@ impl Pipeline {
     }
 }
 
+/// Whether an effect may change what drafts hold (an alert no route maps, or one a route
+/// ignores, changes nothing there).
+fn touches_drafts(effect: &Effect) -> bool {
+    !matches!(effect, Effect::Unmapped { .. } | Effect::Ignored { .. })
+}
+
 /// Keeps, of several `Update`s for one group, only the last (each carries the group's whole
 /// state); every other effect keeps its place.
 fn latest_per_group(effects: Vec<Effect>) -> Vec<Effect> {
@@ -401,5 +424,11 @@ impl crate::store::Work for Pipeline {
         self.maintenance.current.clear();
         self.maintenance.checked = false;
         Ok(())
+    }
+
+    /// Grouping and drafting follow from the inbox, which keeps an alert until the step that
+    /// took it has been written.
+    fn replays_its_input(&self) -> bool {
+        true
     }
 }

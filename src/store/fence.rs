@@ -32,6 +32,9 @@ pub struct Fence {
     holder: Arc<str>,
     state: Arc<Mutex<Option<Held>>>,
     changes: watch::Sender<Option<i64>>,
+    /// The work's writes may commit without waiting for the disk (see
+    /// [`Work::replays_its_input`](super::Work::replays_its_input)).
+    lazy_commit: bool,
 }
 
 impl std::fmt::Debug for Fence {
@@ -47,7 +50,18 @@ impl Fence {
             holder,
             state: Arc::new(Mutex::new(None)),
             changes: watch::Sender::new(None),
+            lazy_commit: false,
         }
+    }
+
+    /// This fence, for work whose writes may commit without waiting for the disk.
+    pub fn with_lazy_commit(mut self) -> Fence {
+        self.lazy_commit = true;
+        self
+    }
+
+    pub fn lazy_commit(&self) -> bool {
+        self.lazy_commit
     }
 
     pub fn work(&self) -> &'static str {

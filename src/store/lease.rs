@@ -27,6 +27,15 @@ pub trait Work: Send {
     fn reload(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// Everything the work writes follows from durable input that it takes again after a
+    /// crash (the pipeline and its inbox). On PostgreSQL its commits then do not wait for
+    /// the disk, as the pipeline's writes do not wait for a flush on sled: the write-ahead
+    /// log is ordered, so a lost commit can only be the last ones, and their input is
+    /// still there to be taken again.
+    fn replays_its_input(&self) -> bool {
+        false
+    }
 }
 
 /// Who holds one lease, as this replica last saw it (`/readyz` detail and metrics).
@@ -106,6 +115,11 @@ impl Leases {
         let (Some(_), Some(fence)) = (&self.pg, self.fences.get(name).cloned()) else {
             work.run(shutdown).await;
             return;
+        };
+        let fence = if work.replays_its_input() {
+            fence.with_lazy_commit()
+        } else {
+            fence
         };
         loop {
             let epoch = tokio::select! {

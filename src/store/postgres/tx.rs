@@ -8,7 +8,7 @@ use deadpool_postgres::Object;
 
 use super::{
     classify, first_value, is_retryable, key_args, rows, text, Args, PgStore, FENCE_CHECK, GET,
-    UPSERT,
+    READ_KEYS, UPSERT,
 };
 use crate::store::{seq_key, Fence, Result, StoreError, TxAbort};
 
@@ -24,13 +24,15 @@ pub(crate) struct PgTx {
 impl PgTx {
     pub(crate) fn begin(store: &PgStore, fence: Option<&Fence>) -> Result<PgTx> {
         let fenced = fence.map(|f| (f.work().to_string(), f.holder().to_string(), f.current()));
+        let begin = if fence.is_some_and(Fence::lazy_commit) {
+            "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit TO OFF"
+        } else {
+            "BEGIN ISOLATION LEVEL READ COMMITTED"
+        };
         let pg = store.clone();
         let client = store.block(async move {
             let client = pg.client().await?;
-            client
-                .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-                .await
-                .map_err(classify)?;
+            client.batch_execute(begin).await.map_err(classify)?;
             if let Some((work, holder, epoch)) = fenced {
                 let held = match epoch {
                     Some(epoch) => !client
@@ -161,13 +163,9 @@ impl PgTx {
         keys: &[String],
     ) -> std::result::Result<Vec<Option<Vec<u8>>>, TxAbort> {
         self.lock_keys(table, keys)?;
-        let found = self.run(
-            "SELECT key, value FROM statusgate_records WHERE tbl = $1 AND key = ANY($2)",
-            vec![Box::new(table), Box::new(keys.to_vec())],
-        )?;
-        let mut found: std::collections::HashMap<String, Vec<u8>> =
-            rows(found).into_iter().collect();
-        Ok(keys.iter().map(|k| found.remove(k)).collect())
+        let found = self.run(READ_KEYS, vec![Box::new(table), Box::new(keys.to_vec())])?;
+        let found: std::collections::HashMap<String, Vec<u8>> = rows(found).into_iter().collect();
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
     }
 
     pub(crate) fn put_many(
