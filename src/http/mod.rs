@@ -41,18 +41,19 @@ pub use params::{Path, Query};
 pub use read::{read_body, read_json_body, read_raw, BodyError};
 
 /// Lets a router's state give the edge its tokens and body limit: `edge_state!(MyState)`
-/// for a state with `tokens: Tokens` and `max_body: usize` fields.
+/// for a state with `tokens: Tokens` and `max_body: usize` fields, `edge_state!(MyState,
+/// via api)` for one whose field `api` has them.
 #[macro_export]
 macro_rules! edge_state {
-    ($state:ty) => {
+    ($state:ty $(, via $inner:ident)?) => {
         impl axum::extract::FromRef<$state> for $crate::http::Tokens {
             fn from_ref(s: &$state) -> Self {
-                s.tokens.clone()
+                s$(.$inner)?.tokens.clone()
             }
         }
         impl axum::extract::FromRef<$state> for $crate::http::BodyLimit {
             fn from_ref(s: &$state) -> Self {
-                $crate::http::BodyLimit(s.max_body)
+                $crate::http::BodyLimit(s$(.$inner)?.max_body)
             }
         }
     };
