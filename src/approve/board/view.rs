@@ -66,11 +66,7 @@ fn impact_options(selected: Impact) -> Value {
 
 impl BoardState {
     fn name(&self, id: &str) -> String {
-        self.api
-            .approvals
-            .public()
-            .component_info(id)
-            .map_or_else(|| id.to_string(), |c| c.name)
+        self.api.approvals.component_name(id)
     }
 
     fn statuses(&self, m: &BTreeMap<String, ComponentStatus>) -> Value {

@@ -302,11 +302,7 @@ impl Slack {
 
     /// A component's name for people.
     fn name(&self, id: &str) -> String {
-        self.inner
-            .approvals
-            .public()
-            .component_info(id)
-            .map_or_else(|| id.to_string(), |c| c.name)
+        self.inner.approvals.component_name(id)
     }
 
     /// One line per error budget a pending draft affects, for its message.
