@@ -58,7 +58,9 @@ macro_rules! endpoint {
         $crate::http::endpoint!(@emit $($rest)*);
     };
     (@bearer $word:tt $docs:tt [$method:ident, $($spec:tt)*] $($rest:tt)*) => {
-        $crate::http::endpoint!(@emit $docs [$method, security(("bearer" = [$word])), $($spec)*] $($rest)*);
+        $crate::http::endpoint!(@emit
+            $docs [$method, security(("bearer" = [$word])), $($spec)*] $($rest)*
+        );
     };
     (@emit [$($docs:tt)*] [$($spec:tt)*] [$vis:vis] $name:ident [$($arg:tt)*] { $($body:tt)* }) => {
         $($docs)*
