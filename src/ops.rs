@@ -12,6 +12,7 @@ use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::catalog::CatalogHandle;
+use crate::http::endpoint;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -111,32 +112,31 @@ pub fn router(state: OpsState) -> Router {
         .with_state(state)
 }
 
-/// Process up: it answers HTTP. Storage trouble is `/readyz`'s to report, and it passes by
-/// itself (DESIGN.md "Operations"); a liveness probe failing on it would restart the pod
-/// for nothing.
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    tag = "operations",
-    responses(
+endpoint! {
+    /// Process up: it answers HTTP. Storage trouble is `/readyz`'s to report, and it passes by
+    /// itself (DESIGN.md "Operations"); a liveness probe failing on it would restart the pod
+    /// for nothing.
+    get("/healthz", tag = "operations", responses(
         (status = 200, description = "Up", body = Health),
-    ),
-)]
-async fn healthz() -> Response {
-    Json(json!({"ok": true})).into_response()
+    ))
+    async fn healthz() {
+        Ok(Json(json!({"ok": true})).into_response())
+    }
 }
 
-/// Ready for traffic: storage writable and a catalog loaded; the rest is detail.
-#[utoipa::path(
-    get,
-    path = "/readyz",
-    tag = "operations",
-    responses(
+endpoint! {
+    /// Ready for traffic: storage writable and a catalog loaded; the rest is detail.
+    get("/readyz", tag = "operations", responses(
         (status = 200, description = "Ready", body = Readiness),
         (status = 503, description = "Not ready (storage)", body = Readiness),
-    ),
-)]
-async fn readyz(State(s): State<OpsState>) -> Response {
+    ))
+    async fn readyz(State(s): State<OpsState>) {
+        Ok(readiness(&s).await)
+    }
+}
+
+/// The readiness report, 503 when storage cannot be written.
+async fn readiness(s: &OpsState) -> Response {
     let storage = match tokio::time::timeout(Duration::from_secs(2), s.store.probe()).await {
         Ok(Ok(())) => json!({"ok": true, "reason": null}),
         Ok(Err(e)) => json!({"ok": false, "reason": e.to_string()}),
@@ -188,16 +188,18 @@ async fn readyz(State(s): State<OpsState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// Prometheus metrics (names in DESIGN.md "Operations").
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "operations",
-    responses(
+endpoint! {
+    /// Prometheus metrics (names in DESIGN.md "Operations").
+    get("/metrics", tag = "operations", responses(
         (status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
-    ),
-)]
-async fn metrics(State(s): State<OpsState>) -> Response {
+    ))
+    async fn metrics(State(s): State<OpsState>) {
+        Ok(exposition(&s))
+    }
+}
+
+/// Refreshes the gauges read at scrape time, then renders every metric.
+fn exposition(s: &OpsState) -> Response {
     for lease in s.leases.views() {
         s.metrics.lease_held(&lease.work, lease.held);
     }

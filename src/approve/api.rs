@@ -1,7 +1,7 @@
 //! The management API under `/api/v1`: drafts, incidents, components, audit.
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -16,8 +16,8 @@ use crate::audit::Positioned;
 use crate::draft::Draft;
 use crate::http::Tokens;
 use crate::http::{
-    ApiError, Approver, Caller, DraftId, ErrorBody, IncidentId, JsonBody, JsonOrEmpty, NoDraft,
-    NoIncident, OrMissing, Path, Query, Reader,
+    endpoint, ApiError, Approver, ById, Caller, DraftId, ErrorBody, IncidentId, JsonBody,
+    JsonOrEmpty, NoDraft, NoIncident, OrMissing, Query, Reader,
 };
 use crate::publish::{Incident, PublicComponent};
 use crate::vocab::DraftState;
@@ -143,84 +143,61 @@ struct AuditPage {
     next_before: Option<String>,
 }
 
-/// Drafts, newest first, with the approvers' banners.
-#[utoipa::path(
-    get,
-    path = "/api/v1/drafts",
-    tag = "drafts",
-    params(DraftQuery),
-    responses(
+endpoint! {
+    /// Drafts, newest first, with the approvers' banners.
+    get("/api/v1/drafts", tag = "drafts", params(DraftQuery), responses(
         (status = 200, description = "Drafts, newest first", body = DraftList),
         (status = 422, description = "Unknown state word", body = ErrorBody),
-    ),
-    security(("bearer" = ["reader"])),
-)]
-
-async fn list_drafts(
-    _caller: Caller<Reader>,
-    State(s): State<ApiState>,
-    Query(q): Query<DraftQuery>,
-) -> Result<Response, ApiError> {
-    let state = match q.state.as_deref() {
-        None | Some("") => None,
-        Some(word) => Some(
-            word.parse::<DraftState>()
-                .map_err(|e| ApiError::unprocessable(e.to_string()))?,
-        ),
-    };
-    let drafts: Vec<DraftView> = s
-        .approvals
-        .drafts()
-        .list(state)?
-        .into_iter()
-        .map(|d| s.approvals.view(d))
-        .collect();
-    Ok(Json(json!({ "drafts": drafts, "banners": s.signals.banners() })).into_response())
+    ))
+    async fn list_drafts(
+        _caller: Caller<Reader>,
+        State(s): State<ApiState>,
+        Query(q): Query<DraftQuery>,
+    ) {
+        let state = match q.state.as_deref() {
+            None | Some("") => None,
+            Some(word) => Some(
+                word.parse::<DraftState>()
+                    .map_err(|e| ApiError::unprocessable(e.to_string()))?,
+            ),
+        };
+        let drafts: Vec<DraftView> = s
+            .approvals
+            .drafts()
+            .list(state)?
+            .into_iter()
+            .map(|d| s.approvals.view(d))
+            .collect();
+        Ok(Json(json!({ "drafts": drafts, "banners": s.signals.banners() })).into_response())
+    }
 }
 
-/// One draft, with its alerts, history, earlier revisions and the error budgets it affects.
-#[utoipa::path(
-    get,
-    path = "/api/v1/drafts/{id}",
-    tag = "drafts",
-    params(DraftId),
-    responses(
+endpoint! {
+    /// One draft, with its alerts, history, earlier revisions and the error budgets it affects.
+    get("/api/v1/drafts/{id}", tag = "drafts", params(DraftId), responses(
         (status = 200, description = "The draft", body = DraftView),
         NoDraft,
-    ),
-    security(("bearer" = ["reader"])),
-)]
-async fn get_draft(
-    _caller: Caller<Reader>,
-    State(s): State<ApiState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let draft = s.approvals.drafts().get(&id)?.or_missing("draft", &id)?;
-    Ok(Json(s.approvals.view(draft)).into_response())
+    ))
+    async fn get_draft(ById(_, s, id): ById<Reader, ApiState>) {
+        let draft = s.approvals.drafts().get(&id)?.or_missing("draft", &id)?;
+        Ok(Json(s.approvals.view(draft)).into_response())
+    }
 }
 
-/// Edits a pending draft: a new revision, edited text redacted, the editor recorded.
-#[utoipa::path(
-    patch,
-    path = "/api/v1/drafts/{id}",
-    tag = "drafts",
-    params(DraftId),
-    request_body = DraftPatch,
-    responses(
+endpoint! {
+    /// Edits a pending draft: a new revision, edited text redacted, the editor recorded.
+    patch("/api/v1/drafts/{id}", tag = "drafts", params(DraftId), request_body = DraftPatch, responses(
         (status = 200, description = "The draft at its new revision", body = Draft),
         NoDraft,
         (status = 409, description = "Not pending, or `revision` is not the current one (the answer carries `current_revision` and `draft`)", body = ErrorBody),
-    ),
-    security(("bearer" = ["approver"])),
-)]
-async fn edit_draft(
-    caller: Caller<Approver>,
-    State(s): State<ApiState>,
-    Path(id): Path<String>,
-    JsonBody(patch): JsonBody<DraftPatch>,
-) -> Result<Response, ApiError> {
-    let draft = s.approvals.edit(&id, patch, &caller.name).await?;
-    Ok(Json(draft).into_response())
+    ))
+    async fn edit_draft(
+        ById(caller, s, id): ById<Approver, ApiState>,
+        JsonBody(patch): JsonBody<DraftPatch>,
+    ) {
+        let draft = s.approvals.edit(&id, patch, &caller.name).await?;
+        Ok(Json(draft).into_response())
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -230,28 +207,20 @@ struct ApproveBody {
     revision: u32,
 }
 
-/// Approves the revision the approver saw and publishes it.
-#[utoipa::path(
-    post,
-    path = "/api/v1/drafts/{id}/approve",
-    tag = "drafts",
-    params(DraftId),
-    request_body = ApproveBody,
-    responses(
+endpoint! {
+    /// Approves the revision the approver saw and publishes it.
+    post("/api/v1/drafts/{id}/approve", tag = "drafts", params(DraftId), request_body = ApproveBody, responses(
         (status = 200, description = "Published: the draft and the incident as published", body = Approved),
         NoDraft,
         (status = 409, description = "Not pending, or a stale revision (the answer carries `current_revision` and `draft`)", body = ErrorBody),
-    ),
-    security(("bearer" = ["approver"])),
-)]
-async fn approve_draft(
-    caller: Caller<Approver>,
-    State(s): State<ApiState>,
-    Path(id): Path<String>,
-    JsonBody(req): JsonBody<ApproveBody>,
-) -> Result<Response, ApiError> {
-    let (draft, incident) = s.approvals.approve(&id, req.revision, &caller.name).await?;
-    Ok(Json(json!({ "draft": draft, "incident": incident })).into_response())
+    ))
+    async fn approve_draft(
+        ById(caller, s, id): ById<Approver, ApiState>,
+        JsonBody(req): JsonBody<ApproveBody>,
+    ) {
+        let (draft, incident) = s.approvals.approve(&id, req.revision, &caller.name).await?;
+        Ok(Json(json!({ "draft": draft, "incident": incident })).into_response())
+    }
 }
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -261,85 +230,58 @@ struct RejectBody {
     reason: Option<String>,
 }
 
-/// Rejects a pending draft; nothing is published. The body is optional.
-#[utoipa::path(
-    post,
-    path = "/api/v1/drafts/{id}/reject",
-    tag = "drafts",
-    params(DraftId),
-    request_body(content = Option<RejectBody>, description = "Optional; an empty body rejects without a reason"),
-    responses(
+endpoint! {
+    /// Rejects a pending draft; nothing is published. The body is optional.
+    post("/api/v1/drafts/{id}/reject", tag = "drafts", params(DraftId), request_body(content = Option<RejectBody>, description = "Optional; an empty body rejects without a reason"), responses(
         (status = 200, description = "The rejected draft", body = Draft),
         NoDraft,
         (status = 409, description = "Not pending", body = ErrorBody),
-    ),
-    security(("bearer" = ["approver"])),
-)]
-async fn reject_draft(
-    caller: Caller<Approver>,
-    State(s): State<ApiState>,
-    Path(id): Path<String>,
-    JsonOrEmpty(req): JsonOrEmpty<RejectBody>,
-) -> Result<Response, ApiError> {
-    let draft = s.approvals.reject(&id, req.reason, &caller.name).await?;
-    Ok(Json(draft).into_response())
+    ))
+    async fn reject_draft(
+        ById(caller, s, id): ById<Approver, ApiState>,
+        JsonOrEmpty(req): JsonOrEmpty<RejectBody>,
+    ) {
+        let draft = s.approvals.reject(&id, req.reason, &caller.name).await?;
+        Ok(Json(draft).into_response())
+    }
 }
 
-/// Every published incident (management view: all fields, non-public components too).
-#[utoipa::path(
-    get,
-    path = "/api/v1/incidents",
-    tag = "incidents",
-    responses((status = 200, description = "Incidents", body = IncidentList)),
-    security(("bearer" = ["reader"])),
-)]
-async fn list_incidents(
-    _caller: Caller<Reader>,
-    State(s): State<ApiState>,
-) -> Result<Response, ApiError> {
-    let incidents = s.approvals.public().incidents()?;
-    Ok(Json(json!({ "incidents": incidents })).into_response())
+endpoint! {
+    /// Every published incident (management view: all fields, non-public components too).
+    get("/api/v1/incidents", tag = "incidents", responses(
+        (status = 200, description = "Incidents", body = IncidentList),
+    ))
+    async fn list_incidents(_caller: Caller<Reader>, State(s): State<ApiState>) {
+        let incidents = s.approvals.public().incidents()?;
+        Ok(Json(json!({ "incidents": incidents })).into_response())
+    }
 }
 
-/// One published incident with its timeline.
-#[utoipa::path(
-    get,
-    path = "/api/v1/incidents/{id}",
-    tag = "incidents",
-    params(IncidentId),
-    responses(
+endpoint! {
+    /// One published incident with its timeline.
+    get("/api/v1/incidents/{id}", tag = "incidents", params(IncidentId), responses(
         (status = 200, description = "The incident", body = Incident),
         NoIncident,
-    ),
-    security(("bearer" = ["reader"])),
-)]
-async fn get_incident(
-    _caller: Caller<Reader>,
-    State(s): State<ApiState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let incident = s
-        .approvals
-        .public()
-        .incident(&id)?
-        .or_missing("incident", &id)?;
-    Ok(Json(incident).into_response())
+    ))
+    async fn get_incident(ById(_, s, id): ById<Reader, ApiState>) {
+        let incident = s
+            .approvals
+            .public()
+            .incident(&id)?
+            .or_missing("incident", &id)?;
+        Ok(Json(incident).into_response())
+    }
 }
 
-/// Every catalog component with its current public status.
-#[utoipa::path(
-    get,
-    path = "/api/v1/components",
-    tag = "components",
-    responses((status = 200, description = "Components in catalog order", body = ComponentList)),
-    security(("bearer" = ["reader"])),
-)]
-async fn list_components(
-    _caller: Caller<Reader>,
-    State(s): State<ApiState>,
-) -> Result<Response, ApiError> {
-    let components = s.approvals.public().components()?;
-    Ok(Json(json!({ "components": components })).into_response())
+endpoint! {
+    /// Every catalog component with its current public status.
+    get("/api/v1/components", tag = "components", responses(
+        (status = 200, description = "Components in catalog order", body = ComponentList),
+    ))
+    async fn list_components(_caller: Caller<Reader>, State(s): State<ApiState>) {
+        let components = s.approvals.public().components()?;
+        Ok(Json(json!({ "components": components })).into_response())
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -412,32 +354,27 @@ audit_actions! {
     WatchdogResumed = "watchdog_resumed",
 }
 
-/// The audit log, newest first, a page at a time.
-#[utoipa::path(
-    get,
-    path = "/api/v1/audit",
-    tag = "audit",
-    params(AuditQuery),
-    responses(
+endpoint! {
+    /// The audit log, newest first, a page at a time.
+    get("/api/v1/audit", tag = "audit", params(AuditQuery), responses(
         (status = 200, description = "One page of entries", body = AuditPage),
         (status = 422, description = "Unknown action or parameter", body = ErrorBody),
-    ),
-    security(("bearer" = ["reader"])),
-)]
-async fn list_audit(
-    _caller: Caller<Reader>,
-    State(s): State<ApiState>,
-    Query(q): Query<AuditQuery>,
-) -> Result<Response, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let entries = s.audit.list(
-        q.before.as_deref(),
-        limit,
-        q.draft_id.as_deref(),
-        q.action.map(AuditAction::as_str),
-    )?;
-    let next = (entries.len() == limit)
-        .then(|| entries.last().map(|e| e.seq.clone()))
-        .flatten();
-    Ok(Json(json!({ "entries": entries, "next_before": next })).into_response())
+    ))
+    async fn list_audit(
+        _caller: Caller<Reader>,
+        State(s): State<ApiState>,
+        Query(q): Query<AuditQuery>,
+    ) {
+        let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+        let entries = s.audit.list(
+            q.before.as_deref(),
+            limit,
+            q.draft_id.as_deref(),
+            q.action.map(AuditAction::as_str),
+        )?;
+        let next = (entries.len() == limit)
+            .then(|| entries.last().map(|e| e.seq.clone()))
+            .flatten();
+        Ok(Json(json!({ "entries": entries, "next_before": next })).into_response())
+    }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
@@ -16,7 +16,7 @@ use utoipa::OpenApi;
 use super::api::ApiState;
 use super::{Approvals, ApproveError};
 use crate::draft::{render::join_names, Draft, ManualIncident};
-use crate::http::{ApiError, Approver, Caller, ErrorBody, JsonBody};
+use crate::http::{endpoint, Approver, Caller, ErrorBody, JsonBody};
 use crate::vocab::{ComponentStatus, Impact, IncidentStatus};
 
 /// A new incident. `body` is required; the title defaults to "<worst status>: <components>",
@@ -80,24 +80,19 @@ impl Approvals {
 #[openapi(paths(declare_incident), components(schemas(NewIncident)))]
 pub struct ApiDoc;
 
-/// Declares an incident no alert reported: a `new_incident` draft with no alerts, approved
-/// like any other draft before anything is public.
-#[utoipa::path(
-    post,
-    path = "/api/v1/incidents",
-    tag = "incidents",
-    request_body = NewIncident,
-    responses(
+endpoint! {
+    /// Declares an incident no alert reported: a `new_incident` draft with no alerts, approved
+    /// like any other draft before anything is public.
+    post("/api/v1/incidents", tag = "incidents", request_body = NewIncident, responses(
         (status = 201, description = "The pending new-incident draft", body = Draft),
         (status = 422, description = "Unknown or internal component, a maintenance word, a resolved status, or no title and no components", body = ErrorBody),
-    ),
-    security(("bearer" = ["approver"])),
-)]
-pub(super) async fn declare_incident(
-    caller: Caller<Approver>,
-    State(s): State<ApiState>,
-    JsonBody(req): JsonBody<NewIncident>,
-) -> Result<Response, ApiError> {
-    let draft = s.approvals.declare(req, &caller.name).await?;
-    Ok((StatusCode::CREATED, Json(draft)).into_response())
+    ))
+    pub(super) async fn declare_incident(
+        caller: Caller<Approver>,
+        State(s): State<ApiState>,
+        JsonBody(req): JsonBody<NewIncident>,
+    ) {
+        let draft = s.approvals.declare(req, &caller.name).await?;
+        Ok((StatusCode::CREATED, Json(draft)).into_response())
+    }
 }

@@ -4,9 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
@@ -15,9 +14,7 @@ use utoipa::OpenApi;
 use super::api::ApiState;
 use super::Approvals;
 use crate::draft::{render::join_names, Draft, ManualDraftError, ManualUpdate};
-use crate::http::{
-    ApiError, Approver, Caller, ErrorBody, IncidentId, JsonOrEmpty, NoIncident, Path,
-};
+use crate::http::{endpoint, Approver, ById, ErrorBody, IncidentId, JsonOrEmpty, NoIncident};
 use crate::store::StoreError;
 use crate::vocab::{ComponentStatus, Impact, IncidentStatus};
 
@@ -126,27 +123,19 @@ impl Approvals {
 #[openapi(paths(create_incident_draft))]
 pub struct ApiDoc;
 
-/// Drafts an update for an open published incident, approved like any other draft. An
-/// empty body drafts the "still investigating" text.
-#[utoipa::path(
-    post,
-    path = "/api/v1/incidents/{id}/drafts",
-    tag = "incidents",
-    params(IncidentId),
-    request_body(content = Option<UpdateRequest>, description = "Absent fields keep what the incident shows now"),
-    responses(
+endpoint! {
+    /// Drafts an update for an open published incident, approved like any other draft. An
+    /// empty body drafts the "still investigating" text.
+    post("/api/v1/incidents/{id}/drafts", tag = "incidents", params(IncidentId), request_body(content = Option<UpdateRequest>, description = "Absent fields keep what the incident shows now"), responses(
         (status = 201, description = "The pending update draft", body = Draft),
         NoIncident,
         (status = 409, description = "The incident is resolved, or already has a pending draft", body = ErrorBody),
-    ),
-    security(("bearer" = ["approver"])),
-)]
-pub(super) async fn create_incident_draft(
-    caller: Caller<Approver>,
-    State(s): State<ApiState>,
-    Path(id): Path<String>,
-    JsonOrEmpty(req): JsonOrEmpty<UpdateRequest>,
-) -> Result<Response, ApiError> {
-    let draft = s.approvals.draft_update(&id, req, &caller.name).await?;
-    Ok((StatusCode::CREATED, Json(draft)).into_response())
+    ))
+    pub(super) async fn create_incident_draft(
+        ById(caller, s, id): ById<Approver, ApiState>,
+        JsonOrEmpty(req): JsonOrEmpty<UpdateRequest>,
+    ) {
+        let draft = s.approvals.draft_update(&id, req, &caller.name).await?;
+        Ok((StatusCode::CREATED, Json(draft)).into_response())
+    }
 }

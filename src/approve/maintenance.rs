@@ -5,7 +5,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
@@ -17,7 +17,7 @@ use crate::group::suppressed::SuppressedAlert;
 use crate::group::suppressed::Suppressions;
 use crate::http::Tokens;
 use crate::http::{
-    Admin, ApiError, Caller, ErrorBody, JsonBody, MaintenanceId, NoMaintenance, OrMissing, Path,
+    endpoint, Admin, ById, Caller, ErrorBody, JsonBody, MaintenanceId, NoMaintenance, OrMissing,
     Reader,
 };
 use crate::publish::{Maintenance, MaintenanceError, MaintenancePatch, NewMaintenance};
@@ -85,148 +85,107 @@ crate::error_statuses!(MaintenanceError {
     Invalid => unprocessable,
 });
 
-/// Every maintenance, scheduled, active and past.
-#[utoipa::path(
-    get,
-    path = "/api/v1/maintenances",
-    tag = "maintenance",
-    responses((status = 200, description = "Maintenances", body = MaintenanceList)),
-    security(("bearer" = ["reader"])),
-)]
-async fn list_maintenances(
-    _caller: Caller<Reader>,
-    State(s): State<MaintenanceApi>,
-) -> Result<Response, ApiError> {
-    let all = s.approvals.public().maintenances()?;
-    Ok(Json(json!({ "maintenances": all })).into_response())
+endpoint! {
+    /// Every maintenance, scheduled, active and past.
+    get("/api/v1/maintenances", tag = "maintenance", responses(
+        (status = 200, description = "Maintenances", body = MaintenanceList),
+    ))
+    async fn list_maintenances(_caller: Caller<Reader>, State(s): State<MaintenanceApi>) {
+        let all = s.approvals.public().maintenances()?;
+        Ok(Json(json!({ "maintenances": all })).into_response())
+    }
 }
 
-/// One maintenance with its timeline.
-#[utoipa::path(
-    get,
-    path = "/api/v1/maintenances/{id}",
-    tag = "maintenance",
-    params(MaintenanceId),
-    responses(
+endpoint! {
+    /// One maintenance with its timeline.
+    get("/api/v1/maintenances/{id}", tag = "maintenance", params(MaintenanceId), responses(
         (status = 200, description = "The maintenance", body = Maintenance),
         NoMaintenance,
-    ),
-    security(("bearer" = ["reader"])),
-)]
-async fn get_maintenance(
-    _caller: Caller<Reader>,
-    State(s): State<MaintenanceApi>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let m = s
-        .approvals
-        .public()
-        .maintenance(&id)?
-        .or_missing("maintenance", &id)?;
-    Ok(Json(m).into_response())
+    ))
+    async fn get_maintenance(ById(_, s, id): ById<Reader, MaintenanceApi>) {
+        let m = s
+            .approvals
+            .public()
+            .maintenance(&id)?
+            .or_missing("maintenance", &id)?;
+        Ok(Json(m).into_response())
+    }
 }
 
-/// Schedules maintenance. It is published at once, without a draft (planned work); the
-/// change is in the audit log. Title and body are redacted like drafts. `name`, `start`
-/// and `end` are accepted for `title`, `scheduled_for` and `scheduled_until`.
-#[utoipa::path(
-    post,
-    path = "/api/v1/maintenances",
-    tag = "maintenance",
-    request_body = NewMaintenance,
-    responses(
+endpoint! {
+    /// Schedules maintenance. It is published at once, without a draft (planned work); the
+    /// change is in the audit log. Title and body are redacted like drafts. `name`, `start`
+    /// and `end` are accepted for `title`, `scheduled_for` and `scheduled_until`.
+    post("/api/v1/maintenances", tag = "maintenance", request_body = NewMaintenance, responses(
         (status = 201, description = "The scheduled maintenance", body = Maintenance),
-    ),
-    security(("bearer" = ["admin"])),
-)]
-async fn create_maintenance(
-    caller: Caller<Admin>,
-    State(s): State<MaintenanceApi>,
-    JsonBody(mut req): JsonBody<NewMaintenance>,
-) -> Result<Response, ApiError> {
-    // Public text passes the same redaction as every draft.
-    let redactor = s.approvals.drafts().redactor();
-    req.title = redactor.redact(&req.title);
-    req.body = redactor.redact(&req.body);
-    let m = s
-        .approvals
-        .public()
-        .create_maintenance(req, &caller.name, Utc::now())
-        .await?;
-    tracing::info!(maintenance = %m.id, status = %m.status, "maintenance scheduled");
-    Ok((StatusCode::CREATED, Json(m)).into_response())
+    ))
+    async fn create_maintenance(
+        caller: Caller<Admin>,
+        State(s): State<MaintenanceApi>,
+        JsonBody(mut req): JsonBody<NewMaintenance>,
+    ) {
+        // Public text passes the same redaction as every draft.
+        let redactor = s.approvals.drafts().redactor();
+        req.title = redactor.redact(&req.title);
+        req.body = redactor.redact(&req.body);
+        let m = s
+            .approvals
+            .public()
+            .create_maintenance(req, &caller.name, Utc::now())
+            .await?;
+        tracing::info!(maintenance = %m.id, status = %m.status, "maintenance scheduled");
+        Ok((StatusCode::CREATED, Json(m)).into_response())
+    }
 }
 
-/// Changes a maintenance; a `body` adds an update to its timeline, a `status` starts or
-/// finishes it early.
-#[utoipa::path(
-    patch,
-    path = "/api/v1/maintenances/{id}",
-    tag = "maintenance",
-    params(MaintenanceId),
-    request_body = MaintenancePatch,
-    responses(
+endpoint! {
+    /// Changes a maintenance; a `body` adds an update to its timeline, a `status` starts or
+    /// finishes it early.
+    patch("/api/v1/maintenances/{id}", tag = "maintenance", params(MaintenanceId), request_body = MaintenancePatch, responses(
         (status = 200, description = "The maintenance as changed", body = Maintenance),
         NoMaintenance,
         (status = 409, description = "Completed, or moving the start of one that has started", body = ErrorBody),
-    ),
-    security(("bearer" = ["admin"])),
-)]
-async fn update_maintenance(
-    caller: Caller<Admin>,
-    State(s): State<MaintenanceApi>,
-    Path(id): Path<String>,
-    JsonBody(mut patch): JsonBody<MaintenancePatch>,
-) -> Result<Response, ApiError> {
-    let redactor = s.approvals.drafts().redactor();
-    patch.title = patch.title.map(|t| redactor.redact(&t));
-    patch.body = patch.body.map(|b| redactor.redact(&b));
-    let m = s
-        .approvals
-        .public()
-        .update_maintenance(&id, patch, &caller.name, Utc::now())
-        .await?;
-    Ok(Json(m).into_response())
+    ))
+    async fn update_maintenance(
+        ById(caller, s, id): ById<Admin, MaintenanceApi>,
+        JsonBody(mut patch): JsonBody<MaintenancePatch>,
+    ) {
+        let redactor = s.approvals.drafts().redactor();
+        patch.title = patch.title.map(|t| redactor.redact(&t));
+        patch.body = patch.body.map(|b| redactor.redact(&b));
+        let m = s
+            .approvals
+            .public()
+            .update_maintenance(&id, patch, &caller.name, Utc::now())
+            .await?;
+        Ok(Json(m).into_response())
+    }
 }
 
-/// Cancels a maintenance that has not started and removes it from the page.
-#[utoipa::path(
-    delete,
-    path = "/api/v1/maintenances/{id}",
-    tag = "maintenance",
-    params(MaintenanceId),
-    responses(
+endpoint! {
+    /// Cancels a maintenance that has not started and removes it from the page.
+    delete("/api/v1/maintenances/{id}", tag = "maintenance", params(MaintenanceId), responses(
         (status = 200, description = "Deleted", body = DeletedMaintenance),
         NoMaintenance,
         (status = 409, description = "Only a scheduled maintenance can be deleted", body = ErrorBody),
-    ),
-    security(("bearer" = ["admin"])),
-)]
-async fn delete_maintenance(
-    caller: Caller<Admin>,
-    State(s): State<MaintenanceApi>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let m = s
-        .approvals
-        .public()
-        .delete_maintenance(&id, &caller.name, Utc::now())
-        .await?;
-    Ok(Json(json!({ "deleted": m })).into_response())
+    ))
+    async fn delete_maintenance(ById(caller, s, id): ById<Admin, MaintenanceApi>) {
+        let m = s
+            .approvals
+            .public()
+            .delete_maintenance(&id, &caller.name, Utc::now())
+            .await?;
+        Ok(Json(json!({ "deleted": m })).into_response())
+    }
 }
 
-/// Alerts that maintenance held back from drafting, with their latest delivery.
-#[utoipa::path(
-    get,
-    path = "/api/v1/suppressed",
-    tag = "maintenance",
-    responses((status = 200, description = "Suppressed alerts", body = SuppressedList)),
-    security(("bearer" = ["reader"])),
-)]
-async fn list_suppressed(
-    _caller: Caller<Reader>,
-    State(s): State<MaintenanceApi>,
-) -> Result<Response, ApiError> {
-    let all = s.suppressions.list()?;
-    Ok(Json(json!({ "suppressed": all })).into_response())
+endpoint! {
+    /// Alerts that maintenance held back from drafting, with their latest delivery.
+    get("/api/v1/suppressed", tag = "maintenance", responses(
+        (status = 200, description = "Suppressed alerts", body = SuppressedList),
+    ))
+    async fn list_suppressed(_caller: Caller<Reader>, State(s): State<MaintenanceApi>) {
+        let all = s.suppressions.list()?;
+        Ok(Json(json!({ "suppressed": all })).into_response())
+    }
 }

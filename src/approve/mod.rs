@@ -194,12 +194,15 @@ impl Approvals {
     fn component_names(&self, components: &BTreeMap<String, ComponentStatus>) -> Vec<String> {
         components
             .keys()
-            .map(|id| {
-                self.public
-                    .component_info(id)
-                    .map_or_else(|| id.clone(), |c| c.name)
-            })
+            .map(|id| self.component_name(id))
             .collect()
+    }
+
+    /// A component's name as the page shows it, or its id when the catalog does not know it.
+    pub fn component_name(&self, id: &str) -> String {
+        self.public
+            .component_info(id)
+            .map_or_else(|| id.to_string(), |c| c.name)
     }
 
     /// Makes a new revision with a person's changes (redacted, never stored unredacted).

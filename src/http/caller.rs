@@ -36,7 +36,8 @@ pub struct Caller<R> {
     /// The token's configured name: the actor in the audit log.
     pub name: String,
     pub role: Role,
-    needs: PhantomData<R>,
+    // `fn() -> R`: the role is only a type, so a caller is `Send` whatever `R` is.
+    needs: PhantomData<fn() -> R>,
 }
 
 impl<R: NeedsRole, S> FromRequestParts<S> for Caller<R>
@@ -64,5 +65,25 @@ where
             role: who.role,
             needs: PhantomData,
         })
+    }
+}
+
+/// A request about the record its path names: `ById(caller, state, id)`, the caller known
+/// to hold role `R`, the router's state and the path's one parameter. The caller is judged
+/// first, like [`super::Path`] after a [`Caller`], so that an unauthenticated request
+/// learns nothing but 401.
+pub struct ById<R, S>(pub Caller<R>, pub S, pub String);
+
+impl<R: NeedsRole, S> FromRequestParts<S> for ById<R, S>
+where
+    Tokens: FromRef<S>,
+    S: Clone + Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let caller = Caller::<R>::from_request_parts(parts, state).await?;
+        let super::Path(id) = super::Path::<String>::from_request_parts(parts, state).await?;
+        Ok(ById(caller, state.clone(), id))
     }
 }

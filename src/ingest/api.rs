@@ -3,7 +3,7 @@
 //! catalog send it?"). Readers may look.
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use crate::catalog::CatalogHandle;
 use crate::catalog::Routing;
 use crate::http::ErrorBody;
 use crate::http::Tokens;
-use crate::http::{ApiError, Caller, Path, Query, Reader};
+use crate::http::{endpoint, ApiError, ById, Caller, Query, Reader};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 /// The OpenAPI description of this router's operations.
@@ -79,66 +79,52 @@ fn routing(catalog: &CatalogHandle, alert: &Alert) -> serde_json::Value {
     }
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/alerts",
-    tag = "alerts",
-    params(ListQuery),
-    responses(
+endpoint! {
+    get("/api/v1/alerts", tag = "alerts", params(ListQuery), responses(
         (status = 200, description = "Recorded alerts in key order", body = AlertList),
         (status = 422, description = "Unknown state or parameter", body = ErrorBody),
-    ),
-    security(("bearer" = ["reader"])),
-)]
-async fn list_alerts(
-    _caller: Caller<Reader>,
-    State(s): State<AlertsApi>,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, ApiError> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let keep: fn(&Alert) -> bool = match q.state.as_deref().unwrap_or("firing") {
-        "firing" => |a| a.is_firing(),
-        "resolved" => |a| !a.is_firing(),
-        "all" => |_| true,
-        other => {
-            return Err(ApiError::unprocessable(format!(
-                "unknown state `{other}` (firing, resolved or all)"
-            )))
-        }
-    };
-    let alerts: Vec<serde_json::Value> = s
-        .recorder
-        .all(limit, keep, q.after.as_deref())?
-        .into_iter()
-        .map(|a| {
-            let r = routing(&s.catalog, &a);
-            json!({"alert": a, "routing": r})
-        })
-        .collect();
-    Ok(Json(json!({ "alerts": alerts })).into_response())
+    ))
+    async fn list_alerts(
+        _caller: Caller<Reader>,
+        State(s): State<AlertsApi>,
+        Query(q): Query<ListQuery>,
+    ) {
+        let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+        let keep: fn(&Alert) -> bool = match q.state.as_deref().unwrap_or("firing") {
+            "firing" => |a| a.is_firing(),
+            "resolved" => |a| !a.is_firing(),
+            "all" => |_| true,
+            other => {
+                return Err(ApiError::unprocessable(format!(
+                    "unknown state `{other}` (firing, resolved or all)"
+                )))
+            }
+        };
+        let alerts: Vec<serde_json::Value> = s
+            .recorder
+            .all(limit, keep, q.after.as_deref())?
+            .into_iter()
+            .map(|a| {
+                let r = routing(&s.catalog, &a);
+                json!({"alert": a, "routing": r})
+            })
+            .collect();
+        Ok(Json(json!({ "alerts": alerts })).into_response())
+    }
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/alerts/{key}",
-    tag = "alerts",
-    params(("key" = String, Path, description = "am:<fingerprint> or pd:<incident id>")),
-    responses(
+endpoint! {
+    get("/api/v1/alerts/{key}", tag = "alerts", params(("key" = String, Path, description = "am:<fingerprint> or pd:<incident id>")), responses(
         (status = 200, description = "The alert as last recorded", body = AlertView),
         (status = 404, description = "Never received", body = ErrorBody),
-    ),
-    security(("bearer" = ["reader"])),
-)]
-async fn get_alert(
-    _caller: Caller<Reader>,
-    State(s): State<AlertsApi>,
-    Path(key): Path<String>,
-) -> Result<Response, ApiError> {
-    let alert = s.recorder.known(&key)?.ok_or_else(|| {
-        ApiError::not_found(format!(
-            "no alert `{key}` was received (keys are am:<fingerprint> or pd:<incident id>)"
-        ))
-    })?;
-    let r = routing(&s.catalog, &alert);
-    Ok(Json(json!({"alert": alert, "routing": r})).into_response())
+    ))
+    async fn get_alert(ById(_, s, key): ById<Reader, AlertsApi>) {
+        let alert = s.recorder.known(&key)?.ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no alert `{key}` was received (keys are am:<fingerprint> or pd:<incident id>)"
+            ))
+        })?;
+        let r = routing(&s.catalog, &alert);
+        Ok(Json(json!({"alert": alert, "routing": r})).into_response())
+    }
 }

@@ -13,14 +13,14 @@ pub mod public;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Map, Value};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{fixed_headers, ErrorBody};
+use crate::http::{endpoint, fixed_headers, ErrorBody};
 
 /// The security schemes: management tokens, and the credentials of each ingest source.
 struct Security;
@@ -145,26 +145,23 @@ pub fn router() -> Router {
         .with_state(body)
 }
 
-/// This document.
-#[utoipa::path(
-    get,
-    path = "/api/openapi.json",
-    tag = "operations",
-    responses(
+endpoint! {
+    /// This document.
+    get("/api/openapi.json", tag = "operations", responses(
         (status = 200, description = "The OpenAPI 3.1 document of this service", content_type = "application/json", body = Object),
-    ),
-)]
-async fn openapi_json(State(body): State<Bytes>) -> Response {
-    let mut r = body.into_response();
-    // API explorers hosted elsewhere fetch it cross-origin.
-    fixed_headers(
-        r.headers_mut(),
-        &[
-            (header::CONTENT_TYPE, "application/json"),
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-        ],
-    );
-    r
+    ))
+    async fn openapi_json(State(body): State<Bytes>) {
+        let mut r = body.into_response();
+        // API explorers hosted elsewhere fetch it cross-origin.
+        fixed_headers(
+            r.headers_mut(),
+            &[
+                (header::CONTENT_TYPE, "application/json"),
+                (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            ],
+        );
+        Ok(r)
+    }
 }
 
 /// Adds the error answers every operation of a kind shares, so each handler's annotation

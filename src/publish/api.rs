@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
@@ -25,8 +25,8 @@ use super::PublicState;
 use crate::draft::{Conflict, Draft, Drafts};
 use crate::http::Tokens;
 use crate::http::{
-    Admin, ApiError, Caller, DraftId, ErrorBody, JsonBody, NoDraft, NoSubscriber, OrMissing, Path,
-    Reader, SubscriberId,
+    endpoint, Admin, ApiError, ById, Caller, DraftId, ErrorBody, JsonBody, NoDraft, NoSubscriber,
+    OrMissing, Path, Reader, SubscriberId,
 };
 use crate::vocab::DraftState;
 
@@ -189,23 +189,29 @@ enum NewSubscriber {
     },
 }
 
-/// Adds a subscriber.
-#[utoipa::path(
-    post,
-    path = "/api/v1/subscribers",
-    tag = "subscribers",
-    request_body = NewSubscriber,
-    responses(
+endpoint! {
+    /// Adds a subscriber.
+    post("/api/v1/subscribers", tag = "subscribers", request_body = NewSubscriber, responses(
         (status = 201, description = "The subscriber (email: pending confirmation, a confirm link sent)", body = SubscriberView),
         (status = 409, description = "The address is already a subscriber (the answer carries `subscriber`)", body = ErrorBody),
-    ),
-    security(("bearer" = ["admin"])),
-)]
-async fn add_subscriber(
-    caller: Caller<Admin>,
-    State(s): State<PublishApi>,
-    JsonBody(req): JsonBody<NewSubscriber>,
-) -> Result<Response, ApiError> {
+    ))
+    async fn add_subscriber(
+        caller: Caller<Admin>,
+        State(s): State<PublishApi>,
+        JsonBody(req): JsonBody<NewSubscriber>,
+    ) {
+        let subscriber = subscribe(&s, &caller.name, req).await?;
+        Ok((StatusCode::CREATED, Json(subscriber.view())).into_response())
+    }
+}
+
+/// Checks a new subscriber and adds it (durably): an email address must parse and not be
+/// taken, a webhook's URL and secret must be usable, and what it chose must exist.
+async fn subscribe(
+    s: &PublishApi,
+    actor: &str,
+    req: NewSubscriber,
+) -> Result<Subscriber, ApiError> {
     let (channel, components, groups, audience, state) = match req {
         NewSubscriber::Webhook {
             url,
@@ -289,35 +295,30 @@ async fn add_subscriber(
         audience,
         state,
         created_at: now,
-        created_by: caller.name.clone(),
+        created_by: actor.to_string(),
         confirmed_at: None,
         reason: None,
     };
     s.outbox.add_subscriber(&subscriber, now)?;
     s.outbox.store().durable().await?;
-    Ok((StatusCode::CREATED, Json(subscriber.view())).into_response())
+    Ok(subscriber)
 }
 
-/// Every subscriber.
-#[utoipa::path(
-    get,
-    path = "/api/v1/subscribers",
-    tag = "subscribers",
-    responses((status = 200, description = "Subscribers", body = SubscriberList)),
-    security(("bearer" = ["admin"])),
-)]
-async fn list_subscribers(
-    _caller: Caller<Admin>,
-    State(s): State<PublishApi>,
-) -> Result<Response, ApiError> {
-    let all: Vec<_> = s
-        .outbox
-        .subscribers()
-        .list()?
-        .iter()
-        .map(Subscriber::view)
-        .collect();
-    Ok(Json(json!({ "subscribers": all })).into_response())
+endpoint! {
+    /// Every subscriber.
+    get("/api/v1/subscribers", tag = "subscribers", responses(
+        (status = 200, description = "Subscribers", body = SubscriberList),
+    ))
+    async fn list_subscribers(_caller: Caller<Admin>, State(s): State<PublishApi>) {
+        let all: Vec<_> = s
+            .outbox
+            .subscribers()
+            .list()?
+            .iter()
+            .map(Subscriber::view)
+            .collect();
+        Ok(Json(json!({ "subscribers": all })).into_response())
+    }
 }
 
 /// The subscriber `/subscribers/{id}` names; 404 when there is none. Like [`Path`], listed
@@ -338,73 +339,54 @@ impl FromRequestParts<PublishApi> for Named {
     }
 }
 
-/// One subscriber.
-#[utoipa::path(
-    get,
-    path = "/api/v1/subscribers/{id}",
-    tag = "subscribers",
-    params(SubscriberId),
-    responses(
+endpoint! {
+    /// One subscriber.
+    get("/api/v1/subscribers/{id}", tag = "subscribers", params(SubscriberId), responses(
         (status = 200, description = "The subscriber", body = SubscriberView),
         NoSubscriber,
-    ),
-    security(("bearer" = ["admin"])),
-)]
-async fn get_subscriber(_caller: Caller<Admin>, Named(sub): Named) -> Result<Response, ApiError> {
-    Ok(Json(sub.view()).into_response())
+    ))
+    async fn get_subscriber(_caller: Caller<Admin>, Named(sub): Named) {
+        Ok(Json(sub.view()).into_response())
+    }
 }
 
-/// Removes a subscriber; its pending deliveries are dropped.
-#[utoipa::path(
-    delete,
-    path = "/api/v1/subscribers/{id}",
-    tag = "subscribers",
-    params(SubscriberId),
-    responses(
+endpoint! {
+    /// Removes a subscriber; its pending deliveries are dropped.
+    delete("/api/v1/subscribers/{id}", tag = "subscribers", params(SubscriberId), responses(
         (status = 204, description = "Removed"),
         NoSubscriber,
-    ),
-    security(("bearer" = ["admin"])),
-)]
-async fn delete_subscriber(
-    caller: Caller<Admin>,
-    State(s): State<PublishApi>,
-    Named(sub): Named,
-) -> Result<Response, ApiError> {
-    s.outbox
-        .remove_subscriber(&sub.id, &caller.name, Utc::now())?;
-    s.outbox.store().durable().await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    ))
+    async fn delete_subscriber(
+        caller: Caller<Admin>,
+        State(s): State<PublishApi>,
+        Named(sub): Named,
+    ) {
+        s.outbox
+            .remove_subscriber(&sub.id, &caller.name, Utc::now())?;
+        s.outbox.store().durable().await?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    }
 }
 
-/// A draft's deliveries to each external target, with their attempts.
-#[utoipa::path(
-    get,
-    path = "/api/v1/drafts/{id}/deliveries",
-    tag = "deliveries",
-    params(DraftId),
-    responses(
+endpoint! {
+    /// A draft's deliveries to each external target, with their attempts.
+    get("/api/v1/drafts/{id}/deliveries", tag = "deliveries", params(DraftId), responses(
         (status = 200, description = "Deliveries", body = Deliveries),
         NoDraft,
-    ),
-    security(("bearer" = ["reader"])),
-)]
-async fn deliveries(
-    _caller: Caller<Reader>,
-    State(s): State<PublishApi>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let draft = s.drafts.get(&id)?.or_missing("draft", &id)?;
-    let entries = s.outbox.for_draft(&id)?;
-    let report = s.health.report();
-    let list: Vec<_> = entries.iter().map(|e| delivery_view(e, &report)).collect();
-    Ok(Json(json!({
-        "draft_id": id,
-        "state": draft.state,
-        "conflict": draft.conflict,
-        "deliveries": list,
-    }))
-    .into_response())
+    ))
+    async fn deliveries(ById(_, s, id): ById<Reader, PublishApi>) {
+        let draft = s.drafts.get(&id)?.or_missing("draft", &id)?;
+        let entries = s.outbox.for_draft(&id)?;
+        let report = s.health.report();
+        let list: Vec<_> = entries.iter().map(|e| delivery_view(e, &report)).collect();
+        Ok(Json(json!({
+            "draft_id": id,
+            "state": draft.state,
+            "conflict": draft.conflict,
+            "deliveries": list,
+        }))
+        .into_response())
+    }
 }
 
 /// One outbox entry as the delivery endpoints show it (drafts' and maintenances'), with
@@ -428,27 +410,18 @@ pub(crate) fn delivery_view(e: &Entry, report: &Value) -> Value {
     })
 }
 
-/// Retries a draft's failed deliveries (after `delivery.give_up_after`, or a target's
-/// permanent refusal).
-#[utoipa::path(
-    post,
-    path = "/api/v1/drafts/{id}/retry",
-    tag = "deliveries",
-    params(DraftId),
-    responses(
+endpoint! {
+    /// Retries a draft's failed deliveries (after `delivery.give_up_after`, or a target's
+    /// permanent refusal).
+    post("/api/v1/drafts/{id}/retry", tag = "deliveries", params(DraftId), responses(
         (status = 200, description = "The draft, its failed deliveries pending again", body = Draft),
         NoDraft,
         (status = 409, description = "Nothing failed to retry", body = ErrorBody),
-    ),
-    security(("bearer" = ["admin"])),
-)]
-async fn retry(
-    caller: Caller<Admin>,
-    State(s): State<PublishApi>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let draft = s.decisions().retry(&id, &caller.name).await?;
-    Ok(Json(draft).into_response())
+    ))
+    async fn retry(ById(caller, s, id): ById<Admin, PublishApi>) {
+        let draft = s.decisions().retry(&id, &caller.name).await?;
+        Ok(Json(draft).into_response())
+    }
 }
 
 // Shared with maintenances' conflicts: the document has one `ResolveBody`.
@@ -459,29 +432,21 @@ pub(crate) struct ResolveBody {
     pub(crate) choice: Choice,
 }
 
-/// Settles a conflict with a hand edit on an external target.
-#[utoipa::path(
-    post,
-    path = "/api/v1/drafts/{id}/resolve-conflict",
-    tag = "deliveries",
-    params(DraftId),
-    request_body = ResolveBody,
-    responses(
+endpoint! {
+    /// Settles a conflict with a hand edit on an external target.
+    post("/api/v1/drafts/{id}/resolve-conflict", tag = "deliveries", params(DraftId), request_body = ResolveBody, responses(
         (status = 200, description = "The draft, its held deliveries pending again", body = Draft),
         NoDraft,
         (status = 409, description = "The draft has no conflict", body = ErrorBody),
-    ),
-    security(("bearer" = ["admin"])),
-)]
-async fn resolve_conflict(
-    caller: Caller<Admin>,
-    State(s): State<PublishApi>,
-    Path(id): Path<String>,
-    JsonBody(req): JsonBody<ResolveBody>,
-) -> Result<Response, ApiError> {
-    let draft = s
-        .decisions()
-        .resolve_conflict(&id, req.choice, &caller.name)
-        .await?;
-    Ok(Json(draft).into_response())
+    ))
+    async fn resolve_conflict(
+        ById(caller, s, id): ById<Admin, PublishApi>,
+        JsonBody(req): JsonBody<ResolveBody>,
+    ) {
+        let draft = s
+            .decisions()
+            .resolve_conflict(&id, req.choice, &caller.name)
+            .await?;
+        Ok(Json(draft).into_response())
+    }
 }

@@ -102,6 +102,7 @@ fn draft_with(
     notice: Option<Value>,
 ) -> Result<Response, BoardError> {
     let draft = s
+        .api
         .approvals
         .drafts()
         .get(id)?
@@ -221,7 +222,7 @@ pub(super) async fn edit(
         impact: word(&form, "impact")?,
         revision: Some(seen),
     };
-    let edited = s.approvals.edit(&id, patch, &viewer.name).await;
+    let edited = s.api.approvals.edit(&id, patch, &viewer.name).await;
     let to = edited.map(|d| after(&d.id, "edited"));
     redirect_or_refused(&s, &viewer, &id, seen, to)
 }
@@ -231,7 +232,7 @@ pub(super) async fn approve(
     Change { viewer, id, form }: Change,
 ) -> Result<Response, BoardError> {
     let seen = revision(&form)?;
-    let approved = s.approvals.approve(&id, seen, &viewer.name).await;
+    let approved = s.api.approvals.approve(&id, seen, &viewer.name).await;
     let to = approved.map(|(d, incident)| {
         format!(
             "/internal?done=approved&draft={}&incident={}",
@@ -246,6 +247,7 @@ pub(super) async fn reject(
     Change { viewer, id, form }: Change,
 ) -> Result<Response, BoardError> {
     let d = s
+        .api
         .approvals
         .reject(&id, text(&form, "reason"), &viewer.name)
         .await?;
@@ -272,7 +274,7 @@ pub(super) async fn declare(
         incident_status: word::<IncidentStatus>(&form, "incident_status")?,
         impact: word::<Impact>(&form, "impact")?,
     };
-    let d = s.approvals.declare(req, &viewer.name).await?;
+    let d = s.api.approvals.declare(req, &viewer.name).await?;
     Ok(Redirect::to(&after(&d.id, "declared")).into_response())
 }
 
@@ -286,6 +288,7 @@ pub(super) async fn resolve(
         ..UpdateRequest::default()
     };
     let d = s
+        .api
         .approvals
         .draft_update(&id, req, &viewer.name)
         .await
@@ -335,7 +338,7 @@ pub(super) async fn login(
     }
     let form = form?;
     let token = form.get("token").unwrap_or("").trim();
-    if token.is_empty() || s.tokens.by_token(token).is_none() {
+    if token.is_empty() || s.api.tokens.by_token(token).is_none() {
         let data = json!({"page_name": s.page_name,
             "notice": error_notice("That token is not one statusgate knows. Use an API token from auth.tokens or STATUSGATE_ADMIN_TOKEN.")});
         return Ok(s.page("login", StatusCode::UNAUTHORIZED, &data));

@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
 
+use super::api::ApiState;
 use super::{Approvals, ApproveError};
 use crate::audit::Audit;
 use crate::config::Config;
@@ -34,19 +35,16 @@ const STYLE: &str = include_str!("../../../templates/board/style.css");
 
 #[derive(Clone)]
 pub struct BoardState {
-    pub approvals: Approvals,
-    pub audit: Audit,
-    pub tokens: Tokens,
+    /// What the management API has: the board decides through the same approvals.
+    pub api: ApiState,
     pub sessions: Sessions,
-    pub signals: Signals,
     /// External targets' breakers, for the target banners.
     pub health: Option<Health>,
     pub templates: Arc<Templates>,
     pub page_name: String,
-    pub max_body: usize,
 }
 
-crate::edge_state!(BoardState);
+crate::edge_state!(BoardState, via api);
 
 /// What the board takes from the rest of the service.
 pub struct Wiring {
@@ -63,16 +61,19 @@ pub fn configured(config: &Config, store: &Store, w: Wiring) -> Result<Router, S
         return Ok(Router::new());
     }
     let secure = config.public_url.starts_with("https://");
-    Ok(router(BoardState {
+    let api = ApiState {
         approvals: w.approvals,
         audit: Audit::open(store)?,
         tokens: w.tokens,
-        sessions: Sessions::open(store, config.internal_board.session.as_std(), secure)?,
+        max_body: config.max_body.0,
         signals: w.signals,
+    };
+    Ok(router(BoardState {
+        api,
+        sessions: Sessions::open(store, config.internal_board.session.as_std(), secure)?,
         health: Some(w.health),
         templates: w.templates,
         page_name: config.page.name.clone(),
-        max_body: config.max_body.0,
     }))
 }
 

@@ -229,6 +229,7 @@ impl FromRequestParts<BoardState> for Viewer {
     ) -> Result<Self, Self::Rejection> {
         if parts.headers.contains_key(header::AUTHORIZATION) {
             let who = state
+                .api
                 .tokens
                 .authenticate(&parts.headers)
                 .map_err(BoardError::from)?;
@@ -242,7 +243,7 @@ impl FromRequestParts<BoardState> for Viewer {
         let Some(value) = cookie_value(&parts.headers) else {
             return Err(BoardError::SignIn);
         };
-        match state.sessions.find(&value, &state.tokens, Utc::now())? {
+        match state.sessions.find(&value, &state.api.tokens, Utc::now())? {
             Some((who, csrf)) => Ok(Viewer {
                 name: who.name,
                 role: who.role,

@@ -66,10 +66,7 @@ fn impact_options(selected: Impact) -> Value {
 
 impl BoardState {
     fn name(&self, id: &str) -> String {
-        self.approvals
-            .public()
-            .component_info(id)
-            .map_or_else(|| id.to_string(), |c| c.name)
+        self.api.approvals.component_name(id)
     }
 
     fn statuses(&self, m: &BTreeMap<String, ComponentStatus>) -> Value {
@@ -102,6 +99,7 @@ impl BoardState {
             })
             .collect();
         let others: Vec<Value> = self
+            .api
             .approvals
             .public()
             .components()
@@ -130,7 +128,7 @@ impl BoardState {
             "status_options": status_options(d.incident_status),
             "impact_options": impact_options(d.impact),
             "error_budget": crate::approve::budget::lines(
-                &self.approvals.error_budget(d),
+                &self.api.approvals.error_budget(d),
                 &|id: &str| self.name(id),
             ),
             "alerts": alerts,
@@ -151,6 +149,7 @@ impl BoardState {
     /// Storm, draft budget and watchdog banners, and a banner per troubled target.
     fn banners(&self) -> Vec<Value> {
         let mut out: Vec<Value> = self
+            .api
             .signals
             .banners()
             .into_iter()
@@ -180,9 +179,13 @@ impl BoardState {
 
     /// Everything on `/internal`.
     pub fn board_view(&self) -> Result<Value, StoreError> {
-        let public = self.approvals.public();
-        let pending = self.approvals.drafts().list(Some(DraftState::Pending))?;
-        let internal = self.approvals.drafts().internal_incidents()?;
+        let public = self.api.approvals.public();
+        let pending = self
+            .api
+            .approvals
+            .drafts()
+            .list(Some(DraftState::Pending))?;
+        let internal = self.api.approvals.drafts().internal_incidents()?;
         // Internal components have no public status: show what open work says of them.
         let mut internal_status: BTreeMap<String, ComponentStatus> = BTreeMap::new();
         let trouble = internal
@@ -237,6 +240,7 @@ impl BoardState {
             })
             .collect();
         let audit: Vec<Value> = self
+            .api
             .audit
             .list(None, RECENT_AUDIT, None, None)?
             .into_iter()

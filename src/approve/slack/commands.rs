@@ -2,9 +2,8 @@
 //! person who asked sees them) and come back in the HTTP answer, well inside Slack's
 //! 3 seconds; deciding needs an approver, as in the message buttons.
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
@@ -12,32 +11,25 @@ use serde_json::Value;
 
 use super::blocks::{self, slack_actor};
 use super::interactions::{open_modal, pending};
-use super::{Access, Inbound, Slack};
+use super::{Access, SignedForm, Slack};
 use crate::approve::declare::NewIncident;
 use crate::approve::incident_drafts::UpdateRequest;
-use crate::http::ApiError;
+use crate::http::{endpoint, ApiError};
 use crate::vocab::{ComponentStatus, DraftState, IncidentStatus};
 
-/// Slack's slash command URL (`/status …`).
-#[utoipa::path(
-    post,
-    path = "/slack/commands",
-    tag = "chat",
-    operation_id = "slack_commands",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Slack's slash command fields (`user_id`, `text`, …); `ssl_check=1` is answered without a signature"),
-    responses(
+endpoint! {
+    /// Slack's slash command URL (`/status …`).
+    post("/slack/commands", tag = "chat", operation_id = "slack_commands", security(("slack_signature" = [])), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Slack's slash command fields (`user_id`, `text`, …); `ssl_check=1` is answered without a signature"), responses(
         (status = 200, description = "An ephemeral Slack message (JSON) or an empty body"),
         super::Refusals,
-    ),
-    security(("slack_signature" = [])),
-)]
-pub(super) async fn handle(State(slack): State<Slack>, headers: HeaderMap, body: Body) -> Response {
-    let form = match slack.read_signed(&headers, body, true).await {
-        Ok(Inbound::Form(form)) => form,
-        // Slack's certificate check carries no signature; it only wants a 200.
-        Ok(Inbound::SslCheck) => return StatusCode::OK.into_response(),
-        Err(e) => return e.into_response(),
-    };
+    ))
+    pub(super) async fn handle(State(slack): State<Slack>, SignedForm(form): SignedForm<true>) {
+        Ok(command(&slack, &form).await)
+    }
+}
+
+/// Does what the command in a signed form asks.
+async fn command(slack: &Slack, form: &[(String, String)]) -> Response {
     let field = |k: &str| {
         form.iter()
             .find(|(name, _)| name == k)
@@ -55,7 +47,7 @@ pub(super) async fn handle(State(slack): State<Slack>, headers: HeaderMap, body:
         .split_once(char::is_whitespace)
         .map_or((text, ""), |(w, r)| (w, r.trim()));
     let ctx = Ctx {
-        slack: &slack,
+        slack,
         user_id,
         actor: &actor,
         trigger_id: field("trigger_id"),

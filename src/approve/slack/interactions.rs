@@ -6,9 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -16,11 +15,11 @@ use serde_json::{json, Value};
 
 use super::blocks::{self, parse_ref, slack_actor};
 use super::client::Patience;
-use super::{Access, Inbound, Slack};
+use super::{Access, SignedForm, Slack};
 use crate::approve::incident_drafts::UpdateRequest;
 use crate::approve::{ApproveError, DraftPatch};
 use crate::draft::Draft;
-use crate::http::ApiError;
+use crate::http::{endpoint, ApiError};
 use crate::vocab::DraftState;
 
 /// How long after the request arrived the answer goes out, with or without the approval
@@ -110,28 +109,22 @@ impl ViewState {
     }
 }
 
-/// Slack's interactivity request URL: the buttons on draft messages and the edit modal.
-#[utoipa::path(
-    post,
-    path = "/slack/interactions",
-    tag = "chat",
-    operation_id = "slack_interactions",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Slack's `payload` field: a block action or a view submission"),
-    responses(
+endpoint! {
+    /// Slack's interactivity request URL: the buttons on draft messages and the edit modal.
+    post("/slack/interactions", tag = "chat", operation_id = "slack_interactions", security(("slack_signature" = [])), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Slack's `payload` field: a block action or a view submission"), responses(
         (status = 200, description = "Handled; an empty body, or the modal's errors as Slack expects them"),
         super::Refusals,
-    ),
-    security(("slack_signature" = [])),
-)]
-pub(super) async fn handle(State(slack): State<Slack>, headers: HeaderMap, body: Body) -> Response {
-    let form = match slack.read_signed(&headers, body, false).await {
-        Ok(Inbound::Form(form)) => form,
-        Ok(Inbound::SslCheck) => return StatusCode::OK.into_response(),
-        Err(e) => return e.into_response(),
-    };
-    let Some(raw) = form.iter().find(|(k, _)| k == "payload").map(|(_, v)| v) else {
-        return ApiError::bad_request("missing the `payload` field").into_response();
-    };
+    ))
+    pub(super) async fn handle(State(slack): State<Slack>, SignedForm(form): SignedForm<false>) {
+        let Some(raw) = form.iter().find(|(k, _)| k == "payload").map(|(_, v)| v) else {
+            return Err(ApiError::bad_request("missing the `payload` field"));
+        };
+        Ok(interaction(&slack, raw).await)
+    }
+}
+
+/// Does what the interaction in a signed form's `payload` asks.
+async fn interaction(slack: &Slack, raw: &str) -> Response {
     let payload: Payload = match serde_json::from_str(raw) {
         Ok(p) => p,
         Err(e) => {
@@ -143,8 +136,8 @@ pub(super) async fn handle(State(slack): State<Slack>, headers: HeaderMap, body:
         return ApiError::bad_request("payload has no user").into_response();
     };
     match payload.kind.as_str() {
-        "block_actions" => block_action(&slack, &payload, user).await,
-        "view_submission" => view_submission(&slack, &payload, user).await,
+        "block_actions" => block_action(slack, &payload, user).await,
+        "view_submission" => view_submission(slack, &payload, user).await,
         // view_closed, shortcuts, …: nothing to do, but Slack wants its 200.
         _ => StatusCode::OK.into_response(),
     }

@@ -23,7 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap};
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use chrono::{DateTime, Utc};
@@ -223,6 +225,27 @@ enum Inbound {
     SslCheck,
 }
 
+/// The fields of a form Slack signed. `CERTIFICATE_CHECK`: whether Slack's unsigned
+/// certificate check may come to this URL; it gets its empty 200 before the handler runs.
+pub(super) struct SignedForm<const CERTIFICATE_CHECK: bool>(pub Vec<(String, String)>);
+
+impl<const CERTIFICATE_CHECK: bool> FromRequest<Slack> for SignedForm<CERTIFICATE_CHECK> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, slack: &Slack) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        match slack
+            .read_signed(&parts.headers, body, CERTIFICATE_CHECK)
+            .await
+        {
+            Ok(Inbound::Form(form)) => Ok(SignedForm(form)),
+            // Slack's certificate check carries no signature; it only wants a 200.
+            Ok(Inbound::SslCheck) => Err(StatusCode::OK.into_response()),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
 /// The chat integration. Cheap to clone.
 #[derive(Clone)]
 pub struct Slack {
@@ -302,11 +325,7 @@ impl Slack {
 
     /// A component's name for people.
     fn name(&self, id: &str) -> String {
-        self.inner
-            .approvals
-            .public()
-            .component_info(id)
-            .map_or_else(|| id.to_string(), |c| c.name)
+        self.inner.approvals.component_name(id)
     }
 
     /// One line per error budget a pending draft affects, for its message.

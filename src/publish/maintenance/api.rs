@@ -3,7 +3,6 @@
 //! and an admin's choice on a hand edit (`POST …/retry`, `POST …/resolve-conflict`). They
 //! answer for a cancelled maintenance too, as long as something was queued for it.
 
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -14,7 +13,7 @@ use super::delivery::{record_key, refresh, thread, MaintenanceDelivery};
 use crate::audit::AuditEntry;
 use crate::http::Tokens;
 use crate::http::{
-    Admin, ApiError, Caller, ErrorBody, JsonBody, MaintenanceId, NoMaintenance, OrMissing, Path,
+    endpoint, Admin, ApiError, ById, ErrorBody, JsonBody, MaintenanceId, NoMaintenance, OrMissing,
     Reader,
 };
 use crate::publish::api::{delivery_view, ResolveBody};
@@ -88,98 +87,72 @@ fn view(e: &Entry, report: &Value) -> Value {
     v
 }
 
-#[utoipa::path(
-    get,
-    path = "/api/v1/maintenances/{id}/deliveries",
-    tag = "maintenance",
-    params(MaintenanceId),
-    responses(
+endpoint! {
+    get("/api/v1/maintenances/{id}/deliveries", tag = "maintenance", params(MaintenanceId), responses(
         (status = 200, description = "Delivery state and entries", body = MaintenanceDeliveries),
         NoMaintenance,
-    ),
-    security(("bearer" = ["reader"])),
-)]
-async fn maintenance_deliveries(
-    _caller: Caller<Reader>,
-    State(s): State<MaintenanceDeliveryApi>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let list = entries(&s, &id)?;
-    let report = s.health.report();
-    Ok(Json(json!({
-        "maintenance_id": id,
-        "delivery": delivery(&s, &id)?,
-        "deliveries": list.iter().map(|e| view(e, &report)).collect::<Vec<_>>(),
-    }))
-    .into_response())
+    ))
+    async fn maintenance_deliveries(ById(_, s, id): ById<Reader, MaintenanceDeliveryApi>) {
+        let list = entries(&s, &id)?;
+        let report = s.health.report();
+        Ok(Json(json!({
+            "maintenance_id": id,
+            "delivery": delivery(&s, &id)?,
+            "deliveries": list.iter().map(|e| view(e, &report)).collect::<Vec<_>>(),
+        }))
+        .into_response())
+    }
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/maintenances/{id}/retry",
-    tag = "maintenance",
-    params(MaintenanceId),
-    responses(
+endpoint! {
+    post("/api/v1/maintenances/{id}/retry", tag = "maintenance", params(MaintenanceId), responses(
         (status = 200, description = "The maintenance, its failed deliveries pending again", body = crate::publish::maintenance::Maintenance),
         NoMaintenance,
         (status = 409, description = "Nothing failed to retry", body = ErrorBody),
-    ),
-    security(("bearer" = ["admin"])),
-)]
-async fn retry_maintenance(
-    caller: Caller<Admin>,
-    State(s): State<MaintenanceDeliveryApi>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    decide(&s, &id, &caller.name, EntryState::Failed, |failed, now| {
-        if failed.is_empty() {
-            return Err(ApiError::conflict(format!(
-                "maintenance {id} has no failed delivery to retry"
-            )));
-        }
-        for e in failed.iter_mut() {
-            e.retry_now(now);
-            s.health.reset(&e.target);
-        }
-        let targets: Vec<&str> = failed.iter().map(|e| e.target.as_str()).collect();
-        Ok(AuditEntry::new(now, &caller.name, "retry")
-            .detail(json!({"maintenance_id": id, "targets": targets})))
-    })
-    .await
+    ))
+    async fn retry_maintenance(ById(caller, s, id): ById<Admin, MaintenanceDeliveryApi>) {
+        decide(&s, &id, &caller.name, EntryState::Failed, |failed, now| {
+            if failed.is_empty() {
+                return Err(ApiError::conflict(format!(
+                    "maintenance {id} has no failed delivery to retry"
+                )));
+            }
+            for e in failed.iter_mut() {
+                e.retry_now(now);
+                s.health.reset(&e.target);
+            }
+            let targets: Vec<&str> = failed.iter().map(|e| e.target.as_str()).collect();
+            Ok(AuditEntry::new(now, &caller.name, "retry")
+                .detail(json!({"maintenance_id": id, "targets": targets})))
+        })
+        .await
+    }
 }
 
-#[utoipa::path(
-    post,
-    path = "/api/v1/maintenances/{id}/resolve-conflict",
-    tag = "maintenance",
-    params(MaintenanceId),
-    request_body = ResolveBody,
-    responses(
+endpoint! {
+    post("/api/v1/maintenances/{id}/resolve-conflict", tag = "maintenance", params(MaintenanceId), request_body = ResolveBody, responses(
         (status = 200, description = "The maintenance, its held deliveries pending again", body = crate::publish::maintenance::Maintenance),
         NoMaintenance,
         (status = 409, description = "The maintenance has no conflict", body = ErrorBody),
-    ),
-    security(("bearer" = ["admin"])),
-)]
-async fn resolve_maintenance_conflict(
-    caller: Caller<Admin>,
-    State(s): State<MaintenanceDeliveryApi>,
-    Path(id): Path<String>,
-    JsonBody(req): JsonBody<ResolveBody>,
-) -> Result<Response, ApiError> {
-    decide(&s, &id, &caller.name, EntryState::Conflict, |held, now| {
-        let Some(conflict) = held.first().and_then(|e| e.conflict.clone()) else {
-            return Err(ApiError::conflict(format!(
-                "maintenance {id} has no conflict to resolve"
-            )));
-        };
-        for e in held.iter_mut() {
-            e.settle_with(req.choice, now);
-        }
-        Ok(AuditEntry::new(now, &caller.name, "conflict_resolved")
-            .detail(json!({"maintenance_id": id, "choice": req.choice, "conflict": conflict})))
-    })
-    .await
+    ))
+    async fn resolve_maintenance_conflict(
+        ById(caller, s, id): ById<Admin, MaintenanceDeliveryApi>,
+        JsonBody(req): JsonBody<ResolveBody>,
+    ) {
+        decide(&s, &id, &caller.name, EntryState::Conflict, |held, now| {
+            let Some(conflict) = held.first().and_then(|e| e.conflict.clone()) else {
+                return Err(ApiError::conflict(format!(
+                    "maintenance {id} has no conflict to resolve"
+                )));
+            };
+            for e in held.iter_mut() {
+                e.settle_with(req.choice, now);
+            }
+            Ok(AuditEntry::new(now, &caller.name, "conflict_resolved")
+                .detail(json!({"maintenance_id": id, "choice": req.choice, "conflict": conflict})))
+        })
+        .await
+    }
 }
 
 /// An admin's decision on the maintenance's entries in `state`: `choose` changes them and
