@@ -77,7 +77,7 @@ impl Index {
             .iter()
             .map(|r| r.matchers.iter().filter_map(key).collect())
             .collect();
-        let mut counts: HashMap<(&str, bool, &str), usize> = HashMap::new();
+        let mut counts: FastMap<(&str, bool, &str), usize> = FastMap::default();
         for k in keys.iter().flatten() {
             for v in &k.exact {
                 *counts.entry((k.name, false, v)).or_default() += 1;
