@@ -44,7 +44,7 @@ pub(crate) enum Simple {
 impl Pattern {
     /// Compiles `re`, or explains why it is not a valid regex.
     pub(crate) fn compile(re: &str, cache: &mut RegexCache) -> Result<Pattern, String> {
-        if let Some(alternatives) = simple(re) {
+        if let Some(alternatives) = simple(re).or_else(|| one_group(re)) {
             return Ok(Pattern::Simple(alternatives));
         }
         if let Some(pattern) = cache.get(re) {
@@ -198,6 +198,56 @@ fn simple(re: &str) -> Option<Vec<Simple>> {
     Some(alternatives)
 }
 
+/// The byte offset of the first `c` in `re` that no backslash escapes.
+fn unescaped(re: &str, c: char) -> Option<usize> {
+    let mut escaped = false;
+    for (i, x) in re.char_indices() {
+        match x {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            x if x == c => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Reads `re` as `lit(alt|alt|…)lit` (or `(?:…)`), literals only, and lists the strings it
+/// matches: the most common grouped pattern, read without the regex parser. `None` for
+/// anything else, such as a second group or an operator after the group.
+fn one_group(re: &str) -> Option<Vec<Simple>> {
+    let open = unescaped(re, '(')?;
+    let start = if re[open + 1..].starts_with("?:") {
+        open + 3
+    } else {
+        open + 1
+    };
+    let close = start + unescaped(&re[start..], ')')?;
+    let literal = |text: &str| match simple_alternative(text)? {
+        Simple::Exact(lit) => Some(lit),
+        _ => None,
+    };
+    let (prefix, suffix) = (&re[..open], &re[close + 1..]);
+    if unescaped(prefix, '|').is_some() || unescaped(suffix, '|').is_some() {
+        return None;
+    }
+    let (prefix, suffix) = (literal(prefix)?, literal(suffix)?);
+    let mut strings = Vec::new();
+    let mut inner = &re[start..close];
+    loop {
+        let end = unescaped(inner, '|').unwrap_or(inner.len());
+        strings.push(Simple::Exact(format!(
+            "{prefix}{}{suffix}",
+            literal(&inner[..end])?
+        )));
+        if end == inner.len() || strings.len() > MAX_FINITE {
+            break;
+        }
+        inner = &inner[end + 1..];
+    }
+    (strings.len() <= MAX_FINITE).then_some(strings)
+}
+
 fn simple_alternative(alt: &str) -> Option<Simple> {
     let mut tokens = Vec::new();
     let mut chars = alt.chars().peekable();
@@ -283,6 +333,8 @@ mod tests {
             r"\d",
             "a{2}",
             r"\ba\b",
+            "a(b|c)+",
+            "a(b|c.*)",
         ] {
             assert!(matches!(compile(re), Pattern::Regex(_)), "{re}");
         }
@@ -302,9 +354,15 @@ mod tests {
             "a|ab",
             "(?:)",
             r"10\.0\.0\.[12]",
+            r"a\((b|c)\)",
+            "x(?:1|2|)y",
+            "(|a)b",
+            r"\|(a\|)",
+            "(a|b)|c",
         ];
         let words = "svc-1-api svc-1-worker svc-1- svc-1-apix xsvc-1-api a A b ac bc c x1 y2 x3 \
-                     é α β ab abc 10.0.0.1 10.0.0.2 10.0.0.3 10a0a0a1";
+                     é α β ab abc 10.0.0.1 10.0.0.2 10.0.0.3 10a0a0a1 a(b) a(c) a(b|c) x1y x2y \
+                     xy x3y |a| |a\\| a|";
         let values: Vec<&str> = ["", "a\nb", "a\n"]
             .into_iter()
             .chain(words.split_whitespace())
@@ -320,7 +378,7 @@ mod tests {
         // Compiled once per distinct text.
         let mut cache = RegexCache::new();
         for _ in 0..3 {
-            let _ = Pattern::compile("svc-(a|b)", &mut cache);
+            let _ = Pattern::compile("svc-(a|b)-(c|d)", &mut cache);
             let _ = Pattern::compile("svc-[0-9]+", &mut cache);
         }
         assert_eq!(cache.len(), 2);
