@@ -357,8 +357,12 @@ impl Builder {
 
     pub(super) fn keys(&mut self, doc: &Doc, path: &str, map: &Mapping, allowed: &[&str]) {
         for k in map.keys() {
-            let key = scalar(k).unwrap_or_else(|| "?".into());
-            if !allowed.contains(&key.as_str()) {
+            // Borrowed: every key of every entry passes here, and almost all are fine.
+            let key = match k {
+                Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
+                _ => std::borrow::Cow::Owned(scalar(k).unwrap_or_else(|| "?".into())),
+            };
+            if !allowed.contains(&key.as_ref()) {
                 let hint = match nearest(&key, allowed.iter().copied()) {
                     Some(near) => format!(", did you mean `{near}`?"),
                     None => format!(" (expected one of: {})", allowed.join(", ")),

@@ -77,7 +77,7 @@ impl Index {
             .iter()
             .map(|r| r.matchers.iter().filter_map(key).collect())
             .collect();
-        let mut counts: HashMap<(&str, bool, &str), usize> = HashMap::new();
+        let mut counts: FastMap<(&str, bool, &str), usize> = FastMap::default();
         for k in keys.iter().flatten() {
             for v in &k.exact {
                 *counts.entry((k.name, false, v)).or_default() += 1;
@@ -106,8 +106,15 @@ impl Index {
         for route in routes {
             let mut slots = Vec::with_capacity(route.matchers.len());
             for m in &route.matchers {
-                let next = u32::try_from(index.slot_of.len()).unwrap_or(u32::MAX);
-                slots.push(*index.slot_of.entry(m.name.clone()).or_insert(next));
+                let slot = match index.slot_of.get(&m.name) {
+                    Some(&slot) => slot,
+                    None => {
+                        let next = u32::try_from(index.slot_of.len()).unwrap_or(u32::MAX);
+                        index.slot_of.insert(m.name.clone(), next);
+                        next
+                    }
+                };
+                slots.push(slot);
             }
             index.route_slots.push(slots);
         }
@@ -209,7 +216,7 @@ impl Index {
 /// short label strings. Flooding is no concern: the tables are filled from the catalog,
 /// alerts only look things up.
 #[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
+pub(super) struct FxHasher(u64);
 
 impl FxHasher {
     fn add(&mut self, word: u64) {
@@ -235,7 +242,7 @@ impl Hasher for FxHasher {
     }
 }
 
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+pub(super) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 fn hash(s: &str) -> u64 {
     let mut h = FxHasher::default();

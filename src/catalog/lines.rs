@@ -6,22 +6,29 @@
 //! it does not follow only costs precision: lookups fall back to the nearest ancestor.
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+
+use super::index::FastMap;
 
 /// The path of a child node: keys are escaped so that `/` inside a key stays unambiguous.
 pub(super) fn child(path: &str, seg: &str) -> String {
-    let seg = seg.replace('~', "~0").replace('/', "~1");
-    if path.is_empty() {
-        seg
-    } else {
-        format!("{path}/{seg}")
+    // Called for every node of every file: build the string once, escape only when needed.
+    let mut out = String::with_capacity(path.len() + seg.len() + 1);
+    if !path.is_empty() {
+        out.push_str(path);
+        out.push('/');
     }
+    if seg.contains(['~', '/']) {
+        out.push_str(&seg.replace('~', "~0").replace('/', "~1"));
+    } else {
+        out.push_str(seg);
+    }
+    out
 }
 
 /// Line of each node path; first occurrence wins, repeated keys are remembered too.
 #[derive(Debug, Default)]
 pub(super) struct Lines {
-    map: HashMap<String, usize>,
+    map: FastMap<String, usize>,
     repeated: Vec<(String, usize)>,
 }
 
@@ -43,6 +50,8 @@ impl Lines {
                 .filter(|&(_, b)| b == b'\n')
                 .map(|(i, _)| i + 1),
         );
+        // About one node per line; growing the map step by step costs more.
+        s.lines.map.reserve(s.starts.len());
         s.run();
         s.lines
     }

@@ -86,11 +86,27 @@ pub(super) fn from_sources(
         known_audiences: audiences.map(<[String]>::to_vec),
         ..Builder::default()
     };
+    let mut read = Vec::new();
     for (fi, (file, text)) in sources.iter().enumerate() {
-        b.file(fi, file, text);
+        read.extend(b.file(fi, file, text));
     }
-    b.finish()
+    if sources.iter().map(|(_, t)| t.len()).sum::<usize>() < BIG {
+        return b.finish();
+    }
+    // Freeing large documents' trees costs as much as building the index: both at once.
+    std::thread::scope(|s| {
+        s.spawn(move || drop(read));
+        b.finish()
+    })
 }
+
+/// From this size on (bytes of YAML), a file's lines are scanned on a second thread while
+/// the YAML parser reads it, and its tree is freed while the catalog is built. Below it a
+/// thread costs more than it saves.
+const BIG: usize = 64 * 1024;
+
+/// A file's parsed tree and line table, kept to be freed after reading.
+type Parsed = (serde_norway::Mapping, Lines);
 
 /// One file being read: where problems go and how to find lines.
 pub(super) struct Doc<'a> {
@@ -142,14 +158,29 @@ impl Builder {
         ));
     }
 
-    fn file(&mut self, fi: usize, file: &str, text: &str) {
+    fn file(&mut self, fi: usize, file: &str, text: &str) -> Option<Parsed> {
         // Merge keys (`<<: *defaults`) let teams share route settings; most files have none.
-        let parsed = serde_norway::from_str::<Value>(text).and_then(|mut v| {
-            if text.contains("<<") {
-                v.apply_merge()?;
-            }
-            Ok(v)
-        });
+        let parse = || {
+            serde_norway::from_str::<Value>(text).and_then(|mut v| {
+                if text.contains("<<") {
+                    v.apply_merge()?;
+                }
+                Ok(v)
+            })
+        };
+        // The line scan needs only the text: for a large file it runs beside the parser.
+        let (parsed, lines) = if text.len() < BIG {
+            (parse(), None)
+        } else {
+            std::thread::scope(|s| {
+                let lines = s.spawn(|| Lines::scan(text));
+                let parsed = parse();
+                let lines = lines
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                (parsed, Some(lines))
+            })
+        };
         let root = match parsed {
             Ok(root) => root,
             Err(e) => {
@@ -163,16 +194,16 @@ impl Builder {
                         reason,
                     },
                 ));
-                return;
+                return None;
             }
         };
         let doc = Doc {
             fi,
             file,
-            lines: Lines::scan(text),
+            lines: lines.unwrap_or_else(|| Lines::scan(text)),
         };
         let map = match root {
-            Value::Null => return,
+            Value::Null => return None,
             Value::Mapping(map) => map,
             _ => {
                 let reason =
@@ -185,7 +216,7 @@ impl Builder {
                         reason,
                     },
                 ));
-                return;
+                return None;
             }
         };
         self.keys(&doc, "", &map, TOP_KEYS);
@@ -207,6 +238,7 @@ impl Builder {
                 Some(_) => self.problem(&doc, key, format!("`{key}` must be a list")),
             }
         }
+        Some((map, doc.lines))
     }
 
     pub(super) fn finish(mut self) -> Result<Catalog, CatalogError> {
@@ -425,6 +457,32 @@ mod tests {
                 "20-other.yaml:2: duplicate component id `api` (first declared at 10-core.yaml:2)",
                 "20-other.yaml:7: route `r` names unknown component `apii`, did you mean `api`?",
             ]
+        );
+    }
+
+    /// Past `BIG`, lines are scanned beside the parser and trees freed beside the index
+    /// build: the problems must still name their lines.
+    #[test]
+    fn a_large_file_reports_problems_at_their_lines() {
+        let mut text = String::from("components:\n  - {id: api, name: API}\nroutes:\n");
+        let mut n = 0;
+        while text.len() < 2 * BIG {
+            text += &format!("  - name: r{n}\n    match: ['svc=\"{n}\"']\n    components: [api]\n");
+            n += 1;
+        }
+        text += "  - name: bad\n    match: ['svc=~\"(\"']\n    components: [apii]\n";
+        let last = text.lines().count();
+        let got = problems(&[("big.yaml", &text)]);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].starts_with(&format!("big.yaml:{}: invalid matcher", last - 1)),
+            "{got:?}"
+        );
+        assert_eq!(
+            got[1],
+            format!(
+                "big.yaml:{last}: route `bad` names unknown component `apii`, did you mean `api`?"
+            )
         );
     }
 
