@@ -32,22 +32,25 @@ impl PgTx {
         let pg = store.clone();
         let client = store.block(async move {
             let client = pg.client().await?;
-            client.batch_execute(begin).await.map_err(classify)?;
-            if let Some((work, holder, epoch)) = fenced {
-                let held = match epoch {
-                    Some(epoch) => !client
-                        .query(FENCE_CHECK, &[&work, &holder, &epoch])
-                        .await
-                        .map_err(classify)?
-                        .is_empty(),
-                    None => false,
-                };
-                if !held {
+            let Some((work, holder, epoch)) = fenced else {
+                client.batch_execute(begin).await.map_err(classify)?;
+                return Ok(client);
+            };
+            let Some(epoch) = epoch else {
+                return Err(StoreError::Fenced { work });
+            };
+            // BEGIN and the fence check go together: one round trip.
+            let check = client.prepare_cached(FENCE_CHECK).await.map_err(classify)?;
+            let args: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&work, &holder, &epoch];
+            let (begun, held) =
+                tokio::join!(client.batch_execute(begin), client.query(&check, &args));
+            match begun.and(held) {
+                Ok(rows) if !rows.is_empty() => Ok(client),
+                outcome => {
                     let _ = client.batch_execute("ROLLBACK").await;
-                    return Err(StoreError::Fenced { work });
+                    Err(outcome.err().map_or(StoreError::Fenced { work }, classify))
                 }
             }
-            Ok(client)
         })?;
         Ok(PgTx {
             store: store.clone(),
