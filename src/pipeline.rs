@@ -22,6 +22,8 @@ use crate::publish::PublicState;
 use crate::store::{Result, Store, Table};
 
 pub const GROUPS_TABLE: &str = "groups";
+/// How long a step waits after taking alerts before it looks for more.
+const GATHER: Duration = Duration::from_millis(2);
 /// How often the drafts' timers run while alerts keep arriving (at once when idle).
 const DRAFT_TIMERS_EVERY: chrono::TimeDelta = chrono::TimeDelta::milliseconds(100);
 
@@ -80,11 +82,11 @@ impl Pipeline {
         let wake = self.recorder.wake();
         let mut failures = 0u32;
         loop {
-            let mut more = false;
+            let (mut more, mut took) = (false, false);
             match self.step().await {
-                Ok(m) => {
+                Ok((m, t)) => {
                     failures = 0;
-                    more = m;
+                    (more, took) = (m, t);
                 }
                 Err(e) => {
                     failures = failures.saturating_add(1);
@@ -100,6 +102,15 @@ impl Pipeline {
             } else {
                 self.next_wait()
             };
+            if took && !more {
+                // Alerts are streaming in: let the next ones gather for a moment, so that one
+                // step serves several commits instead of one each. An alert after a quiet
+                // spell is taken at once.
+                tokio::select! {
+                    _ = tokio::time::sleep(GATHER) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+            }
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
@@ -127,7 +138,8 @@ impl Pipeline {
     /// drafts' own timers (expiry, deferred updates, held drafts) run every
     /// [`DRAFT_TIMERS_EVERY`] rather than after every batch: they read every open draft,
     /// and a busy step would otherwise pay that per webhook.
-    pub async fn step(&mut self) -> Result<bool> {
+    /// Returns whether more alerts wait, and whether it took any.
+    pub async fn step(&mut self) -> Result<(bool, bool)> {
         self.advance_maintenance().await?;
         let (more, took) = self.take_batch().await?;
         let lock = self.lock.clone();
@@ -150,7 +162,7 @@ impl Pipeline {
         self.signals.set_storm(self.grouper.storm_state());
         // No flush here: sled's log is ordered, so these writes are never durable without
         // the ingest writes before them, and a lost suffix is replayed from the inbox.
-        Ok(more)
+        Ok((more, took))
     }
 
     /// Takes up to one batch of recorded alerts. Grouping sees every alert; drafting sees

@@ -32,6 +32,8 @@ pub(super) struct Listeners {
     sending: Mutex<HashMap<&'static str, Arc<AtomicU8>>>,
 }
 
+/// How long announcements of one topic gather after a notification before the next.
+const FOLD: std::time::Duration = std::time::Duration::from_millis(2);
 impl Listeners {
     fn sending(&self, topic: &'static str) -> Arc<AtomicU8> {
         self.sending
@@ -85,8 +87,9 @@ impl PgStore {
                 tracing::warn!(topic, error = %e, "could not record a change for other replicas");
             }
         }
-        // One NOTIFY in flight per topic; announcements meanwhile are folded into one more
-        // after it, so a burst of commits costs two notifications, not one each.
+        // One NOTIFY in flight per topic, and a short pause after it; announcements meanwhile
+        // are folded into one more after that, so a stream of commits costs a notification
+        // every few milliseconds, not one each.
         let state = self.inner.listeners.sending(topic);
         loop {
             match state.compare_exchange(IDLE, SENDING, Ordering::AcqRel, Ordering::Acquire) {
@@ -107,10 +110,11 @@ impl PgStore {
         self.inner.handle.spawn(async move {
             loop {
                 if let Ok(client) = pg.client().await {
-                    let _ = client
-                        .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &topic])
-                        .await;
+                    if let Ok(notify) = client.prepare_cached("SELECT pg_notify($1, $2)").await {
+                        let _ = client.execute(&notify, &[&CHANNEL, &topic]).await;
+                    }
                 }
+                tokio::time::sleep(FOLD).await;
                 if state
                     .compare_exchange(AGAIN, SENDING, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
