@@ -59,27 +59,21 @@ impl Store {
         keys: &[String],
         decide: impl Fn(Vec<Option<T>>) -> std::result::Result<(Writes, R), TxAbort>,
     ) -> Result<std::result::Result<R, TxAbort>> {
-        let typed = |raw: Vec<Option<Vec<u8>>>| -> std::result::Result<Vec<Option<T>>, TxAbort> {
-            keys.iter()
-                .zip(raw)
-                .map(|(k, bytes)| Ok(bytes.map(|b| decode(read.name, k, &b)).transpose()?))
-                .collect()
-        };
         match &self.engine {
             // A fenced writer keeps the transaction that checks its fence.
             Engine::Postgres(pg) if self.effective_fence().is_none() => {
-                pg.read_then_write(read.name, keys, |raw| decide(typed(raw)?))
-                    .await
+                pg.read_then_write(read.name, keys, |raw| {
+                    let found = keys
+                        .iter()
+                        .zip(raw)
+                        .map(|(k, bytes)| bytes.map(|b| decode(read.name, k, &b)).transpose())
+                        .collect::<Result<Vec<Option<T>>>>()?;
+                    decide(found)
+                })
+                .await
             }
             _ => self.transaction(tables, |tx| {
-                let raw = match &tx.inner {
-                    TxEngine::Sled(s) => keys
-                        .iter()
-                        .map(|k| s.get(read.name, k))
-                        .collect::<std::result::Result<Vec<_>, _>>()?,
-                    TxEngine::Postgres(p) => p.get_many(read.name, keys)?,
-                };
-                let (writes, result) = decide(typed(raw)?)?;
+                let (writes, result) = decide(tx.get_many(read, keys)?)?;
                 writes.apply(&tx.inner)?;
                 Ok(result)
             }),
