@@ -124,7 +124,7 @@ impl Recorder {
         };
         let queue = self.batch.get_or_init(|| {
             let (queue, jobs) = mpsc::unbounded_channel();
-            tokio::spawn(self.clone().commit_batches(jobs));
+            self.store.spawn_near(self.clone().commit_batches(jobs));
             queue
         });
         queue

@@ -126,6 +126,19 @@ impl Store {
         matches!(self.engine, Engine::Postgres(_))
     }
 
+    /// Starts a long-lived task beside the engine's own I/O: on PostgreSQL, on the runtime
+    /// that drives the connections, so that a task which mostly waits for the database
+    /// (the group committer) does not cross between runtimes on every round trip.
+    pub fn spawn_near<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        match &self.engine {
+            Engine::Sled(_) => drop(tokio::spawn(task)),
+            Engine::Postgres(pg) => pg.spawn_task(task),
+        }
+    }
+
     /// This store, with every write checked against `fence` in the same transaction.
     pub fn fenced(&self, fence: Fence) -> Store {
         Store {

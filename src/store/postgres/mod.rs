@@ -217,17 +217,26 @@ impl PgStore {
             .map_err(|e| StoreError::Unreachable(format!("no database connection: {e}")))
     }
 
-    /// Runs `fut` on the database runtime and awaits it from any runtime.
+    /// Starts a task on the database runtime and leaves it running.
+    pub(crate) fn spawn_task(&self, task: impl Future<Output = ()> + Send + 'static) {
+        drop(self.inner.handle.spawn(task));
+    }
+
+    /// Runs `fut` on the database runtime and awaits it from any runtime. A caller already
+    /// on that runtime (the group committer) runs it in place: no task, no hand-over.
     pub(crate) async fn spawn<T: Send + 'static>(
         &self,
         fut: impl Future<Output = Result<T>> + Send + 'static,
     ) -> Result<T> {
-        let r = match self
-            .inner
-            .handle
-            .spawn(tokio::time::timeout(CALL_TIMEOUT, fut))
-            .await
-        {
+        let here =
+            tokio::runtime::Handle::try_current().is_ok_and(|h| h.id() == self.inner.handle.id());
+        let timed = tokio::time::timeout(CALL_TIMEOUT, fut);
+        let outcome = if here {
+            Ok(timed.await)
+        } else {
+            self.inner.handle.spawn(timed).await
+        };
+        let r = match outcome {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(StoreError::Unreachable(format!(
                 "the database did not answer within {}s",
