@@ -147,7 +147,11 @@ impl Pipeline {
         let catalog = self.catalog.current();
         let now = Utc::now();
         let effects = self.grouper.tick(now);
-        self.handle(&effects, &catalog, now)?;
+        // A new incident is drafted here once its group_wait is over: every alert behind it
+        // reaches a draft for the first time.
+        let drafted = self.handle(&effects, &catalog, now)?;
+        let created = drafted.iter().filter(|d| d.created);
+        self.measure(created.flat_map(|d| d.snapshot.alerts.iter().map(|a| a.received_at)));
         self.persist_groups()?;
         let due = self
             .draft_timers_at
@@ -181,23 +185,28 @@ impl Pipeline {
         let now = Utc::now();
         let held = self.maintenance.components();
         let mut effects = Vec::new();
-        let mut received = Vec::with_capacity(batch.len());
+        let mut taken = Vec::with_capacity(batch.len());
         let mut keys = Vec::with_capacity(batch.len());
         for (key, alert) in batch {
-            received.push(alert.received_at);
             keys.push(key);
+            taken.push((alert.key.clone(), alert.received_at));
             effects.extend(self.grouper.observe_during(alert, &catalog, now, &held));
         }
         effects.extend(self.grouper.take_updates());
         let effects = latest_per_group(effects);
         let drafted = self.handle(&effects, &catalog, now)?;
-        if drafted {
-            let done = Utc::now();
-            for r in received {
-                let seconds = (done - r).num_microseconds().unwrap_or(0) as f64 / 1e6;
-                self.metrics.alert_to_draft(seconds);
-            }
-        }
+        // Of this batch, the alerts a draft now shows (those still in group_wait are
+        // measured when their draft is created).
+        let shown: std::collections::HashSet<&str> = drafted
+            .iter()
+            .flat_map(|d| d.snapshot.alerts.iter().map(|a| a.key.as_str()))
+            .collect();
+        self.measure(
+            taken
+                .iter()
+                .filter(|(key, _)| shown.contains(key.as_str()))
+                .map(|(_, received)| *received),
+        );
         if effects.iter().any(touches_drafts) {
             self.settle_held(now)?;
         }
@@ -208,14 +217,24 @@ impl Pipeline {
         Ok((keys.len() == BATCH, true))
     }
 
-    /// Applies grouping decisions; true if a draft was created or changed.
-    fn handle(
+    /// `statusgate_alert_to_draft_seconds`: from each alert's arrival to now.
+    fn measure(&self, received: impl Iterator<Item = chrono::DateTime<Utc>>) {
+        let done = Utc::now();
+        for at in received {
+            let seconds = (done - at).num_microseconds().unwrap_or(0) as f64 / 1e6;
+            self.metrics.alert_to_draft(seconds);
+        }
+    }
+
+    /// Applies grouping decisions; returns the snapshots a draft was created or changed
+    /// for.
+    fn handle<'e>(
         &self,
-        effects: &[Effect],
+        effects: &'e [Effect],
         catalog: &Catalog,
         now: chrono::DateTime<Utc>,
-    ) -> Result<bool> {
-        let mut drafted = false;
+    ) -> Result<Vec<Drafted<'e>>> {
+        let mut drafted = Vec::new();
         for effect in effects {
             match effect {
                 Effect::Unmapped { alertname } => {
@@ -252,16 +271,15 @@ impl Pipeline {
                         .suppressions
                         .record(alert, components, ids, now)?;
                 }
-                _ => {
+                Effect::Open(snapshot) | Effect::Update(snapshot) | Effect::Resolve(snapshot) => {
                     let events = self.drafts.apply(effect, catalog, now)?;
-                    drafted |= events.iter().any(|e| {
-                        matches!(
-                            e,
-                            DraftEvent::Created(_)
-                                | DraftEvent::Revised(_)
-                                | DraftEvent::AlertsUpdated(_)
-                        )
+                    let created = events.iter().any(|e| matches!(e, DraftEvent::Created(_)));
+                    let changed = events.iter().any(|e| {
+                        matches!(e, DraftEvent::Revised(_) | DraftEvent::AlertsUpdated(_))
                     });
+                    if created || changed {
+                        drafted.push(Drafted { snapshot, created });
+                    }
                     self.count(&events);
                 }
             }
@@ -395,6 +413,12 @@ impl Pipeline {
         }
         Ok(())
     }
+}
+
+/// A grouping snapshot that a draft was created from (or revised to show).
+struct Drafted<'e> {
+    snapshot: &'e crate::group::Snapshot,
+    created: bool,
 }
 
 /// Whether an effect may change what drafts hold (an alert no route maps, or one a route

@@ -493,6 +493,44 @@ async fn health_metrics_and_unknown_paths_answer_as_documented() {
     assert_eq!(j.headers()["access-control-allow-origin"], "*");
 }
 
+/// `statusgate_alert_to_draft_seconds` observes each alert once, when a draft first shows
+/// it: the alert that opens an incident (drafted when its group_wait ends) and a later one
+/// added to the pending draft.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_to_draft_latency_is_observed_once_per_alert_that_reaches_a_draft() {
+    let s = Server::start(Options::default());
+    let observed = || async {
+        let (_, metrics) = s.text("/metrics").await;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("statusgate_alert_to_draft_seconds_count "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    };
+    // The draft is visible a moment before the pipeline observes it.
+    let settle = |n| async move {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while observed().await != Some(n) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(observed().await, Some(n));
+    };
+    let alert = |fp| am_payload(vec![am_alert(fp, "api-gateway", "critical", true, T0)]);
+    assert_eq!(s.post_alertmanager(&alert("m1")).await.0, 200);
+    s.wait_draft("new incident for api", |d| d["state"] == "pending")
+        .await;
+    settle(1).await;
+    assert_eq!(s.post_alertmanager(&alert("m2")).await.0, 200);
+    s.wait_draft("both alerts on the draft", |d| {
+        d["alerts"].as_array().is_some_and(|a| a.len() == 2)
+    })
+    .await;
+    settle(2).await;
+    // A repeat reaches no draft again.
+    assert_eq!(s.post_alertmanager(&alert("m2")).await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(observed().await, Some(2));
+}
+
 /// A revision is what approvers read: another alert behind the same text and statuses is
 /// listed on the draft without making a new revision (a storm of alerts for one outage
 /// must not turn into thousands of revisions, nor invalidate an approval in progress).
