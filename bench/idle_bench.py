@@ -3,6 +3,7 @@ statusgate and Alertmanager side by side (bench/run calls these)."""
 
 import http.server
 import json
+import re
 import threading
 import time
 import urllib.request
@@ -56,6 +57,89 @@ class _Receiver(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
 
 
+class _Slack(http.server.ThreadingHTTPServer):
+    """A local server speaking Slack's Web API: notes when each probe's draft is posted for
+    approval (`chat.postMessage`, the probe's component named in its text)."""
+
+    def __init__(self):
+        self.arrived = {}
+        self.cond = threading.Condition()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                at = time.perf_counter()
+                answer = {"ok": True, "channel": "C0PROBE", "ts": f"{time.time():.6f}"}
+                out = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+                if self.path.endswith("/chat.postMessage"):
+                    try:
+                        text = json.loads(body).get("text", "")
+                    except ValueError:
+                        text = ""
+                    with receiver.cond:
+                        for probe in re.findall(r"Probe (idle\d+)", text):
+                            receiver.arrived.setdefault(probe, at)
+                        receiver.cond.notify_all()
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+PROBES = 2000
+
+
+def statusgate_latency(statusgate_class, workdir, seconds, token):
+    """Alert acknowledged → its draft posted to Slack for approval, one new incident per
+    probe (a component of its own, group_wait 0s, the storm breaker and draft budget off,
+    Slack's rate limit lifted), on an otherwise idle statusgate."""
+    slack = _Slack()
+    threading.Thread(target=slack.serve_forever, daemon=True).start()
+    components = "\n".join(f"  - {{id: idle{i:05d}, name: Probe idle{i:05d}}}" for i in range(PROBES))
+    routes = "\n".join(f"  - {{name: idle{i:05d}, match: ['n=\"idle{i:05d}\"'], components: [idle{i:05d}]}}"
+                       for i in range(PROBES))
+    catalog = f"components:\n{components}\nroutes:\n{routes}\n"
+    config = ("storm: {max_incidents: 0, window: 10m}\n"
+              f"slack: {{channel: C0PROBE, approvers: [U0PROBE], api_url: 'http://127.0.0.1:{slack.server_address[1]}/api', "
+              "rate: {per_second: 100000, burst: 100000}}\n")
+    env = {"STATUSGATE_SLACK_BOT_TOKEN": "xoxb-bench", "STATUSGATE_SLACK_SIGNING_SECRET": "bench-signing-secret-0123456789"}
+    sg = statusgate_class(workdir, catalog, extra_config=config, extra_env=env, drafts_per_hour=0)
+    samples = []
+    try:
+        time.sleep(1)
+        deadline = time.time() + seconds
+        i = 0
+        while time.time() < deadline and i < PROBES:
+            n = f"idle{i:05d}"
+            i += 1
+            body = json.dumps({"version": "4", "status": "firing", "receiver": "bench", "groupKey": n, "truncatedAlerts": 0,
+                               "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "",
+                               "alerts": [{"status": "firing", "labels": {"alertname": "Probe", "n": n},
+                                           "startsAt": "2026-11-30T12:00:00Z", "fingerprint": n}]}).encode()
+            req = urllib.request.Request(f"{sg.url}/webhooks/alertmanager", data=body, method="POST",
+                                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+            urllib.request.urlopen(req, timeout=10).read()
+            acked = time.perf_counter()
+            with slack.cond:
+                slack.cond.wait_for(lambda: n in slack.arrived, timeout=5)
+                if n in slack.arrived:
+                    samples.append((slack.arrived[n] - acked) * 1000)
+            time.sleep(0.05)
+    finally:
+        sg.stop()
+        slack.shutdown()
+    return percentiles(samples)
+
+
 def alertmanager_latency(alertmanager_class, workdir, seconds):
     """Alert posted → notification received by a webhook receiver, one new group per probe
     (group_by the probe's label, group_wait 0s), on an otherwise idle Alertmanager."""
@@ -104,9 +188,11 @@ requests (not the hour the issue names: a benchmark that fits in a session):
 | RSS after the runs | {m['am_after_runs']:.0f} MB | {m['sg_after_runs']:.0f} MB | ≤ 150 MB — {mem_verdict} |
 | RSS after {m['idle_s']} s idle | {m['am_after_idle']:.0f} MB | {m['sg_after_idle']:.0f} MB | |
 
-Idle latency, nothing else running: statusgate's acknowledgement → the alert visible in a
-pending draft (group_wait 0), against Alertmanager's `POST /api/v2/alerts` acknowledgement →
-its webhook notification received (a new group per probe, group_wait 0):
+Idle latency, nothing else running, each on a fresh process: statusgate's acknowledgement →
+the new draft's approval request received by a local server speaking Slack's Web API (a new
+incident per probe, group_wait 0), against Alertmanager's `POST /api/v2/alerts`
+acknowledgement → its webhook notification received (a new group per probe, group_wait 0).
+Both are pushes to a receiver, measured the same way:
 
 | | Alertmanager | statusgate | ratio (p99) | target |
 |---|---|---|---|---|
