@@ -56,7 +56,7 @@ impl Drafts {
         pending_revision: Option<u32>,
     ) -> Result<std::result::Result<(), Draft>> {
         let found = std::sync::Mutex::new(None);
-        let mut tables = vec![&self.drafts, &self.ledgers, self.audit.table()];
+        let mut tables = vec![&self.drafts, &self.open, &self.ledgers, self.audit.table()];
         if let Some((t, _)) = &extra {
             tables.push(t);
         }
@@ -75,6 +75,11 @@ impl Drafts {
                 write(tx)?;
             }
             tx.put(&self.drafts, &draft.id, draft)?;
+            if is_open(draft.state) {
+                tx.put(&self.open, &draft.id, &draft.state)?;
+            } else {
+                tx.remove(&self.open, &draft.id)?;
+            }
             if let Some(l) = ledger {
                 tx.put(&self.ledgers, &l.group_id, l)?;
             }

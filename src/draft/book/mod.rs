@@ -19,6 +19,19 @@ use rules::{notes, worsens};
 
 pub const DRAFTS_TABLE: &str = "drafts";
 pub const LEDGER_TABLE: &str = "draft_ledger";
+/// Draft id → state, for the drafts still open (pending, approved, in conflict): what the
+/// board, the API and Slack list on every view, read without reading every draft ever made.
+pub const OPEN_TABLE: &str = "drafts_open";
+/// In [`OPEN_TABLE`]: the index covers the drafts written before it existed.
+const OPEN_BUILT: &str = "~built";
+
+/// States listed through [`OPEN_TABLE`]; a draft leaves them for good once decided.
+fn is_open(state: DraftState) -> bool {
+    matches!(
+        state,
+        DraftState::Pending | DraftState::Approved | DraftState::Conflict
+    )
+}
 const SYSTEM: &str = "statusgate";
 
 mod commit;
@@ -104,6 +117,8 @@ pub struct Drafts {
     notices: tokio::sync::broadcast::Sender<DraftNotice>,
     store: Store,
     drafts: Table,
+    /// See [`OPEN_TABLE`].
+    open: Table,
     ledgers: Table,
     audit: Audit,
     templates: Arc<Templates>,
@@ -122,10 +137,14 @@ impl Drafts {
         min_update_interval: Duration,
         expiry: Duration,
     ) -> Result<Drafts> {
+        let drafts = store.table(DRAFTS_TABLE)?;
+        let open = store.table(OPEN_TABLE)?;
+        index_open_drafts(&drafts, &open)?;
         Ok(Drafts {
             notices: tokio::sync::broadcast::channel(1024).0,
             store: store.clone(),
-            drafts: store.table(DRAFTS_TABLE)?,
+            drafts,
+            open,
             ledgers: store.table(LEDGER_TABLE)?,
             audit: Audit::open(store)?,
             templates,
@@ -161,11 +180,28 @@ impl Drafts {
         self.ledgers.get(group_id)
     }
 
-    /// Every draft, newest first, optionally in one state.
+    /// Every draft, newest first, optionally in one state. Open states are read through
+    /// [`OPEN_TABLE`]; each draft's own state decides, so an index entry a concurrent
+    /// decision made stale costs a read, never a wrong answer.
     pub fn list(&self, state: Option<DraftState>) -> Result<Vec<Draft>> {
-        let mut all: Vec<Draft> = self
-            .drafts
-            .values::<Draft>()?
+        let found = match state {
+            Some(wanted) if is_open(wanted) => {
+                let ids: Vec<String> = self
+                    .open
+                    .scan::<serde_json::Value>()?
+                    .into_iter()
+                    .filter(|(id, s)| id != OPEN_BUILT && s.as_str() == Some(wanted.as_str()))
+                    .map(|(id, _)| id)
+                    .collect();
+                self.drafts
+                    .get_many::<Draft>(&ids)?
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            }
+            _ => self.drafts.values::<Draft>()?,
+        };
+        let mut all: Vec<Draft> = found
             .into_iter()
             .filter(|d| state.is_none_or(|s| d.state == s))
             .collect();
@@ -359,4 +395,19 @@ impl Drafts {
 
 fn humanize(d: Duration) -> String {
     crate::config::Dur(d.to_std().unwrap_or_default()).to_string()
+}
+
+/// Builds [`OPEN_TABLE`] from the drafts themselves, once per store (a store written by an
+/// earlier version has drafts but no index). Replicas starting together may both build it:
+/// they write the same entries, and a stale one is filtered when read.
+fn index_open_drafts(drafts: &Table, open: &Table) -> Result<()> {
+    if open.get::<bool>(OPEN_BUILT)?.is_some() {
+        return Ok(());
+    }
+    for draft in drafts.values::<Draft>()? {
+        if is_open(draft.state) {
+            open.put(&draft.id, &draft.state)?;
+        }
+    }
+    open.put(OPEN_BUILT, &true)
 }
