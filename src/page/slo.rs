@@ -252,11 +252,9 @@ impl Levels {
         incident: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<BTreeMap<String, IncidentBudget>> {
-        let components = self.public.components()?;
-        let wanted: Vec<PublicComponent> = components
-            .into_iter()
-            .filter(|c| c.info.slo.is_some() && proposed.contains_key(&c.info.id))
-            .collect();
+        let wanted = self
+            .public
+            .components_where(|c| c.slo.is_some() && proposed.contains_key(&c.id))?;
         if wanted.is_empty() {
             return Ok(BTreeMap::new());
         }

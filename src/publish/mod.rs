@@ -163,7 +163,21 @@ impl PublicState {
 
     /// Every catalog component with its current public status, in catalog order.
     pub fn components(&self) -> Result<Vec<PublicComponent>> {
-        let infos = self.catalog.read().map(|c| c.clone()).unwrap_or_default();
+        self.components_where(|_| true)
+    }
+
+    /// The components `wanted` picks from the catalog, with their state: only theirs is
+    /// read, so a question about one incident's components costs no more in a catalog of
+    /// thousands.
+    pub fn components_where(
+        &self,
+        wanted: impl Fn(&ComponentInfo) -> bool,
+    ) -> Result<Vec<PublicComponent>> {
+        let infos: Vec<ComponentInfo> = self
+            .catalog
+            .read()
+            .map(|c| c.iter().filter(|i| wanted(i)).cloned().collect())
+            .unwrap_or_default();
         let mut out = Vec::with_capacity(infos.len());
         for info in infos {
             let state: Option<model::ComponentState> = self.statuses.get(&info.id)?;
