@@ -4,6 +4,7 @@ statusgate and Alertmanager side by side (bench/run calls these)."""
 import http.server
 import json
 import re
+import socket
 import threading
 import time
 import urllib.request
@@ -69,16 +70,18 @@ class _Slack(http.server.ThreadingHTTPServer):
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def setup(self):
+                super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 at = time.perf_counter()
-                answer = {"ok": True, "channel": "C0PROBE", "ts": f"{time.time():.6f}"}
-                out = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
+                answer = json.dumps({"ok": True, "channel": "C0PROBE", "ts": f"{time.time():.6f}"}).encode()
+                # One write: headers and body in separate small packets would wait on
+                # Nagle and delayed ACKs, and the probe would measure TCP, not statusgate.
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 + f"Content-Length: {len(answer)}\r\n\r\n".encode() + answer)
                 if self.path.endswith("/chat.postMessage"):
                     try:
                         text = json.loads(body).get("text", "")
