@@ -64,6 +64,8 @@ pub struct Worker {
     failures: u32,
     retry_at: Option<Instant>,
     last_full: Instant,
+    /// When reminders and nudges were last checked.
+    reminders_at: Option<Instant>,
     /// Drafts Slack refused outright, at the revision and state refused; tried again when
     /// the draft changes or after a restart, not in a loop.
     refused: HashMap<String, (u32, DraftState)>,
@@ -93,6 +95,7 @@ impl Worker {
             failures: 0,
             retry_at: None,
             last_full: Instant::now(),
+            reminders_at: None,
             refused: HashMap::new(),
             elsewhere: Arc::new(tokio::sync::Notify::new()),
         }
@@ -114,8 +117,12 @@ impl Worker {
                     let r = self.signal_notices.deliver(&self.slack, Utc::now()).await;
                     self.outcome(r);
                 }
-                if !self.behind {
+                // Reminders read every pending draft and open incident: once a TICK, not
+                // once per notice, so a burst of draft changes is not a burst of scans.
+                let due = self.reminders_at.is_none_or(|at| at.elapsed() >= TICK);
+                if !self.behind && due {
                     let r = super::reminders::run(&self.slack, Utc::now()).await;
+                    self.reminders_at = Some(Instant::now());
                     self.outcome(r);
                 }
             }
