@@ -82,11 +82,11 @@ impl Pipeline {
         let wake = self.recorder.wake();
         let mut failures = 0u32;
         loop {
-            let (mut more, mut took) = (false, false);
+            let mut done = Stepped::default();
             match self.step().await {
-                Ok((m, t)) => {
+                Ok(stepped) => {
                     failures = 0;
-                    (more, took) = (m, t);
+                    done = stepped;
                 }
                 Err(e) => {
                     failures = failures.saturating_add(1);
@@ -95,14 +95,14 @@ impl Pipeline {
             }
             let wait = if failures > 0 {
                 Duration::from_millis(250u64.saturating_mul(1 << failures.min(6)))
-            } else if more {
+            } else if done.more {
                 // A backlog: go on at once, but still look at the shutdown token between
                 // batches (what is left stays in the inbox for the next start).
                 Duration::ZERO
             } else {
                 self.next_wait()
             };
-            if took && !more {
+            if done.took && !done.more {
                 // Alerts are streaming in: let the next ones gather for a moment, so that one
                 // step serves several commits instead of one each. An alert after a quiet
                 // spell is taken at once.
@@ -138,10 +138,10 @@ impl Pipeline {
     /// drafts' own timers (expiry, deferred updates, held drafts) run every
     /// [`DRAFT_TIMERS_EVERY`] rather than after every batch: they read every open draft,
     /// and a busy step would otherwise pay that per webhook.
-    /// Returns whether more alerts wait, and whether it took any.
-    pub async fn step(&mut self) -> Result<(bool, bool)> {
+    pub async fn step(&mut self) -> Result<Stepped> {
         self.advance_maintenance().await?;
-        let (more, took) = self.take_batch().await?;
+        let stepped = self.take_batch().await?;
+        let took = stepped.took;
         let lock = self.lock.clone();
         let _guard = lock.lock().await;
         let catalog = self.catalog.current();
@@ -166,18 +166,17 @@ impl Pipeline {
         self.signals.set_storm(self.grouper.storm_state());
         // No flush here: sled's log is ordered, so these writes are never durable without
         // the ingest writes before them, and a lost suffix is replayed from the inbox.
-        Ok((more, took))
+        Ok(stepped)
     }
 
     /// Takes up to one batch of recorded alerts. Grouping sees every alert; drafting sees
     /// each group's latest state once per batch, so a flood of alerts for one incident
-    /// costs one draft write per batch, not one per alert. Returns whether more wait, and
-    /// whether it took any.
-    async fn take_batch(&mut self) -> Result<(bool, bool)> {
+    /// costs one draft write per batch, not one per alert.
+    async fn take_batch(&mut self) -> Result<Stepped> {
         const BATCH: usize = 256;
         let batch = self.recorder.pending(BATCH)?;
         if batch.is_empty() {
-            return Ok((false, false));
+            return Ok(Stepped::default());
         }
         let lock = self.lock.clone();
         let _guard = lock.lock().await;
@@ -214,7 +213,10 @@ impl Pipeline {
         // which changes nothing.
         self.persist_groups()?;
         self.recorder.done_all(&keys)?;
-        Ok((keys.len() == BATCH, true))
+        Ok(Stepped {
+            more: keys.len() == BATCH,
+            took: true,
+        })
     }
 
     /// `statusgate_alert_to_draft_seconds`: from each alert's arrival to now.
@@ -413,6 +415,15 @@ impl Pipeline {
         }
         Ok(())
     }
+}
+
+/// What one step of the pipeline found.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stepped {
+    /// More alerts wait than one batch took.
+    pub more: bool,
+    /// The step took alerts from the inbox.
+    pub took: bool,
 }
 
 /// A grouping snapshot that a draft was created from (or revised to show).

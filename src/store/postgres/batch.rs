@@ -3,11 +3,9 @@
 //! a second one, each run on the database runtime as a whole rather than one statement at a
 //! time, so a group commit of the ingest path costs two round trips.
 
-use std::time::Duration;
-
 use deadpool_postgres::Object;
 
-use super::{classify, is_retryable, rows, text, PgStore, PgTx, MAX_ATTEMPTS, READ_KEYS};
+use super::{backoff, classify, is_retryable, rows, text, PgStore, PgTx, MAX_ATTEMPTS, READ_KEYS};
 use crate::store::{Result, TxAbort, Writes};
 
 const LOCK_KEYS: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || k, 0))
@@ -67,9 +65,7 @@ impl PgStore {
             match written {
                 Ok(()) => return Ok(Ok(result)),
                 Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
-                    // Colliding writers spread out, more each time.
-                    let pause = (attempt as u64 * 2).min(50) + rand::random::<u64>() % 5;
-                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    tokio::time::sleep(backoff(attempt)).await;
                 }
                 Err(e) => return Err(e),
             }

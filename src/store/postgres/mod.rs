@@ -475,10 +475,7 @@ impl PgStore {
             };
             match result {
                 Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
-                    // Back off a little, more each time, so colliding writers spread out.
-                    std::thread::sleep(Duration::from_millis(
-                        (attempt as u64 * 2).min(50) + rand::random::<u64>() % 5,
-                    ));
+                    std::thread::sleep(backoff(attempt));
                 }
                 Err(e) if is_retryable(&e) => {
                     return Err(StoreError::Unconfirmed(
@@ -506,6 +503,12 @@ fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// The pause before another attempt at a transaction that collided with another writer:
+/// a little more each time, with jitter, so colliding writers spread out.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((attempt as u64 * 2).min(50) + rand::random::<u64>() % 5)
 }
 
 fn is_retryable(e: &StoreError) -> bool {
