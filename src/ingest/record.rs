@@ -169,10 +169,7 @@ impl Recorder {
     /// PostgreSQL the whole batch costs two round trips.
     async fn commit_batch(&self, batch: &[&Delivery]) -> Vec<Result<RecordOutcome>> {
         let deliveries: Vec<&[Alert]> = batch.iter().map(|j| j.alerts.as_slice()).collect();
-        let keys: Vec<String> = deliveries
-            .iter()
-            .flat_map(|alerts| alerts.iter().map(|a| a.key.clone()))
-            .collect();
+        let keys = keys_of(&deliveries);
         let written = self
             .store
             .read_then_write(
@@ -290,10 +287,7 @@ impl Recorder {
         tx: &Tx<'_>,
         deliveries: &[&[Alert]],
     ) -> std::result::Result<Vec<RecordOutcome>, TxAbort> {
-        let keys: Vec<String> = deliveries
-            .iter()
-            .flat_map(|alerts| alerts.iter().map(|a| a.key.clone()))
-            .collect();
+        let keys = keys_of(deliveries);
         let stored = tx.get_many::<Alert>(&self.alerts, &keys)?;
         let mut writes = Writes::default();
         let outs = self.decide(&mut writes, deliveries, stored)?;
@@ -424,6 +418,15 @@ impl Recorder {
     pub fn known(&self, key: &str) -> Result<Option<Alert>> {
         self.alerts.get(key)
     }
+}
+
+/// The keys of every alert of `deliveries`, in order: what the recorder reads before
+/// deciding what changed.
+fn keys_of(deliveries: &[&[Alert]]) -> Vec<String> {
+    deliveries
+        .iter()
+        .flat_map(|alerts| alerts.iter().map(|a| a.key.clone()))
+        .collect()
 }
 
 #[cfg(test)]

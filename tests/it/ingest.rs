@@ -261,15 +261,12 @@ async fn unicode_labels_and_basic_auth_are_accepted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_known_alert_twice_in_one_delivery_is_two_duplicates() {
     let s = Server::start(Options::default());
-    let bearer = format!("Bearer {AM_TOKEN}");
-    let auth = ("authorization", bearer.as_str());
-    let json_ct = ("content-type", "application/json");
     let alert = am_alert("twice", "api-gateway", "critical", true, T0);
-    let once = serde_json::to_vec(&am_payload(vec![alert.clone()])).unwrap();
-    let (status, ok) = raw(&s, &[auth, json_ct], once).await;
+    let (status, ok) = s.post_alertmanager(&am_payload(vec![alert.clone()])).await;
     assert_eq!((status, ok["new"].as_u64()), (200, Some(1)), "{ok}");
-    let twice = serde_json::to_vec(&am_payload(vec![alert.clone(), alert])).unwrap();
-    let (status, ok) = raw(&s, &[auth, json_ct], twice).await;
+    let (status, ok) = s
+        .post_alertmanager(&am_payload(vec![alert.clone(), alert]))
+        .await;
     assert_eq!(
         (status, ok["new"].as_u64(), ok["duplicates"].as_u64()),
         (200, Some(0), Some(2)),

@@ -108,6 +108,55 @@ fn statusgate(args: &[&str], config: &std::path::Path, url: Option<&str>) -> std
     output_within(&mut cmd, Duration::from_secs(60)).expect("statusgate runs")
 }
 
+/// `statusgate import` of `input` into the store of `config` (or of `url`): whether it
+/// succeeded, and what it said on stderr.
+fn import(url: Option<&str>, config: &std::path::Path, input: &[u8]) -> (bool, String) {
+    let mut cmd = Command::new(binary());
+    cmd.args(["import", "--config"])
+        .arg(config)
+        .env_remove("STATUSGATE_STORAGE_URL");
+    if let Some(u) = url {
+        cmd.env("STATUSGATE_STORAGE_URL", u);
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let status = wait_child(&mut child, Duration::from_secs(60), "import");
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.success(), err)
+}
+
+/// A copy of `config` in `to` whose `data_dir` is `to`'s instead of `from`'s.
+fn config_moved_to(
+    config: &std::path::Path,
+    from: &std::path::Path,
+    to: &std::path::Path,
+) -> std::path::PathBuf {
+    let moved = to.join("c.yaml");
+    let original = std::fs::read_to_string(config).unwrap();
+    std::fs::write(
+        &moved,
+        original.replace(
+            &from.join("data").display().to_string(),
+            &to.join("data").display().to_string(),
+        ),
+    )
+    .unwrap();
+    moved
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_runs_once_and_a_newer_schema_is_refused() {
     let Some(c) = cluster() else { return };
@@ -205,33 +254,6 @@ async fn export_and_import_move_all_state_between_engines() {
     let from_sled = out.stdout;
 
     let url = c.database();
-    let import = |url: Option<&str>, config: &std::path::Path, input: &[u8]| {
-        let mut cmd = Command::new(binary());
-        cmd.args(["import", "--config"])
-            .arg(config)
-            .env_remove("STATUSGATE_STORAGE_URL");
-        if let Some(u) = url {
-            cmd.env("STATUSGATE_STORAGE_URL", u);
-        }
-        let mut child = cmd
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        let status = wait_child(&mut child, Duration::from_secs(60), "import");
-        let mut err = String::new();
-        use std::io::Read;
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        (status.success(), err)
-    };
     let (ok, err) = import(Some(&url), &config, &from_sled);
     assert!(ok && err.contains("imported"), "{err}");
     // An import never merges into a store that holds state.
@@ -250,16 +272,7 @@ async fn export_and_import_move_all_state_between_engines() {
     let from_pg = out.stdout;
 
     let back = tempfile::tempdir().unwrap();
-    let back_config = back.path().join("c.yaml");
-    let original = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &back_config,
-        original.replace(
-            &sled_dir.path().join("data").display().to_string(),
-            &back.path().join("data").display().to_string(),
-        ),
-    )
-    .unwrap();
+    let back_config = config_moved_to(&config, sled_dir.path(), back.path());
     let (ok, err) = import(None, &back_config, &from_pg);
     assert!(ok, "{err}");
     let out = statusgate(&["export"], &back_config, None);
@@ -314,32 +327,9 @@ async fn drafts_written_before_the_open_drafts_index_are_still_listed() {
         .map(|l| format!("{l}\n"))
         .collect();
     let back = tempfile::tempdir().unwrap();
-    let config = back.path().join("c.yaml");
-    let original = std::fs::read_to_string(first.config_path()).unwrap();
-    std::fs::write(
-        &config,
-        original.replace(
-            &dir.path().join("data").display().to_string(),
-            &back.path().join("data").display().to_string(),
-        ),
-    )
-    .unwrap();
-    let mut cmd = Command::new(binary());
-    cmd.args(["import", "--config"])
-        .arg(&config)
-        .env_remove("STATUSGATE_STORAGE_URL")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(older.as_bytes())
-        .unwrap();
-    assert!(wait_child(&mut child, Duration::from_secs(60), "import").success());
+    let config = config_moved_to(&first.config_path(), dir.path(), back.path());
+    let (ok, err) = import(None, &config, older.as_bytes());
+    assert!(ok, "{err}");
     let second = Server::start(Options {
         data_dir: Some(back.path().join("data")),
         ..Options::default()

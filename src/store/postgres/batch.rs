@@ -5,11 +5,12 @@
 
 use deadpool_postgres::Object;
 
-use super::{backoff, classify, is_retryable, rows, text, PgStore, PgTx, MAX_ATTEMPTS, READ_KEYS};
+use super::{
+    backoff, by_key, classify, is_retryable, text, PgStore, PgTx, LOCK_KEYS, MAX_ATTEMPTS,
+    READ_KEYS,
+};
 use crate::store::{Result, TxAbort, Writes};
 
-const LOCK_KEYS: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || k, 0))
-     FROM (SELECT DISTINCT unnest($2::text[]) AS k ORDER BY 1) AS keys";
 /// Puts (a key) and appends (no key: the next id, taken in order as unnest yields the
 /// rows) of any tables, in one statement.
 const WRITE_ALL: &str = "INSERT INTO statusgate_records (tbl, key, value)
@@ -91,12 +92,7 @@ impl PgStore {
                 client.query(&read, &args),
             );
             match begun.and(locked).and(found) {
-                Ok(found) => {
-                    let found: std::collections::HashMap<String, Vec<u8>> =
-                        rows(found).into_iter().collect();
-                    let found = keys.iter().map(|k| found.get(k).cloned()).collect();
-                    Ok((client, found))
-                }
+                Ok(found) => Ok((client, by_key(&keys, found))),
                 Err(e) => {
                     let _ = client.batch_execute("ROLLBACK").await;
                     Err(classify(e))

@@ -101,6 +101,13 @@ fn text(bytes: Vec<u8>) -> Result<String> {
     String::from_utf8(bytes).map_err(|e| StoreError::Io(format!("record is not UTF-8: {e}")))
 }
 
+/// The values of a [`READ_KEYS`] answer, one per key of `keys` in its order (a key asked
+/// twice gets its value twice).
+fn by_key(keys: &[String], found: Vec<tokio_postgres::Row>) -> Vec<Option<Vec<u8>>> {
+    let found: std::collections::HashMap<String, Vec<u8>> = rows(found).into_iter().collect();
+    keys.iter().map(|k| found.get(k).cloned()).collect()
+}
+
 fn rows(rows: Vec<tokio_postgres::Row>) -> Raw {
     rows.into_iter()
         .map(|r| {
@@ -321,8 +328,7 @@ impl PgStore {
         keys: &[String],
     ) -> Result<Vec<Option<Vec<u8>>>> {
         let found = self.query(READ_KEYS, vec![Box::new(table), Box::new(keys.to_vec())])?;
-        let found: std::collections::HashMap<String, Vec<u8>> = rows(found).into_iter().collect();
-        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+        Ok(by_key(keys, found))
     }
 
     pub(super) fn put(
@@ -521,6 +527,12 @@ const GET: &str = "SELECT value FROM statusgate_records WHERE tbl = $1 AND key =
 /// `key = ANY($2)`, or a plain join, a cached generic plan reads the table's whole range
 /// and filters it (its estimate of the range's size is a guess), which grows with every
 /// alert ever recorded; `LIMIT 1` keeps the lookup from being folded into such a join.
+/// Locks `keys` of table `$1` until the transaction ends, in one order, so that writers of
+/// overlapping keys (on any replica) wait for each other rather than deadlock. Every path
+/// that writes by key takes the same locks.
+const LOCK_KEYS: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || k, 0))
+     FROM (SELECT DISTINCT unnest($2::text[]) AS k ORDER BY 1) AS keys";
+
 const READ_KEYS: &str = "SELECT k.key, r.value FROM unnest($2::text[]) AS k(key)
      CROSS JOIN LATERAL (SELECT value FROM statusgate_records
                          WHERE tbl = $1 AND key = k.key COLLATE \"C\" LIMIT 1) AS r";

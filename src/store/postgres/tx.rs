@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use deadpool_postgres::Object;
 
 use super::{
-    classify, first_value, is_retryable, key_args, rows, text, Args, PgStore, FENCE_CHECK, GET,
-    READ_KEYS, UPSERT,
+    by_key, classify, first_value, is_retryable, key_args, text, Args, PgStore, FENCE_CHECK, GET,
+    LOCK_KEYS, READ_KEYS, UPSERT,
 };
 use crate::store::{seq_key, Fence, Result, StoreError, TxAbort};
 
@@ -123,12 +123,8 @@ impl PgTx {
     /// locking several keys cannot wait on each other in a cycle). Its own statement: the
     /// read after it sees what an earlier holder committed.
     fn lock_keys(&self, table: &'static str, keys: &[String]) -> std::result::Result<(), TxAbort> {
-        self.run(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || k, 0))
-             FROM (SELECT DISTINCT unnest($2::text[]) AS k ORDER BY 1) AS keys",
-            vec![Box::new(table), Box::new(keys.to_vec())],
-        )
-        .map(|_| ())
+        self.run(LOCK_KEYS, vec![Box::new(table), Box::new(keys.to_vec())])
+            .map(|_| ())
     }
 
     pub(crate) fn put(
@@ -167,8 +163,7 @@ impl PgTx {
     ) -> std::result::Result<Vec<Option<Vec<u8>>>, TxAbort> {
         self.lock_keys(table, keys)?;
         let found = self.run(READ_KEYS, vec![Box::new(table), Box::new(keys.to_vec())])?;
-        let found: std::collections::HashMap<String, Vec<u8>> = rows(found).into_iter().collect();
-        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+        Ok(by_key(keys, found))
     }
 
     pub(crate) fn put_many(
