@@ -30,39 +30,10 @@ def percentiles(samples):
 
 
 class _Receiver(http.server.ThreadingHTTPServer):
-    """Alertmanager's webhook receiver: notes when each probe's notification arrives."""
+    """Notes when each probe arrives: `probes_in(path, body)` names the probes a request
+    carries (Alertmanager's webhook, or Slack's `chat.postMessage`)."""
 
-    def __init__(self):
-        self.arrived = {}
-        self.cond = threading.Condition()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                at = time.perf_counter()
-                self.send_response(200)
-                self.end_headers()
-                try:
-                    alerts = json.loads(body).get("alerts", [])
-                except ValueError:
-                    alerts = []
-                with receiver.cond:
-                    for a in alerts:
-                        receiver.arrived.setdefault(a.get("labels", {}).get("n"), at)
-                    receiver.cond.notify_all()
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-
-class _Slack(http.server.ThreadingHTTPServer):
-    """A local server speaking Slack's Web API: notes when each probe's draft is posted for
-    approval (`chat.postMessage`, the probe's component named in its text)."""
-
-    def __init__(self):
+    def __init__(self, probes_in):
         self.arrived = {}
         self.cond = threading.Condition()
         receiver = self
@@ -77,25 +48,55 @@ class _Slack(http.server.ThreadingHTTPServer):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 at = time.perf_counter()
+                # What Slack answers (Alertmanager ignores it), in one write: headers and body
+                # in separate small packets would wait on Nagle and delayed ACKs, and the
+                # probe would measure TCP, not the service.
                 answer = json.dumps({"ok": True, "channel": "C0PROBE", "ts": f"{time.time():.6f}"}).encode()
-                # One write: headers and body in separate small packets would wait on
-                # Nagle and delayed ACKs, and the probe would measure TCP, not statusgate.
                 self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                  + f"Content-Length: {len(answer)}\r\n\r\n".encode() + answer)
-                if self.path.endswith("/chat.postMessage"):
-                    try:
-                        text = json.loads(body).get("text", "")
-                    except ValueError:
-                        text = ""
-                    with receiver.cond:
-                        for probe in re.findall(r"Probe (idle\d+)", text):
-                            receiver.arrived.setdefault(probe, at)
-                        receiver.cond.notify_all()
+                try:
+                    names = probes_in(self.path, json.loads(body))
+                except (ValueError, AttributeError):
+                    names = []
+                with receiver.cond:
+                    for n in names:
+                        receiver.arrived.setdefault(n, at)
+                    receiver.cond.notify_all()
 
             def log_message(self, *args):
                 pass
 
         super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def _alertmanager_probes(path, body):
+    return [a.get("labels", {}).get("n") for a in body.get("alerts", [])]
+
+
+def _slack_probes(path, body):
+    if not path.endswith("/chat.postMessage"):
+        return []
+    return re.findall(r"Probe (idle\d+)", body.get("text", ""))
+
+
+def _probe(receiver, seconds, post, limit):
+    """One probe at a time, for `seconds` (at most `limit`): `post(name)` returns once the
+    service acknowledged it; the time to its arrival at `receiver` is the sample."""
+    samples = []
+    deadline = time.time() + seconds
+    for i in range(limit):
+        if time.time() >= deadline:
+            break
+        n = f"idle{i:05d}"
+        post(n)
+        acked = time.perf_counter()
+        with receiver.cond:
+            receiver.cond.wait_for(lambda: n in receiver.arrived, timeout=5)
+            if n in receiver.arrived:
+                samples.append((receiver.arrived[n] - acked) * 1000)
+        time.sleep(0.05)
+    return percentiles(samples)
 
 
 PROBES = 2000
@@ -105,8 +106,7 @@ def statusgate_latency(statusgate_class, workdir, seconds, token):
     """Alert acknowledged → its draft posted to Slack for approval, one new incident per
     probe (a component of its own, group_wait 0s, the storm breaker and draft budget off,
     Slack's rate limit lifted), on an otherwise idle statusgate."""
-    slack = _Slack()
-    threading.Thread(target=slack.serve_forever, daemon=True).start()
+    slack = _Receiver(_slack_probes)
     components = "\n".join(f"  - {{id: idle{i:05d}, name: Probe idle{i:05d}}}" for i in range(PROBES))
     routes = "\n".join(f"  - {{name: idle{i:05d}, match: ['n=\"idle{i:05d}\"'], components: [idle{i:05d}]}}"
                        for i in range(PROBES))
@@ -116,64 +116,43 @@ def statusgate_latency(statusgate_class, workdir, seconds, token):
               "rate: {per_second: 100000, burst: 100000}}\n")
     env = {"STATUSGATE_SLACK_BOT_TOKEN": "xoxb-bench", "STATUSGATE_SLACK_SIGNING_SECRET": "bench-signing-secret-0123456789"}
     sg = statusgate_class(workdir, catalog, extra_config=config, extra_env=env, drafts_per_hour=0)
-    samples = []
+
+    def post(n):
+        body = json.dumps({"version": "4", "status": "firing", "receiver": "bench", "groupKey": n, "truncatedAlerts": 0,
+                           "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "",
+                           "alerts": [{"status": "firing", "labels": {"alertname": "Probe", "n": n},
+                                       "startsAt": "2026-11-30T12:00:00Z", "fingerprint": n}]}).encode()
+        req = urllib.request.Request(f"{sg.url}/webhooks/alertmanager", data=body, method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        urllib.request.urlopen(req, timeout=10).read()
     try:
         time.sleep(1)
-        deadline = time.time() + seconds
-        i = 0
-        while time.time() < deadline and i < PROBES:
-            n = f"idle{i:05d}"
-            i += 1
-            body = json.dumps({"version": "4", "status": "firing", "receiver": "bench", "groupKey": n, "truncatedAlerts": 0,
-                               "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "",
-                               "alerts": [{"status": "firing", "labels": {"alertname": "Probe", "n": n},
-                                           "startsAt": "2026-11-30T12:00:00Z", "fingerprint": n}]}).encode()
-            req = urllib.request.Request(f"{sg.url}/webhooks/alertmanager", data=body, method="POST",
-                                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
-            urllib.request.urlopen(req, timeout=10).read()
-            acked = time.perf_counter()
-            with slack.cond:
-                slack.cond.wait_for(lambda: n in slack.arrived, timeout=5)
-                if n in slack.arrived:
-                    samples.append((slack.arrived[n] - acked) * 1000)
-            time.sleep(0.05)
+        return _probe(slack, seconds, post, PROBES)
     finally:
         sg.stop()
         slack.shutdown()
-    return percentiles(samples)
 
 
 def alertmanager_latency(alertmanager_class, workdir, seconds):
     """Alert posted → notification received by a webhook receiver, one new group per probe
     (group_by the probe's label, group_wait 0s), on an otherwise idle Alertmanager."""
-    rx = _Receiver()
-    threading.Thread(target=rx.serve_forever, daemon=True).start()
+    rx = _Receiver(_alertmanager_probes)
     config = (
         "route: {receiver: probe, group_by: [n], group_wait: 0s, group_interval: 1m, repeat_interval: 1h}\n"
         f"receivers: [{{name: probe, webhook_configs: [{{url: 'http://127.0.0.1:{rx.server_address[1]}/', send_resolved: false}}]}}]\n"
     )
     am = alertmanager_class(workdir, config)
-    samples = []
+
+    def post(n):
+        body = json.dumps([{"labels": {"alertname": "Probe", "n": n}}]).encode()
+        req = urllib.request.Request(f"{am.url}/api/v2/alerts", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=10).read()
     try:
-        deadline = time.time() + seconds
-        i = 0
-        while time.time() < deadline:
-            i += 1
-            n = f"idle{i:05d}"
-            body = json.dumps([{"labels": {"alertname": "Probe", "n": n}}]).encode()
-            req = urllib.request.Request(f"{am.url}/api/v2/alerts", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
-            urllib.request.urlopen(req, timeout=10).read()
-            acked = time.perf_counter()
-            with rx.cond:
-                rx.cond.wait_for(lambda: n in rx.arrived, timeout=5)
-                if n in rx.arrived:
-                    samples.append((rx.arrived[n] - acked) * 1000)
-            time.sleep(0.05)
+        return _probe(rx, seconds, post, PROBES)
     finally:
         am.stop()
         rx.shutdown()
-    return percentiles(samples)
 
 
 def text(r):
