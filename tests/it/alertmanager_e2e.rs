@@ -35,14 +35,6 @@ impl Drop for Alertmanager {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Alertmanager {
     /// Starts Alertmanager with one webhook receiver pointing at `webhook_url`.
     pub fn start(webhook_url: &str, token: &str) -> Alertmanager {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::harness::{output_within, skip_or_fail};
+use super::harness::{free_port, output_within, skip_or_fail};
 
 /// With `STATUSGATE_TEST_STORAGE=postgres` every server the harness starts without a data
 /// directory of its own keeps its state in PostgreSQL, so the whole suite runs on both engines.
@@ -57,13 +57,6 @@ fn as_postgres(cmd: &mut Command) -> &mut Command {
         }
     }
     cmd
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// The shared cluster, started on first use; `None` (after `skip_or_fail`) when this machine

@@ -21,13 +21,6 @@ fn moto_binary() -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// A child process killed when dropped.
 pub struct Process {
     child: Option<Child>,
