@@ -320,7 +320,16 @@ fn check(config_path: Option<&Path>) -> ExitCode {
         problems += 1;
     }
     let audiences: Vec<String> = config.audiences.iter().map(|a| a.id.clone()).collect();
-    let catalog = match Catalog::load_for(&config.mappings, &audiences) {
+    // Compiling the templates takes as long as a large catalog's index: both at once.
+    let (catalog, templates) = std::thread::scope(|s| {
+        let templates = s.spawn(|| crate::draft::Templates::from_config(&config).err());
+        let catalog = Catalog::load_for(&config.mappings, &audiences);
+        let templates = templates
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (catalog, templates)
+    });
+    let catalog = match catalog {
         Ok(c) => Some(c),
         Err(e) => {
             for p in &e.problems {
@@ -330,7 +339,7 @@ fn check(config_path: Option<&Path>) -> ExitCode {
             None
         }
     };
-    if let Err(e) = crate::draft::Templates::from_config(&config) {
+    if let Some(e) = templates {
         for line in e.lines() {
             eprintln!("{line}");
             problems += 1;
