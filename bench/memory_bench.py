@@ -62,6 +62,8 @@ def _load(sg, am, token):
 
 
 def measure(statusgate_class, alertmanager_class, peak_rss_mb, workdir, catalog, token, idle_s):
+    # Named now: the code may move on during the hour.
+    measured = {"commit": benchlib.commit(), "machine": benchlib.machine()}
     sg = statusgate_class(workdir, catalog)
     am = alertmanager_class(workdir)
     try:
@@ -70,7 +72,7 @@ def measure(statusgate_class, alertmanager_class, peak_rss_mb, workdir, catalog,
         out = {"alerts": ALERTS, "per_request": PER_REQUEST, "load_s": round(time.time() - started, 1),
                "non_2xx": bad, "idle_s": idle_s,
                "after_alerts": {"statusgate": rss_mb(sg.proc.pid), "alertmanager": rss_mb(am.proc.pid)},
-               "samples": []}
+               "samples": [], **measured}
         waited = 0
         while waited < idle_s:
             step = min(SAMPLE_EVERY_S, idle_s - waited)
@@ -89,7 +91,7 @@ def measure(statusgate_class, alertmanager_class, peak_rss_mb, workdir, catalog,
 
 def write(r):
     """The block in bench/README.md, from this run's figures only."""
-    head = benchlib.provenance(benchlib.machine(), benchlib.commit(),
+    head = benchlib.provenance(r["machine"], r["commit"],
                                f"{r['alerts']:,} distinct alerts, {r['per_request']} per request, then {r['idle_s'] // 60} min idle")
     s, a = r["after_alerts"], r["after_idle"]
     bad = r["non_2xx"]
