@@ -102,11 +102,13 @@ def write(r):
         f"| peak (VmHWM) | {r['peak']['alertmanager']:.0f} MB | {r['peak']['statusgate']:.0f} MB |",
         f"| answers other than 2xx | {bad['alertmanager']} | {bad['statusgate']} |",
     ]
-    met = r["peak"]["statusgate"] <= 150 and a["statusgate"] <= 150 and \
-        s["statusgate"] <= 0.4 * s["alertmanager"]
-    target = "met" if met else "missed"
+    # #23's row: peak memory after 100,000 distinct alerts, at most 0.4× Alertmanager's
+    # and 150 MB; and no growth while idle.
+    peak = r["peak"]["statusgate"] / r["peak"]["alertmanager"]
+    met = peak <= 0.4 and r["peak"]["statusgate"] <= 150 and a["statusgate"] <= 150
     body = (head + f"\n\nSending took {r['load_s']} s (both services, one request at a time).\n\n"
             "| | Alertmanager | statusgate |\n|---|---|---|\n" + "\n".join(rows) +
-            f"\n\nTarget (#23): statusgate at most 0.4× Alertmanager's memory after the alerts, and at most 150 MB "
-            f"at its peak and after the idle hour — {target}.")
+            f"\n\nstatusgate's peak is {peak:.2f}× Alertmanager's; resident right after the alerts, "
+            f"{s['statusgate'] / s['alertmanager']:.2f}×. Target (#23): peak at most 0.4× Alertmanager's and "
+            f"150 MB, and at most 150 MB after the idle hour — {'met' if met else 'missed'}.")
     benchlib.write_block("memory", "bench/run", "Memory after an idle hour (`bench/run --only memory`)", body)
