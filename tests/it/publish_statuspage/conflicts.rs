@@ -31,8 +31,7 @@ async fn a_hand_edit_on_statuspage_is_a_conflict_until_an_admin_chooses() {
     let (status, _) = s.approve(&id, edited["revision"].as_u64().unwrap()).await;
     assert_eq!(status, 200);
     settled(&s, &id).await;
-    let d = draft(&s, &id).await;
-    assert_eq!(d["state"], "conflict", "{d}");
+    let d = draft_in(&s, &id, "conflict").await;
     assert_eq!(
         d["conflict"],
         json!({"target": "hosted", "field": "name", "ours": "API slower than usual", "theirs": "Hand-written name"})
@@ -68,8 +67,7 @@ async fn a_hand_edit_on_statuspage_is_a_conflict_until_an_admin_chooses() {
         .await;
     assert_eq!(status, 200, "{body}");
     settled(&s, &id).await;
-    let d = draft(&s, &id).await;
-    assert_eq!(d["state"], "published", "{d}");
+    let d = draft_in(&s, &id, "published").await;
     assert_eq!(d["conflict"], Value::Null);
     let patches = fake.calls("PATCH");
     assert_eq!(patches.len(), 1, "{patches:?}");
@@ -95,8 +93,7 @@ async fn a_hand_edit_on_statuspage_is_a_conflict_until_an_admin_chooses() {
     let next = approve_next(&s, "update").await;
     let next_id = next["id"].as_str().unwrap().to_string();
     settled(&s, &next_id).await;
-    let d = draft(&s, &next_id).await;
-    assert_eq!(d["state"], "conflict", "{d}");
+    let d = draft_in(&s, &next_id, "conflict").await;
     assert_eq!(d["conflict"]["field"], "components.cmp_api");
     assert_eq!(d["conflict"]["ours"], "major_outage");
     assert_eq!(d["conflict"]["theirs"], "operational");
@@ -110,7 +107,7 @@ async fn a_hand_edit_on_statuspage_is_a_conflict_until_an_admin_chooses() {
         .await;
     assert_eq!(status, 200, "{body}");
     settled(&s, &next_id).await;
-    assert_eq!(draft(&s, &next_id).await["state"], "published");
+    draft_in(&s, &next_id, "published").await;
     assert_eq!(
         fake.with(|st| st.components[0]["status"].clone()),
         "major_outage"
