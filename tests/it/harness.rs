@@ -326,6 +326,25 @@ impl Server {
     }
 
     /// Waits until a draft matching `pred` exists.
+    /// Draft `id` once it is in `state` (10 s at most). A draft's state follows its
+    /// deliveries a step later, so a settled delivery list can show it one step behind.
+    pub async fn wait_draft_state(&self, id: &str, state: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, d) = self.get(&format!("/api/v1/drafts/{id}"), Some(ADMIN)).await;
+            assert_eq!(status, 200, "{d}");
+            if d["state"] == state {
+                return d;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "draft {id} never became {state}: {d}\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn wait_draft(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {

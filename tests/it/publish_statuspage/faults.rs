@@ -74,7 +74,7 @@ async fn statuspage_down_for_a_while_then_back_gets_everything_once_in_order() {
         posts[0].1["incident"]["components"],
         json!({"cmp_api": "degraded_performance"})
     );
-    draft_in(&s, &created_id, "published").await;
+    s.wait_draft_state(&created_id, "published").await;
     let (_, deliveries) = s
         .get(
             &format!("/api/v1/drafts/{created_id}/deliveries"),

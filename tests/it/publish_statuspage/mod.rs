@@ -93,23 +93,6 @@ pub async fn settled(s: &Server, draft_id: &str) -> Value {
     }
 }
 
-/// The draft once it is in `state`. Its deliveries are recorded before the draft's state
-/// is derived from them, so a settled delivery list can briefly show a draft one step behind.
-async fn draft_in(s: &Server, id: &str, state: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let d = draft(s, id).await;
-        if d["state"] == state {
-            return d;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "draft {id} never became {state}: {d}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn draft(s: &Server, id: &str) -> Value {
     let (status, d) = s.get(&format!("/api/v1/drafts/{id}"), Some(ADMIN)).await;
     assert_eq!(status, 200, "{d}");

@@ -251,7 +251,7 @@ async fn edits_in_a_modal_make_a_revision_and_stale_approvals_are_refused() {
     )
     .await;
     assert_eq!(status, 200);
-    let d = wait_state(s, "D-1", "published").await;
+    let d = s.wait_draft_state("D-1", "published").await;
     assert_eq!(d["revision"], 2);
     let (_, summary) = s.get("/api/v2/summary.json", None).await;
     assert_eq!(summary["incidents"][0]["name"], "Checkout API errors");

@@ -62,7 +62,7 @@ async fn the_status_command_declares_and_resolves_incidents_for_approval() {
         .await;
     let (status, _) = interact(s, &button(APPROVER, "sg_approve", "D-1:1", &url)).await;
     assert_eq!(status, 200);
-    let d = wait_state(s, "D-1", "published").await;
+    let d = s.wait_draft_state("D-1", "published").await;
     let incident = d["incident_id"].as_str().unwrap().to_string();
     let (_, page) = s.text("/").await;
     assert!(page.contains(d["title"].as_str().unwrap()), "{page}");

@@ -379,22 +379,6 @@ pub(super) async fn draft(s: &Server, id: &str) -> Value {
     d
 }
 
-pub(super) async fn wait_state(s: &Server, id: &str, state: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let d = draft(s, id).await;
-        if d["state"] == state {
-            return d;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{id} never became {state}: {d}\n{}",
-            s.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Returns once Slack has seen everything the server meant to tell it before this call.
 /// The Slack worker is one loop: at the top of each turn it records and posts storm and
 /// watchdog notices and reminders; between turns it posts or updates the draft it was told
