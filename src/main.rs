@@ -11,10 +11,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Returns freed memory to the system at once, and commits arena memory only as it is
-/// used: a burst of alerts should not leave the process holding its peak. It runs before
-/// `main` (and before the allocator reserves its first arena), as the allocator reads these
-/// options once.
+/// Returns freed memory to the system 10 ms after it is freed (mimalloc 2's default, set
+/// here so that another version cannot quietly lengthen it), and commits arena memory only
+/// as it is used: a burst of alerts should not leave the process holding its peak. It runs
+/// before `main` (and before the allocator reserves its first arena), as the allocator
+/// reads these options once.
 extern "C" fn tune_allocator() {
     // SAFETY: runs while the process is single-threaded; the options are plain integers.
     unsafe {

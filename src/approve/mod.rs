@@ -328,14 +328,9 @@ impl Approvals {
                 // Marked approved and queued for every target at once, or neither.
                 let queued = outbox.plan(&draft, actor, now)?;
                 let write = |tx: &crate::store::Tx<'_>| outbox.write_in(tx, &queued);
+                let tables = outbox.tables();
                 self.drafts
-                    .decide(
-                        &draft,
-                        revision,
-                        None,
-                        &[entry],
-                        Some((outbox.table(), &write)),
-                    )?
+                    .decide(&draft, revision, None, &[entry], Some((&tables, &write)))?
                     .map_err(changed_meanwhile)?;
                 outbox.wake();
             }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{decode, encode, Engine, Result, Store, Table, Tx, TxAbort, TxEngine};
 
 /// What a [`Store::read_then_write`] decided to write.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Writes {
     /// Records by table and key: a key written twice keeps its last value.
     pub(super) puts: BTreeMap<(&'static str, String), Vec<u8>>,

@@ -57,8 +57,8 @@ impl Drafts {
     ) -> Result<std::result::Result<(), Draft>> {
         let found = std::sync::Mutex::new(None);
         let mut tables = vec![&self.drafts, &self.open, &self.ledgers, self.audit.table()];
-        if let Some((t, _)) = &extra {
-            tables.push(t);
+        if let Some((more, _)) = &extra {
+            tables.extend(more.iter().copied());
         }
         let outcome = self.store.transaction(&tables, |tx| {
             if let Some(stored) = tx.get::<Draft>(&self.drafts, &draft.id)? {

@@ -105,9 +105,9 @@ pub struct DraftNotice {
     pub actions: Vec<String>,
 }
 
-/// A table and the writes to make in it, inside a draft's commit.
+/// Tables and the writes to make in them, inside a draft's commit.
 pub type ExtraWrites<'a> = (
-    &'a Table,
+    &'a [&'a Table],
     &'a dyn Fn(&crate::store::Tx<'_>) -> std::result::Result<(), TxAbort>,
 );
 

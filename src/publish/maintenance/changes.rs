@@ -414,7 +414,7 @@ impl PublicState {
         queued: &Queued,
         write: impl Fn(&Tx<'_>) -> std::result::Result<(), TxAbort>,
     ) -> Result<(), StoreError> {
-        tables.extend(queued.table());
+        tables.extend(queued.tables());
         let outcome = self.store.transaction(&tables, |tx| {
             write(tx)?;
             queued.write_in(tx)

@@ -71,9 +71,12 @@ pub struct Queued {
 }
 
 impl Queued {
-    /// The outbox table, to include in the transaction (none without an outbox).
-    pub fn table(&self) -> Option<&Table> {
-        self.outbox.as_ref().map(Outbox::table)
+    /// The outbox tables, to include in the transaction (none without an outbox).
+    pub fn tables(&self) -> Vec<&Table> {
+        self.outbox
+            .as_ref()
+            .map(|o| o.tables().to_vec())
+            .unwrap_or_default()
     }
 
     pub fn write_in(&self, tx: &Tx<'_>) -> std::result::Result<(), TxAbort> {

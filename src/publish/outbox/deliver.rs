@@ -438,7 +438,13 @@ impl Worker {
     async fn settle(&self, group: Vec<Entry>, audit: Vec<AuditEntry>) -> Result<()> {
         self.outbox.settle(&group, &audit)?;
         self.outbox.store().durable().await?;
-        let drafts: HashSet<String> = group.iter().filter_map(|e| e.draft_id.clone()).collect();
+        // A draft's state follows its publishers only: a subscriber's delivery changes
+        // nothing there, and a publication goes to every subscriber.
+        let drafts: HashSet<String> = group
+            .iter()
+            .filter(|e| !e.target.starts_with("subscriber:"))
+            .filter_map(|e| e.draft_id.clone())
+            .collect();
         for d in drafts {
             self.refresh_draft(&d).await?;
         }

@@ -13,6 +13,7 @@ pub mod decide;
 pub mod deliver;
 pub mod event;
 pub mod health;
+mod index;
 mod schedule;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use self::event::{Approved, Message};
+pub use self::index::OUTBOX_INDEX_TABLE;
+use self::index::{EntryIndex, Owner};
 use super::abort;
 use super::audience::Visibility;
 use super::subscribers::{Channel, Subscriber, SubscriberState, Subscribers};
@@ -197,6 +200,7 @@ pub struct Outbox {
     done: Table,
     records: Table,
     audit: Audit,
+    index: EntryIndex,
     subscribers: Subscribers,
     publishers: Arc<Vec<PublisherRef>>,
     wake: Arc<Notify>,
@@ -216,6 +220,7 @@ impl Outbox {
             done: store.table(OUTBOX_DONE_TABLE)?,
             records: store.table(RECORDS_TABLE)?,
             audit: Audit::open(store)?,
+            index: EntryIndex::open(store)?,
             subscribers,
             publishers: Arc::new(publishers),
             wake: Arc::new(Notify::new()),
@@ -238,9 +243,9 @@ impl Outbox {
             .on_announce(OUTBOX_TOPIC, move || wake.notify_one());
     }
 
-    /// The table approval writes into.
-    pub fn table(&self) -> &Table {
-        &self.active
+    /// The tables approval writes into (see [`Outbox::write_in`]).
+    pub fn tables(&self) -> [&Table; 2] {
+        [&self.active, self.index.table()]
     }
 
     /// Tells the delivery worker there is new work.
@@ -352,10 +357,12 @@ impl Outbox {
         self.catalog.read().map(|c| c.clone()).unwrap_or_default()
     }
 
-    /// Writes planned entries inside a caller's transaction that includes [`Outbox::table`].
+    /// Writes planned entries inside a caller's transaction that includes
+    /// [`Outbox::tables`].
     pub fn write_in(&self, tx: &Tx<'_>, entries: &[Entry]) -> std::result::Result<(), TxAbort> {
         for e in entries {
             tx.put(&self.active, &e.id, e)?;
+            self.index.add_in(tx, e)?;
         }
         Ok(())
     }
@@ -376,15 +383,17 @@ impl Outbox {
         let subs = self.subscribers.table();
         let entry = AuditEntry::new(now, &s.created_by, "subscriber_added")
             .detail(serde_json::json!({"subscriber": s.id}));
-        let outcome = self
-            .store
-            .transaction(&[subs, &self.active, self.audit.table()], |tx| {
+        let outcome = self.store.transaction(
+            &[subs, &self.active, self.index.table(), self.audit.table()],
+            |tx| {
                 tx.put(subs, &s.id, s)?;
                 if let Some(c) = &confirm {
                     tx.put(&self.active, &c.id, c)?;
+                    self.index.add_in(tx, c)?;
                 }
                 self.audit.append_in(tx, &entry)
-            })?;
+            },
+        )?;
         outcome.map_err(abort)?;
         self.wake();
         Ok(())
@@ -426,57 +435,89 @@ impl Outbox {
 
     /// Every entry of one draft, finished or not, in delivery order.
     pub fn for_draft(&self, draft_id: &str) -> Result<Vec<Entry>> {
-        self.every(|e| e.draft_id.as_deref() == Some(draft_id))
+        self.owned_by(Owner::Draft(draft_id))
     }
 
     /// Every entry of one thread (an incident's group, a maintenance), finished or not, in
     /// delivery order.
     pub fn for_thread(&self, thread: &str) -> Result<Vec<Entry>> {
-        self.every(|e| e.thread == thread)
+        self.owned_by(Owner::Thread(thread))
     }
 
-    /// Every entry, finished or not, that `keep` keeps, in delivery order.
-    fn every(&self, keep: impl Fn(&Entry) -> bool) -> Result<Vec<Entry>> {
-        let mut out: Vec<Entry> = self
-            .active
-            .scan::<Entry>()?
-            .into_iter()
-            .chain(self.done.scan::<Entry>()?)
-            .map(|(_, e)| e)
-            .filter(|e| keep(e))
-            .collect();
+    /// The entries of `owner`, finished or not, in delivery order: found through the
+    /// index, or by reading every entry until this process has completed the index.
+    fn owned_by(&self, owner: Owner<'_>) -> Result<Vec<Entry>> {
+        let mut out: Vec<Entry> = if self.index.is_complete() {
+            let ids = self.index.ids(owner)?;
+            let open = self.active.get_many::<Entry>(&ids)?;
+            let missing: Vec<String> = ids
+                .iter()
+                .zip(&open)
+                .filter(|(_, e)| e.is_none())
+                .map(|(id, _)| id.clone())
+                .collect();
+            let finished = self.done.get_many::<Entry>(&missing)?;
+            // An id without an entry: the entry's own write did not happen (crash).
+            open.into_iter().chain(finished).flatten().collect()
+        } else {
+            self.active
+                .scan::<Entry>()?
+                .into_iter()
+                .chain(self.done.scan::<Entry>()?)
+                .map(|(_, e)| e)
+                .filter(|e| owner.owns(e))
+                .collect()
+        };
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
 
+    /// Indexes the entries stored before this process started; lookups use the index
+    /// from then on.
+    pub fn rebuild_index(&self) -> Result<()> {
+        let entries = self.active.iter_from::<Entry>(None)?;
+        let finished = self.done.iter_from::<Entry>(None)?;
+        self.index.rebuild(&self.store, entries.chain(finished))
+    }
+
     /// Saves an entry that still has work left (or waits for an admin).
     pub fn save(&self, e: &Entry) -> Result<()> {
+        // The index first: an index row without its entry is skipped, the reverse is lost.
+        self.index.add(e)?;
         self.active.put(&e.id, e)
     }
 
     /// Saves entries; finished ones move to the done table, with their audit entries, all
     /// in one transaction.
     pub fn settle(&self, entries: &[Entry], audit: &[AuditEntry]) -> Result<()> {
-        let outcome =
-            self.store
-                .transaction(&[&self.active, &self.done, self.audit.table()], |tx| {
-                    for e in entries {
-                        if e.state.is_open() {
-                            tx.put(&self.active, &e.id, e)?;
-                        } else {
-                            tx.remove(&self.active, &e.id)?;
-                            // A mirror's timed sync, once done, is worth no record (one
-                            // every ten minutes would pile up).
-                            if e.message != Message::MirrorRefresh {
-                                tx.put(&self.done, &e.id, e)?;
-                            }
+        let outcome = self.store.transaction(
+            &[
+                &self.active,
+                &self.done,
+                self.index.table(),
+                self.audit.table(),
+            ],
+            |tx| {
+                for e in entries {
+                    // Entries queued by an earlier version are indexed as they finish.
+                    self.index.add_in(tx, e)?;
+                    if e.state.is_open() {
+                        tx.put(&self.active, &e.id, e)?;
+                    } else {
+                        tx.remove(&self.active, &e.id)?;
+                        // A mirror's timed sync, once done, is worth no record (one
+                        // every ten minutes would pile up).
+                        if e.message != Message::MirrorRefresh {
+                            tx.put(&self.done, &e.id, e)?;
                         }
                     }
-                    for a in audit {
-                        self.audit.append_in(tx, a)?;
-                    }
-                    Ok(())
-                })?;
+                }
+                for a in audit {
+                    self.audit.append_in(tx, a)?;
+                }
+                Ok(())
+            },
+        )?;
         outcome.map_err(abort)
     }
 
@@ -540,6 +581,16 @@ pub fn delivery(
     )
     .map_err(|e| e.to_string())?;
     outbox.catalog = public.catalog.clone();
+    // Off the start path: with a long history the first pass reads every entry once.
+    let indexing = outbox.clone();
+    std::thread::Builder::new()
+        .name("statusgate-outbox-index".into())
+        .spawn(move || {
+            if let Err(e) = indexing.rebuild_index() {
+                tracing::warn!(error = %e, "could not index the outbox; lookups read every entry");
+            }
+        })
+        .map_err(|e| format!("cannot start the outbox indexer: {e}"))?;
     public.attach_outbox(outbox.clone());
     let health = health::Health::new(
         names,
