@@ -325,9 +325,17 @@ impl Server {
         body["drafts"].as_array().cloned().unwrap_or_default()
     }
 
-    /// Waits until a draft matching `pred` exists.
-    /// Draft `id` once it is in `state` (10 s at most). A draft's state follows its
-    /// deliveries a step later, so a settled delivery list can show it one step behind.
+    /// Draft `id`, which must be in `state` now: a delivery's outcome and the state it
+    /// gives its draft are written together, so once the deliveries are settled the draft
+    /// shows it.
+    pub async fn draft_in_state(&self, id: &str, state: &str) -> Value {
+        let (status, d) = self.get(&format!("/api/v1/drafts/{id}"), Some(ADMIN)).await;
+        assert_eq!(status, 200, "{d}");
+        assert_eq!(d["state"], state, "draft {id}: {d}\n{}", self.log());
+        d
+    }
+
+    /// Draft `id` once it is in `state` (10 s at most).
     pub async fn wait_draft_state(&self, id: &str, state: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -345,6 +353,7 @@ impl Server {
         }
     }
 
+    /// Waits until a draft matching `pred` exists.
     pub async fn wait_draft(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {

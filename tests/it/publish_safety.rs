@@ -210,7 +210,7 @@ async fn an_update_a_person_posted_at_statuspage_is_not_talked_over() {
     let update = approve_next(s, "update").await;
     let id = update["id"].as_str().unwrap().to_string();
     settled(s, &id).await;
-    let d = s.wait_draft_state(&id, "conflict").await;
+    let d = s.draft_in_state(&id, "conflict").await;
     assert_eq!(
         d["conflict"],
         json!({"target": "hosted", "field": "updates", "ours": update["body"], "theirs": theirs})
@@ -227,7 +227,7 @@ async fn an_update_a_person_posted_at_statuspage_is_not_talked_over() {
     // Theirs: their update stays the newest; the rest of ours (components) goes out.
     choose(s, &id, "theirs").await;
     settled(s, &id).await;
-    s.wait_draft_state(&id, "published").await;
+    s.draft_in_state(&id, "published").await;
     let patches = fake.calls("PATCH");
     assert_eq!(patches.len(), 1, "{patches:?}");
     let p = &patches[0].1["incident"];
@@ -244,13 +244,13 @@ async fn an_update_a_person_posted_at_statuspage_is_not_talked_over() {
     let next = approve_next(s, "update").await;
     let next_id = next["id"].as_str().unwrap().to_string();
     settled(s, &next_id).await;
-    let d = s.wait_draft_state(&next_id, "conflict").await;
+    let d = s.draft_in_state(&next_id, "conflict").await;
     assert_eq!(d["conflict"]["field"], "updates");
     assert_eq!(d["conflict"]["theirs"], again);
     assert_eq!(fake.calls("PATCH").len(), 1, "wrote before the admin chose");
     choose(s, &next_id, "overwrite").await;
     settled(s, &next_id).await;
-    s.wait_draft_state(&next_id, "published").await;
+    s.draft_in_state(&next_id, "published").await;
     let patches = fake.calls("PATCH");
     assert_eq!(patches.len(), 2, "{patches:?}");
     assert_eq!(patches[1].1["incident"]["body"], next["body"]);

@@ -29,6 +29,24 @@ impl Drafts {
         }
     }
 
+    /// [`Drafts::commit`] with more writes in the same transaction (a decided draft's state
+    /// with the deliveries that decided it).
+    pub fn commit_with(
+        &self,
+        draft: &Draft,
+        audit: &[AuditEntry],
+        extra: ExtraWrites<'_>,
+    ) -> Result<()> {
+        match self.write(draft, None, None, audit, Some(extra), None)? {
+            Ok(()) => Ok(()),
+            Err(current) => Err(StoreError::Io(format!(
+                "draft {} was decided meanwhile ({}); not written over",
+                current.id,
+                current.state.as_str()
+            ))),
+        }
+    }
+
     /// A person's decision or edit of the pending revision `revision`, written only if the
     /// stored draft is still exactly that: a compare-and-set, so that of two approvals on
     /// two replicas one wins and the other learns what the draft is now (`Err`).
@@ -58,7 +76,12 @@ impl Drafts {
         let found = std::sync::Mutex::new(None);
         let mut tables = vec![&self.drafts, &self.open, &self.ledgers, self.audit.table()];
         if let Some((more, _)) = &extra {
-            tables.extend(more.iter().copied());
+            for t in more.iter().copied() {
+                // A table named twice would be two views of one tree in one transaction.
+                if !tables.iter().any(|have| have.name() == t.name()) {
+                    tables.push(t);
+                }
+            }
         }
         let outcome = self.store.transaction(&tables, |tx| {
             if let Some(stored) = tx.get::<Draft>(&self.drafts, &draft.id)? {

@@ -108,7 +108,7 @@ pub struct DraftNotice {
 /// Tables and the writes to make in them, inside a draft's commit.
 pub type ExtraWrites<'a> = (
     &'a [&'a Table],
-    &'a dyn Fn(&crate::store::Tx<'_>) -> std::result::Result<(), TxAbort>,
+    &'a (dyn Fn(&crate::store::Tx<'_>) -> std::result::Result<(), TxAbort> + Sync),
 );
 
 /// The draft stage.

@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use super::deliver::refresh_draft;
+use super::draft_state::refresh_draft;
 use super::health::Health;
 use crate::audit::AuditEntry;
 use crate::draft::{Draft, Drafts};

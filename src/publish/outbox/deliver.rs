@@ -2,7 +2,7 @@
 //! target, retrying with backoff; marks drafts `failed` or `conflict` when a publisher
 //! cannot take them, and `published` again once it has.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::draft_state::{refresh_draft, refresh_draft_with};
 use super::health::{bounded, later, Health};
 use super::schedule;
 use crate::audit::AuditEntry;
@@ -25,7 +26,7 @@ use crate::publish::targets::statuspage::Statuspage;
 use crate::publish::targets::webhook::{SigningKey, WebhookSender};
 use crate::publish::targets::{Failure, FailureKind, Outcome, Targets};
 use crate::publish::PublicState;
-use crate::store::Result;
+use crate::store::{Result, Tx};
 use crate::vocab::DraftState;
 
 const SYSTEM: &str = "statusgate";
@@ -435,18 +436,43 @@ impl Worker {
         self.settle(group, audit).await
     }
 
+    /// Records a delivery's outcome. When it decides a draft's state (a publisher's
+    /// entry), the state is written in the same transaction, so that nobody reads a
+    /// delivery's outcome without the state it gives the draft, even across a crash.
     async fn settle(&self, group: Vec<Entry>, audit: Vec<AuditEntry>) -> Result<()> {
-        self.outbox.settle(&group, &audit)?;
-        self.outbox.store().durable().await?;
         // A draft's state follows its publishers only: a subscriber's delivery changes
         // nothing there, and a publication goes to every subscriber.
-        let drafts: HashSet<String> = group
+        let drafts: BTreeSet<String> = group
             .iter()
             .filter(|e| !e.target.starts_with("subscriber:"))
             .filter_map(|e| e.draft_id.clone())
             .collect();
+        let write = |tx: &Tx<'_>| self.outbox.settle_in(tx, &group, &audit);
+        let tables = self.outbox.settle_tables();
+        let mut drafts = drafts.into_iter();
+        let written_with = match drafts.next() {
+            Some(first) => {
+                let with = Some((&tables[..], &write as &WriteIn));
+                refresh_draft_with(
+                    &self.outbox,
+                    &self.drafts,
+                    &self.lock,
+                    &first,
+                    SYSTEM,
+                    &group,
+                    with,
+                )
+                .await?
+            }
+            None => false,
+        };
+        if !written_with {
+            self.outbox.settle(&group, &audit)?;
+        }
+        self.outbox.store().durable().await?;
+        // One thread's entries belong to one draft; more would be refreshed after.
         for d in drafts {
-            self.refresh_draft(&d).await?;
+            refresh_draft(&self.outbox, &self.drafts, &self.lock, &d, SYSTEM).await?;
         }
         let maintenances: HashSet<String> = group
             .iter()
@@ -476,85 +502,10 @@ impl Worker {
         }
         Ok(())
     }
-
-    /// Sets a draft's state from its publishers' entries: `conflict` while one waits for an
-    /// admin, `failed` while one gave up, `published` otherwise.
-    pub async fn refresh_draft(&self, draft_id: &str) -> Result<()> {
-        refresh_draft(&self.outbox, &self.drafts, &self.lock, draft_id, SYSTEM).await
-    }
 }
 
-/// See [`Worker::refresh_draft`]; also used by the API after an admin's decision.
-pub async fn refresh_draft(
-    outbox: &Outbox,
-    drafts: &Drafts,
-    lock: &Mutex<()>,
-    draft_id: &str,
-    actor: &str,
-) -> Result<()> {
-    let entries: Vec<Entry> = outbox
-        .for_draft(draft_id)?
-        .into_iter()
-        .filter(|e| !e.target.starts_with("subscriber:"))
-        .collect();
-    let conflict = entries
-        .iter()
-        .find(|e| e.state == EntryState::Conflict)
-        .and_then(|e| e.conflict.clone());
-    let failed = entries.iter().find(|e| e.state == EntryState::Failed);
-    let (state, reason) = match (&conflict, failed) {
-        (Some(c), _) => (
-            DraftState::Conflict,
-            Some(format!(
-                "{}: {} was changed by hand; an admin chooses overwrite or theirs",
-                c.target, c.field
-            )),
-        ),
-        (None, Some(e)) => (
-            DraftState::Failed,
-            Some(format!(
-                "{}: {}",
-                e.target,
-                e.last_error.clone().unwrap_or_default()
-            )),
-        ),
-        (None, None) => (DraftState::Published, None),
-    };
-    let _guard = lock.lock().await;
-    let Some(mut draft) = drafts.get(draft_id)? else {
-        return Ok(());
-    };
-    if !matches!(
-        draft.state,
-        DraftState::Published | DraftState::Failed | DraftState::Conflict
-    ) || (draft.state == state && draft.conflict == conflict)
-    {
-        return Ok(());
-    }
-    let now = Utc::now();
-    let action = match state {
-        DraftState::Conflict => "publish_conflict",
-        DraftState::Failed => "publish_failed",
-        _ => "published",
-    };
-    let detail = reason
-        .clone()
-        .unwrap_or_else(|| "delivered to every target".into());
-    draft.state = state;
-    draft.reason = reason;
-    draft.conflict = conflict.clone();
-    draft.updated_at = now;
-    draft.log(now, actor, action, detail.clone());
-    let entry = AuditEntry::new(now, actor, action)
-        .draft(&draft.id, draft.revision)
-        .detail(json!({"state": state, "detail": detail, "conflict": conflict}));
-    drafts.commit(&draft, None, None, &[entry])?;
-    drafts_durable(outbox).await
-}
-
-async fn drafts_durable(outbox: &Outbox) -> Result<()> {
-    outbox.store().durable().await
-}
+/// Writes made in another stage's transaction.
+type WriteIn<'a> = dyn Fn(&Tx<'_>) -> std::result::Result<(), crate::store::TxAbort> + Sync + 'a;
 
 impl crate::store::Work for Worker {
     fn run(&mut self, stop: CancellationToken) -> impl std::future::Future<Output = ()> + Send {

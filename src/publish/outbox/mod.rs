@@ -11,6 +11,7 @@
 
 pub mod decide;
 pub mod deliver;
+mod draft_state;
 pub mod event;
 pub mod health;
 mod index;
@@ -490,35 +491,48 @@ impl Outbox {
     /// Saves entries; finished ones move to the done table, with their audit entries, all
     /// in one transaction.
     pub fn settle(&self, entries: &[Entry], audit: &[AuditEntry]) -> Result<()> {
-        let outcome = self.store.transaction(
-            &[
-                &self.active,
-                &self.done,
-                self.index.table(),
-                self.audit.table(),
-            ],
-            |tx| {
-                for e in entries {
-                    // Entries queued by an earlier version are indexed as they finish.
-                    self.index.add_in(tx, e)?;
-                    if e.state.is_open() {
-                        tx.put(&self.active, &e.id, e)?;
-                    } else {
-                        tx.remove(&self.active, &e.id)?;
-                        // A mirror's timed sync, once done, is worth no record (one
-                        // every ten minutes would pile up).
-                        if e.message != Message::MirrorRefresh {
-                            tx.put(&self.done, &e.id, e)?;
-                        }
-                    }
-                }
-                for a in audit {
-                    self.audit.append_in(tx, a)?;
-                }
-                Ok(())
-            },
-        )?;
+        let outcome = self.store.transaction(&self.settle_tables(), |tx| {
+            self.settle_in(tx, entries, audit)
+        })?;
         outcome.map_err(abort)
+    }
+
+    /// The tables [`Outbox::settle_in`] writes.
+    pub fn settle_tables(&self) -> [&Table; 4] {
+        [
+            &self.active,
+            &self.done,
+            self.index.table(),
+            self.audit.table(),
+        ]
+    }
+
+    /// [`Outbox::settle`] in the caller's transaction, which includes
+    /// [`Outbox::settle_tables`].
+    pub fn settle_in(
+        &self,
+        tx: &Tx<'_>,
+        entries: &[Entry],
+        audit: &[AuditEntry],
+    ) -> std::result::Result<(), TxAbort> {
+        for e in entries {
+            // Entries queued by an earlier version are indexed as they finish.
+            self.index.add_in(tx, e)?;
+            if e.state.is_open() {
+                tx.put(&self.active, &e.id, e)?;
+            } else {
+                tx.remove(&self.active, &e.id)?;
+                // A mirror's timed sync, once done, is worth no record (one every ten
+                // minutes would pile up).
+                if e.message != Message::MirrorRefresh {
+                    tx.put(&self.done, &e.id, e)?;
+                }
+            }
+        }
+        for a in audit {
+            self.audit.append_in(tx, a)?;
+        }
+        Ok(())
     }
 
     /// Per-target memory of what statusgate last wrote there.

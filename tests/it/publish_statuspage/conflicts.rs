@@ -31,7 +31,7 @@ async fn a_hand_edit_on_statuspage_is_a_conflict_until_an_admin_chooses() {
     let (status, _) = s.approve(&id, edited["revision"].as_u64().unwrap()).await;
     assert_eq!(status, 200);
     settled(&s, &id).await;
-    let d = s.wait_draft_state(&id, "conflict").await;
+    let d = s.draft_in_state(&id, "conflict").await;
     assert_eq!(
         d["conflict"],
         json!({"target": "hosted", "field": "name", "ours": "API slower than usual", "theirs": "Hand-written name"})
@@ -67,7 +67,7 @@ async fn a_hand_edit_on_statuspage_is_a_conflict_until_an_admin_chooses() {
         .await;
     assert_eq!(status, 200, "{body}");
     settled(&s, &id).await;
-    let d = s.wait_draft_state(&id, "published").await;
+    let d = s.draft_in_state(&id, "published").await;
     assert_eq!(d["conflict"], Value::Null);
     let patches = fake.calls("PATCH");
     assert_eq!(patches.len(), 1, "{patches:?}");
@@ -93,7 +93,7 @@ async fn a_hand_edit_on_statuspage_is_a_conflict_until_an_admin_chooses() {
     let next = approve_next(&s, "update").await;
     let next_id = next["id"].as_str().unwrap().to_string();
     settled(&s, &next_id).await;
-    let d = s.wait_draft_state(&next_id, "conflict").await;
+    let d = s.draft_in_state(&next_id, "conflict").await;
     assert_eq!(d["conflict"]["field"], "components.cmp_api");
     assert_eq!(d["conflict"]["ours"], "major_outage");
     assert_eq!(d["conflict"]["theirs"], "operational");
@@ -107,7 +107,7 @@ async fn a_hand_edit_on_statuspage_is_a_conflict_until_an_admin_chooses() {
         .await;
     assert_eq!(status, 200, "{body}");
     settled(&s, &next_id).await;
-    s.wait_draft_state(&next_id, "published").await;
+    s.draft_in_state(&next_id, "published").await;
     assert_eq!(
         fake.with(|st| st.components[0]["status"].clone()),
         "major_outage"
