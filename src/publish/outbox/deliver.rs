@@ -87,15 +87,21 @@ impl Worker {
                 _ = wake.notified() => {}
                 _ = notices.recv() => {}
                 Some(done) = tasks.join_next_with_id() => {
-                    let id = match &done {
-                        Ok((id, ())) => *id,
-                        Err(e) => {
-                            tracing::error!(error = %e, "a delivery task failed");
-                            e.id()
+                    // Every task that has finished by now, so that a fan-out to many
+                    // subscribers costs one pass over the outbox per batch, not per task.
+                    let mut done = Some(done);
+                    while let Some(finished) = done {
+                        let id = match &finished {
+                            Ok((id, ())) => *id,
+                            Err(e) => {
+                                tracing::error!(error = %e, "a delivery task failed");
+                                e.id()
+                            }
+                        };
+                        if let Some(t) = running.remove(&id) {
+                            busy.remove(&t);
                         }
-                    };
-                    if let Some(t) = running.remove(&id) {
-                        busy.remove(&t);
+                        done = tasks.try_join_next_with_id();
                     }
                 }
                 _ = tokio::time::sleep(wait) => {}
@@ -126,6 +132,9 @@ impl Worker {
         let now = Utc::now();
         let mut next = now + chrono::Duration::seconds(1);
         let mut by_target: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+        // Whether each draft may go out, read once a pass: a publication has an entry for
+        // every subscriber.
+        let mut ready: HashMap<String, bool> = HashMap::new();
         for e in self.outbox.active()? {
             by_target.entry(e.target.clone()).or_default().push(e);
         }
@@ -142,7 +151,7 @@ impl Worker {
                 || self.targets.mirrors.contains_key(&target);
             let mut work = Vec::new();
             for group in schedule::due(&entries, coalesce) {
-                match self.ready(&group[0])? {
+                match self.ready(&group[0], &mut ready)? {
                     false => {}
                     true if group[0].next_attempt_at <= now => work.push(group),
                     true => next = next.min(group[0].next_attempt_at),
@@ -200,14 +209,19 @@ impl Worker {
 
     /// A publication goes out only once the built-in page has it (and with it the public
     /// incident id); a stop in between is finished by approval's recovery at start.
-    fn ready(&self, e: &Entry) -> Result<bool> {
+    fn ready(&self, e: &Entry, known: &mut HashMap<String, bool>) -> Result<bool> {
         let Some(id) = &e.draft_id else {
             return Ok(true);
         };
-        Ok(self
+        if let Some(ready) = known.get(id) {
+            return Ok(*ready);
+        }
+        let ready = self
             .drafts
             .get(id)?
-            .is_some_and(|d| d.state != DraftState::Approved && d.incident_id.is_some()))
+            .is_some_and(|d| d.state != DraftState::Approved && d.incident_id.is_some());
+        known.insert(id.clone(), ready);
+        Ok(ready)
     }
 
     fn resolve(&self, target: &str) -> Result<Resolved> {
