@@ -6,9 +6,14 @@ a throughput is reported only when every answer was the one expected (2xx, or 30
 conditional request): a rate of refusals measures the refusal, not the service.
 """
 
+import glob
 import os
+import pwd
 import re
+import shutil
+import socket
 import subprocess
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -138,3 +143,52 @@ def latency(r):
 def bad(r):
     """The non-expected answers cell (every table has one)."""
     return f"{r['unexpected']} (+{r['socket_errors']} socket errors)" if r["socket_errors"] else str(r["unexpected"])
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Postgres:
+    """A private PostgreSQL cluster with the package's durable defaults (fsync and
+    synchronous_commit on): a commit is on disk before statusgate acknowledges, as with sled."""
+
+    def __init__(self):
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        if not bins:
+            raise SystemExit("PostgreSQL is missing: apt-get install postgresql")
+        self.bin = bins[-1]
+        self.dir = tempfile.mkdtemp(prefix="statusgate-bench-pg-")
+        user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+        if user:
+            os.chown(self.dir, user.pw_uid, user.pw_gid)
+        self.drop = (lambda: (os.setgid(user.pw_gid), os.setuid(user.pw_uid))) if user else None
+        subprocess.run([f"{self.bin}/initdb", "-D", f"{self.dir}/data", "--auth=trust", "--username=postgres"],
+                       check=True, stdout=subprocess.DEVNULL, preexec_fn=self.drop, timeout=120)
+        self.port = free_port()
+        self.proc = subprocess.Popen([f"{self.bin}/postgres", "-D", f"{self.dir}/data", "-p", str(self.port),
+                                      "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
+                                      "-c", "max_connections=200"],
+                                     stdout=subprocess.DEVNULL, stderr=open(f"{self.dir}/log", "w"), preexec_fn=self.drop)
+        deadline = time.time() + 60
+        while self.psql("SELECT 1") is None:
+            if time.time() > deadline:
+                raise SystemExit("PostgreSQL did not start")
+            time.sleep(0.2)
+        self.version = self.psql("SHOW server_version")
+
+    def psql(self, sql, db="postgres"):
+        r = subprocess.run([f"{self.bin}/psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", db,
+                            "-X", "-A", "-t", "-c", sql], capture_output=True, text=True, timeout=60)
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    def database(self, name):
+        self.psql(f"CREATE DATABASE {name}")
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use chrono::Utc;
 use serde::de::IgnoredAny;
 
 use super::event::Message;
@@ -15,6 +16,8 @@ use crate::store::{Result, Store, StoreError, Table, Tx, TxAbort, Writes};
 const REBUILD_CHUNK: usize = 1_000;
 
 pub const OUTBOX_INDEX_TABLE: &str = "outbox_index";
+/// The id up to which every stored entry is known to be indexed.
+const INDEXED_THROUGH: &str = "indexed-through";
 
 #[derive(Clone)]
 pub(super) struct EntryIndex {
@@ -105,17 +108,28 @@ impl EntryIndex {
             .collect())
     }
 
-    /// Indexes every entry given (those stored before this process started, by a version
-    /// without the index or by an import), then serves lookups from the index.
-    pub(super) fn rebuild(
+    /// Indexes the entries stored before this process started that no earlier pass
+    /// indexed (written by a version without the index, or imported), then serves lookups
+    /// from the index. `entries(after)` gives the stored entries with ids after `after`, in
+    /// id order. A pass remembers how far it got, so the next start reads only what is
+    /// newer; it stops short of the last minutes, where an entry with a smaller id may
+    /// still be being written by a replica of an earlier version.
+    pub(super) fn rebuild<I: Iterator<Item = Result<Entry>>>(
         &self,
         store: &Store,
-        entries: impl Iterator<Item = Result<Entry>>,
+        entries: impl FnOnce(Option<&str>) -> Result<I>,
     ) -> Result<()> {
+        let after: Option<String> = self.table.get(INDEXED_THROUGH)?;
+        let settled_before = Utc::now() - chrono::Duration::minutes(10);
+        let mut through = after.clone();
         let mut writes = Writes::default();
         let mut pending = 0;
-        for e in entries {
-            for key in keys(&e?) {
+        for e in entries(after.as_deref())? {
+            let e = e?;
+            if e.created_at < settled_before && through.as_deref() < Some(e.id.as_str()) {
+                through = Some(e.id.clone());
+            }
+            for key in keys(&e) {
                 writes.put(&self.table, &key, &())?;
             }
             pending += 1;
@@ -123,6 +137,9 @@ impl EntryIndex {
                 self.write(store, std::mem::take(&mut writes))?;
                 pending = 0;
             }
+        }
+        if let Some(through) = through.filter(|t| Some(t) != after.as_ref()) {
+            writes.put(&self.table, INDEXED_THROUGH, &through)?;
         }
         self.write(store, writes)?;
         self.complete.store(true, Ordering::Release);
@@ -166,13 +183,17 @@ mod tests {
         let active = store.table(super::super::OUTBOX_TABLE).unwrap();
         let done = store.table(super::super::OUTBOX_DONE_TABLE).unwrap();
         let publication = || Message::ConfirmSubscription;
+        let old = |id: &str, draft: &str| {
+            let mut e = entry(id, "g1", Some(draft), publication());
+            e.created_at = Utc::now() - chrono::Duration::hours(1);
+            e.state = EntryState::Delivered;
+            e
+        };
         // Before the index existed: one open and one finished entry of draft d1.
-        active
-            .put("0003", &entry("0003", "g1", Some("d1"), publication()))
-            .unwrap();
-        let mut old_done = entry("0001", "g1", Some("d1"), publication());
-        old_done.state = EntryState::Delivered;
-        done.put("0001", &old_done).unwrap();
+        let mut old_open = old("0003", "d1");
+        old_open.state = EntryState::Pending;
+        active.put("0003", &old_open).unwrap();
+        done.put("0001", &old("0001", "d1")).unwrap();
         // Written now, through the outbox: another draft in a thread whose name starts
         // with g1's, and a mirror's timed sync (never indexed).
         let now = [

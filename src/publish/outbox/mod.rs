@@ -476,9 +476,10 @@ impl Outbox {
     /// Indexes the entries stored before this process started; lookups use the index
     /// from then on.
     pub fn rebuild_index(&self) -> Result<()> {
-        let entries = self.active.iter_from::<Entry>(None)?;
-        let finished = self.done.iter_from::<Entry>(None)?;
-        self.index.rebuild(&self.store, entries.chain(finished))
+        self.index.rebuild(&self.store, |after| {
+            let open = self.active.iter_from::<Entry>(after)?;
+            Ok(open.chain(self.done.iter_from::<Entry>(after)?))
+        })
     }
 
     /// Saves an entry that still has work left (or waits for an admin).
