@@ -19,14 +19,7 @@ impl Drafts {
         remove_ledger: Option<&str>,
         audit: &[AuditEntry],
     ) -> Result<()> {
-        match self.write(draft, ledger, remove_ledger, audit, None, None)? {
-            Ok(()) => Ok(()),
-            Err(current) => Err(StoreError::Io(format!(
-                "draft {} was decided meanwhile ({}); not written over",
-                current.id,
-                current.state.as_str()
-            ))),
-        }
+        not_written_over(self.write(draft, ledger, remove_ledger, audit, None, None)?)
     }
 
     /// [`Drafts::commit`] with more writes in the same transaction (a decided draft's state
@@ -37,14 +30,7 @@ impl Drafts {
         audit: &[AuditEntry],
         extra: ExtraWrites<'_>,
     ) -> Result<()> {
-        match self.write(draft, None, None, audit, Some(extra), None)? {
-            Ok(()) => Ok(()),
-            Err(current) => Err(StoreError::Io(format!(
-                "draft {} was decided meanwhile ({}); not written over",
-                current.id,
-                current.state.as_str()
-            ))),
-        }
+        not_written_over(self.write(draft, None, None, audit, Some(extra), None)?)
     }
 
     /// A person's decision or edit of the pending revision `revision`, written only if the
@@ -144,4 +130,15 @@ impl Drafts {
     pub fn save_ledger(&self, ledger: &Ledger) -> Result<()> {
         self.commit_ledger(ledger)
     }
+}
+
+/// A write that found a decided draft where it would have put a pending one is an error.
+fn not_written_over(written: std::result::Result<(), Draft>) -> Result<()> {
+    written.map_err(|current| {
+        StoreError::Io(format!(
+            "draft {} was decided meanwhile ({}); not written over",
+            current.id,
+            current.state.as_str()
+        ))
+    })
 }

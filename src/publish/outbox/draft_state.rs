@@ -167,32 +167,14 @@ mod tests {
             (d.state, e.state)
         };
 
+        let refresh =
+            |with| refresh_draft_with(&outbox, &drafts, &lock, "D-1", "system", settling, with);
         let refuse = |_: &Tx<'_>| Err(TxAbort::Rejected("refused".into()));
-        let refused = refresh_draft_with(
-            &outbox,
-            &drafts,
-            &lock,
-            "D-1",
-            "system",
-            settling,
-            Some((&tables, &refuse)),
-        )
-        .await;
-        assert!(refused.is_err());
+        assert!(refresh(Some((&tables, &refuse))).await.is_err());
         assert_eq!(state_now(), (DraftState::Published, EntryState::Pending));
 
         let settle = |tx: &Tx<'_>| outbox.settle_in(tx, settling, &[]);
-        let wrote = refresh_draft_with(
-            &outbox,
-            &drafts,
-            &lock,
-            "D-1",
-            "system",
-            settling,
-            Some((&tables, &settle)),
-        )
-        .await
-        .unwrap();
+        let wrote = refresh(Some((&tables, &settle))).await.unwrap();
         assert!(wrote);
         assert_eq!(state_now(), (DraftState::Failed, EntryState::Failed));
         let d = drafts.get("D-1").unwrap().unwrap();
