@@ -3,7 +3,7 @@
 //! cannot take them, and `published` again once it has.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -26,7 +26,7 @@ use crate::publish::targets::statuspage::Statuspage;
 use crate::publish::targets::webhook::{SigningKey, WebhookSender};
 use crate::publish::targets::{Failure, FailureKind, Outcome, Targets};
 use crate::publish::PublicState;
-use crate::store::{Result, Tx};
+use crate::store::{Claim, Result, Tx};
 use crate::vocab::DraftState;
 
 const SYSTEM: &str = "statusgate";
@@ -74,9 +74,10 @@ impl Worker {
         let mut busy: HashSet<String> = HashSet::new();
         let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
         let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut claims: Vec<Weak<Claim>> = Vec::new();
         let mut refresh = schedule::mirror_timer(self.targets.mirrors.values());
         loop {
-            let wait = match self.dispatch(&mut busy, &mut running, &mut tasks) {
+            let wait = match self.dispatch(&mut busy, &mut running, &mut tasks, &mut claims) {
                 Ok(w) => w,
                 Err(e) => {
                     tracing::error!(error = %e, "outbox unreadable; will retry");
@@ -128,6 +129,7 @@ impl Worker {
         busy: &mut HashSet<String>,
         running: &mut HashMap<tokio::task::Id, String>,
         tasks: &mut JoinSet<()>,
+        claims: &mut Vec<Weak<Claim>>,
     ) -> Result<Duration> {
         let now = Utc::now();
         let mut next = now + chrono::Duration::seconds(1);
@@ -135,12 +137,18 @@ impl Worker {
         // Whether each draft may go out, read once a pass: a publication has an entry for
         // every subscriber.
         let mut ready: HashMap<String, bool> = HashMap::new();
+        let mut due: Vec<(String, Vec<Vec<Entry>>)> = Vec::new();
         for e in self.outbox.active()? {
             by_target.entry(e.target.clone()).or_default().push(e);
         }
         for (target, entries) in by_target {
             if busy.contains(&target) {
                 continue;
+            }
+            if running.len() + due.len() >= MAX_IN_FLIGHT {
+                // The rest goes out as deliveries finish (each finish wakes the loop).
+                next = now;
+                break;
             }
             if let Some(until) = self.health.blocked_until(&target, now) {
                 next = next.min(until);
@@ -160,18 +168,33 @@ impl Worker {
             if work.is_empty() {
                 continue;
             }
-            // With several replicas, a handover may overlap: the entries are claimed (FOR
-            // UPDATE SKIP LOCKED) for the attempt, so no entry is sent by two replicas. Only
-            // the leading groups this replica holds go out: a target's deliveries stay in
-            // order even when another replica holds an earlier one.
-            let ids: Vec<String> = work.iter().flatten().map(|e| e.id.clone()).collect();
-            let Some(claim) = self
-                .outbox
-                .store()
-                .claim("outbox", &ids, self.claim_stall)?
-            else {
-                continue;
-            };
+            due.push((target, work));
+        }
+        // With several replicas, a handover may overlap: the entries are claimed (FOR UPDATE
+        // SKIP LOCKED) for the attempt, so no entry is sent by two replicas. One claim
+        // serves every target of a pass (on PostgreSQL a claim holds a connection until
+        // its last delivery ends; one per target would take the whole pool in a fan-out to
+        // many subscribers, leaving none to record the outcomes).
+        claims.retain(|c| c.strong_count() > 0);
+        if due.is_empty() || claims.len() >= MAX_CLAIMS {
+            return Ok(sleep_until(now, next));
+        }
+        let ids: Vec<String> = due
+            .iter()
+            .flat_map(|(_, work)| work.iter().flatten().map(|e| e.id.clone()))
+            .collect();
+        let Some(claim) = self
+            .outbox
+            .store()
+            .claim("outbox", &ids, self.claim_stall)?
+        else {
+            return Ok(sleep_until(now, next));
+        };
+        let claim = Arc::new(claim);
+        claims.push(Arc::downgrade(&claim));
+        for (target, mut work) in due {
+            // Only the leading groups this replica holds go out: a target's deliveries stay
+            // in order even when another replica holds an earlier one.
             let held = work
                 .iter()
                 .take_while(|group| group.iter().all(|e| claim.holds(&e.id)))
@@ -182,6 +205,7 @@ impl Worker {
             }
             busy.insert(target.clone());
             let worker = self.clone();
+            let claim = claim.clone();
             // Deliveries run as tasks of their own, under the worker's lease.
             let handle = tasks.spawn(crate::store::inherit(async move {
                 let _claim = claim;
@@ -201,10 +225,7 @@ impl Worker {
             }));
             running.insert(handle.id(), target);
         }
-        Ok((next - now)
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-            .max(Duration::from_millis(20)))
+        Ok(sleep_until(now, next))
     }
 
     /// A publication goes out only once the built-in page has it (and with it the public
@@ -516,6 +537,22 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// At most this many targets are delivered to at once: in a fan-out to many subscribers,
+/// recording each outcome must leave room (database connections, flushes) for ingest.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// At most this many claims (passes with deliveries still running) at once: on PostgreSQL
+/// each holds a pooled connection.
+const MAX_CLAIMS: usize = 4;
+
+/// How long the dispatcher sleeps when its next due work is at `next`.
+fn sleep_until(now: DateTime<Utc>, next: DateTime<Utc>) -> Duration {
+    (next - now)
+        .to_std()
+        .unwrap_or(Duration::ZERO)
+        .max(Duration::from_millis(20))
 }
 
 /// Writes made in another stage's transaction.
