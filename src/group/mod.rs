@@ -140,7 +140,7 @@ impl Grouper {
                 g.breaker.since = Some(group.opened_at);
                 g.breaker.openings = vec![Utc::now()];
             }
-            for key in group.alerts.keys() {
+            for key in group.alerts().keys() {
                 g.by_alert.insert(key.clone(), group.id.clone());
             }
             g.groups.insert(group.id.clone(), group);
@@ -188,8 +188,8 @@ impl Grouper {
             Some(id) => {
                 let flap = &self.config.flap;
                 if let Some(group) = self.groups.get_mut(&id) {
-                    let tracked = group.alerts.get_mut(&alert.key);
-                    if let Some(t) = tracked {
+                    let key = alert.key.clone();
+                    group.update(&key, |t| {
                         // Labels can change under one key (a PagerDuty incident moved to
                         // another service): the alert follows its new route, and one no
                         // route maps any more proposes nothing.
@@ -198,7 +198,7 @@ impl Grouper {
                             Routing::Unmapped | Routing::Ignored { .. } => BTreeMap::new(),
                         };
                         t.record(alert, now, flap.transitions, flap.window.as_chrono());
-                    }
+                    });
                 }
                 id
             }
@@ -247,7 +247,7 @@ impl Grouper {
                 if let Some(group) = self.groups.get_mut(&id) {
                     let mut tracked = Tracked::new(alert, components);
                     tracked.caused_by = upstream;
-                    group.alerts.insert(tracked.alert.key.clone(), tracked);
+                    group.insert(tracked);
                 }
                 id
             }
@@ -276,9 +276,9 @@ impl Grouper {
         let group = self.groups.get_mut(into)?;
         for g in moved {
             group.opened_at = group.opened_at.min(g.opened_at);
-            for (key, t) in g.alerts {
-                self.by_alert.insert(key.clone(), into.to_string());
-                group.alerts.insert(key, t);
+            for (key, t) in g.into_alerts() {
+                self.by_alert.insert(key, into.to_string());
+                group.insert(t);
             }
         }
         group.storm = true;
@@ -336,9 +336,9 @@ impl Grouper {
             for fid in &forming {
                 if let Some(f) = self.groups.remove(fid) {
                     group.opened_at = group.opened_at.min(f.opened_at);
-                    for (key, t) in f.alerts {
-                        self.by_alert.insert(key.clone(), id.clone());
-                        group.alerts.insert(key, t);
+                    for (key, t) in f.into_alerts() {
+                        self.by_alert.insert(key, id.clone());
+                        group.insert(t);
                     }
                     self.changed.remove(fid);
                     self.removed.insert(fid.clone());
@@ -379,13 +379,15 @@ impl Grouper {
                 }
             }
         }
+        if upstream.is_empty() {
+            return None;
+        }
         self.groups
             .values()
             .filter_map(|g| {
-                let down = g.active_components();
                 upstream
                     .iter()
-                    .find(|u| down.get(*u) == Some(&ComponentStatus::MajorOutage))
+                    .find(|u| g.active_status(u) == Some(ComponentStatus::MajorOutage))
                     .map(|u| (g.opened_at, g.id.clone(), u.clone()))
             })
             .min()
@@ -464,7 +466,7 @@ impl Grouper {
                     Phase::Open => None,
                 };
                 let calm = g
-                    .alerts
+                    .alerts()
                     .values()
                     .filter(|t| t.flapping)
                     .filter_map(|t| t.transitions.last().map(|at| after(*at, window)));
@@ -548,7 +550,7 @@ impl Grouper {
 
     fn remove(&mut self, id: &str) {
         if let Some(group) = self.groups.remove(id) {
-            for key in group.alerts.keys() {
+            for key in group.alerts().keys() {
                 self.by_alert.remove(key);
             }
         }

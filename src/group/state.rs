@@ -1,6 +1,7 @@
 //! The persisted state of one group and of each alert in it.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,7 +28,14 @@ pub struct Group {
     #[serde(flatten)]
     pub phase: Phase,
     pub opened_at: DateTime<Utc>,
-    pub alerts: BTreeMap<String, Tracked>,
+    /// Changed only through [`Group::insert`], [`Group::update`] and [`Group::calm_flapping`],
+    /// which keep the tally in step.
+    alerts: BTreeMap<String, Tracked>,
+    /// What the alerts add up to per component, kept up to date alert by alert: every new
+    /// alert asks which group covers its components, and working that out from every alert
+    /// made a storm into one group cost the whole group per alert.
+    #[serde(skip)]
+    tally: TallyCell,
     /// What was last handed to drafting, to tell a real change from a repeat.
     pub last_emitted: Option<Snapshot>,
     /// Made by the storm breaker: "multiple services affected".
@@ -83,6 +91,77 @@ impl Tracked {
     }
 }
 
+/// Per component: how many alerts name it, and how many active ones propose each status.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    named: BTreeMap<String, usize>,
+    active: BTreeMap<String, BTreeMap<ComponentStatus, usize>>,
+}
+
+impl Tally {
+    fn of<'t>(alerts: impl Iterator<Item = &'t Tracked>) -> Self {
+        let mut tally = Tally::default();
+        for t in alerts {
+            tally.add(t);
+        }
+        tally
+    }
+
+    fn add(&mut self, t: &Tracked) {
+        for c in t.components.keys() {
+            *self.named.entry(c.clone()).or_default() += 1;
+        }
+        if t.active() {
+            for (c, s) in &t.components {
+                *self
+                    .active
+                    .entry(c.clone())
+                    .or_default()
+                    .entry(*s)
+                    .or_default() += 1;
+            }
+        }
+    }
+
+    fn remove(&mut self, t: &Tracked) {
+        for c in t.components.keys() {
+            if let Some(n) = self.named.get_mut(c) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.named.remove(c);
+                }
+            }
+        }
+        if t.active() {
+            for (c, s) in &t.components {
+                let Some(statuses) = self.active.get_mut(c) else {
+                    continue;
+                };
+                if let Some(n) = statuses.get_mut(s) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        statuses.remove(s);
+                    }
+                }
+                if statuses.is_empty() {
+                    self.active.remove(c);
+                }
+            }
+        }
+    }
+}
+
+/// The tally, worked out from the alerts on first use (a group read from storage starts
+/// without one). Derived data: two groups with the same alerts are equal whatever it holds.
+#[derive(Debug, Clone, Default)]
+struct TallyCell(OnceLock<Tally>);
+
+impl PartialEq for TallyCell {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 impl Group {
     pub fn forming(id: String, now: DateTime<Utc>) -> Self {
         Group {
@@ -90,48 +169,98 @@ impl Group {
             phase: Phase::Forming { since: now },
             opened_at: now,
             alerts: BTreeMap::new(),
+            tally: TallyCell::default(),
             last_emitted: None,
             storm: false,
             storm_closed: false,
         }
     }
 
-    pub fn any_active(&self) -> bool {
-        self.alerts.values().any(Tracked::active)
+    fn tally(&self) -> &Tally {
+        self.tally.0.get_or_init(|| Tally::of(self.alerts.values()))
     }
 
-    pub fn component_ids(&self) -> impl Iterator<Item = &str> {
+    pub fn alerts(&self) -> &BTreeMap<String, Tracked> {
+        &self.alerts
+    }
+
+    /// Gives the alerts up (to fold them into another group).
+    pub fn into_alerts(self) -> BTreeMap<String, Tracked> {
         self.alerts
-            .values()
-            .flat_map(|t| t.components.keys().map(String::as_str))
+    }
+
+    /// Adds an alert, or replaces the one with its key.
+    pub fn insert(&mut self, tracked: Tracked) {
+        if let Some(tally) = self.tally.0.get_mut() {
+            tally.add(&tracked);
+        }
+        let old = self.alerts.insert(tracked.alert.key.clone(), tracked);
+        if let (Some(old), Some(tally)) = (old, self.tally.0.get_mut()) {
+            tally.remove(&old);
+        }
+    }
+
+    /// Changes the alert with `key`, if the group has it.
+    pub fn update(&mut self, key: &str, change: impl FnOnce(&mut Tracked)) {
+        let Some(t) = self.alerts.get_mut(key) else {
+            return;
+        };
+        match self.tally.0.get_mut() {
+            Some(tally) => {
+                tally.remove(t);
+                change(t);
+                tally.add(t);
+            }
+            None => change(t),
+        }
+    }
+
+    pub fn any_active(&self) -> bool {
+        !self.tally().active.is_empty()
+    }
+
+    /// Every component an alert of the group names, once each, in order.
+    pub fn component_ids(&self) -> impl Iterator<Item = &str> {
+        self.tally().named.keys().map(String::as_str)
     }
 
     /// Releases alerts that stopped flapping a whole window ago. True if any changed.
     pub fn calm_flapping(&mut self, now: DateTime<Utc>, window: Duration) -> bool {
-        let mut changed = false;
-        for t in self.alerts.values_mut().filter(|t| t.flapping) {
-            if t.transitions
-                .last()
-                .is_none_or(|last| after(*last, window) <= now)
-            {
+        let calm: Vec<String> = self
+            .alerts
+            .values()
+            .filter(|t| t.flapping)
+            .filter(|t| {
+                t.transitions
+                    .last()
+                    .is_none_or(|last| after(*last, window) <= now)
+            })
+            .map(|t| t.alert.key.clone())
+            .collect();
+        for key in &calm {
+            self.update(key, |t| {
                 t.flapping = false;
                 t.transitions.clear();
-                changed = true;
-            }
+            });
         }
-        changed
+        !calm.is_empty()
     }
 
     /// Worst proposed status per component over alerts still firing (or held).
     pub fn active_components(&self) -> BTreeMap<String, ComponentStatus> {
-        let mut components: BTreeMap<String, ComponentStatus> = BTreeMap::new();
-        for t in self.alerts.values().filter(|t| t.active()) {
-            for (c, s) in &t.components {
-                let e = components.entry(c.clone()).or_insert(*s);
-                *e = (*e).max(*s);
-            }
-        }
-        components
+        self.tally()
+            .active
+            .iter()
+            .filter_map(|(c, statuses)| Some((c.clone(), *statuses.keys().next_back()?)))
+            .collect()
+    }
+
+    /// The worst status an active alert proposes for `component`, if any does.
+    pub fn active_status(&self, component: &str) -> Option<ComponentStatus> {
+        self.tally()
+            .active
+            .get(component)
+            .and_then(|statuses| statuses.keys().next_back().copied())
     }
 
     pub fn snapshot(&self, resolved_at: Option<DateTime<Utc>>) -> Snapshot {

@@ -466,3 +466,72 @@ fn held_groups_fold_into_one_multiple_services_group() {
     let restored = Grouper::new(config(), storm_off(), g.groups().cloned().collect());
     assert!(!restored.storm_state().open);
 }
+
+/// What a group's alerts add up to, worked out from scratch.
+fn recount(g: &Group) -> (BTreeMap<String, ComponentStatus>, BTreeSet<String>, bool) {
+    let mut active: BTreeMap<String, ComponentStatus> = BTreeMap::new();
+    let mut named = BTreeSet::new();
+    for t in g.alerts().values() {
+        named.extend(t.components.keys().cloned());
+        if t.active() {
+            for (c, s) in &t.components {
+                let worst = active.entry(c.clone()).or_insert(*s);
+                *worst = (*worst).max(*s);
+            }
+        }
+    }
+    let any = !active.is_empty();
+    (active, named, any)
+}
+
+/// The per-component tally each group keeps alert by alert agrees with a count from
+/// scratch after every kind of change: new alerts, status and severity changes, an alert
+/// moving to another component, flapping and calming down, resolution, and a group read
+/// back from storage.
+#[test]
+fn the_running_tally_of_a_group_matches_its_alerts_after_every_change() {
+    let (c, mut g) = fresh();
+    let services = ["api", "web", "pay", "nowhere"];
+    let severities = ["critical", "warning"];
+    let mut state = 7u64;
+    let mut next = |n: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % n
+    };
+    let mut now = 0;
+    for step in 0..600 {
+        now += 1 + next(20) as i64;
+        let fp = format!("a{}", next(12));
+        let service = services[next(4) as usize];
+        let severity = severities[next(2) as usize];
+        let firing = next(3) > 0;
+        g.observe(alert(&fp, service, severity, firing, now), &c, t(now));
+        if step % 7 == 0 {
+            g.tick(t(now));
+        }
+        for group in g.groups() {
+            let (active, named, any) = recount(group);
+            assert_eq!(group.active_components(), active, "step {step}");
+            assert_eq!(
+                group
+                    .component_ids()
+                    .map(String::from)
+                    .collect::<BTreeSet<_>>(),
+                named,
+                "step {step}"
+            );
+            assert_eq!(group.any_active(), any, "step {step}");
+            let stored: Group =
+                serde_json::from_str(&serde_json::to_string(group).unwrap()).unwrap();
+            assert_eq!(
+                stored.active_components(),
+                active,
+                "step {step}, from storage"
+            );
+        }
+    }
+    // The run went through the states it means to check.
+    assert!(g.groups().count() > 0);
+}
