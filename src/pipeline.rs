@@ -173,7 +173,7 @@ impl Pipeline {
     /// each group's latest state once per batch, so a flood of alerts for one incident
     /// costs one draft write per batch, not one per alert.
     async fn take_batch(&mut self) -> Result<Stepped> {
-        const BATCH: usize = 256;
+        const BATCH: usize = 1024;
         let batch = self.recorder.pending(BATCH)?;
         if batch.is_empty() {
             return Ok(Stepped::default());
