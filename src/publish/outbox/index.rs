@@ -85,13 +85,6 @@ impl EntryIndex {
         Ok(())
     }
 
-    pub(super) fn add(&self, e: &Entry) -> Result<()> {
-        for key in keys(e) {
-            self.table.put(&key, &())?;
-        }
-        Ok(())
-    }
-
     /// The ids of the entries `owner` has, in id order. A prefix also matches longer names
     /// (thread `a` and thread `a/b`): only keys with one segment after it count, as entry
     /// ids have no slash.

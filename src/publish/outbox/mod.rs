@@ -482,10 +482,10 @@ impl Outbox {
         })
     }
 
-    /// Saves an entry that still has work left (or waits for an admin).
+    /// Saves an entry that still has work left (or waits for an admin). Not indexed
+    /// again: what an entry belongs to never changes, and entries are indexed when they
+    /// are queued (the mirror's timed syncs, the only ones queued here, never are).
     pub fn save(&self, e: &Entry) -> Result<()> {
-        // The index first: an index row without its entry is skipped, the reverse is lost.
-        self.index.add(e)?;
         self.active.put(&e.id, e)
     }
 
