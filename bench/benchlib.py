@@ -19,6 +19,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "bench", "README.md")
 COUNT_LUA = os.path.join(ROOT, "bench", "lua", "count.lua")
+PACE_LUA = os.path.join(ROOT, "bench", "lua", "pace.lua")
 
 
 def _run(cmd):
@@ -82,16 +83,20 @@ def write_block(name, script, heading, body):
         f.write(text)
 
 
-def wrk(url, script=None, n=1, seconds=15, headers=(), connections=8, expect="2xx"):
+def wrk(url, script=None, n=1, seconds=15, headers=(), connections=8, expect="2xx", threads=2, pace=None):
     """One wrk run. Every answer is counted by status in Lua (bench/lua/count.lua); `ok` is
     False when any answer was not `expect` ("2xx" or one status such as "304") or any socket
-    error happened, and then `rps` is None: no throughput is reported for such a run."""
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
+    error happened, and then `rps` is None: no throughput is reported for such a run.
+    `pace` = (requests per second per thread, first fingerprint) paces a script that loads
+    bench/lua/pace.lua instead of sending as fast as answers come."""
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
            "-s", script or COUNT_LUA]
     for h in headers:
         cmd += ["-H", h]
     cmd.append(url)
     env = {**os.environ, "N": str(n), "BENCH_COUNT_LUA": COUNT_LUA, "BENCH_EXPECT": expect}
+    if pace:
+        env.update({"RATE": str(pace[0]), "FIRST": str(pace[1]), "BENCH_PACE_LUA": PACE_LUA})
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60).stdout
     m = re.search(r"^bench-count: answers=(\d+) expected=(\d+) other=(\d+)$", out, re.M)
     if not m:
