@@ -209,10 +209,7 @@ impl Pipeline {
         if effects.iter().any(touches_drafts) {
             self.settle_held(now)?;
         }
-        // Groups before the inbox: a crash in between replays alerts grouping already has,
-        // which changes nothing.
-        self.persist_groups()?;
-        self.recorder.done_all(&keys)?;
+        self.persist_groups_taking(&keys)?;
         Ok(Stepped {
             more: keys.len() == BATCH,
             took: true,
@@ -352,8 +349,14 @@ impl Pipeline {
     /// closed back to grouping, as new.
     async fn advance_maintenance(&mut self) -> Result<()> {
         let now = Utc::now();
-        self.maintenance.public.tick_maintenances(now).await?;
-        let current = self.maintenance.public.under_maintenance()?;
+        let public = &self.maintenance.public;
+        // Read once per step; read again only after the clock moved a window.
+        let mut maintenances = public.maintenances()?;
+        if maintenances.iter().any(|m| m.is_due(now)) {
+            public.tick_maintenances(now).await?;
+            maintenances = public.maintenances()?;
+        }
+        let current = crate::publish::maintenance::under_maintenance_in(&maintenances);
         if current == self.maintenance.current && self.maintenance.checked {
             return Ok(());
         }
@@ -406,14 +409,32 @@ impl Pipeline {
     }
 
     fn persist_groups(&mut self) -> Result<()> {
+        self.persist_groups_taking(&[])
+    }
+
+    /// Grouping's changes and the removal of the inbox entries `taken`, in one transaction:
+    /// alerts leave the inbox exactly when the groups that hold them are stored. On
+    /// PostgreSQL that is one round of statements per step, not a transaction per group
+    /// and another for the inbox.
+    fn persist_groups_taking(&mut self, taken: &[String]) -> Result<()> {
         let (changed, removed) = self.grouper.take_changes();
-        for g in changed {
-            self.groups.put(&g.id, &g)?;
+        if changed.is_empty() && removed.is_empty() && taken.is_empty() {
+            return Ok(());
         }
-        for id in removed {
-            self.groups.remove(&id)?;
-        }
-        Ok(())
+        let records: Vec<(&str, &Group)> = changed.iter().map(|g| (g.id.as_str(), g)).collect();
+        let inbox = self.recorder.inbox();
+        self.store
+            .transaction(&[&self.groups, inbox], |tx| {
+                if !records.is_empty() {
+                    tx.put_many(&self.groups, &records)?;
+                }
+                tx.remove_many(&self.groups, &removed)?;
+                tx.remove_many(inbox, taken)
+            })?
+            .map_err(|e| match e {
+                crate::store::TxAbort::Store(e) => e,
+                crate::store::TxAbort::Rejected(r) => crate::store::StoreError::Io(r),
+            })
     }
 }
 

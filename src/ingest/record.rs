@@ -369,9 +369,10 @@ impl Recorder {
         Ok(out)
     }
 
-    /// The pipeline took all of these (one atomic write).
-    pub fn done_all(&self, keys: &[String]) -> Result<()> {
-        self.inbox.remove_all(keys)
+    /// The inbox, for the pipeline to remove what it took in the transaction that stores
+    /// what it made of it.
+    pub fn inbox(&self) -> &Table {
+        &self.inbox
     }
 
     /// The pipeline took these.

@@ -58,3 +58,32 @@ async fn concurrent_waiters_share_flushes() {
     }
     assert!(store.flushes() < 64, "flushes: {}", store.flushes());
 }
+
+#[tokio::test]
+async fn remove_many_in_a_transaction_removes_exactly_the_keys_given() {
+    let (_dir, store) = Store::temporary();
+    let a = store.table("a").unwrap();
+    let b = store.table("b").unwrap();
+    for k in ["1", "2", "3"] {
+        a.put(k, &k).unwrap();
+    }
+    store
+        .transaction(&[&a, &b], |tx| {
+            tx.put(&b, "k", &1)?;
+            tx.remove_many(
+                &a,
+                &["1".to_string(), "3".to_string(), "absent".to_string()],
+            )?;
+            tx.remove_many(&b, &[])
+        })
+        .unwrap()
+        .unwrap();
+    let left: Vec<String> = a
+        .scan::<String>()
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(left, ["2"]);
+    assert_eq!(b.get::<i32>("k").unwrap(), Some(1));
+}

@@ -50,6 +50,14 @@ impl Tx<'_> {
         }
     }
 
+    /// Removes several keys at once (one statement on PostgreSQL).
+    pub fn remove_many(&self, table: &Table, keys: &[String]) -> std::result::Result<(), TxAbort> {
+        match &self.inner {
+            TxEngine::Sled(tx) => keys.iter().try_for_each(|k| tx.remove(table.name, k)),
+            TxEngine::Postgres(tx) => tx.remove_many(table.name, keys),
+        }
+    }
+
     /// Several keys at once, in the order given (one round trip on PostgreSQL).
     pub fn get_many<T: DeserializeOwned>(
         &self,

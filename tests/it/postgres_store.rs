@@ -72,12 +72,13 @@ async fn visible_state(s: &Server) -> Value {
 }
 
 fn records(url: &str) -> usize {
+    count(url, "SELECT count(*) FROM statusgate_records")
+}
+
+fn count(url: &str, sql: &str) -> usize {
     let c = cluster().expect("cluster");
     let db = url.rsplit('/').next().unwrap();
-    c.psql(db, "SELECT count(*) FROM statusgate_records")
-        .unwrap()
-        .parse()
-        .unwrap()
+    c.psql(db, sql).unwrap().parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,6 +89,20 @@ async fn drafts_incidents_and_audit_live_in_postgres_and_survive_the_replica() {
     make_state(&s).await;
     let before = visible_state(&s).await;
     assert!(records(&url) > 5, "state is in PostgreSQL");
+    // What the pipeline took leaves the inbox with the groups it went into.
+    let inbox = "SELECT count(*) FROM statusgate_records WHERE tbl = 'inbox'";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count(&url, inbox) > 0 {
+        assert!(Instant::now() < deadline, "the inbox never emptied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        count(
+            &url,
+            "SELECT count(*) FROM statusgate_records WHERE tbl = 'groups'"
+        ) > 0,
+        "the groups are stored"
+    );
     // A replica killed and replaced (not even its temp dir is the same) loses nothing.
     s.crash_and_restart();
     let other = Server::start(on(&url));

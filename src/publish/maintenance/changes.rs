@@ -314,11 +314,7 @@ impl PublicState {
     /// Moves every maintenance whose time has come. Returns how many moved.
     pub async fn tick_maintenances(&self, now: DateTime<Utc>) -> crate::store::Result<usize> {
         // Cheap check first: most ticks move nothing and need no lock.
-        let due = |m: &Maintenance| {
-            (m.status == IncidentStatus::Scheduled && now >= m.scheduled_for)
-                || (m.is_active() && now >= m.scheduled_until)
-        };
-        if !self.maintenances()?.iter().any(due) {
+        if !self.maintenances()?.iter().any(|m| m.is_due(now)) {
             return Ok(0);
         }
         let _write = self.write.lock().await;

@@ -76,6 +76,12 @@ impl Maintenance {
         )
     }
 
+    /// The clock must move it: its window has begun, or ended while it is still open.
+    pub fn is_due(&self, now: DateTime<Utc>) -> bool {
+        (self.status == IncidentStatus::Scheduled && now >= self.scheduled_for)
+            || (self.is_active() && now >= self.scheduled_until)
+    }
+
     fn add_update(&mut self, status: IncidentStatus, body: String, at: DateTime<Utc>, actor: &str) {
         let n = self.updates.len() + 1;
         self.updates.push(MaintenanceUpdate {
@@ -169,14 +175,19 @@ impl PublicState {
 
     /// Components in an open maintenance window, each with the maintenances covering it.
     pub fn under_maintenance(&self) -> crate::store::Result<BTreeMap<String, Vec<String>>> {
-        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for m in self.maintenances()?.iter().filter(|m| m.is_active()) {
-            for c in &m.components {
-                out.entry(c.clone()).or_default().push(m.id.clone());
-            }
-        }
-        Ok(out)
+        Ok(under_maintenance_in(&self.maintenances()?))
     }
+}
+
+/// [`PublicState::under_maintenance`] of maintenances already read.
+pub fn under_maintenance_in(maintenances: &[Maintenance]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for m in maintenances.iter().filter(|m| m.is_active()) {
+        for c in &m.components {
+            out.entry(c.clone()).or_default().push(m.id.clone());
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -156,6 +156,21 @@ impl PgTx {
         .map(|_| ())
     }
 
+    pub(crate) fn remove_many(
+        &self,
+        table: &'static str,
+        keys: &[String],
+    ) -> std::result::Result<(), TxAbort> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.run(
+            "DELETE FROM statusgate_records WHERE tbl = $1 AND key = ANY($2)",
+            vec![Box::new(table), Box::new(keys.to_vec())],
+        )
+        .map(|_| ())
+    }
+
     pub(crate) fn get_many(
         &self,
         table: &'static str,
