@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::alert::Alert;
 use crate::audit::{Audit, AuditEntry};
-use crate::store::{Result, Store, StoreError, Table, TxAbort};
+use crate::store::{Result, Store, Table};
 use crate::vocab::ComponentStatus;
 
 pub const SUPPRESSED_TABLE: &str = "suppressed";
@@ -157,9 +157,6 @@ impl Suppressions {
                 }
                 Ok(())
             })?;
-        outcome.map_err(|e| match e {
-            TxAbort::Store(e) => e,
-            TxAbort::Rejected(r) => StoreError::Io(r),
-        })
+        Ok(outcome?)
     }
 }

@@ -267,10 +267,7 @@ impl Recorder {
         &self,
         outcome: std::result::Result<RecordOutcome, TxAbort>,
     ) -> Result<RecordOutcome> {
-        let outcome = outcome.map_err(|e| match e {
-            TxAbort::Store(e) => e,
-            TxAbort::Rejected(r) => StoreError::Io(r),
-        })?;
+        let outcome = outcome?;
         self.store.durable().await?;
         if outcome.new > 0 {
             self.wake.notify_one();

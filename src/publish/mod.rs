@@ -270,7 +270,7 @@ impl PublicState {
                     moved.write(self, tx)?;
                     Ok(())
                 })?;
-        outcome.map_err(abort)?;
+        outcome?;
         self.store.durable().await?;
         self.bump();
         Ok(incident)
@@ -370,12 +370,4 @@ fn newest_first<T: serde::de::DeserializeOwned, K: Ord>(
     let mut all: Vec<T> = table.values()?;
     all.sort_by_key(|v| std::cmp::Reverse(key(v)));
     Ok(all)
-}
-
-/// A transaction's abort as the store error it stands for.
-fn abort(e: TxAbort) -> StoreError {
-    match e {
-        TxAbort::Store(e) => e,
-        TxAbort::Rejected(r) => StoreError::Io(r),
-    }
 }

@@ -144,3 +144,14 @@ impl From<StoreError> for TxAbort {
         TxAbort::Store(e)
     }
 }
+
+/// A transaction's abort as the store error it stands for, for callers that have no
+/// answer of their own to a rejection.
+impl From<TxAbort> for StoreError {
+    fn from(e: TxAbort) -> Self {
+        match e {
+            TxAbort::Store(e) => e,
+            TxAbort::Rejected(r) => StoreError::Io(r),
+        }
+    }
+}

@@ -11,7 +11,6 @@ use serde_json::json;
 use super::delivery::{kind_of_step, Noted, Queued};
 use super::{active, Maintenance};
 use crate::audit::AuditEntry;
-use crate::publish::abort;
 use crate::publish::outbox::event::EventKind;
 use crate::publish::{Incident, PublicState};
 use crate::store::{StoreError, Table, Tx, TxAbort};
@@ -415,7 +414,7 @@ impl PublicState {
             write(tx)?;
             queued.write_in(tx)
         })?;
-        outcome.map_err(abort)?;
+        outcome?;
         self.store.durable().await?;
         queued.wake();
         self.bump();

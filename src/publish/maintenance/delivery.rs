@@ -324,7 +324,7 @@ pub async fn refresh(
             Ok(())
         },
     )?;
-    outcome.map_err(crate::publish::abort)?;
+    outcome?;
     public.store.durable().await?;
     if updated.is_some() {
         public.bump();

@@ -142,10 +142,7 @@ impl EntryIndex {
     fn write(&self, store: &Store, writes: Writes) -> Result<()> {
         store
             .transaction(&[&self.table], |tx| tx.write(writes.clone()))?
-            .map_err(|e| match e {
-                TxAbort::Store(e) => e,
-                TxAbort::Rejected(r) => StoreError::Io(r),
-            })
+            .map_err(StoreError::from)
     }
 }
 

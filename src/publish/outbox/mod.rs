@@ -27,12 +27,11 @@ use tokio::sync::Notify;
 use self::event::{Approved, Message};
 pub use self::index::OUTBOX_INDEX_TABLE;
 use self::index::{EntryIndex, Owner};
-use super::abort;
 use super::audience::Visibility;
 use super::subscribers::{Channel, Subscriber, SubscriberState, Subscribers};
 use crate::audit::{Audit, AuditEntry};
 use crate::draft::{Conflict, Draft};
-use crate::store::{seq_key, Result, Store, Table, Tx, TxAbort};
+use crate::store::{seq_key, Result, Store, StoreError, Table, Tx, TxAbort};
 
 pub const OUTBOX_TABLE: &str = "outbox";
 pub const OUTBOX_DONE_TABLE: &str = "outbox_done";
@@ -395,7 +394,7 @@ impl Outbox {
                 self.audit.append_in(tx, &entry)
             },
         )?;
-        outcome.map_err(abort)?;
+        outcome?;
         self.wake();
         Ok(())
     }
@@ -426,7 +425,7 @@ impl Outbox {
                 self.audit.append_in(tx, &entry)
             },
         )?;
-        outcome.map_err(abort)
+        outcome.map_err(StoreError::from)
     }
 
     /// Entries with work left or waiting for an admin, in delivery order.
@@ -495,7 +494,7 @@ impl Outbox {
         let outcome = self.store.transaction(&self.settle_tables(), |tx| {
             self.settle_in(tx, entries, audit)
         })?;
-        outcome.map_err(abort)
+        outcome.map_err(StoreError::from)
     }
 
     /// The tables [`Outbox::settle_in`] writes.

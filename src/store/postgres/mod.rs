@@ -311,10 +311,7 @@ impl PgStore {
             TxEngine::Postgres(pg) => pg.run(sql, args()).map(|_| ()),
             TxEngine::Sled(_) => Err(TxAbort::Rejected("not a PostgreSQL transaction".into())),
         })?;
-        r.map_err(|abort| match abort {
-            TxAbort::Store(e) => e,
-            TxAbort::Rejected(r) => StoreError::Io(r),
-        })
+        r.map_err(StoreError::from)
     }
 
     pub(super) fn get(&self, table: &'static str, key: &str) -> Result<Option<Vec<u8>>> {
@@ -354,11 +351,9 @@ impl PgStore {
         table: &'static str,
         keys: &[String],
     ) -> Result<()> {
-        self.write(
-            fence,
-            "DELETE FROM statusgate_records WHERE tbl = $1 AND key = ANY($2)",
-            || vec![Box::new(table), Box::new(keys.to_vec())],
-        )
+        self.write(fence, REMOVE_KEYS, || {
+            vec![Box::new(table), Box::new(keys.to_vec())]
+        })
     }
 
     pub(super) fn len(&self, table: &'static str) -> Result<usize> {
@@ -532,6 +527,10 @@ const GET: &str = "SELECT value FROM statusgate_records WHERE tbl = $1 AND key =
 /// that writes by key takes the same locks.
 const LOCK_KEYS: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || k, 0))
      FROM (SELECT DISTINCT unnest($2::text[]) AS k ORDER BY 1) AS keys";
+
+/// Removes keys `$2` of table `$1`. Unlike a read, a generic plan keeps `key = ANY($2)` as
+/// the index condition (one descent per key), so no lateral lookup is needed here.
+const REMOVE_KEYS: &str = "DELETE FROM statusgate_records WHERE tbl = $1 AND key = ANY($2)";
 
 const READ_KEYS: &str = "SELECT k.key, r.value FROM unnest($2::text[]) AS k(key)
      CROSS JOIN LATERAL (SELECT value FROM statusgate_records

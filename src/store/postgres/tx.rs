@@ -8,7 +8,7 @@ use deadpool_postgres::Object;
 
 use super::{
     by_key, classify, first_value, is_retryable, key_args, text, Args, PgStore, FENCE_CHECK, GET,
-    LOCK_KEYS, READ_KEYS, UPSERT,
+    LOCK_KEYS, READ_KEYS, REMOVE_KEYS, UPSERT,
 };
 use crate::store::{seq_key, Fence, Result, StoreError, TxAbort};
 
@@ -164,11 +164,8 @@ impl PgTx {
         if keys.is_empty() {
             return Ok(());
         }
-        self.run(
-            "DELETE FROM statusgate_records WHERE tbl = $1 AND key = ANY($2)",
-            vec![Box::new(table), Box::new(keys.to_vec())],
-        )
-        .map(|_| ())
+        self.run(REMOVE_KEYS, vec![Box::new(table), Box::new(keys.to_vec())])
+            .map(|_| ())
     }
 
     pub(crate) fn get_many(
