@@ -417,24 +417,21 @@ impl Pipeline {
     /// PostgreSQL that is one round of statements per step, not a transaction per group
     /// and another for the inbox.
     fn persist_groups_taking(&mut self, taken: &[String]) -> Result<()> {
-        let (changed, removed) = self.grouper.take_changes();
+        let (changed, removed) = self.grouper.changes();
         if changed.is_empty() && removed.is_empty() && taken.is_empty() {
             return Ok(());
         }
-        let records: Vec<(&str, &Group)> = changed.iter().map(|g| (g.id.as_str(), g)).collect();
+        let records: Vec<(&str, &Group)> = changed.iter().map(|g| (g.id.as_str(), *g)).collect();
         let inbox = self.recorder.inbox();
-        self.store
-            .transaction(&[&self.groups, inbox], |tx| {
-                if !records.is_empty() {
-                    tx.put_many(&self.groups, &records)?;
-                }
-                tx.remove_many(&self.groups, &removed)?;
-                tx.remove_many(inbox, taken)
-            })?
-            .map_err(|e| match e {
-                crate::store::TxAbort::Store(e) => e,
-                crate::store::TxAbort::Rejected(r) => crate::store::StoreError::Io(r),
-            })
+        self.store.transaction(&[&self.groups, inbox], |tx| {
+            if !records.is_empty() {
+                tx.put_many(&self.groups, &records)?;
+            }
+            tx.remove_many(&self.groups, &removed)?;
+            tx.remove_many(inbox, taken)
+        })??;
+        self.grouper.persisted();
+        Ok(())
     }
 }
 

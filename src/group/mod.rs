@@ -152,16 +152,23 @@ impl Grouper {
         self.groups.values()
     }
 
-    /// Groups changed or removed since the last call, for persisting.
-    pub fn take_changes(&mut self) -> (Vec<Group>, Vec<String>) {
-        let changed = std::mem::take(&mut self.changed)
-            .into_iter()
-            .filter_map(|id| self.groups.get(&id).cloned())
+    /// Groups changed and ids of groups removed since the last [`Grouper::persisted`], for
+    /// persisting. They stay pending until the caller says they are stored: a write that
+    /// fails leaves them to the next one (retaking the same alerts may change nothing, and
+    /// would not mark them again).
+    pub fn changes(&self) -> (Vec<&Group>, Vec<String>) {
+        let changed = self
+            .changed
+            .iter()
+            .filter_map(|id| self.groups.get(id))
             .collect();
-        (
-            changed,
-            std::mem::take(&mut self.removed).into_iter().collect(),
-        )
+        (changed, self.removed.iter().cloned().collect())
+    }
+
+    /// The changes [`Grouper::changes`] returned are stored.
+    pub fn persisted(&mut self) {
+        self.changed.clear();
+        self.removed.clear();
     }
 
     /// Takes one alert delivery.

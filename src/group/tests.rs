@@ -266,7 +266,7 @@ fn an_alert_that_came_back_within_resolve_wait_and_resolved_for_good_resolves() 
 fn group_state_survives_a_round_trip_through_storage() {
     let (c, mut g) = fresh();
     g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
-    let (changed, _) = g.take_changes();
+    let (changed, _) = g.changes();
     let json = serde_json::to_string(&changed).unwrap();
     let restored: Vec<Group> = serde_json::from_str(&json).unwrap();
     let mut g2 = Grouper::new(config(), storm_off(), restored);
@@ -454,8 +454,9 @@ fn held_groups_fold_into_one_multiple_services_group() {
         vec!["pay", "web"]
     );
     assert_eq!(g.groups().count(), 1);
-    let (_, removed) = g.take_changes();
+    let (_, removed) = g.changes();
     assert_eq!(removed, vec![other]);
+    g.persisted();
     // A later change of a folded alert updates the one group.
     let e = g.observe(alert("p", "pay", "critical", false, 5), &c, t(50));
     assert!(
@@ -534,4 +535,21 @@ fn the_running_tally_of_a_group_matches_its_alerts_after_every_change() {
     }
     // The run went through the states it means to check.
     assert!(g.groups().count() > 0);
+}
+
+#[test]
+fn changes_stay_pending_until_they_are_persisted() {
+    let (c, mut g) = fresh();
+    g.observe(alert("a", "api", "critical", true, 0), &c, t(0));
+    let (changed, _) = g.changes();
+    assert_eq!(changed.len(), 1);
+    let id = changed[0].id.clone();
+    // The write failed: the same delivery taken again changes nothing in the group, and
+    // the group must still be written next time.
+    g.observe(alert("a", "api", "critical", true, 0), &c, t(1));
+    let (changed, _) = g.changes();
+    assert_eq!(changed.iter().map(|g| &g.id).collect::<Vec<_>>(), vec![&id]);
+    g.persisted();
+    let (changed, removed) = g.changes();
+    assert!(changed.is_empty() && removed.is_empty());
 }
