@@ -152,6 +152,7 @@ impl Pipeline {
         let drafted = self.handle(&effects, &catalog, now)?;
         let created = drafted.iter().filter(|d| d.created);
         self.measure(created.flat_map(|d| d.snapshot.alerts.iter().map(|a| a.received_at)));
+        handed_over(&drafted).await;
         self.persist_groups()?;
         let due = self
             .draft_timers_at
@@ -194,6 +195,7 @@ impl Pipeline {
         effects.extend(self.grouper.take_updates());
         let effects = latest_per_group(effects);
         let drafted = self.handle(&effects, &catalog, now)?;
+        handed_over(&drafted).await;
         // Of this batch, the alerts a draft now shows (those still in group_wait are
         // measured when their draft is created).
         let shown: std::collections::HashSet<&str> = drafted
@@ -432,6 +434,16 @@ impl Pipeline {
         })??;
         self.grouper.persisted();
         Ok(())
+    }
+}
+
+/// Lets the workers that new or changed drafts woke (Slack, the outbox) start before the
+/// rest of the step: a task woken from here waits in this worker thread's next-task slot,
+/// which no other thread takes, so without a yield a draft's approval request would wait
+/// for the draft timers, which read every open draft.
+async fn handed_over<T>(drafted: &[T]) {
+    if !drafted.is_empty() {
+        tokio::task::yield_now().await;
     }
 }
 

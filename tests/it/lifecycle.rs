@@ -590,3 +590,61 @@ async fn more_alerts_behind_the_same_text_do_not_make_a_new_revision() {
     assert_eq!(worse["revision"], 2, "{worse}");
     assert_eq!(s.drafts("pending").await.len(), 1);
 }
+
+/// `draft_expiry` counts from a draft's last change: an edit by hand gives the responder
+/// the whole expiry again, and a draft nobody touches expires on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecided_draft_expires_counted_from_its_last_edit() {
+    use std::time::{Duration, Instant};
+    let s = Server::start(Options {
+        extra_config: "  draft_expiry: 8s\n".into(),
+        ..Options::default()
+    });
+    s.post_alertmanager(&am_payload(vec![am_alert(
+        "exp1",
+        "api-gateway",
+        "critical",
+        true,
+        T0,
+    )]))
+    .await;
+    let draft = s.wait_draft("pending", |d| d["state"] == "pending").await;
+    // The draft was created no later than now.
+    let seen = Instant::now();
+    let id = draft["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (status, edited) = s
+        .send(
+            "PATCH",
+            &format!("/api/v1/drafts/{id}"),
+            Some(ADMIN),
+            Some(json!({"body": "We are looking into errors on the public API."})),
+        )
+        .await;
+    assert_eq!(status, 200, "{edited}");
+    // More than 8 s after the draft was created, less than 8 s after the edit.
+    tokio::time::sleep((seen + Duration::from_secs(10)).saturating_duration_since(Instant::now()))
+        .await;
+    assert!(
+        seen.elapsed() < Duration::from_millis(11500),
+        "the test itself ran late"
+    );
+    s.draft_in_state(&id, "pending").await;
+    let expired = s.wait_draft_state(&id, "expired").await;
+    assert!(
+        expired["reason"].as_str().unwrap_or("").contains("expired"),
+        "{expired}"
+    );
+    assert!(
+        seen.elapsed() >= Duration::from_millis(11900),
+        "expired {:?} after it was seen, before 8 s had passed since the edit",
+        seen.elapsed()
+    );
+    let audit = s.audit().await;
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["action"] == "draft_expired" && e["draft_id"] == id.as_str()),
+        "{audit:?}"
+    );
+}

@@ -90,7 +90,13 @@ impl Drafts {
                 tx.remove(&self.open, &draft.id)?;
             }
             if let Some(l) = ledger {
-                tx.put(&self.ledgers, &l.group_id, l)?;
+                if l.pending.as_ref() == Some(&draft.id) && draft.state == DraftState::Pending {
+                    let mut l = l.clone();
+                    l.pending_seen = Some((draft.id.clone(), draft.updated_at));
+                    tx.put(&self.ledgers, &l.group_id, &l)?;
+                } else {
+                    tx.put(&self.ledgers, &l.group_id, l)?;
+                }
             }
             if let Some(id) = remove_ledger {
                 tx.remove(&self.ledgers, id)?;

@@ -70,6 +70,19 @@ pub struct Ledger {
     pub internal_components: BTreeMap<String, ComponentStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub internal_since: Option<DateTime<Utc>>,
+    /// The pending draft and its `updated_at` when this ledger was last written with it. An
+    /// edit writes the draft alone, so the draft may have changed since, never before: until
+    /// this time plus the expiry, the draft timers need not read the draft.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_seen: Option<(String, DateTime<Utc>)>,
+}
+
+impl Ledger {
+    /// Whether the pending draft certainly has not expired by `now`.
+    fn pending_fresh(&self, now: DateTime<Utc>, expiry: Duration) -> bool {
+        matches!((&self.pending, &self.pending_seen),
+            (Some(id), Some((seen, at))) if id == seen && now < after(*at, expiry))
+    }
 }
 
 /// What happened to drafts, for metrics and notifications.
@@ -333,6 +346,11 @@ impl Drafts {
     pub fn tick(&self, catalog: &Catalog, now: DateTime<Utc>) -> Result<Vec<DraftEvent>> {
         let mut events = Vec::new();
         for (_, mut ledger) in self.ledgers.scan::<Ledger>()? {
+            // Reading every pending draft (alerts and all) on each pass would cost every
+            // new draft the number of open ones.
+            if ledger.deferred.is_none() && ledger.pending_fresh(now, self.expiry) {
+                continue;
+            }
             if let Some(mut draft) = self.pending_of(&ledger)? {
                 if now >= after(draft.updated_at, self.expiry) {
                     draft.state = DraftState::Expired;
@@ -357,29 +375,6 @@ impl Drafts {
             }
         }
         Ok(events)
-    }
-
-    /// When `tick` has work next.
-    pub fn next_deadline(&self) -> Result<Option<DateTime<Utc>>> {
-        let mut next: Option<DateTime<Utc>> = None;
-        for (_, ledger) in self.ledgers.scan::<Ledger>()? {
-            let due = if let Some(draft) = self.pending_of(&ledger)? {
-                Some(after(draft.updated_at, self.expiry))
-            } else if ledger.deferred.is_some() {
-                Some(
-                    ledger
-                        .last_published_at
-                        .map_or(Utc::now(), |l| after(l, self.min_update_interval)),
-                )
-            } else {
-                None
-            };
-            next = match (next, due) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-        }
-        Ok(next)
     }
 
     fn pending_of(&self, ledger: &Ledger) -> Result<Option<Draft>> {
