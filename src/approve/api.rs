@@ -93,6 +93,10 @@ struct DraftQuery {
     /// Only drafts in this state; all when absent or empty.
     #[param(value_type = Option<DraftState>)]
     state: Option<String>,
+    /// At most this many alerts per draft, the first in the draft's order; every draft's
+    /// `alert_count` still counts them all. A list during a storm of thousands of alerts
+    /// stays small with `alerts=0`.
+    alerts: Option<usize>,
 }
 
 /// What `GET /api/v1/drafts` answers.
@@ -166,7 +170,16 @@ endpoint! {
             .drafts()
             .list(state)?
             .into_iter()
-            .map(|d| s.approvals.view(d))
+            .map(|mut d| {
+                let count = d.alerts.len();
+                if let Some(n) = q.alerts {
+                    d.alerts.truncate(n);
+                }
+                DraftView {
+                    alert_count: count,
+                    ..s.approvals.view(d)
+                }
+            })
             .collect();
         Ok(Json(json!({ "drafts": drafts, "banners": s.signals.banners() })).into_response())
     }

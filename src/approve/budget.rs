@@ -21,6 +21,8 @@ pub struct DraftView {
     /// objective, the error budget left and what this incident has burned so far (only
     /// published statuses count, so a new incident has burned nothing yet). Empty otherwise.
     pub error_budget: BTreeMap<String, IncidentBudget>,
+    /// How many alerts are behind the draft (a list may show fewer of them).
+    pub alert_count: usize,
 }
 
 impl Approvals {
@@ -41,6 +43,7 @@ impl Approvals {
     pub fn view(&self, draft: Draft) -> DraftView {
         let error_budget = self.error_budget(&draft);
         DraftView {
+            alert_count: draft.alerts.len(),
             draft,
             error_budget,
         }

@@ -7,7 +7,12 @@ pub(super) fn drafts(server: Server, action: DraftsAction) -> ExitCode {
     client::run(server, |client| async move {
         match action {
             DraftsAction::List { state, json } => {
-                let path = format!("/api/v1/drafts?state={state}");
+                // The table shows no alerts; `--json` gets them all, as the API gives them.
+                let path = if json {
+                    format!("/api/v1/drafts?state={state}")
+                } else {
+                    format!("/api/v1/drafts?state={state}&alerts=0")
+                };
                 shown(client.get(&path).await, json, |v| {
                     let list = v["drafts"].as_array().cloned().unwrap_or_default();
                     if list.is_empty() {

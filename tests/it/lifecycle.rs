@@ -563,6 +563,24 @@ async fn more_alerts_behind_the_same_text_do_not_make_a_new_revision() {
         })
         .await;
     assert_eq!(draft["revision"], 1, "{draft}");
+    assert_eq!(draft["alert_count"], 5, "{draft}");
+    // A list can leave the alerts out and still say how many there are.
+    for (cap, shown) in [(0, 0), (2, 2), (9, 5)] {
+        let (status, body) = s
+            .get(&format!("/api/v1/drafts?alerts={cap}"), Some(ADMIN))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let listed = &body["drafts"][0];
+        assert_eq!(listed["id"], draft["id"], "{body}");
+        assert_eq!(
+            listed["alerts"].as_array().map(Vec::len),
+            Some(shown),
+            "{body}"
+        );
+        assert_eq!(listed["alert_count"], 5, "{body}");
+    }
+    let (status, body) = s.get("/api/v1/drafts?alerts=-1", Some(ADMIN)).await;
+    assert_eq!(status, 422, "{body}");
     let (status, body) = s.approve(draft["id"].as_str().unwrap(), 1).await;
     assert_eq!(status, 200, "{body}");
     // A change customers would read is a new revision of the one pending draft.
