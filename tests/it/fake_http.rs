@@ -200,17 +200,3 @@ impl Recorder {
         ));
     }
 }
-
-/// Polls `cond` until it holds (or panics with `what` after `secs`).
-pub async fn eventually<T>(what: &str, secs: u64, mut cond: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = cond() {
-            return v;
-        }
-        if Instant::now() > deadline {
-            panic!("timed out waiting for: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+pub use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -498,6 +498,31 @@ pub fn am_alert(
         "generatorURL": "http://prometheus.internal:9090/graph?g0.expr=x",
         "fingerprint": fingerprint,
     })
+}
+
+/// Polls `probe` every 50 ms until it gives a value; fails the test, naming `what`, once
+/// `limit` has passed. Every test that waits for something to happen waits with this.
+pub async fn eventually<T>(
+    what: &str,
+    limit: Duration,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// [`eventually`] for a condition.
+pub async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
+    eventually(what, limit, async || check().await.then_some(())).await
 }
 
 /// A test that cannot run on this machine. With `STATUSGATE_REQUIRE_E2E=1` (CI) that is a

@@ -126,7 +126,7 @@ fn no_internal_name(what: &str, text: &str) {
 // public components that depend on it, and never by name.
 #[tokio::test(flavor = "multi_thread")]
 async fn internal_components_never_reach_the_page_the_json_a_webhook_or_an_email() {
-    use crate::fake_http::{eventually, spawn, Recorder};
+    use crate::fake_http::{spawn, Recorder};
     use crate::publish_email::{smtp_sink, Mail};
     let sink = smtp_sink().await;
     let receiver = Recorder::default();
@@ -162,7 +162,10 @@ async fn internal_components_never_reach_the_page_the_json_a_webhook_or_an_email
         )
         .await;
     assert_eq!(code, 201, "{sub}");
-    let confirm = eventually("the confirm mail", 20, || mails().into_iter().next()).await;
+    let confirm = eventually("the confirm mail", Duration::from_secs(20), async || {
+        mails().into_iter().next()
+    })
+    .await;
     let link = confirm
         .link("http://status.example.com/subscribers/confirm?token=")
         .replace("http://status.example.com", &s.url);
@@ -220,14 +223,19 @@ async fn internal_components_never_reach_the_page_the_json_a_webhook_or_an_email
     let (_, status) = s.get("/api/v2/status.json", None).await;
     assert_eq!(status["status"]["indicator"], "minor", "{status}");
 
-    let hooked = eventually("the webhook delivery", 20, || {
-        receiver.requests().into_iter().next()
-    })
+    let hooked = eventually(
+        "the webhook delivery",
+        Duration::from_secs(20),
+        async || receiver.requests().into_iter().next(),
+    )
     .await;
     let payload = String::from_utf8_lossy(&hooked.body).to_string();
     assert!(payload.contains("api"), "{payload}");
     no_internal_name("the webhook payload", &payload);
-    let mail = eventually("the incident mail", 20, || mails().into_iter().nth(1)).await;
+    let mail = eventually("the incident mail", Duration::from_secs(20), async || {
+        mails().into_iter().nth(1)
+    })
+    .await;
     no_internal_name("the mail", &mail.text);
     no_internal_name("the mail subject", mail.header("subject").unwrap_or(""));
     let (_, deliveries) = s

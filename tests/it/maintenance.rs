@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::harness::*;
-use crate::page::{create_maintenance, open_incident, ts, wait_for, T0};
+use crate::page::{create_maintenance, open_incident, ts, T0};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn maintenance_moves_by_the_clock_on_the_page_in_json_in_the_feed_and_in_the_audit_log() {
@@ -39,7 +39,7 @@ async fn maintenance_moves_by_the_clock_on_the_page_in_json_in_the_feed_and_in_t
         .headers()["etag"]
         .clone();
 
-    wait_for("in progress", async || {
+    wait_until("in progress", Duration::from_secs(15), async || {
         let (_, a) = s
             .get("/api/v2/scheduled-maintenances/active.json", None)
             .await;
@@ -72,7 +72,7 @@ async fn maintenance_moves_by_the_clock_on_the_page_in_json_in_the_feed_and_in_t
         "the clock moved the page without any request changing it"
     );
 
-    wait_for("completed", async || {
+    wait_until("completed", Duration::from_secs(15), async || {
         let (_, m) = s
             .get(&format!("/api/v1/maintenances/{id}"), Some(ADMIN))
             .await;
@@ -214,10 +214,14 @@ async fn alerts_in_a_maintenance_window_are_suppressed_and_drafted_if_still_firi
         .wait_draft("web draft", |d| d["components"].get("web").is_some())
         .await;
     assert!(web["components"].get("api").is_none(), "{web}");
-    wait_for("suppression recorded", async || {
-        let (_, body) = s.get("/api/v1/suppressed", Some(READER)).await;
-        body["suppressed"].as_array().is_some_and(|a| !a.is_empty())
-    })
+    wait_until(
+        "suppression recorded",
+        Duration::from_secs(15),
+        async || {
+            let (_, body) = s.get("/api/v1/suppressed", Some(READER)).await;
+            body["suppressed"].as_array().is_some_and(|a| !a.is_empty())
+        },
+    )
     .await;
     let (_, body) = s.get("/api/v1/suppressed", Some(READER)).await;
     let held = &body["suppressed"][0];

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use crate::fake_http::{eventually, spawn, FakeServer, Recorder, Request};
+use crate::fake_http::{spawn, FakeServer, Recorder, Request};
 use crate::fake_statuspage::{publisher_config, FakeStatuspage, Fault, Running, KEY};
 use crate::harness::*;
 use crate::page::ts;
@@ -80,7 +80,7 @@ async fn subscribe_mail(s: &Server, sink: &SmtpSink, email: &str, components: &[
         )
         .await;
     assert_eq!(status, 201, "{sub}");
-    let confirm = eventually("the confirm mail", 20, || {
+    let confirm = eventually("the confirm mail", Duration::from_secs(20), async || {
         mails_to(sink, email).into_iter().next()
     })
     .await;
@@ -259,19 +259,27 @@ async fn a_maintenance_is_one_scheduled_incident_on_statuspage_that_follows_its_
     assert_eq!(hook.requests().len(), hooks, "a repeat reached the webhook");
 
     // The clock starts and completes it; the Statuspage incident follows.
-    eventually("in progress on Statuspage", 20, || {
-        let i = fake.incidents();
-        (i[0]["status"] == "in_progress"
-            && fake.with(|st| st.components[2]["status"] == "under_maintenance"))
-        .then_some(())
-    })
+    eventually(
+        "in progress on Statuspage",
+        Duration::from_secs(20),
+        async || {
+            let i = fake.incidents();
+            (i[0]["status"] == "in_progress"
+                && fake.with(|st| st.components[2]["status"] == "under_maintenance"))
+            .then_some(())
+        },
+    )
     .await;
-    eventually("completed on Statuspage", 25, || {
-        let i = fake.incidents();
-        (i[0]["status"] == "completed"
-            && fake.with(|st| st.components[2]["status"] == "operational"))
-        .then_some(())
-    })
+    eventually(
+        "completed on Statuspage",
+        Duration::from_secs(25),
+        async || {
+            let i = fake.incidents();
+            (i[0]["status"] == "completed"
+                && fake.with(|st| st.components[2]["status"] == "operational"))
+            .then_some(())
+        },
+    )
     .await;
     assert_eq!(fake.calls("POST").len(), 1, "created twice");
     assert_eq!(fake.incidents().len(), 1);
@@ -283,7 +291,7 @@ async fn a_maintenance_is_one_scheduled_incident_on_statuspage_that_follows_its_
     assert_eq!(updates, 3, "scheduled, started, completed");
 
     // Signed events, in order, each under its own webhook-id.
-    let got = eventually("the webhook events", 20, || {
+    let got = eventually("the webhook events", Duration::from_secs(20), async || {
         let r = hook.requests();
         (r.len() >= 6).then_some(r)
     })
@@ -319,10 +327,14 @@ async fn a_maintenance_is_one_scheduled_incident_on_statuspage_that_follows_its_
     );
 
     // Mail for scheduled, started, completed — to the payments subscriber only.
-    let mails = eventually("three maintenance mails", 20, || {
-        let m = mails_to(&sink, "pay@example.net");
-        (m.len() >= 4).then_some(m)
-    })
+    let mails = eventually(
+        "three maintenance mails",
+        Duration::from_secs(20),
+        async || {
+            let m = mails_to(&sink, "pay@example.net");
+            (m.len() >= 4).then_some(m)
+        },
+    )
     .await;
     let subjects: Vec<String> = mails[1..]
         .iter()
@@ -459,10 +471,14 @@ async fn a_hand_edit_holds_a_maintenance_in_conflict_and_a_cancellation_complete
         newest["body"].as_str().unwrap().contains("cancelled"),
         "{newest}"
     );
-    let got = eventually("the cancellation event", 20, || {
-        let r = hook.requests();
-        (types(&r).last().map(String::as_str) == Some("maintenance.cancelled")).then_some(r)
-    })
+    let got = eventually(
+        "the cancellation event",
+        Duration::from_secs(20),
+        async || {
+            let r = hook.requests();
+            (types(&r).last().map(String::as_str) == Some("maintenance.cancelled")).then_some(r)
+        },
+    )
     .await;
     assert_eq!(
         types(&got),
@@ -509,9 +525,11 @@ async fn killed_mid_delivery_a_maintenance_is_still_created_once() {
                "scheduled_for": ts(chrono::Duration::hours(1)), "scheduled_until": ts(chrono::Duration::hours(2))}),
     )
     .await;
-    eventually("the create to reach Statuspage", 20, || {
-        (!fake.incidents().is_empty()).then_some(())
-    })
+    eventually(
+        "the create to reach Statuspage",
+        Duration::from_secs(20),
+        async || (!fake.incidents().is_empty()).then_some(()),
+    )
     .await;
     // Statuspage has made the incident; statusgate has not seen the answer. kill -9.
     s.crash_and_restart();

@@ -7,7 +7,6 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-use crate::fake_http::eventually;
 use crate::harness::*;
 use crate::publish_statuspage::{approve_next, fire, settled, DEGRADE};
 
@@ -215,7 +214,10 @@ async fn email_subscribers_confirm_get_updates_and_unsubscribe_in_one_click() {
         .await;
     assert_eq!(status, 422);
 
-    let confirm = eventually("the confirm mail", 20, || mails().into_iter().next()).await;
+    let confirm = eventually("the confirm mail", Duration::from_secs(20), async || {
+        mails().into_iter().next()
+    })
+    .await;
     assert_eq!(confirm.header("to"), Some("ops@example.net"));
     assert!(confirm
         .header("from")

@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::fake_http::{eventually, spawn, Recorder, Request};
+use crate::fake_http::{spawn, Recorder, Request};
 use crate::harness::*;
 use crate::publish_statuspage::{approve_next, fire, settled};
 
@@ -168,10 +168,14 @@ async fn signed_webhooks_verify_and_a_redelivery_keeps_its_webhook_id() {
         "a payments-only subscriber got an API incident: {targets:?}"
     );
 
-    let got = eventually("three requests at the publisher", 20, || {
-        let r = publisher.requests();
-        (r.len() >= 3).then_some(r)
-    })
+    let got = eventually(
+        "three requests at the publisher",
+        Duration::from_secs(20),
+        async || {
+            let r = publisher.requests();
+            (r.len() >= 3).then_some(r)
+        },
+    )
     .await;
     for req in &got {
         verify(PUBLISHER_SECRET, req).unwrap();
@@ -216,10 +220,14 @@ async fn signed_webhooks_verify_and_a_redelivery_keeps_its_webhook_id() {
     );
 
     // The subscriber gets the same events, signed with its own key.
-    let sub_got = eventually("two requests at the subscriber", 20, || {
-        let r = api_sub.requests();
-        (r.len() >= 2).then_some(r)
-    })
+    let sub_got = eventually(
+        "two requests at the subscriber",
+        Duration::from_secs(20),
+        async || {
+            let r = api_sub.requests();
+            (r.len() >= 2).then_some(r)
+        },
+    )
     .await;
     for req in &sub_got {
         verify(SUBSCRIBER_SECRET, req).unwrap();

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::setup::*;
-use crate::fake_http::{eventually, spawn, Recorder};
+use crate::fake_http::{spawn, Recorder};
 use crate::harness::*;
 use crate::publish_email::{smtp_sink, Mail};
 use crate::publish_statuspage::settled;
@@ -65,7 +65,10 @@ async fn a_subscriber_picks_groups_on_its_confirm_page_and_hears_only_of_them() 
             .map(|m| Mail::parse(m))
             .collect()
     };
-    let confirm = eventually("the confirm mail", 20, || mails().into_iter().next()).await;
+    let confirm = eventually("the confirm mail", Duration::from_secs(20), async || {
+        mails().into_iter().next()
+    })
+    .await;
     let link = confirm
         .link("http://status.example.com/subscribers/confirm?token=")
         .replace("http://status.example.com", &s.url);

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::setup::*;
-use crate::fake_http::{eventually, spawn, Recorder};
+use crate::fake_http::{spawn, Recorder};
 use crate::harness::*;
 use crate::publish_email::{smtp_sink, Mail};
 use crate::publish_statuspage::settled;
@@ -145,7 +145,7 @@ async fn no_reader_ever_sees_another_audiences_or_internal_components_anywhere()
             .map(|m| Mail::parse(m))
             .collect()
     };
-    let confirms = eventually("three confirm mails", 20, || {
+    let confirms = eventually("three confirm mails", Duration::from_secs(20), async || {
         let m = mails();
         (m.len() >= 3).then_some(m)
     })

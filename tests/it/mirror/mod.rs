@@ -98,22 +98,6 @@ pub fn have_moto(what: &str) -> bool {
     }
 }
 
-/// Polls `probe` until it gives a value.
-pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// An alert for `service`, approved: returns the draft as published (with its incident id).
 pub async fn publish_incident(s: &Server, fingerprint: &str, service: &str) -> Value {
     s.post_alertmanager(&am_payload(vec![am_alert(

@@ -36,9 +36,11 @@ async fn sigterm_finishes_in_flight_requests_and_loses_nothing_acknowledged() {
             }
         }));
     }
-    eventually("some deliveries acknowledged", 10, || async {
-        acked.load(Ordering::SeqCst) >= 40
-    })
+    wait_until(
+        "some deliveries acknowledged",
+        Duration::from_secs(10),
+        async || acked.load(Ordering::SeqCst) >= 40,
+    )
     .await;
     s.signal_term();
     for w in workers {
@@ -234,13 +236,17 @@ async fn kill_9_under_load_loses_no_acknowledged_alert_and_duplicates_nothing() 
     let draft = s
         .wait_draft("the incident", |d| d["state"] == "pending")
         .await;
-    eventually("every alert in the draft", 15, || async {
-        s.drafts("pending").await.first().is_some_and(|d| {
-            d["alerts"]
-                .as_array()
-                .is_some_and(|a| a.len() >= acked.len())
-        })
-    })
+    wait_until(
+        "every alert in the draft",
+        Duration::from_secs(15),
+        async || {
+            s.drafts("pending").await.first().is_some_and(|d| {
+                d["alerts"]
+                    .as_array()
+                    .is_some_and(|a| a.len() >= acked.len())
+            })
+        },
+    )
     .await;
     assert_eq!(
         s.drafts("").await.len(),

@@ -61,7 +61,7 @@ async fn an_alert_storm_makes_one_draft_and_the_breaker_shows_then_closes() {
     let (_, ready) = s.get("/readyz", None).await;
     assert_eq!(ready["checks"]["storm"]["open"], true);
     // The storm passes: a whole window without new incidents closes the breaker.
-    eventually("breaker closes", 10, || async {
+    wait_until("breaker closes", Duration::from_secs(10), async || {
         s.text("/metrics")
             .await
             .1
@@ -154,20 +154,24 @@ async fn over_its_limit_alertmanager_gets_503_and_a_real_alertmanager_delivers_e
         .map(|i| json!({"labels": {"alertname": format!("Burst{i}"), "service": "api-gateway", "severity": "critical"}, "startsAt": T0}))
         .collect();
     am.post_alerts(Value::Array(alerts)).await;
-    eventually("all ten alerts delivered despite 503s", 40, || async {
-        s.drafts("").await.iter().any(|d| {
-            d["alerts"].as_array().is_some_and(|a| {
-                a.iter()
-                    .filter(|a| {
-                        a["labels"]["alertname"]
-                            .as_str()
-                            .is_some_and(|n| n.starts_with("Burst"))
-                    })
-                    .count()
-                    == 10
+    wait_until(
+        "all ten alerts delivered despite 503s",
+        Duration::from_secs(40),
+        async || {
+            s.drafts("").await.iter().any(|d| {
+                d["alerts"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .filter(|a| {
+                            a["labels"]["alertname"]
+                                .as_str()
+                                .is_some_and(|n| n.starts_with("Burst"))
+                        })
+                        .count()
+                        == 10
+                })
             })
-        })
-    })
+        },
+    )
     .await;
 }
 

@@ -22,7 +22,7 @@ async fn a_silent_watchdog_is_raised_and_repeats_count_as_heartbeats() {
         let (_, ready) = s.get("/readyz", None).await;
         assert_eq!(ready["checks"]["watchdog"]["ok"], true, "{ready}");
     }
-    eventually("watchdog raised", 20, || async {
+    wait_until("watchdog raised", Duration::from_secs(20), async || {
         s.get("/readyz", None).await.1["checks"]["watchdog"]["ok"] == false
     })
     .await;
@@ -45,7 +45,7 @@ async fn a_silent_watchdog_is_raised_and_repeats_count_as_heartbeats() {
         .iter()
         .any(|e| e["action"] == "watchdog_silent"));
     s.post_alertmanager(&watchdog).await;
-    eventually("watchdog back", 5, || async {
+    wait_until("watchdog back", Duration::from_secs(5), async || {
         s.text("/metrics")
             .await
             .1

@@ -3,7 +3,7 @@
 //! and scheduled maintenance moved by the clock.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Value};
@@ -57,12 +57,4 @@ pub(crate) async fn create_maintenance(s: &Server, body: Value) -> Value {
         .await;
     assert_eq!(status, 201, "{m}");
     m
-}
-
-pub(crate) async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

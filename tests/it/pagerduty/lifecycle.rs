@@ -17,10 +17,11 @@ async fn every_event_type_is_taken_and_a_mapped_incident_is_drafted() {
 
     let triggered = deliver(s, &fixture("incident.triggered"), "accepted").await;
     assert_eq!(triggered["new"], 1);
-    let draft = wait_for("new incident for payments", s, |d| {
-        d["kind"] == "new_incident" && d["components"]["payments"] == "major_outage"
-    })
-    .await;
+    let draft = s
+        .wait_draft("new incident for payments", |d| {
+            d["kind"] == "new_incident" && d["components"]["payments"] == "major_outage"
+        })
+        .await;
     assert_eq!(draft["incident_status"], "investigating");
     assert_eq!(draft["impact"], "critical");
     let alert = &draft["alerts"][0];
@@ -201,7 +202,9 @@ async fn a_redelivered_event_changes_nothing() {
     let s = &pd.s;
     let triggered = fixture("incident.triggered");
     deliver(s, &triggered, "accepted").await;
-    let draft = wait_for("new incident", s, |d| d["kind"] == "new_incident").await;
+    let draft = s
+        .wait_draft("new incident", |d| d["kind"] == "new_incident")
+        .await;
     let audit_before = pd_audit(s).await.len();
     for _ in 0..3 {
         deliver(s, &triggered, "duplicate").await;
@@ -240,7 +243,9 @@ async fn a_late_event_does_not_reopen_a_resolved_incident() {
     let pd = start(SECRET);
     let s = &pd.s;
     deliver(s, &fixture("incident.triggered"), "accepted").await;
-    let draft = wait_for("new incident", s, |d| d["kind"] == "new_incident").await;
+    let draft = s
+        .wait_draft("new incident", |d| d["kind"] == "new_incident")
+        .await;
     let (code, body) = s
         .approve(
             draft["id"].as_str().unwrap(),
@@ -256,7 +261,9 @@ async fn a_late_event_does_not_reopen_a_resolved_incident() {
     assert_eq!(late_ack["new"], 0, "a late event changed the incident");
     let late = deliver(s, &fixture("incident.escalated"), "accepted").await;
     assert_eq!(late["new"], 0);
-    let resolution = wait_for("resolution", s, |d| d["kind"] == "resolution").await;
+    let resolution = s
+        .wait_draft("resolution", |d| d["kind"] == "resolution")
+        .await;
     assert_eq!(resolution["components"], json!({"payments": "operational"}));
     assert_eq!(resolution["incident_status"], "resolved");
     // A late trigger, for the same incident, after the resolution was drafted.
@@ -308,10 +315,11 @@ async fn an_alertmanager_alert_and_a_pagerduty_incident_for_one_component_are_on
         .await;
     assert_eq!(code, 200, "{body}");
     deliver(s, &fixture("incident.triggered"), "accepted").await;
-    let draft = wait_for("one draft for both", s, |d| {
-        d["alerts"].as_array().is_some_and(|a| a.len() == 2)
-    })
-    .await;
+    let draft = s
+        .wait_draft("one draft for both", |d| {
+            d["alerts"].as_array().is_some_and(|a| a.len() == 2)
+        })
+        .await;
     barrier(s, "5").await;
     let drafts = drafts_but_barriers(s).await;
     assert_eq!(drafts.len(), 1, "{drafts:#?}");
@@ -338,7 +346,8 @@ async fn an_alertmanager_alert_and_a_pagerduty_incident_for_one_component_are_on
         "Storefront",
     );
     deliver(s, &web, "accepted").await;
-    wait_for("web incident", s, |d| d["components"].get("web").is_some()).await;
+    s.wait_draft("web incident", |d| d["components"].get("web").is_some())
+        .await;
     assert_eq!(drafts_but_barriers(s).await.len(), 2);
 }
 
@@ -347,7 +356,9 @@ async fn acknowledgements_and_status_updates_shape_the_next_update_draft() {
     let pd = start(SECRET);
     let s = &pd.s;
     deliver(s, &fixture("incident.triggered"), "accepted").await;
-    let draft = wait_for("new incident", s, |d| d["kind"] == "new_incident").await;
+    let draft = s
+        .wait_draft("new incident", |d| d["kind"] == "new_incident")
+        .await;
     let (code, approved) = s
         .approve(
             draft["id"].as_str().unwrap(),
@@ -357,7 +368,9 @@ async fn acknowledgements_and_status_updates_shape_the_next_update_draft() {
     assert_eq!(code, 200, "{approved}");
 
     deliver(s, &fixture("incident.acknowledged"), "accepted").await;
-    let update = wait_for("update after ack", s, |d| d["kind"] == "update").await;
+    let update = s
+        .wait_draft("update after ack", |d| d["kind"] == "update")
+        .await;
     assert_eq!(update["incident_status"], "identified");
     assert_eq!(update["state"], "pending");
     // Suggested, never published by itself.
@@ -370,13 +383,14 @@ async fn acknowledgements_and_status_updates_shape_the_next_update_draft() {
     su["event"]["data"]["message"] =
         json!("Payments fail on db-3.internal; failing over to the second processor.");
     deliver(s, &su, "accepted").await;
-    let revised = wait_for("body from the status update", s, |d| {
-        d["id"] == id.as_str()
-            && d["body"]
-                .as_str()
-                .is_some_and(|b| b.contains("failing over"))
-    })
-    .await;
+    let revised = s
+        .wait_draft("body from the status update", |d| {
+            d["id"] == id.as_str()
+                && d["body"]
+                    .as_str()
+                    .is_some_and(|b| b.contains("failing over"))
+        })
+        .await;
     assert!(
         !revised["body"].as_str().unwrap().contains("db-3.internal"),
         "{revised}"
@@ -403,10 +417,11 @@ async fn acknowledgements_and_status_updates_shape_the_next_update_draft() {
     let mut next = next;
     next["event"]["data"]["message"] = json!("Failover complete; error rates are falling.");
     deliver(s, &next, "accepted").await;
-    let offered = wait_for("suggestion", s, |d| {
-        d["id"] == id.as_str() && d["suggestions"].as_array().is_some_and(|a| !a.is_empty())
-    })
-    .await;
+    let offered = s
+        .wait_draft("suggestion", |d| {
+            d["id"] == id.as_str() && d["suggestions"].as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
     assert_eq!(
         offered["body"],
         "We have found the cause and are fixing it."
@@ -429,10 +444,11 @@ async fn acknowledgements_and_status_updates_shape_the_next_update_draft() {
 
     // Unacknowledged: back to investigating.
     deliver(s, &fixture("incident.unacknowledged"), "accepted").await;
-    let back = wait_for("investigating again", s, |d| {
-        d["id"] == id.as_str() && d["incident_status"] == "investigating"
-    })
-    .await;
+    let back = s
+        .wait_draft("investigating again", |d| {
+            d["id"] == id.as_str() && d["incident_status"] == "investigating"
+        })
+        .await;
     assert_eq!(back["suggestions"].as_array().unwrap().len(), 1);
     assert_eq!(back["state"], "pending");
 }
@@ -442,7 +458,9 @@ async fn a_service_change_re_routes_the_incident() {
     let pd = start(SECRET);
     let s = &pd.s;
     deliver(s, &fixture("incident.triggered"), "accepted").await;
-    let draft = wait_for("new incident", s, |d| d["kind"] == "new_incident").await;
+    let draft = s
+        .wait_draft("new incident", |d| d["kind"] == "new_incident")
+        .await;
     assert_eq!(draft["components"], json!({"payments": "major_outage"}));
     let id = draft["id"].as_str().unwrap().to_string();
 
@@ -460,10 +478,11 @@ async fn a_service_change_re_routes_the_incident() {
     let mut moved = moved;
     moved["event"]["event_type"] = json!("incident.service_updated");
     deliver(s, &moved, "accepted").await;
-    let revised = wait_for("re-routed to web", s, |d| {
-        d["id"] == id.as_str() && d["components"].get("web").is_some()
-    })
-    .await;
+    let revised = s
+        .wait_draft("re-routed to web", |d| {
+            d["id"] == id.as_str() && d["components"].get("web").is_some()
+        })
+        .await;
     assert_eq!(revised["components"], json!({"web": "partial_outage"}));
 
     // Moved to a service no public component stands for: nothing left to say, and the
@@ -479,7 +498,7 @@ async fn a_service_change_re_routes_the_incident() {
         "Internal tooling",
     );
     deliver(s, &away, "accepted").await;
-    wait_for("withdrawn", s, |d| {
+    s.wait_draft("withdrawn", |d| {
         d["id"] == id.as_str() && d["state"] == "expired"
     })
     .await;

@@ -204,7 +204,3 @@ pub(super) async fn drafts_but_barriers(s: &Server) -> Vec<Value> {
 }
 
 const T0: &str = "2026-11-30T12:00:00Z";
-
-pub(super) async fn wait_for(what: &str, s: &Server, pred: impl Fn(&Value) -> bool) -> Value {
-    s.wait_draft(what, pred).await
-}

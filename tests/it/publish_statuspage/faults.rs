@@ -13,7 +13,7 @@ async fn statuspage_down_for_a_while_then_back_gets_everything_once_in_order() {
     let created = approve_next(&s, "new_incident").await;
     let created_id = created["id"].as_str().unwrap().to_string();
     // Retried while down, and said so.
-    let body = eventually("retries while down", 20, || {
+    let body = eventually("retries while down", Duration::from_secs(20), async || {
         let n = fake.with(|st| st.calls.len());
         (n >= 3).then_some(n)
     })
@@ -52,7 +52,7 @@ async fn statuspage_down_for_a_while_then_back_gets_everything_once_in_order() {
         st.calls.clear();
     });
     fake.fault("*", Fault::Status(429, Some(1)));
-    let limited_at = eventually("the 429", 20, || {
+    let limited_at = eventually("the 429", Duration::from_secs(20), async || {
         fake.with(|st| (!st.calls.is_empty()).then(Instant::now))
     })
     .await;
@@ -157,9 +157,11 @@ async fn killed_mid_delivery_and_restarted_still_delivers_exactly_once() {
     fake.fault("POST", Fault::ApplyThenLate(Duration::from_secs(30)));
     fire(&s, &[("f1", "critical", true)]).await;
     let created = approve_next(&s, "new_incident").await;
-    eventually("the create to reach Statuspage", 20, || {
-        (!fake.incidents().is_empty()).then_some(())
-    })
+    eventually(
+        "the create to reach Statuspage",
+        Duration::from_secs(20),
+        async || (!fake.incidents().is_empty()).then_some(()),
+    )
     .await;
     // Statuspage has made the incident; statusgate has not seen the answer. kill -9.
     s.crash_and_restart();

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::fake_http::eventually;
 use crate::fake_statuspage::{publisher_config, FakeStatuspage, Fault, Running, KEY};
 use crate::harness::*;
 
