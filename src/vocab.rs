@@ -150,6 +150,12 @@ pub enum DraftState {
 }
 
 impl DraftState {
+    /// The states a draft leaves for good once decided (published, rejected, expired,
+    /// withdrawn or failed): until then it can still change.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Pending | Self::Approved | Self::Conflict)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",

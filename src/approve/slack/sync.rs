@@ -4,7 +4,7 @@
 //! committed changes wake the worker; when Slack fails it backs off and later catches up
 //! from the store.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,7 +47,8 @@ pub enum SyncError {
     Store(#[from] StoreError),
 }
 
-/// How often everything is compared with the store even without notices, as a safety net.
+/// How often the drafts that can still change are compared with the store even without
+/// notices, as a safety net.
 const FULL_CHECK: Duration = Duration::from_secs(60);
 /// Reminders and nudges are checked this often.
 const TICK: Duration = Duration::from_secs(1);
@@ -59,8 +60,14 @@ pub struct Worker {
     /// Storm breaker and watchdog episodes.
     signal_notices: Notices,
     enabled_at: DateTime<Utc>,
-    /// A full comparison with the store is due.
+    /// A comparison with the store is due.
     behind: bool,
+    /// Notices may have been missed (at start, after a lag or a failure, on taking the
+    /// lease): every draft ever is compared, not only those that can still change.
+    lost: bool,
+    /// The drafts open (pending, approved, in conflict) at the last comparison: one that
+    /// was decided since is compared once more, for its final state.
+    last_open: BTreeSet<String>,
     failures: u32,
     retry_at: Option<Instant>,
     last_full: Instant,
@@ -92,6 +99,8 @@ impl Worker {
             signal_notices,
             enabled_at,
             behind: true,
+            lost: true,
+            last_open: BTreeSet::new(),
             failures: 0,
             retry_at: None,
             last_full: Instant::now(),
@@ -139,7 +148,7 @@ impl Worker {
                         let r = self.sync_id(&n.draft.id).await;
                         self.outcome(r);
                     }
-                    Ok(_) | Err(RecvError::Lagged(_)) => self.behind = true,
+                    Ok(_) | Err(RecvError::Lagged(_)) => self.notices_lost(),
                     Err(RecvError::Closed) => {
                         shutdown.cancelled().await;
                         break;
@@ -168,7 +177,7 @@ impl Worker {
             }
             Err(e) => {
                 self.failures = self.failures.saturating_add(1);
-                self.behind = true;
+                self.notices_lost();
                 let mut wait = self.slack.inner.client.backoff_for(self.failures);
                 if let SyncError::Slack(SlackError::Unavailable {
                     retry_after: Some(d),
@@ -184,14 +193,42 @@ impl Worker {
         }
     }
 
-    /// Compares every draft with its message, oldest first, and brings them up to date.
+    fn notices_lost(&mut self) {
+        self.behind = true;
+        self.lost = true;
+    }
+
+    /// Compares drafts with their messages, oldest first, and brings them up to date: every
+    /// draft when notices were lost, otherwise those that can still change (open now) and
+    /// those seen open that have been decided since. The history of drafts only grows, so
+    /// comparing all of it on every change another replica announces (each pipeline step
+    /// during a storm) or every minute would cost more each day. A draft made and
+    /// decided on another replica between two comparisons is never posted: nobody could
+    /// have acted on it.
     async fn catch_up(&mut self) -> Result<(), SyncError> {
-        let mut drafts = self.slack.inner.approvals.drafts().list(None)?;
+        let book = self.slack.inner.approvals.drafts();
+        let mut drafts = if self.lost {
+            book.list(None)?
+        } else {
+            let open = book.list_open()?;
+            let open_ids: BTreeSet<&String> = open.iter().map(|d| &d.id).collect();
+            let left: Vec<String> = self
+                .last_open
+                .iter()
+                .filter(|id| !open_ids.contains(id))
+                .cloned()
+                .collect();
+            let mut drafts = open;
+            drafts.extend(book.get_many(&left)?);
+            drafts.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+            drafts
+        };
         drafts.reverse();
         for draft in drafts {
             self.sync(&draft).await?;
         }
         self.behind = false;
+        self.lost = false;
         self.last_full = Instant::now();
         Ok(())
     }
@@ -205,6 +242,14 @@ impl Worker {
     }
 
     async fn sync(&mut self, draft: &Draft) -> Result<(), SyncError> {
+        // A draft seen open, through a notice or a comparison, is compared again once it
+        // has left the open states, even if that change is only announced by another
+        // replica.
+        if draft.state.is_open() {
+            self.last_open.insert(draft.id.clone());
+        } else {
+            self.last_open.remove(&draft.id);
+        }
         let messages = &self.slack.inner.messages;
         let existing: Option<Message> = messages.get(&draft.id)?;
         match &existing {
@@ -292,5 +337,11 @@ impl Worker {
 impl crate::store::Work for Worker {
     fn run(&mut self, stop: CancellationToken) -> impl std::future::Future<Output = ()> + Send {
         Worker::run(self, stop)
+    }
+
+    /// Another replica held the lease: its notices never reached this one.
+    fn reload(&mut self) -> crate::store::Result<()> {
+        self.notices_lost();
+        Ok(())
     }
 }

@@ -25,12 +25,9 @@ pub const OPEN_TABLE: &str = "drafts_open";
 /// In [`OPEN_TABLE`]: the index covers the drafts written before it existed.
 const OPEN_BUILT: &str = "~built";
 
-/// States listed through [`OPEN_TABLE`]; a draft leaves them for good once decided.
+/// States listed through [`OPEN_TABLE`].
 fn is_open(state: DraftState) -> bool {
-    matches!(
-        state,
-        DraftState::Pending | DraftState::Approved | DraftState::Conflict
-    )
+    state.is_open()
 }
 const SYSTEM: &str = "statusgate";
 
@@ -191,6 +188,29 @@ impl Drafts {
 
     pub fn ledger(&self, group_id: &str) -> Result<Option<Ledger>> {
         self.ledgers.get(group_id)
+    }
+
+    /// Drafts in the states a draft leaves for good once decided (pending, approved, in
+    /// conflict), read through the open index.
+    pub fn list_open(&self) -> Result<Vec<Draft>> {
+        let ids: Vec<String> = self
+            .open
+            .scan::<serde_json::Value>()?
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| id != OPEN_BUILT)
+            .collect();
+        self.get_many(&ids)
+    }
+
+    /// The drafts of `ids` that exist, in that order.
+    pub fn get_many(&self, ids: &[String]) -> Result<Vec<Draft>> {
+        Ok(self
+            .drafts
+            .get_many::<Draft>(ids)?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     /// Every draft, newest first, optionally in one state. Open states are read through
