@@ -136,7 +136,7 @@ impl Pipeline {
 
     /// Takes everything recorded so far, then runs the timers. Under a stream of alerts the
     /// drafts' own timers (expiry, deferred updates, held drafts) run every
-    /// [`DRAFT_TIMERS_EVERY`] rather than after every batch: they read every open draft,
+    /// [`DRAFT_TIMERS_EVERY`] rather than after every batch: they read every ledger,
     /// and a busy step would otherwise pay that per webhook.
     pub async fn step(&mut self) -> Result<Stepped> {
         self.advance_maintenance().await?;
@@ -440,7 +440,7 @@ impl Pipeline {
 /// Lets the workers that new or changed drafts woke (Slack, the outbox) start before the
 /// rest of the step: a task woken from here waits in this worker thread's next-task slot,
 /// which no other thread takes, so without a yield a draft's approval request would wait
-/// for the draft timers, which read every open draft.
+/// for the draft timers, held drafts and grouping's writes.
 async fn handed_over<T>(drafted: &[T]) {
     if !drafted.is_empty() {
         tokio::task::yield_now().await;

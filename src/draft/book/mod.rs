@@ -193,14 +193,20 @@ impl Drafts {
     /// Drafts in the states a draft leaves for good once decided (pending, approved, in
     /// conflict), read through the open index.
     pub fn list_open(&self) -> Result<Vec<Draft>> {
-        let ids: Vec<String> = self
+        self.get_many(&self.open_ids(None)?)
+    }
+
+    /// Ids in the open index, in `wanted` only or in any open state.
+    fn open_ids(&self, wanted: Option<DraftState>) -> Result<Vec<String>> {
+        Ok(self
             .open
             .scan::<serde_json::Value>()?
             .into_iter()
+            .filter(|(id, s)| {
+                id != OPEN_BUILT && wanted.is_none_or(|w| s.as_str() == Some(w.as_str()))
+            })
             .map(|(id, _)| id)
-            .filter(|id| id != OPEN_BUILT)
-            .collect();
-        self.get_many(&ids)
+            .collect())
     }
 
     /// The drafts of `ids` that exist, in that order.
@@ -218,20 +224,7 @@ impl Drafts {
     /// decision made stale costs a read, never a wrong answer.
     pub fn list(&self, state: Option<DraftState>) -> Result<Vec<Draft>> {
         let found = match state {
-            Some(wanted) if is_open(wanted) => {
-                let ids: Vec<String> = self
-                    .open
-                    .scan::<serde_json::Value>()?
-                    .into_iter()
-                    .filter(|(id, s)| id != OPEN_BUILT && s.as_str() == Some(wanted.as_str()))
-                    .map(|(id, _)| id)
-                    .collect();
-                self.drafts
-                    .get_many::<Draft>(&ids)?
-                    .into_iter()
-                    .flatten()
-                    .collect()
-            }
+            Some(wanted) if is_open(wanted) => self.get_many(&self.open_ids(Some(wanted))?)?,
             _ => self.drafts.values::<Draft>()?,
         };
         let mut all: Vec<Draft> = found
