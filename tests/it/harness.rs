@@ -500,6 +500,16 @@ pub fn am_alert(
     })
 }
 
+/// The value of the first `/metrics` line that starts with `line_start` (0 when absent).
+pub async fn metric(s: &Server, line_start: &str) -> f64 {
+    let (_, text) = s.text("/metrics").await;
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// Polls `probe` every 50 ms until it gives a value; fails the test, naming `what`, once
 /// `limit` has passed. Every test that waits for something to happen waits with this.
 pub async fn eventually<T>(

@@ -148,16 +148,6 @@ pub async fn wait_mirrored(s: &Server, draft: &Value) {
     .await;
 }
 
-/// The value of a counter line in `/metrics` (0 when absent).
-pub async fn metric(s: &Server, line_start: &str) -> f64 {
-    let (_, text) = s.text("/metrics").await;
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// The mirror's HTML additions (policy, "as of" time, script) taken out again.
 pub fn without_stamp(html: &str) -> String {
     let end_mark = "<script src=\"/assets/mirror.js\" defer></script>\n";

@@ -143,15 +143,6 @@ pub(super) async fn pd_audit(s: &Server) -> Vec<Value> {
         .collect()
 }
 
-pub(super) async fn metric(s: &Server, line_start: &str) -> f64 {
-    let (_, text) = s.text("/metrics").await;
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// Drafts (any state) for the payments component.
 pub(super) async fn payments_drafts(s: &Server) -> Vec<Value> {
     s.drafts("")

@@ -87,6 +87,11 @@ async fn killing_the_delivering_replica_mid_publish_sends_once_and_another_takes
         took <= LEASE + Duration::from_secs(2),
         "takeover took {took:?}"
     );
+    // Who holds the lease is visible to Prometheus too, on every replica.
+    for &i in &alive {
+        let held = metric(&r[i], "statusgate_lease_held{work=\"outbox\"}").await;
+        assert_eq!(held, if i == next { 1.0 } else { 0.0 }, "replica {i}");
+    }
     let deliveries = settled(&r[next], &id).await;
     assert!(
         deliveries["deliveries"]
