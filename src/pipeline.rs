@@ -52,16 +52,30 @@ pub struct MaintenanceClock {
     current: BTreeMap<String, Vec<String>>,
     /// Whether held alerts were checked against the current windows (also after a start).
     checked: bool,
+    /// Every maintenance write bumps the public state's version (also from other replicas).
+    changes: tokio::sync::watch::Receiver<u64>,
+    /// The version the maintenances were last read at, and their earliest next window edge
+    /// then: until either moves, `current` still holds and nothing is read. A store keeps
+    /// every maintenance ever scheduled, so reading them all on every step would make each
+    /// step slower with every week of history.
+    read: Option<(u64, Option<chrono::DateTime<Utc>>)>,
 }
 
 impl MaintenanceClock {
     pub fn new(public: PublicState, store: &Store) -> Result<Self> {
         Ok(MaintenanceClock {
+            changes: public.changes(),
             public,
             suppressions: Suppressions::open(store)?,
             current: BTreeMap::new(),
             checked: false,
+            read: None,
         })
+    }
+
+    /// Whether what was read at `version` still holds at `now`.
+    fn still_holds(&self, version: u64, now: chrono::DateTime<Utc>) -> bool {
+        matches!(self.read, Some((v, next)) if v == version && next.is_none_or(|t| now < t))
     }
 
     fn components(&self) -> BTreeSet<String> {
@@ -351,13 +365,20 @@ impl Pipeline {
     /// closed back to grouping, as new.
     async fn advance_maintenance(&mut self) -> Result<()> {
         let now = Utc::now();
+        // Taken before the read: a write racing with it bumps the version again.
+        let version = *self.maintenance.changes.borrow_and_update();
+        if self.maintenance.checked && self.maintenance.still_holds(version, now) {
+            return Ok(());
+        }
         let public = &self.maintenance.public;
-        // Read once per step; read again only after the clock moved a window.
+        // Read once; read again only after the clock moved a window.
         let mut maintenances = public.maintenances()?;
         if maintenances.iter().any(|m| m.is_due(now)) {
             public.tick_maintenances(now).await?;
             maintenances = public.maintenances()?;
         }
+        let next = maintenances.iter().filter_map(|m| m.next_due()).min();
+        self.maintenance.read = Some((version, next));
         let current = crate::publish::maintenance::under_maintenance_in(&maintenances);
         if current == self.maintenance.current && self.maintenance.checked {
             return Ok(());
@@ -500,6 +521,7 @@ impl crate::store::Work for Pipeline {
         self.grouper.reload(groups);
         self.maintenance.current.clear();
         self.maintenance.checked = false;
+        self.maintenance.read = None;
         Ok(())
     }
 

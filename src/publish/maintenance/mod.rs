@@ -82,6 +82,17 @@ impl Maintenance {
             || (self.is_active() && now >= self.scheduled_until)
     }
 
+    /// When the clock must next move it (see [`Maintenance::is_due`]); None once it is over.
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        if self.status == IncidentStatus::Scheduled {
+            Some(self.scheduled_for)
+        } else if self.is_active() {
+            Some(self.scheduled_until)
+        } else {
+            None
+        }
+    }
+
     fn add_update(&mut self, status: IncidentStatus, body: String, at: DateTime<Utc>, actor: &str) {
         let n = self.updates.len() + 1;
         self.updates.push(MaintenanceUpdate {
@@ -228,15 +239,22 @@ mod tests {
         let mut m = window(start, 30);
         assert!(m.advance(start - Duration::seconds(1)).is_empty());
         assert_eq!(m.status, IncidentStatus::Scheduled);
+        assert_eq!(m.next_due(), Some(start));
         assert_eq!(m.advance(start), vec!["maintenance_started"]);
         assert_eq!(m.status, IncidentStatus::InProgress);
         assert_eq!(m.started_at, Some(start));
+        assert_eq!(m.next_due(), Some(start + Duration::minutes(30)));
         assert!(m.advance(start + Duration::minutes(29)).is_empty());
         assert_eq!(
             m.advance(start + Duration::minutes(31)),
             vec!["maintenance_completed"]
         );
         assert_eq!(m.status, IncidentStatus::Completed);
+        assert_eq!(
+            m.next_due(),
+            None,
+            "over: the clock has nothing left to move"
+        );
         // Completion is dated at the window's end, not at the late tick.
         assert_eq!(m.completed_at, Some(start + Duration::minutes(30)));
         assert_eq!(m.updates.len(), 3);
