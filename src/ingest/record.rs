@@ -2,6 +2,7 @@
 //! transaction that remembers them, and the caller acknowledges only after the group commit.
 //! A repeat (retry, HA replica, `repeat_interval`) finds nothing new and writes nothing.
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
@@ -302,25 +303,32 @@ impl Recorder {
         stored: Vec<Option<Alert>>,
     ) -> std::result::Result<Vec<RecordOutcome>, TxAbort> {
         let mut stored = stored.into_iter();
-        let mut now: std::collections::BTreeMap<&str, Alert> = std::collections::BTreeMap::new();
+        // Each alert's state as this batch leaves it: the delivered alert itself, borrowed
+        // (a copy per alert would cost a tree of labels each on the acknowledged path), or
+        // a stored one whose clock moved on.
+        let mut now: std::collections::BTreeMap<&str, Cow<'_, Alert>> =
+            std::collections::BTreeMap::new();
         let mut outs = Vec::with_capacity(deliveries.len());
         for alerts in deliveries {
             let mut out = RecordOutcome::default();
             for alert in alerts.iter() {
                 let stored = stored.next().flatten();
-                let known = now.get(alert.key.as_str()).cloned().or(stored);
-                if let Some(k) = known.as_ref().filter(|k| alert.adds_nothing_to(k)) {
+                let known = match now.get(alert.key.as_str()) {
+                    Some(k) => Some(k.as_ref()),
+                    None => stored.as_ref(),
+                };
+                if let Some(k) = known.filter(|k| alert.adds_nothing_to(k)) {
                     // Nothing new, but a later event time still moves the alert's clock on,
                     // so that an older event arriving after this one is recognised as late.
                     if let Some(at) = alert.changed_at.filter(|at| k.changed_at < Some(*at)) {
                         let mut k = k.clone();
                         k.changed_at = Some(at);
-                        now.insert(&alert.key, k);
+                        now.insert(&alert.key, Cow::Owned(k));
                     }
                     out.duplicates += 1;
                     continue;
                 }
-                now.insert(&alert.key, alert.clone());
+                now.insert(&alert.key, Cow::Borrowed(alert));
                 // Only the key: the pipeline reads the state as it stands when it gets
                 // there, and sled copies whole tree nodes on write, so small entries keep
                 // ingest fast.
@@ -330,7 +338,7 @@ impl Recorder {
             outs.push(out);
         }
         for (key, alert) in &now {
-            writes.put(&self.alerts, key, alert)?;
+            writes.put(&self.alerts, key, alert.as_ref())?;
         }
         Ok(outs)
     }
