@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_norway::{Mapping, Value};
 
 use super::lines::child;
-use super::load::{Builder, Doc, Ref};
+use super::load::{Builder, Doc, Place, Ref};
 use super::matcher::Matcher;
 use super::{Component, Labels, Route, TestCase};
 use crate::vocab::{ComponentStatus, Slo};
@@ -64,19 +64,15 @@ impl Builder {
             .and_then(|v| self.slo(doc, &child(path, "slo"), v));
         let mut depends_on = Vec::new();
         for (dep, dep_path) in self.strings(doc, path, map, "depends_on") {
-            self.refer(doc, &dep_path, &dep, format!("component `{id}` depends on"));
+            self.refer(doc, &dep_path, &dep, || {
+                format!("component `{id}` depends on")
+            });
             depends_on.push(dep);
         }
         let mut audiences = Vec::new();
         for (audience, audience_path) in self.strings(doc, path, map, "audiences") {
-            let line = doc.lines.get(&audience_path);
-            self.audience_refs.push((
-                doc.fi,
-                doc.file.to_string(),
-                line,
-                audience.clone(),
-                id.clone(),
-            ));
+            self.audience_refs
+                .push((Place::at(doc, &audience_path), audience.clone(), id.clone()));
             if !audiences.contains(&audience) {
                 audiences.push(audience);
             }
@@ -88,13 +84,12 @@ impl Builder {
             );
             self.problem(doc, &child(path, "audiences"), reason);
         }
-        if let Some((_, file, line)) = self.component_at.get(&id) {
-            let reason = format!("duplicate component id `{id}` (first declared at {file}:{line})");
+        if let Some(first) = self.component_at.get(&id) {
+            let first = first.shown(doc);
+            let reason = format!("duplicate component id `{id}` (first declared at {first})");
             return self.problem(doc, &child(path, "id"), reason);
         }
-        let line = doc.lines.get(path);
-        self.component_at
-            .insert(id.clone(), (doc.fi, doc.file.to_string(), line));
+        self.component_at.insert(id.clone(), Place::at(doc, path));
         let position = self.components.len();
         self.components.push(Component {
             id,
@@ -191,7 +186,7 @@ impl Builder {
         matchers.sort_by_key(Matcher::cost);
         let mut components = Vec::new();
         for (id, id_path) in self.strings(doc, path, map, "components") {
-            self.refer(doc, &id_path, &id, format!("{who} names"));
+            self.refer(doc, &id_path, &id, || format!("{who} names"));
             components.push(id);
         }
         let mut status = Vec::new();
@@ -240,12 +235,12 @@ impl Builder {
             );
         }
         let Some(name) = name else { return };
-        if let Some((file, line)) = self.route_at.get(&name) {
-            let reason = format!("duplicate route name `{name}` (first used at {file}:{line})");
+        if let Some(first) = self.route_at.get(&name) {
+            let first = first.shown(doc);
+            let reason = format!("duplicate route name `{name}` (first used at {first})");
             return self.problem(doc, &child(path, "name"), reason);
         }
-        self.route_at
-            .insert(name.clone(), (doc.file.to_string(), doc.lines.get(path)));
+        self.route_at.insert(name.clone(), Place::at(doc, path));
         let default_status = default_status.unwrap_or(ComponentStatus::PartialOutage);
         self.routes.push(Route {
             name,
@@ -290,7 +285,7 @@ impl Builder {
                 for (k, v) in m {
                     let id = scalar(k).unwrap_or_default();
                     let entry_path = child(&child(path, "expect"), &id);
-                    self.refer(doc, &entry_path, &id, format!("{who} expects"));
+                    self.refer(doc, &entry_path, &id, || format!("{who} expects"));
                     if let Some(s) = self.status(doc, &entry_path, Some(v)) {
                         expect.insert(id, s);
                     }
@@ -299,7 +294,7 @@ impl Builder {
             None => self.problem(doc, path, format!("{who} is missing `expect` (use `expect: {{}}` for alerts that must not reach the page)")),
             Some(_) => self.problem(doc, &child(path, "expect"), "`expect` must map component ids to statuses (`{}` for nothing)".into()),
         }
-        let line = doc.lines.get(path);
+        let line = doc.line(path);
         let name = name.unwrap_or_default();
         self.tests.push(TestCase {
             file: doc.file.to_string(),
@@ -454,14 +449,16 @@ impl Builder {
         }
     }
 
-    fn refer(&mut self, doc: &Doc, path: &str, id: &str, who: String) {
-        let line = doc.lines.get(path);
+    /// A component named at `path`; `who` says by what, should it turn out unknown. Most
+    /// are declared already and need nothing kept (components only ever get added).
+    fn refer(&mut self, doc: &Doc, path: &str, id: &str, who: impl FnOnce() -> String) {
+        if self.component_at.contains_key(id) {
+            return;
+        }
         self.refs.push(Ref {
-            fi: doc.fi,
-            file: doc.file.to_string(),
-            line,
+            at: Place::at(doc, path),
             id: id.to_string(),
-            who,
+            who: who(),
         });
     }
 }

@@ -25,6 +25,34 @@ pub(super) fn child(path: &str, seg: &str) -> String {
     out
 }
 
+/// A file's line table, scanned the first time a line is asked for: a valid catalog asks
+/// for none (only problems and mapping tests name lines), and on a large file the scan
+/// costs half as much as the YAML parse.
+pub(super) struct LazyLines<'a> {
+    text: &'a str,
+    lines: std::cell::OnceCell<Lines>,
+}
+
+impl<'a> LazyLines<'a> {
+    pub(super) fn new(text: &'a str) -> Self {
+        LazyLines {
+            text,
+            lines: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// See [`Lines::get`].
+    pub(super) fn get(&self, path: &str) -> usize {
+        self.lines.get_or_init(|| Lines::scan(self.text)).get(path)
+    }
+
+    /// Whether the table was scanned (tests check that a valid catalog needs none).
+    #[cfg(test)]
+    pub(super) fn scanned(&self) -> bool {
+        self.lines.get().is_some()
+    }
+}
+
 /// Line of each node path; first occurrence wins, repeated keys are remembered too.
 #[derive(Debug, Default)]
 pub(super) struct Lines {

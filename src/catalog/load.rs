@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_norway::Value;
 
 use super::entries::nearest;
-use super::lines::{child, Lines};
+use super::lines::{child, LazyLines, Lines};
 use super::pattern::RegexCache;
 use super::{Catalog, CatalogError, Component, Problem, Route, TestCase};
 
@@ -86,40 +86,80 @@ pub(super) fn from_sources(
         known_audiences: audiences.map(<[String]>::to_vec),
         ..Builder::default()
     };
+    let files: Vec<LazyLines> = sources.iter().map(|(_, t)| LazyLines::new(t)).collect();
     let mut read = Vec::new();
     for (fi, (file, text)) in sources.iter().enumerate() {
-        read.extend(b.file(fi, file, text));
+        let doc = Doc {
+            fi,
+            file,
+            files: &files,
+        };
+        read.extend(b.file(&doc, text));
     }
     if sources.iter().map(|(_, t)| t.len()).sum::<usize>() < BIG {
-        return b.finish();
+        return b.finish(&files);
     }
     // Freeing large documents' trees costs as much as building the index: both at once.
     std::thread::scope(|s| {
         s.spawn(move || drop(read));
-        b.finish()
+        b.finish(&files)
     })
 }
 
-/// From this size on (bytes of YAML), a file's lines are scanned on a second thread while
-/// the YAML parser reads it, and its tree is freed while the catalog is built. Below it a
-/// thread costs more than it saves.
+/// From this size on (bytes of YAML), the parsed trees are freed on a second thread while
+/// the catalog is built. Below it a thread costs more than it saves.
 const BIG: usize = 64 * 1024;
-
-/// A file's parsed tree and line table, kept to be freed after reading.
-type Parsed = (serde_norway::Mapping, Lines);
 
 /// One file being read: where problems go and how to find lines.
 pub(super) struct Doc<'a> {
     pub(super) fi: usize,
     pub(super) file: &'a str,
-    pub(super) lines: Lines,
+    /// Every file's lines (a problem may point at another file's node).
+    pub(super) files: &'a [LazyLines<'a>],
+}
+
+impl Doc<'_> {
+    /// The line of the node at `path` in this file.
+    pub(super) fn line(&self, path: &str) -> usize {
+        line_in(self.files, self.fi, path)
+    }
+}
+
+/// The line of the node at `path` in file `fi`.
+fn line_in(files: &[LazyLines], fi: usize, path: &str) -> usize {
+    files.get(fi).map_or(0, |f| f.get(path))
+}
+
+/// A node kept for messages made later (a duplicate, an unknown name): its line is looked
+/// up only when a message needs it.
+pub(super) struct Place {
+    pub(super) fi: usize,
+    pub(super) file: String,
+    pub(super) path: String,
+}
+
+impl Place {
+    pub(super) fn at(doc: &Doc, path: &str) -> Place {
+        Place {
+            fi: doc.fi,
+            file: doc.file.to_string(),
+            path: path.to_string(),
+        }
+    }
+
+    fn line(&self, files: &[LazyLines]) -> usize {
+        line_in(files, self.fi, &self.path)
+    }
+
+    /// `file:line`, for messages that point back at it.
+    pub(super) fn shown(&self, doc: &Doc) -> String {
+        format!("{}:{}", self.file, self.line(doc.files))
+    }
 }
 
 /// A component id named somewhere, checked once every file has been read.
 pub(super) struct Ref {
-    pub(super) fi: usize,
-    pub(super) file: String,
-    pub(super) line: usize,
+    pub(super) at: Place,
     pub(super) id: String,
     /// e.g. "route `api-errors` names", completed with "unknown component `x`".
     pub(super) who: String,
@@ -131,23 +171,23 @@ pub(super) struct Builder {
     pub(super) problems: Vec<(usize, Problem)>,
     pub(super) components: Vec<Component>,
     /// Where each component id and route name was first declared.
-    pub(super) component_at: HashMap<String, (usize, String, usize)>,
-    pub(super) route_at: HashMap<String, (String, usize)>,
+    pub(super) component_at: HashMap<String, Place>,
+    pub(super) route_at: HashMap<String, Place>,
     pub(super) routes: Vec<Route>,
     pub(super) tests: Vec<TestCase>,
     pub(super) refs: Vec<Ref>,
     /// Components in a broken file are unknown, so "unknown component" would only mislead.
     pub(super) yaml_broken: bool,
     pub(super) regex_cache: RegexCache,
-    /// Every `audiences:` entry: file index, file, line, audience, component.
-    pub(super) audience_refs: Vec<(usize, String, usize, String, String)>,
+    /// Every `audiences:` entry: where, audience, component.
+    pub(super) audience_refs: Vec<(Place, String, String)>,
     /// The configuration's audiences, when the caller has them (`check`, `serve`).
     pub(super) known_audiences: Option<Vec<String>>,
 }
 
 impl Builder {
     pub(super) fn problem(&mut self, doc: &Doc, path: &str, reason: String) {
-        let line = doc.lines.get(path);
+        let line = doc.line(path);
         self.problems.push((
             doc.fi,
             Problem {
@@ -158,7 +198,8 @@ impl Builder {
         ));
     }
 
-    fn file(&mut self, fi: usize, file: &str, text: &str) -> Option<Parsed> {
+    fn file(&mut self, doc: &Doc, text: &str) -> Option<serde_norway::Mapping> {
+        let (fi, file) = (doc.fi, doc.file);
         // Merge keys (`<<: *defaults`) let teams share route settings; most files have none.
         let parse = || {
             serde_norway::from_str::<Value>(text).and_then(|mut v| {
@@ -168,20 +209,7 @@ impl Builder {
                 Ok(v)
             })
         };
-        // The line scan needs only the text: for a large file it runs beside the parser.
-        let (parsed, lines) = if text.len() < BIG {
-            (parse(), None)
-        } else {
-            std::thread::scope(|s| {
-                let lines = s.spawn(|| Lines::scan(text));
-                let parsed = parse();
-                let lines = lines
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
-                (parsed, Some(lines))
-            })
-        };
-        let root = match parsed {
+        let root = match parse() {
             Ok(root) => root,
             Err(e) => {
                 self.yaml_broken = true;
@@ -196,11 +224,6 @@ impl Builder {
                 ));
                 return None;
             }
-        };
-        let doc = Doc {
-            fi,
-            file,
-            lines: lines.unwrap_or_else(|| Lines::scan(text)),
         };
         let map = match root {
             Value::Null => return None,
@@ -219,7 +242,7 @@ impl Builder {
                 return None;
             }
         };
-        self.keys(&doc, "", &map, TOP_KEYS);
+        self.keys(doc, "", &map, TOP_KEYS);
         for (key, f) in [
             (
                 "components",
@@ -232,16 +255,16 @@ impl Builder {
                 None | Some(Value::Null) => {}
                 Some(Value::Sequence(items)) => {
                     for (i, item) in items.iter().enumerate() {
-                        f(self, &doc, &child(key, &i.to_string()), item);
+                        f(self, doc, &child(key, &i.to_string()), item);
                     }
                 }
-                Some(_) => self.problem(&doc, key, format!("`{key}` must be a list")),
+                Some(_) => self.problem(doc, key, format!("`{key}` must be a list")),
             }
         }
-        Some((map, doc.lines))
+        Some(map)
     }
 
-    pub(super) fn finish(mut self) -> Result<Catalog, CatalogError> {
+    pub(super) fn finish(mut self, files: &[LazyLines]) -> Result<Catalog, CatalogError> {
         if !self.yaml_broken {
             // Suggestions compare against every id; a few are helpful, thousands are slow.
             let mut suggestions = 100;
@@ -257,18 +280,18 @@ impl Builder {
                     }
                     let reason = format!("{} unknown component `{}`{hint}", r.who, r.id);
                     self.problems.push((
-                        r.fi,
+                        r.at.fi,
                         Problem {
-                            file: r.file,
-                            line: r.line,
+                            line: r.at.line(files),
+                            file: r.at.file,
                             reason,
                         },
                     ));
                 }
             }
         }
-        self.unknown_audiences();
-        self.cycles();
+        self.unknown_audiences(files);
+        self.cycles(files);
         if self.problems.is_empty() {
             return Ok(Catalog::build(self.components, self.routes, self.tests));
         }
@@ -280,11 +303,11 @@ impl Builder {
 
     /// An audience the configuration does not define: its page does not exist, so the
     /// component would be on no page at all.
-    fn unknown_audiences(&mut self) {
+    fn unknown_audiences(&mut self, files: &[LazyLines]) {
         let Some(known) = self.known_audiences.take() else {
             return;
         };
-        for (fi, file, line, audience, component) in std::mem::take(&mut self.audience_refs) {
+        for (at, audience, component) in std::mem::take(&mut self.audience_refs) {
             if known.contains(&audience) {
                 continue;
             }
@@ -295,12 +318,20 @@ impl Builder {
             };
             let reason =
                 format!("component `{component}` names unknown audience `{audience}`{hint}");
-            self.problems.push((fi, Problem { file, line, reason }));
+            let line = at.line(files);
+            self.problems.push((
+                at.fi,
+                Problem {
+                    file: at.file,
+                    line,
+                    reason,
+                },
+            ));
         }
     }
 
     /// Reports each `depends_on` cycle once, at the component where it was entered.
-    fn cycles(&mut self) {
+    fn cycles(&mut self, files: &[LazyLines]) {
         let index: HashMap<&str, usize> = self
             .components
             .iter()
@@ -352,12 +383,12 @@ impl Builder {
             }
         }
         for (node, reason) in found {
-            if let Some((fi, file, line)) = self.component_at.get(&self.components[node].id) {
+            if let Some(at) = self.component_at.get(&self.components[node].id) {
                 self.problems.push((
-                    *fi,
+                    at.fi,
                     Problem {
-                        file: file.clone(),
-                        line: *line,
+                        file: at.file.clone(),
+                        line: at.line(files),
                         reason,
                     },
                 ));
@@ -460,8 +491,34 @@ mod tests {
         );
     }
 
-    /// Past `BIG`, lines are scanned beside the parser and trees freed beside the index
-    /// build: the problems must still name their lines.
+    /// Lines are looked up only for problems and mapping tests: a valid catalog without
+    /// tests costs no scan; one problem, or one test, costs its file's.
+    #[test]
+    fn lines_are_scanned_only_when_something_names_one() {
+        let scanned = |text: &str| {
+            let files = [LazyLines::new(text)];
+            let doc = Doc {
+                fi: 0,
+                file: "a.yaml",
+                files: &files,
+            };
+            let mut b = Builder::default();
+            b.file(&doc, text);
+            let ok = b.finish(&files).is_ok();
+            (ok, files[0].scanned())
+        };
+        let valid = "components:\n  - {id: api, name: API}\n  - {id: web, name: Web, depends_on: [api]}\nroutes:\n  - name: r\n    match: ['a=\"b\"']\n    components: [api]\n";
+        assert_eq!(scanned(valid), (true, false));
+        let unknown = valid.replace("components: [api]", "components: [apii]");
+        assert_eq!(scanned(&unknown), (false, true));
+        let tested = format!(
+            "{valid}tests:\n  - name: t\n    labels: {{a: b}}\n    expect: {{api: major_outage}}\n"
+        );
+        assert_eq!(scanned(&tested), (true, true));
+    }
+
+    /// Past `BIG`, trees are freed beside the index build: the problems must still name
+    /// their lines.
     #[test]
     fn a_large_file_reports_problems_at_their_lines() {
         let mut text = String::from("components:\n  - {id: api, name: API}\nroutes:\n");
