@@ -170,16 +170,7 @@ endpoint! {
             .drafts()
             .list(state)?
             .into_iter()
-            .map(|mut d| {
-                let count = d.alerts.len();
-                if let Some(n) = q.alerts {
-                    d.alerts.truncate(n);
-                }
-                DraftView {
-                    alert_count: count,
-                    ..s.approvals.view(d)
-                }
-            })
+            .map(|d| s.approvals.view_trimmed(d, q.alerts))
             .collect();
         Ok(Json(json!({ "drafts": drafts, "banners": s.signals.banners() })).into_response())
     }

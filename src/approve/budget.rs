@@ -41,9 +41,19 @@ impl Approvals {
     }
 
     pub fn view(&self, draft: Draft) -> DraftView {
+        self.view_trimmed(draft, None)
+    }
+
+    /// [`Approvals::view`] with at most `keep` of the draft's alerts (all when None);
+    /// `alert_count` still counts them all.
+    pub fn view_trimmed(&self, mut draft: Draft, keep: Option<usize>) -> DraftView {
+        let alert_count = draft.alerts.len();
+        if let Some(n) = keep {
+            draft.alerts.truncate(n);
+        }
         let error_budget = self.error_budget(&draft);
         DraftView {
-            alert_count: draft.alerts.len(),
+            alert_count,
             draft,
             error_budget,
         }

@@ -65,8 +65,9 @@ pub struct Worker {
     /// Notices may have been missed (at start, after a lag or a failure, on taking the
     /// lease): every draft ever is compared, not only those that can still change.
     lost: bool,
-    /// The drafts open (pending, approved, in conflict) at the last comparison: one that
-    /// was decided since is compared once more, for its final state.
+    /// The drafts seen open (pending, approved, in conflict), through a notice or a
+    /// comparison, and not seen decided since: one decided meanwhile is compared once
+    /// more, for its final state.
     last_open: BTreeSet<String>,
     failures: u32,
     retry_at: Option<Instant>,
@@ -207,8 +208,11 @@ impl Worker {
     /// have acted on it.
     async fn catch_up(&mut self) -> Result<(), SyncError> {
         let book = self.slack.inner.approvals.drafts();
-        let mut drafts = if self.lost {
-            book.list(None)?
+        let drafts = if self.lost {
+            let mut all = book.list(None)?;
+            // Listed newest first.
+            all.reverse();
+            all
         } else {
             let open = book.list_open()?;
             let open_ids: BTreeSet<&String> = open.iter().map(|d| &d.id).collect();
@@ -220,10 +224,9 @@ impl Worker {
                 .collect();
             let mut drafts = open;
             drafts.extend(book.get_many(&left)?);
-            drafts.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+            drafts.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
             drafts
         };
-        drafts.reverse();
         for draft in drafts {
             self.sync(&draft).await?;
         }
