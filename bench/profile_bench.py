@@ -24,15 +24,18 @@ AREAS = [
     ("kernel: waking and switching threads", lambda dso, sym: dso.startswith("[kernel") and re.search(
         r"finish_task_switch|_raw_spin_unlock_irq|__schedule|futex|try_to_wake_up|schedule|select_task_rq", sym)),
     ("kernel: network, disk, memory and the rest", lambda dso, sym: dso.startswith("[kernel")),
-    ("sled (storage engine)", lambda dso, sym: re.match(r"(<)?(sled|crossbeam_epoch)::", sym)),
+    ("sled (storage engine)", lambda dso, sym: re.search(r"\b(sled|crossbeam_epoch)::", sym)),
     ("JSON (serde_json)", lambda dso, sym: "serde_json" in sym),
     ("HTTP (hyper, axum, tower)", lambda dso, sym: re.search(r"\b(hyper|hyper_util|axum|axum_core|tower|tower_http|http)::", sym)),
     ("async runtime (tokio)", lambda dso, sym: "tokio::" in sym),
     ("allocator (mimalloc)", lambda dso, sym: re.match(r"_?mi_|mi_", sym)),
     ("memory copies and compares (libc)", lambda dso, sym: re.match(r"__mem|memcpy|memmove|memset|memcmp", sym)),
     ("statusgate's own code", lambda dso, sym: "statusgate::" in sym),
+    ("Rust collections and strings (Vec, String, maps)", lambda dso, sym: re.search(
+        r"\b(alloc|hashbrown|indexmap)::|core::str::|core::slice::", sym)),
+    ("dates (chrono)", lambda dso, sym: "chrono::" in sym),
 ]
-OTHER = "everything else (libc, chrono, hashing, …)"
+OTHER = "everything else (libc, hashing, …)"
 
 
 def _report(data):
