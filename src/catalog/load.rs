@@ -157,7 +157,8 @@ impl Place {
     }
 }
 
-/// A component id named somewhere, checked once every file has been read.
+/// A component id named before its declaration (or with none), checked once every file
+/// has been read.
 pub(super) struct Ref {
     pub(super) at: Place,
     pub(super) id: String,
