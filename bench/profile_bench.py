@@ -70,7 +70,8 @@ def _one(statusgate_class, workdir, catalog, token, n):
     rows = _report(data)
     areas = {}
     for pct, dso, sym in rows:
-        areas[_area(dso, sym)] = areas.get(_area(dso, sym), 0.0) + pct
+        area = _area(dso, sym)
+        areas[area] = areas.get(area, 0.0) + pct
     return {"alerts_per_request": n, "load": {k: v for k, v in load.items() if k != "raw"},
             "areas": areas, "top": rows[:12]}
 
