@@ -217,6 +217,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     // Several replicas: what another one writes wakes the work and the page here too.
     recorder.follow_other_replicas();
     delivery.outbox.follow_other_replicas();
+    drafts.follow_other_replicas();
     {
         let public = public.clone();
         store.on_announce(publish::PUBLIC_TOPIC, move || public.bump_local());

@@ -150,8 +150,8 @@ impl Pipeline {
 
     /// Takes everything recorded so far, then runs the timers. Under a stream of alerts the
     /// drafts' own timers (expiry, deferred updates, held drafts) run every
-    /// [`DRAFT_TIMERS_EVERY`] rather than after every batch: they read every ledger,
-    /// and a busy step would otherwise pay that per webhook.
+    /// [`DRAFT_TIMERS_EVERY`] rather than after every batch: when one is due they read
+    /// every ledger, and a busy step would otherwise pay that per webhook.
     pub async fn step(&mut self) -> Result<Stepped> {
         self.advance_maintenance().await?;
         let stepped = self.take_batch().await?;
@@ -306,7 +306,11 @@ impl Pipeline {
     /// the budget allows), and the approvers are told once per episode: the audit log
     /// here, the banner and the chat notice through the signal.
     fn settle_held(&mut self, now: chrono::DateTime<Utc>) -> Result<()> {
-        let mut held = self.drafts.held()?;
+        let mut held = if self.drafts.timers_quiet(now) {
+            Vec::new()
+        } else {
+            self.drafts.held()?
+        };
         let new: Vec<String> = held
             .iter()
             .filter(|l| l.incident_id.is_none() && l.pending.is_none())
@@ -519,6 +523,7 @@ impl crate::store::Work for Pipeline {
     fn reload(&mut self) -> Result<()> {
         let (_, groups) = Pipeline::load_groups(&self.store)?;
         self.grouper.reload(groups);
+        self.drafts.forget_timers();
         self.maintenance.current.clear();
         self.maintenance.checked = false;
         self.maintenance.read = None;

@@ -118,6 +118,21 @@ impl Drafts {
             Err(TxAbort::Store(e)) => return Err(e),
             Err(TxAbort::Rejected(r)) => return Err(StoreError::Io(r)),
         }
+        // After the commit: a timers pass that began before it reads the ledger as it was,
+        // and this lowers what that pass concludes.
+        if let Some(l) = ledger {
+            let seen =
+                if l.pending.as_ref() == Some(&draft.id) && draft.state == DraftState::Pending {
+                    Some(draft.updated_at)
+                } else {
+                    timers::seen_pending(l)
+                };
+            self.timers.note(self.due(l, seen));
+        }
+        if draft.state != DraftState::Pending {
+            // A decision may release an update deferred behind the draft.
+            self.timers.forget();
+        }
         // Replicas that did not make the change learn of it this way.
         self.store.announce(DRAFTS_TOPIC, false);
         // Nobody listening is fine.
@@ -129,7 +144,10 @@ impl Drafts {
     }
 
     pub(super) fn commit_ledger(&self, ledger: &Ledger) -> Result<()> {
-        self.ledgers.put(&ledger.group_id, ledger)
+        self.ledgers.put(&ledger.group_id, ledger)?;
+        self.timers
+            .note(self.due(ledger, timers::seen_pending(ledger)));
+        Ok(())
     }
 
     /// Saves a ledger (approval records publication in it).

@@ -36,6 +36,7 @@ pub use commit::DRAFTS_TOPIC;
 mod compose;
 mod manual;
 mod rules;
+mod timers;
 use compose::ledger_impact;
 pub use manual::{ManualDraftError, ManualIncident, ManualUpdate};
 
@@ -137,6 +138,7 @@ pub struct Drafts {
     expiry: Duration,
     per_hour: Option<crate::limits::DirectLimit>,
     per_hour_n: u32,
+    timers: Arc<timers::Timers>,
 }
 
 impl Drafts {
@@ -163,6 +165,7 @@ impl Drafts {
             expiry,
             per_hour: None,
             per_hour_n: 0,
+            timers: Arc::default(),
         })
     }
 
@@ -355,13 +358,25 @@ impl Drafts {
     }
 
     /// Expires pending drafts nobody decided on, and releases deferred updates that may go
-    /// out now.
+    /// out now. Reads the ledgers only when one may be due.
     pub fn tick(&self, catalog: &Catalog, now: DateTime<Utc>) -> Result<Vec<DraftEvent>> {
         let mut events = Vec::new();
+        if self.timers.quiet(now) {
+            return Ok(events);
+        }
+        self.timers.begin_pass();
+        let mut earliest: Option<DateTime<Utc>> = None;
+        let mut keep = |due: Option<DateTime<Utc>>| {
+            earliest = match (earliest, due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        };
         for (_, mut ledger) in self.ledgers.scan::<Ledger>()? {
             // Reading every pending draft (alerts and all) on each pass would cost every
             // new draft the number of open ones.
             if ledger.deferred.is_none() && ledger.pending_fresh(now, self.expiry) {
+                keep(self.due(&ledger, timers::seen_pending(&ledger)));
                 continue;
             }
             if let Some(mut draft) = self.pending_of(&ledger)? {
@@ -377,17 +392,57 @@ impl Drafts {
                         .draft(&draft.id, draft.revision);
                     self.commit(&draft, Some(&ledger), None, &[entry])?;
                     events.push(DraftEvent::Expired(draft));
+                } else {
+                    keep(self.due(&ledger, Some(draft.updated_at)));
                 }
                 continue;
             }
+            // No draft pending (or it was decided): only a deferred update may be due.
+            ledger.pending = None;
             let due = ledger
                 .last_published_at
                 .is_none_or(|last| now >= after(last, self.min_update_interval));
-            if let (Some(snap), true) = (ledger.deferred.take(), due) {
-                events.extend(self.propose(&snap, catalog, now)?);
+            match ledger.deferred.take() {
+                Some(snap) if due => events.extend(self.propose(&snap, catalog, now)?),
+                deferred => {
+                    ledger.deferred = deferred;
+                    keep(self.due(&ledger, None));
+                }
             }
         }
+        self.timers.end_pass(earliest);
         Ok(events)
+    }
+
+    /// Whether the draft timers certainly have nothing to do at `now`: no ledger is due, so
+    /// no draft is held either (a held draft is tried on every pass).
+    pub fn timers_quiet(&self, now: DateTime<Utc>) -> bool {
+        self.timers.quiet(now)
+    }
+
+    /// Another replica or process changed drafts: the timers read every ledger next time.
+    pub fn forget_timers(&self) {
+        self.timers.forget();
+    }
+
+    /// Draft changes on other replicas reach the timers here too.
+    pub fn follow_other_replicas(&self) {
+        let timers = self.timers.clone();
+        self.store
+            .on_announce(DRAFTS_TOPIC, move || timers.forget());
+    }
+
+    fn due(
+        &self,
+        ledger: &Ledger,
+        pending_updated: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
+        timers::ledger_due(
+            ledger,
+            pending_updated,
+            self.expiry,
+            self.min_update_interval,
+        )
     }
 
     fn pending_of(&self, ledger: &Ledger) -> Result<Option<Draft>> {

@@ -155,3 +155,49 @@ async fn two_approvals_of_one_draft_on_two_replicas_publish_once() {
         .count();
     assert_eq!(created, 1, "{:?}", receiver.events());
 }
+
+/// Only the replica that holds the pipeline runs the draft timers, and they read the
+/// ledgers only when one may be due: a draft declared on another replica must still reach
+/// them, and expire on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_declared_on_a_replica_without_the_pipeline_expires_on_time() {
+    let Some(c) = crate::postgres_cluster::cluster() else {
+        return;
+    };
+    let url = c.database();
+    let r: Vec<Server> = (0..2)
+        .map(|_| {
+            Server::start(Options {
+                storage_url: Some(url.clone()),
+                extra_config: format!(
+                    "  draft_expiry: 3s\nstorage:\n  lease: {}s\n",
+                    LEASE.as_secs()
+                ),
+                ..Options::default()
+            })
+        })
+        .collect();
+    let holder = wait_holder(&r, &[0, 1], "pipeline", LEASE * 3).await;
+    // The holder's timers have read the empty book by now, and found nothing ever due.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let elsewhere = &r[1 - holder];
+    let (status, d) = elsewhere
+        .send(
+            "POST",
+            "/api/v1/incidents",
+            Some(ADMIN),
+            Some(
+                serde_json::json!({"body": "Card payments fail at our payment provider.",
+                                    "components": {"payments": "major_outage"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{d}");
+    let id = d["id"].as_str().unwrap_or_default();
+    let declared = Instant::now();
+    let expired = r[holder].wait_draft_state(id, "expired").await;
+    assert!(
+        declared.elapsed() >= Duration::from_millis(2900),
+        "expired before its 3 s were over: {expired}"
+    );
+}
