@@ -421,9 +421,20 @@ impl Grouper {
                 effects.push(Effect::BreakerClosed);
             }
         }
-        let ids: Vec<String> = self.groups.keys().cloned().collect();
+        let (gw, rw) = (
+            self.config.group_wait.as_chrono(),
+            self.config.resolve_wait.as_chrono(),
+        );
         let window = self.config.flap.window.as_chrono();
-        for id in ids {
+        // Only groups with a timer due are touched: with many open incidents, copying every
+        // id on each step cost every alert the number of open groups.
+        let due: Vec<String> = self
+            .groups
+            .values()
+            .filter(|g| g.next_timer(gw, rw, window).is_some_and(|at| now >= at))
+            .map(|g| g.id.clone())
+            .collect();
+        for id in due {
             let Some(group) = self.groups.get_mut(&id) else {
                 continue;
             };
@@ -435,19 +446,14 @@ impl Grouper {
                 continue;
             };
             match group.phase {
-                Phase::Forming { since }
-                    if now >= after(since, self.config.group_wait.as_chrono())
-                        && group.any_active() =>
-                {
+                Phase::Forming { since } if now >= after(since, gw) && group.any_active() => {
                     group.phase = Phase::Open;
                     let snap = group.snapshot(None);
                     group.last_emitted = Some(snap.clone());
                     self.changed.insert(id.clone());
                     effects.push(Effect::Open(snap));
                 }
-                Phase::Resolving { since }
-                    if now >= after(since, self.config.resolve_wait.as_chrono()) =>
-                {
+                Phase::Resolving { since } if now >= after(since, rw) => {
                     let snap = group.snapshot(Some(since));
                     effects.push(Effect::Resolve(snap));
                     self.remove(&id);
@@ -466,19 +472,7 @@ impl Grouper {
         let window = self.config.flap.window.as_chrono();
         self.groups
             .values()
-            .flat_map(|g| {
-                let phase = match g.phase {
-                    Phase::Forming { since } => Some(after(since, gw)),
-                    Phase::Resolving { since } => Some(after(since, rw)),
-                    Phase::Open => None,
-                };
-                let calm = g
-                    .alerts()
-                    .values()
-                    .filter(|t| t.flapping)
-                    .filter_map(|t| t.transitions.last().map(|at| after(*at, window)));
-                phase.into_iter().chain(calm)
-            })
+            .filter_map(|g| g.next_timer(gw, rw, window))
             .min()
     }
 

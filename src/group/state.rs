@@ -224,6 +224,28 @@ impl Group {
         self.tally().named.keys().map(String::as_str)
     }
 
+    /// When this group's next timer falls due: the end of `group_wait` while forming, of
+    /// `resolve_wait` while resolving, or a flapping alert's calm window
+    /// ([`Group::calm_flapping`]).
+    pub fn next_timer(
+        &self,
+        group_wait: Duration,
+        resolve_wait: Duration,
+        flap_window: Duration,
+    ) -> Option<DateTime<Utc>> {
+        let phase = match self.phase {
+            Phase::Forming { since } => Some(after(since, group_wait)),
+            Phase::Resolving { since } => Some(after(since, resolve_wait)),
+            Phase::Open => None,
+        };
+        let calm = self.alerts.values().filter(|t| t.flapping).map(|t| {
+            t.transitions
+                .last()
+                .map_or(DateTime::<Utc>::MIN_UTC, |last| after(*last, flap_window))
+        });
+        phase.into_iter().chain(calm).min()
+    }
+
     /// Releases alerts that stopped flapping a whole window ago. True if any changed.
     pub fn calm_flapping(&mut self, now: DateTime<Utc>, window: Duration) -> bool {
         let calm: Vec<String> = self
