@@ -29,13 +29,16 @@ pub(super) fn child(path: &str, seg: &str) -> String {
 /// for none (only problems and mapping tests name lines), and on a large file the scan
 /// costs half as much as the YAML parse.
 pub(super) struct LazyLines<'a> {
+    /// The file's name, as messages show it.
+    pub(super) name: &'a str,
     text: &'a str,
     lines: std::cell::OnceCell<Lines>,
 }
 
 impl<'a> LazyLines<'a> {
-    pub(super) fn new(text: &'a str) -> Self {
+    pub(super) fn new(name: &'a str, text: &'a str) -> Self {
         LazyLines {
+            name,
             text,
             lines: std::cell::OnceCell::new(),
         }

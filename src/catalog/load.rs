@@ -86,7 +86,7 @@ pub(super) fn from_sources(
         known_audiences: audiences.map(<[String]>::to_vec),
         ..Builder::default()
     };
-    let files: Vec<LazyLines> = sources.iter().map(|(_, t)| LazyLines::new(t)).collect();
+    let files: Vec<LazyLines> = sources.iter().map(|(f, t)| LazyLines::new(f, t)).collect();
     let mut read = Vec::new();
     for (fi, (file, text)) in sources.iter().enumerate() {
         let doc = Doc {
@@ -134,7 +134,6 @@ fn line_in(files: &[LazyLines], fi: usize, path: &str) -> usize {
 /// up only when a message needs it.
 pub(super) struct Place {
     pub(super) fi: usize,
-    pub(super) file: String,
     pub(super) path: String,
 }
 
@@ -142,7 +141,6 @@ impl Place {
     pub(super) fn at(doc: &Doc, path: &str) -> Place {
         Place {
             fi: doc.fi,
-            file: doc.file.to_string(),
             path: path.to_string(),
         }
     }
@@ -151,9 +149,25 @@ impl Place {
         line_in(files, self.fi, &self.path)
     }
 
+    fn file(&self, files: &[LazyLines]) -> String {
+        files.get(self.fi).map_or("", |f| f.name).to_string()
+    }
+
+    /// A problem at this node.
+    fn problem(&self, files: &[LazyLines], reason: String) -> (usize, Problem) {
+        (
+            self.fi,
+            Problem {
+                file: self.file(files),
+                line: self.line(files),
+                reason,
+            },
+        )
+    }
+
     /// `file:line`, for messages that point back at it.
     pub(super) fn shown(&self, doc: &Doc) -> String {
-        format!("{}:{}", self.file, self.line(doc.files))
+        format!("{}:{}", self.file(doc.files), self.line(doc.files))
     }
 }
 
@@ -280,14 +294,7 @@ impl Builder {
                         }
                     }
                     let reason = format!("{} unknown component `{}`{hint}", r.who, r.id);
-                    self.problems.push((
-                        r.at.fi,
-                        Problem {
-                            line: r.at.line(files),
-                            file: r.at.file,
-                            reason,
-                        },
-                    ));
+                    self.problems.push(r.at.problem(files, reason));
                 }
             }
         }
@@ -319,15 +326,7 @@ impl Builder {
             };
             let reason =
                 format!("component `{component}` names unknown audience `{audience}`{hint}");
-            let line = at.line(files);
-            self.problems.push((
-                at.fi,
-                Problem {
-                    file: at.file,
-                    line,
-                    reason,
-                },
-            ));
+            self.problems.push(at.problem(files, reason));
         }
     }
 
@@ -385,14 +384,7 @@ impl Builder {
         }
         for (node, reason) in found {
             if let Some(at) = self.component_at.get(&self.components[node].id) {
-                self.problems.push((
-                    at.fi,
-                    Problem {
-                        file: at.file.clone(),
-                        line: at.line(files),
-                        reason,
-                    },
-                ));
+                self.problems.push(at.problem(files, reason));
             }
         }
     }
@@ -497,7 +489,7 @@ mod tests {
     #[test]
     fn lines_are_scanned_only_when_something_names_one() {
         let scanned = |text: &str| {
-            let files = [LazyLines::new(text)];
+            let files = [LazyLines::new("a.yaml", text)];
             let doc = Doc {
                 fi: 0,
                 file: "a.yaml",

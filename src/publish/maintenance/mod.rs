@@ -78,8 +78,7 @@ impl Maintenance {
 
     /// The clock must move it: its window has begun, or ended while it is still open.
     pub fn is_due(&self, now: DateTime<Utc>) -> bool {
-        (self.status == IncidentStatus::Scheduled && now >= self.scheduled_for)
-            || (self.is_active() && now >= self.scheduled_until)
+        self.next_due().is_some_and(|at| now >= at)
     }
 
     /// When the clock must next move it (see [`Maintenance::is_due`]); None once it is over.
