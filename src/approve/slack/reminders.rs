@@ -34,6 +34,14 @@ pub async fn run(slack: &Slack, now: DateTime<Utc>) -> Result<(), SyncError> {
         if m.state != DraftState::Pending {
             continue;
         }
+        // Reading every pending draft each second would cost the number of open ones.
+        let too_soon = |created: DateTime<Utc>| now - created < inner.remind_after;
+        if m.draft_created_at.is_some_and(too_soon)
+            || m.reminded_at
+                .is_some_and(|t| now - t < inner.remind_interval)
+        {
+            continue;
+        }
         let Some(draft) = drafts.get(&m.draft_id)? else {
             continue;
         };
@@ -61,22 +69,33 @@ pub async fn run(slack: &Slack, now: DateTime<Utc>) -> Result<(), SyncError> {
         tracing::info!(draft = %draft.id, reminders = m.reminders, "reminded approvers in Slack");
     }
 
-    let waiting: HashSet<String> = drafts
-        .list(Some(DraftState::Pending))?
+    let quiet_incidents: Vec<_> = inner
+        .approvals
+        .public()
+        .unresolved()?
         .into_iter()
-        .filter_map(|d| d.incident_id)
+        .filter_map(|incident| {
+            let last = incident
+                .updates
+                .last()
+                .map_or(incident.updated_at, |u| u.created_at);
+            let quiet = now - last;
+            (quiet >= inner.nudge_after).then_some((incident, quiet))
+        })
         .collect();
-    for incident in inner.approvals.public().unresolved()? {
+    // Read only when some incident is quiet long enough for a nudge.
+    let waiting: HashSet<String> = if quiet_incidents.is_empty() {
+        HashSet::new()
+    } else {
+        drafts
+            .list(Some(DraftState::Pending))?
+            .into_iter()
+            .filter_map(|d| d.incident_id)
+            .collect()
+    };
+    for (incident, quiet) in quiet_incidents {
         // A pending draft has reminders of its own.
         if waiting.contains(&incident.id) {
-            continue;
-        }
-        let last = incident
-            .updates
-            .last()
-            .map_or(incident.updated_at, |u| u.created_at);
-        let quiet = now - last;
-        if quiet < inner.nudge_after {
             continue;
         }
         let previous: Option<Nudge> = inner.nudges.get(&incident.id)?;

@@ -36,6 +36,10 @@ pub struct Message {
     pub reminded_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub reminders: u32,
+    /// When the draft was made: reminders are counted from it, and a message of a draft
+    /// too young for one is passed over without reading the draft.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft_created_at: Option<DateTime<Utc>>,
 }
 
 /// Why a round of delivery stopped.
@@ -305,6 +309,7 @@ impl Worker {
             posted_at: Utc::now(),
             reminded_at: None,
             reminders: 0,
+            draft_created_at: Some(draft.created_at),
         };
         slack.inner.messages.put(&draft.id, &message)?;
         slack.inner.store.durable().await?;
