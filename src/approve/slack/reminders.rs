@@ -48,11 +48,9 @@ pub async fn run(slack: &Slack, now: DateTime<Utc>) -> Result<(), SyncError> {
         if draft.state != DraftState::Pending {
             continue;
         }
+        // Messages posted before they kept the draft's age learn it here.
         let waited = now - draft.created_at;
-        if waited < inner.remind_after
-            || m.reminded_at
-                .is_some_and(|t| now - t < inner.remind_interval)
-        {
+        if too_soon(draft.created_at) {
             continue;
         }
         let text = blocks::reminder(&draft, waited, &slack.mentions());

@@ -59,6 +59,17 @@ impl Drafts {
         extra: Option<ExtraWrites<'_>>,
         pending_revision: Option<u32>,
     ) -> Result<std::result::Result<(), Draft>> {
+        // The ledger as stored: it notes when the pending draft was written, so that the
+        // timers need not read the draft until it may have expired.
+        let ledger = ledger.map(|l| {
+            if l.pending.as_ref() == Some(&draft.id) && draft.state == DraftState::Pending {
+                let mut l = l.clone();
+                l.pending_seen = Some((draft.id.clone(), draft.updated_at));
+                std::borrow::Cow::Owned(l)
+            } else {
+                std::borrow::Cow::Borrowed(l)
+            }
+        });
         let found = std::sync::Mutex::new(None);
         let mut tables = vec![&self.drafts, &self.open, &self.ledgers, self.audit.table()];
         if let Some((more, _)) = &extra {
@@ -89,14 +100,8 @@ impl Drafts {
             } else {
                 tx.remove(&self.open, &draft.id)?;
             }
-            if let Some(l) = ledger {
-                if l.pending.as_ref() == Some(&draft.id) && draft.state == DraftState::Pending {
-                    let mut l = l.clone();
-                    l.pending_seen = Some((draft.id.clone(), draft.updated_at));
-                    tx.put(&self.ledgers, &l.group_id, &l)?;
-                } else {
-                    tx.put(&self.ledgers, &l.group_id, l)?;
-                }
+            if let Some(l) = &ledger {
+                tx.put(&self.ledgers, &l.group_id, &**l)?;
             }
             if let Some(id) = remove_ledger {
                 tx.remove(&self.ledgers, id)?;
@@ -120,14 +125,8 @@ impl Drafts {
         }
         // After the commit: a timers pass that began before it reads the ledger as it was,
         // and this lowers what that pass concludes.
-        if let Some(l) = ledger {
-            let seen =
-                if l.pending.as_ref() == Some(&draft.id) && draft.state == DraftState::Pending {
-                    Some(draft.updated_at)
-                } else {
-                    timers::seen_pending(l)
-                };
-            self.timers.note(self.due(l, seen));
+        if let Some(l) = &ledger {
+            self.timers.note(self.due(l, timers::seen_pending(l)));
         }
         if draft.state != DraftState::Pending {
             // A decision may release an update deferred behind the draft.

@@ -48,7 +48,7 @@ impl Timers {
     }
 
     /// Something changed that no deadline describes: read every ledger next time.
-    pub fn forget(&self) {
+    pub(super) fn forget(&self) {
         self.note(Some(DateTime::<Utc>::MIN_UTC));
         self.next().quiet_until = None;
     }
