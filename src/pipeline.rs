@@ -306,11 +306,7 @@ impl Pipeline {
     /// the budget allows), and the approvers are told once per episode: the audit log
     /// here, the banner and the chat notice through the signal.
     fn settle_held(&mut self, now: chrono::DateTime<Utc>) -> Result<()> {
-        let mut held = if self.drafts.timers_quiet(now) {
-            Vec::new()
-        } else {
-            self.drafts.held()?
-        };
+        let mut held = self.drafts.held(now)?;
         let new: Vec<String> = held
             .iter()
             .filter(|l| l.incident_id.is_none() && l.pending.is_none())
@@ -323,7 +319,7 @@ impl Pipeline {
                         tracing::info!(group = %into, folded = rest.len(), "held new incidents fold into one draft");
                         self.drafts.fold_held(ledger, rest, snap)?;
                     }
-                    held = self.drafts.held()?;
+                    held = self.drafts.held(now)?;
                 }
             }
         }

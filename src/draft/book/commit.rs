@@ -126,7 +126,7 @@ impl Drafts {
         // After the commit: a timers pass that began before it reads the ledger as it was,
         // and this lowers what that pass concludes.
         if let Some(l) = &ledger {
-            self.timers.note(self.due(l, timers::seen_pending(l)));
+            self.timers.note(self.due(l, l.seen_pending()));
         }
         if draft.state != DraftState::Pending {
             // A decision may release an update deferred behind the draft.
@@ -144,8 +144,7 @@ impl Drafts {
 
     pub(super) fn commit_ledger(&self, ledger: &Ledger) -> Result<()> {
         self.ledgers.put(&ledger.group_id, ledger)?;
-        self.timers
-            .note(self.due(ledger, timers::seen_pending(ledger)));
+        self.timers.note(self.due(ledger, ledger.seen_pending()));
         Ok(())
     }
 

@@ -76,10 +76,19 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// The pending draft's `updated_at` this ledger was last written with, if it is still
+    /// the pending one.
+    fn seen_pending(&self) -> Option<DateTime<Utc>> {
+        match (&self.pending, &self.pending_seen) {
+            (Some(id), Some((seen, at))) if id == seen => Some(*at),
+            _ => None,
+        }
+    }
+
     /// Whether the pending draft certainly has not expired by `now`.
     fn pending_fresh(&self, now: DateTime<Utc>, expiry: Duration) -> bool {
-        matches!((&self.pending, &self.pending_seen),
-            (Some(id), Some((seen, at))) if id == seen && now < after(*at, expiry))
+        self.seen_pending()
+            .is_some_and(|at| now < after(at, expiry))
     }
 }
 
@@ -366,17 +375,12 @@ impl Drafts {
         }
         self.timers.begin_pass();
         let mut earliest: Option<DateTime<Utc>> = None;
-        let mut keep = |due: Option<DateTime<Utc>>| {
-            earliest = match (earliest, due) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-        };
+        let mut keep = |due| earliest = timers::earlier(earliest, due);
         for (_, mut ledger) in self.ledgers.scan::<Ledger>()? {
             // Reading every pending draft (alerts and all) on each pass would cost every
             // new draft the number of open ones.
             if ledger.deferred.is_none() && ledger.pending_fresh(now, self.expiry) {
-                keep(self.due(&ledger, timers::seen_pending(&ledger)));
+                keep(self.due(&ledger, ledger.seen_pending()));
                 continue;
             }
             if let Some(mut draft) = self.pending_of(&ledger)? {
@@ -412,12 +416,6 @@ impl Drafts {
         }
         self.timers.end_pass(earliest);
         Ok(events)
-    }
-
-    /// Whether the draft timers certainly have nothing to do at `now`: no ledger is due, so
-    /// no draft is held either (a held draft is tried on every pass).
-    pub fn timers_quiet(&self, now: DateTime<Utc>) -> bool {
-        self.timers.quiet(now)
     }
 
     /// Another replica or process changed drafts: the timers read every ledger next time.

@@ -48,8 +48,13 @@ impl Drafts {
         Ok(open)
     }
 
-    /// Ledgers of drafts held by `limits.drafts_per_hour`, oldest hold first.
-    pub fn held(&self) -> Result<Vec<Ledger>> {
+    /// Ledgers of drafts held by `limits.drafts_per_hour` at `now`, oldest hold first. None
+    /// without reading the ledgers when the draft timers have nothing due: a held draft is
+    /// due on every pass, so a quiet book holds none.
+    pub fn held(&self, now: DateTime<Utc>) -> Result<Vec<Ledger>> {
+        if self.timers.quiet(now) {
+            return Ok(Vec::new());
+        }
         let mut held: Vec<Ledger> = self
             .ledgers
             .values::<Ledger>()?

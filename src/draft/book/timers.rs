@@ -20,9 +20,9 @@ pub(super) struct Timers(Mutex<Next>);
 struct Next {
     /// Nothing is due before this; `None` while unknown.
     quiet_until: Option<DateTime<Utc>>,
-    /// While a pass reads the ledgers: the earliest deadline written meanwhile (`None`:
+    /// While a pass reads the ledgers: the earliest deadline written meanwhile (`MAX_UTC`:
     /// nothing written yet), merged with what the pass found when it ends.
-    written_during_pass: Option<Option<DateTime<Utc>>>,
+    written_during_pass: Option<DateTime<Utc>>,
 }
 
 impl Timers {
@@ -43,7 +43,7 @@ impl Timers {
             *t = (*t).min(due);
         }
         if let Some(written) = &mut next.written_during_pass {
-            *written = Some(written.map_or(due, |w| w.min(due)));
+            *written = (*written).min(due);
         }
     }
 
@@ -57,18 +57,14 @@ impl Timers {
     pub(super) fn begin_pass(&self) {
         let mut next = self.next();
         next.quiet_until = None;
-        next.written_during_pass = Some(None);
+        next.written_during_pass = Some(DateTime::<Utc>::MAX_UTC);
     }
 
     /// The pass found `found` the earliest deadline of the ledgers it read (`None`: none).
     pub(super) fn end_pass(&self, found: Option<DateTime<Utc>>) {
         let mut next = self.next();
-        let written = next.written_during_pass.take().flatten();
-        let earliest = match (found, written) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b).unwrap_or(DateTime::<Utc>::MAX_UTC),
-        };
-        next.quiet_until = Some(earliest);
+        let written = next.written_during_pass.take();
+        next.quiet_until = earlier(found, written).or(Some(DateTime::<Utc>::MAX_UTC));
     }
 }
 
@@ -92,18 +88,14 @@ pub(super) fn ledger_due(
             (None, Some(last)) => after(last, min_update_interval),
         }
     });
-    match (expires, released) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    earlier(expires, released)
 }
 
-/// The pending draft's `updated_at` the ledger was last written with, if it is still the
-/// pending one.
-pub(super) fn seen_pending(ledger: &Ledger) -> Option<DateTime<Utc>> {
-    match (&ledger.pending, &ledger.pending_seen) {
-        (Some(id), Some((seen, at))) if id == seen => Some(*at),
-        _ => None,
+/// The earlier of two deadlines, either of which may be absent.
+pub(super) fn earlier(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -162,9 +154,9 @@ mod tests {
             pending_seen: Some(("d1".into(), t(0))),
             ..Ledger::default()
         };
-        assert_eq!(ledger_due(&l, seen_pending(&l), hour, five), Some(t(3600)));
+        assert_eq!(ledger_due(&l, l.seen_pending(), hour, five), Some(t(3600)));
         l.pending_seen = Some(("d0".into(), t(0)));
-        assert_eq!(seen_pending(&l), None, "seen for another draft");
+        assert_eq!(l.seen_pending(), None, "seen for another draft");
         assert_eq!(
             ledger_due(&l, None, hour, five),
             Some(DateTime::<Utc>::MIN_UTC)
