@@ -217,7 +217,7 @@ impl Builder {
         let (fi, file) = (doc.fi, doc.file);
         // Merge keys (`<<: *defaults`) let teams share route settings; most files have none.
         let parse = || {
-            serde_norway::from_str::<Value>(text).and_then(|mut v| {
+            super::yaml::parse(text).and_then(|mut v| {
                 if text.contains("<<") {
                     v.apply_merge()?;
                 }

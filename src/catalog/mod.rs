@@ -13,6 +13,7 @@ mod load;
 pub mod matcher;
 mod pattern;
 mod testing;
+mod yaml;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -21,6 +22,8 @@ use crate::vocab::ComponentStatus;
 
 pub use handle::CatalogHandle;
 pub use matcher::{MatchOp, Matcher};
+#[doc(hidden)]
+pub use yaml::agrees_with_reference;
 
 /// Alert labels, by name.
 pub type Labels = BTreeMap<String, String>;

@@ -108,6 +108,8 @@ fn kept_fuzz_inputs_and_fixtures_never_panic_the_parsers() {
     let files = inputs("mapping_file", &["mappings", "tests/fixtures/catalog"]);
     assert!(files.len() > 10);
     for f in files.iter().filter_map(|f| text(f)) {
+        // The fast YAML reader reads each as serde_norway does, or leaves it to it.
+        assert!(statusgate::catalog::agrees_with_reference(f), "{f:?}");
         if let Ok(c) = Catalog::from_sources(&[("f.yaml".to_string(), f.to_string())]) {
             let _ = c.route(&BTreeMap::new());
             let _ = c.run_tests();
