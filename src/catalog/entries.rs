@@ -63,16 +63,15 @@ impl Builder {
             .get("slo")
             .and_then(|v| self.slo(doc, &child(path, "slo"), v));
         let mut depends_on = Vec::new();
-        for (dep, dep_path) in self.strings(doc, path, map, "depends_on") {
-            self.refer(doc, &dep_path, &dep, || {
-                format!("component `{id}` depends on")
-            });
+        for (dep, i) in self.strings(doc, path, map, "depends_on") {
+            let at = || item_path(path, "depends_on", i);
+            self.refer(doc, at, &dep, || format!("component `{id}` depends on"));
             depends_on.push(dep);
         }
         let mut audiences = Vec::new();
-        for (audience, audience_path) in self.strings(doc, path, map, "audiences") {
-            self.audience_refs
-                .push((Place::at(doc, &audience_path), audience.clone(), id.clone()));
+        for (audience, i) in self.strings(doc, path, map, "audiences") {
+            let at = Place::at(doc, &item_path(path, "audiences", i));
+            self.audience_refs.push((at, audience.clone(), id.clone()));
             if !audiences.contains(&audience) {
                 audiences.push(audience);
             }
@@ -172,12 +171,12 @@ impl Builder {
                 format!("{who} has no `match` (use `match: []` to match every alert)"),
             );
         }
-        for (text, item_path) in self.strings(doc, path, map, "match") {
+        for (text, i) in self.strings(doc, path, map, "match") {
             match Matcher::parse_with(&text, &mut self.regex_cache) {
                 Ok(mut parsed) => matchers.append(&mut parsed),
                 Err(reason) => self.problem(
                     doc,
-                    &item_path,
+                    &item_path(path, "match", i),
                     format!("invalid matcher `{text}`: {reason}"),
                 ),
             }
@@ -185,8 +184,9 @@ impl Builder {
         // All must hold, so the order is free: cheap comparisons first.
         matchers.sort_by_key(Matcher::cost);
         let mut components = Vec::new();
-        for (id, id_path) in self.strings(doc, path, map, "components") {
-            self.refer(doc, &id_path, &id, || format!("{who} names"));
+        for (id, i) in self.strings(doc, path, map, "components") {
+            let at = || item_path(path, "components", i);
+            self.refer(doc, at, &id, || format!("{who} names"));
             components.push(id);
         }
         let mut status = Vec::new();
@@ -285,7 +285,7 @@ impl Builder {
                 for (k, v) in m {
                     let id = scalar(k).unwrap_or_default();
                     let entry_path = child(&child(path, "expect"), &id);
-                    self.refer(doc, &entry_path, &id, || format!("{who} expects"));
+                    self.refer(doc, || entry_path.clone(), &id, || format!("{who} expects"));
                     if let Some(s) = self.status(doc, &entry_path, Some(v)) {
                         expect.insert(id, s);
                     }
@@ -402,22 +402,23 @@ impl Builder {
         path: &str,
         map: &Mapping,
         key: &str,
-    ) -> Vec<(String, String)> {
-        let key_path = child(path, key);
-        let items: Vec<(&Value, String)> = match map.get(key) {
+    ) -> Vec<(String, Option<usize>)> {
+        // Paths are made only for a problem: every route has a few of these items.
+        let items: Vec<(&Value, Option<usize>)> = match map.get(key) {
             None | Some(Value::Null) => return Vec::new(),
-            Some(Value::Sequence(seq)) => seq
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (v, child(&key_path, &i.to_string())))
-                .collect(),
-            Some(v) => vec![(v, key_path.clone())],
+            Some(Value::Sequence(seq)) => {
+                seq.iter().enumerate().map(|(i, v)| (v, Some(i))).collect()
+            }
+            Some(v) => vec![(v, None)],
         };
         let mut out = Vec::new();
-        for (v, p) in items {
+        for (v, i) in items {
             match scalar(v) {
-                Some(s) => out.push((s, p)),
-                None => self.problem(doc, &p, format!("`{key}` must be a list of strings")),
+                Some(s) => out.push((s, i)),
+                None => {
+                    let at = item_path(path, key, i);
+                    self.problem(doc, &at, format!("`{key}` must be a list of strings"));
+                }
             }
         }
         out
@@ -451,15 +452,30 @@ impl Builder {
 
     /// A component named at `path`; `who` says by what, should it turn out unknown. Most
     /// are declared already and need nothing kept (components only ever get added).
-    fn refer(&mut self, doc: &Doc, path: &str, id: &str, who: impl FnOnce() -> String) {
+    fn refer(
+        &mut self,
+        doc: &Doc,
+        path: impl FnOnce() -> String,
+        id: &str,
+        who: impl FnOnce() -> String,
+    ) {
         if self.component_at.contains_key(id) {
             return;
         }
         self.refs.push(Ref {
-            at: Place::at(doc, path),
+            at: Place::at(doc, &path()),
             id: id.to_string(),
             who: who(),
         });
+    }
+}
+
+/// Where item `i` of the list-of-strings field `key` is (`None`: the field is one scalar).
+fn item_path(path: &str, key: &str, i: Option<usize>) -> String {
+    let key_path = child(path, key);
+    match i {
+        Some(i) => child(&key_path, &i.to_string()),
+        None => key_path,
     }
 }
 
