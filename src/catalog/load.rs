@@ -82,6 +82,22 @@ pub(super) fn from_sources(
     sources: &[(String, String)],
     audiences: Option<&[String]>,
 ) -> Result<Catalog, CatalogError> {
+    let mut split = true;
+    loop {
+        if let Some(built) = build(sources, audiences, split) {
+            return built;
+        }
+        // The fast reader refused the rest of a file read in two parts: read it whole.
+        split = false;
+    }
+}
+
+/// `None` when a file read in two parts must be read again whole (only when `split`).
+fn build(
+    sources: &[(String, String)],
+    audiences: Option<&[String]>,
+    split: bool,
+) -> Option<Result<Catalog, CatalogError>> {
     let mut b = Builder {
         known_audiences: audiences.map(<[String]>::to_vec),
         ..Builder::default()
@@ -94,16 +110,16 @@ pub(super) fn from_sources(
             file,
             files: &files,
         };
-        read.extend(b.file(&doc, text));
+        read.extend(b.file(&doc, text, split)?);
     }
     if sources.iter().map(|(_, t)| t.len()).sum::<usize>() < BIG {
-        return b.finish(&files);
+        return Some(b.finish(&files));
     }
     // Freeing large documents' trees costs as much as building the index: both at once.
-    std::thread::scope(|s| {
+    Some(std::thread::scope(|s| {
         s.spawn(move || drop(read));
         b.finish(&files)
-    })
+    }))
 }
 
 /// From this size on (bytes of YAML), the parsed trees are freed on a second thread while
@@ -213,19 +229,90 @@ impl Builder {
         ));
     }
 
-    fn file(&mut self, doc: &Doc, text: &str) -> Option<serde_norway::Mapping> {
-        let (fi, file) = (doc.fi, doc.file);
+    /// Reads one file's entries; what it returns is the file's tree, to be freed later.
+    /// A large file whose `routes` list runs to its end is read in two parts: the head's
+    /// routes are taken while another thread reads the rest. `None` when the fast reader
+    /// refused that rest, and the file must be read again whole.
+    fn file(&mut self, doc: &Doc, text: &str, split: bool) -> Option<Vec<Value>> {
         // Merge keys (`<<: *defaults`) let teams share route settings; most files have none.
-        let parse = || {
-            super::yaml::parse(text).and_then(|mut v| {
-                if text.contains("<<") {
-                    v.apply_merge()?;
+        let merges = text.contains("<<");
+        let at = (split && !merges && text.len() >= super::yaml::SPLIT_FROM)
+            .then(|| super::yaml::cut(text))
+            .flatten();
+        std::thread::scope(|s| {
+            let (root, mut tail) = match at.and_then(|at| super::yaml::split(s, text, at)) {
+                Some((head, tail)) => (Ok(head), Some(tail)),
+                None => (
+                    super::yaml::parse(text).and_then(|mut v| {
+                        if merges {
+                            v.apply_merge()?;
+                        }
+                        Ok(v)
+                    }),
+                    None,
+                ),
+            };
+            let Some(map) = self.root(doc, text, root) else {
+                return Some(Vec::new());
+            };
+            let mut read = Vec::new();
+            self.keys(doc, "", &map, TOP_KEYS);
+            for (key, f) in [
+                (
+                    "components",
+                    Self::component as fn(&mut Self, &Doc, &str, &Value),
+                ),
+                ("routes", Self::route),
+                ("tests", Self::test),
+            ] {
+                match map.get(key) {
+                    None | Some(Value::Null) => {}
+                    Some(Value::Sequence(items)) => {
+                        for (i, item) in items.iter().enumerate() {
+                            f(self, doc, &child(key, &i.to_string()), item);
+                        }
+                        let rest = if key == "routes" { tail.take() } else { None };
+                        if let Some(rest) = rest {
+                            let rest = rest.join().ok().flatten()?;
+                            for (i, item) in rest.iter().enumerate() {
+                                let i = items.len() + i;
+                                f(self, doc, &child(key, &i.to_string()), item);
+                            }
+                            read.push(Value::Sequence(rest));
+                        }
+                    }
+                    Some(_) => self.problem(doc, key, format!("`{key}` must be a list")),
                 }
-                Ok(v)
-            })
-        };
-        let root = match parse() {
-            Ok(root) => root,
+            }
+            read.push(Value::Mapping(map));
+            Some(read)
+        })
+    }
+
+    /// The file's top-level mapping, or `None` (with the problem noted) when there is none.
+    fn root(
+        &mut self,
+        doc: &Doc,
+        text: &str,
+        root: Result<Value, serde_norway::Error>,
+    ) -> Option<serde_norway::Mapping> {
+        let (fi, file) = (doc.fi, doc.file);
+        match root {
+            Ok(Value::Null) => None,
+            Ok(Value::Mapping(map)) => Some(map),
+            Ok(_) => {
+                let reason =
+                    "expected a mapping with the keys `components`, `routes` and `tests`".into();
+                self.problems.push((
+                    fi,
+                    Problem {
+                        file: file.to_string(),
+                        line: 1,
+                        reason,
+                    },
+                ));
+                None
+            }
             Err(e) => {
                 self.yaml_broken = true;
                 let (line, reason) = yaml_error(&e, text);
@@ -237,46 +324,9 @@ impl Builder {
                         reason,
                     },
                 ));
-                return None;
-            }
-        };
-        let map = match root {
-            Value::Null => return None,
-            Value::Mapping(map) => map,
-            _ => {
-                let reason =
-                    "expected a mapping with the keys `components`, `routes` and `tests`".into();
-                self.problems.push((
-                    fi,
-                    Problem {
-                        file: file.to_string(),
-                        line: 1,
-                        reason,
-                    },
-                ));
-                return None;
-            }
-        };
-        self.keys(doc, "", &map, TOP_KEYS);
-        for (key, f) in [
-            (
-                "components",
-                Self::component as fn(&mut Self, &Doc, &str, &Value),
-            ),
-            ("routes", Self::route),
-            ("tests", Self::test),
-        ] {
-            match map.get(key) {
-                None | Some(Value::Null) => {}
-                Some(Value::Sequence(items)) => {
-                    for (i, item) in items.iter().enumerate() {
-                        f(self, doc, &child(key, &i.to_string()), item);
-                    }
-                }
-                Some(_) => self.problem(doc, key, format!("`{key}` must be a list")),
+                None
             }
         }
-        Some(map)
     }
 
     pub(super) fn finish(mut self, files: &[LazyLines]) -> Result<Catalog, CatalogError> {
@@ -496,7 +546,7 @@ mod tests {
                 files: &files,
             };
             let mut b = Builder::default();
-            b.file(&doc, text);
+            b.file(&doc, text, true);
             let ok = b.finish(&files).is_ok();
             (ok, files[0].scanned())
         };
@@ -534,6 +584,48 @@ mod tests {
                 "big.yaml:{last}: route `bad` names unknown component `apii`, did you mean `api`?"
             )
         );
+    }
+
+    #[test]
+    fn a_file_read_in_two_parts_reports_each_problem_once_even_when_read_again_whole() {
+        let route = |n: usize, component: &str| {
+            format!("  - name: r{n}\n    match: ['svc=\"{n}\"']\n    components: [{component}]\n")
+        };
+        let mut text = String::from("components:\n  - {id: api, name: API}\nroutes:\n");
+        text += &route(0, "apii");
+        let mut n = 1;
+        while text.len() < super::super::yaml::SPLIT_FROM + BIG {
+            text += &route(n, "api");
+            n += 1;
+        }
+        text += "  - name: bad\n    match: ['svc=~\"(\"']\n    components: [api]\n";
+        let last = text.lines().count();
+        // The same file, but the rest of its list has a block scalar, which only
+        // `serde_norway` reads: the fast reader takes the head, refuses the rest, and the
+        // file is read again whole.
+        let refused =
+            format!("{text}  - name: >-\n      folded\n    match: []\n    components: [api]\n");
+        for text in [&text, &refused] {
+            let at = super::super::yaml::cut(text).expect("a cut");
+            let tail = std::thread::scope(|s| {
+                let (_, tail) = super::super::yaml::split(s, text, at).expect("the head read");
+                tail.join().ok().flatten().map(|t| t.len())
+            });
+            assert_eq!(tail.is_none(), text == &refused);
+            let got = problems(&[("big.yaml", text)]);
+            assert_eq!(got.len(), 2, "{got:?}");
+            assert_eq!(
+                got[0],
+                "big.yaml:6: route `r0` names unknown component `apii`, did you mean `api`?"
+            );
+            let matcher = format!("big.yaml:{}: invalid matcher", last - 1);
+            assert!(got[1].starts_with(&matcher), "{got:?}");
+        }
+        let valid = refused
+            .replace("[apii]", "[api]")
+            .replace("=~\"(\"", "=~\".*\"");
+        let catalog = from_sources(&[("big.yaml".into(), valid)], None).expect("valid");
+        assert_eq!(catalog.route_count(), n + 2);
     }
 
     #[test]

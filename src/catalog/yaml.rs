@@ -10,26 +10,20 @@ use serde_norway::{Mapping, Value};
 
 /// The tree of one file, exactly as `serde_norway::from_str::<Value>` reads it.
 pub(super) fn parse(text: &str) -> Result<Value, serde_norway::Error> {
-    let halves = || halves_at(text, text.len() / 2).and_then(|at| in_halves(text, at));
-    let fast = if text.len() >= HALVES_FROM {
-        halves().or_else(|| streamed(text))
-    } else {
-        streamed(text)
-    };
-    match fast {
+    match streamed(text) {
         Some(tree) => Ok(tree),
         None => serde_norway::from_str(text),
     }
 }
 
-/// The fast reader and `serde_norway` agree on `text`, read whole and in halves: both
+/// The fast reader and `serde_norway` agree on `text`, read whole and in two parts: both
 /// refuse it, or both read the same tree. The fuzz target `mapping_file` holds the fast
 /// reader to this on any input.
 #[doc(hidden)]
 pub fn agrees_with_reference(text: &str) -> bool {
     let reference = serde_norway::from_str::<Value>(text);
-    let halves = halves_at(text, text.len() / 2).and_then(|at| in_halves(text, at));
-    [streamed(text), halves]
+    let in_parts = cut(text).and_then(|at| joined(text, at));
+    [streamed(text), in_parts]
         .into_iter()
         .all(|fast| match (fast, &reference) {
             (None, _) => true,
@@ -38,9 +32,50 @@ pub fn agrees_with_reference(text: &str) -> bool {
         })
 }
 
-/// From this size on (bytes), a file is read in two halves at once when it can be: two
-/// cores read a 10,000-route catalog in about half the time.
-const HALVES_FROM: usize = 256 * 1024;
+/// From this size on (bytes), a file is read on two threads when it can be cut.
+pub(super) const SPLIT_FROM: usize = 256 * 1024;
+
+/// Where a large file is cut: the first `routes` item two fifths in, if the file can be
+/// cut at all. The caller takes the head's routes while the rest is read, so the head is
+/// the smaller part.
+pub(super) fn cut(text: &str) -> Option<usize> {
+    halves_at(text, text.len() * 2 / 5)
+}
+
+/// The rest of a file's `routes` list, being read on another thread; `None` when the
+/// fast reader refuses it.
+pub(super) type Tail<'s> = std::thread::ScopedJoinHandle<'s, Option<Vec<Value>>>;
+
+/// A file read in two parts at once: its head (`..at`, everything up to a `routes` item)
+/// on this thread, and the rest of that list (`at..`, on its own a list) on another.
+/// `None` when the fast reader refuses the head or the head has no `routes` list. A cut
+/// inside a quoted string or a flow collection leaves the head unterminated, so it is
+/// refused.
+pub(super) fn split<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    text: &'s str,
+    at: usize,
+) -> Option<(Value, Tail<'s>)> {
+    let (head, rest) = text.split_at(at);
+    let tail = scope.spawn(move || match streamed(rest)? {
+        Value::Sequence(items) => Some(items),
+        _ => None,
+    });
+    let head = streamed(head)?;
+    matches!(head.get("routes"), Some(Value::Sequence(_))).then_some((head, tail))
+}
+
+/// The two parts of [`split`] joined again into the file's tree.
+fn joined(text: &str, at: usize) -> Option<Value> {
+    std::thread::scope(|s| {
+        let (mut head, tail) = split(s, text, at)?;
+        let tail = tail.join().ok()??;
+        if let Some(Value::Sequence(routes)) = head.get_mut("routes") {
+            routes.extend(tail);
+        }
+        Some(head)
+    })
+}
 
 /// Where a file can be cut in two that read as its head and the rest of its `routes`
 /// list: the first item of that list at or after `from`. Only when the top-level `routes:`
@@ -89,24 +124,6 @@ fn uncommented(line: &str) -> &str {
         Some(at) => line[..at].trim_end(),
         None => line,
     }
-}
-
-/// The file read as two documents at once, `..at` (everything up to a `routes` item) and
-/// `at..` (the rest of that list, on its own a list), joined again.
-fn in_halves(text: &str, at: usize) -> Option<Value> {
-    let (head, rest) = text.split_at(at);
-    let (head, rest) = std::thread::scope(|s| {
-        let rest = s.spawn(|| streamed(rest));
-        (streamed(head), rest.join().ok().flatten())
-    });
-    let (mut head, Value::Sequence(rest)) = (head?, rest?) else {
-        return None;
-    };
-    match head.get_mut("routes") {
-        Some(Value::Sequence(routes)) => routes.extend(rest),
-        _ => return None,
-    }
-    Some(head)
 }
 
 /// Equality that also holds mappings to their key order, which `Mapping`'s own `==`
@@ -353,7 +370,7 @@ mod tests {
                 "{indent:?}"
             );
             let whole = serde_norway::from_str::<Value>(&text).expect("valid");
-            assert_eq!(in_halves(&text, at), Some(whole), "{indent:?}");
+            assert_eq!(joined(&text, at), Some(whole), "{indent:?}");
             assert!(agrees_with_reference(&text));
         }
     }
@@ -376,7 +393,7 @@ mod tests {
         // A quoted string that runs over an item's line: the head is unterminated.
         let text = text.replace("- name: r30 ", "- name: \"r30\n  - x\"");
         let at = text.find("  - x").expect("the line");
-        assert_eq!(in_halves(&text, at), None);
+        assert_eq!(joined(&text, at), None);
         assert!(agrees_with_reference(&text));
     }
 
