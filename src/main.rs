@@ -30,5 +30,11 @@ static TUNE_ALLOCATOR: extern "C" fn() = tune_allocator;
 
 fn main() -> ExitCode {
     let cli = statusgate::cli::Cli::parse();
+    if !matches!(cli.command, statusgate::cli::Command::Serve { .. }) {
+        // A command that runs once and exits: memory handed back to the system would only
+        // be faulted in again (a large catalog frees its trees while building its index).
+        // SAFETY: the option is a plain integer, read at each purge.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    }
     statusgate::cli::main(cli)
 }
