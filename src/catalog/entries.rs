@@ -195,8 +195,8 @@ impl Builder {
             Some(Value::Mapping(by_severity)) => {
                 for (k, v) in by_severity {
                     let severity = scalar(k).unwrap_or_default();
-                    let entry_path = child(&child(path, "status"), &severity);
-                    if let Some(s) = self.status(doc, &entry_path, Some(v)) {
+                    let entry_path = || child(&child(path, "status"), &severity);
+                    if let Some(s) = self.status(doc, entry_path, Some(v)) {
                         status.push((severity, s));
                     }
                 }
@@ -209,7 +209,7 @@ impl Builder {
         }
         let default_status = self.status(
             doc,
-            &child(path, "default_status"),
+            || child(path, "default_status"),
             map.get("default_status"),
         );
         let continue_ = self.boolean(doc, path, map, "continue").unwrap_or(false);
@@ -284,9 +284,9 @@ impl Builder {
             Some(Value::Mapping(m)) => {
                 for (k, v) in m {
                     let id = scalar(k).unwrap_or_default();
-                    let entry_path = child(&child(path, "expect"), &id);
-                    self.refer(doc, || entry_path.clone(), &id, || format!("{who} expects"));
-                    if let Some(s) = self.status(doc, &entry_path, Some(v)) {
+                    let entry_path = || child(&child(path, "expect"), &id);
+                    self.refer(doc, entry_path, &id, || format!("{who} expects"));
+                    if let Some(s) = self.status(doc, entry_path, Some(v)) {
                         expect.insert(id, s);
                     }
                 }
@@ -439,12 +439,21 @@ impl Builder {
         }
     }
 
-    fn status(&mut self, doc: &Doc, path: &str, v: Option<&Value>) -> Option<ComponentStatus> {
-        let word = scalar(v?).unwrap_or_default();
-        match word.parse::<ComponentStatus>() {
+    /// A component status word; `path` is made only for a problem (every route has a few).
+    fn status(
+        &mut self,
+        doc: &Doc,
+        path: impl FnOnce() -> String,
+        v: Option<&Value>,
+    ) -> Option<ComponentStatus> {
+        let parsed = match v? {
+            Value::String(word) => word.parse::<ComponentStatus>(),
+            v => scalar(v).unwrap_or_default().parse::<ComponentStatus>(),
+        };
+        match parsed {
             Ok(s) => Some(s),
             Err(e) => {
-                self.problem(doc, path, e.to_string());
+                self.problem(doc, &path(), e.to_string());
                 None
             }
         }
