@@ -82,22 +82,24 @@ pub(super) fn from_sources(
     sources: &[(String, String)],
     audiences: Option<&[String]>,
 ) -> Result<Catalog, CatalogError> {
-    let mut split = true;
+    let mut refused = Vec::new();
     loop {
-        if let Some(built) = build(sources, audiences, split) {
-            return built;
+        match build(sources, audiences, &refused) {
+            Ok(built) => return built,
+            // The fast reader took the head of a file read in two parts and refused the
+            // rest: start again, with `serde_norway` reading that file whole.
+            Err(fi) => refused.push(fi),
         }
-        // The fast reader refused the rest of a file read in two parts: read it whole.
-        split = false;
     }
 }
 
-/// `None` when a file read in two parts must be read again whole (only when `split`).
+/// `Err(file)` when that file, read in two parts, must be read again whole; the files in
+/// `refused` are read by `serde_norway` alone.
 fn build(
     sources: &[(String, String)],
     audiences: Option<&[String]>,
-    split: bool,
-) -> Option<Result<Catalog, CatalogError>> {
+    refused: &[usize],
+) -> Result<Result<Catalog, CatalogError>, usize> {
     let mut b = Builder {
         known_audiences: audiences.map(<[String]>::to_vec),
         ..Builder::default()
@@ -110,13 +112,14 @@ fn build(
             file,
             files: &files,
         };
-        read.extend(b.file(&doc, text, split)?);
+        let fast = !refused.contains(&fi);
+        read.extend(b.file(&doc, text, fast).ok_or(fi)?);
     }
     if sources.iter().map(|(_, t)| t.len()).sum::<usize>() < BIG {
-        return Some(b.finish(&files));
+        return Ok(b.finish(&files));
     }
     // Freeing large documents' trees costs as much as building the index: both at once.
-    Some(std::thread::scope(|s| {
+    Ok(std::thread::scope(|s| {
         s.spawn(move || drop(read));
         b.finish(&files)
     }))
@@ -232,18 +235,24 @@ impl Builder {
     /// Reads one file's entries; what it returns is the file's tree, to be freed later.
     /// A large file whose `routes` list runs to its end is read in two parts: the head's
     /// routes are taken while another thread reads the rest. `None` when the fast reader
-    /// refused that rest, and the file must be read again whole.
-    fn file(&mut self, doc: &Doc, text: &str, split: bool) -> Option<Vec<Value>> {
+    /// refused that rest, and the file must be read again whole. Without `fast`, only
+    /// `serde_norway` reads the file.
+    fn file(&mut self, doc: &Doc, text: &str, fast: bool) -> Option<Vec<Value>> {
         // Merge keys (`<<: *defaults`) let teams share route settings; most files have none.
         let merges = text.contains("<<");
-        let at = (split && !merges && text.len() >= super::yaml::SPLIT_FROM)
+        let at = (fast && !merges && text.len() >= super::yaml::SPLIT_FROM)
             .then(|| super::yaml::cut(text))
             .flatten();
         std::thread::scope(|s| {
             let (root, mut tail) = match at.and_then(|at| super::yaml::split(s, text, at)) {
                 Some((head, tail)) => (Ok(head), Some(tail)),
                 None => (
-                    super::yaml::parse(text).and_then(|mut v| {
+                    if fast {
+                        super::yaml::parse(text)
+                    } else {
+                        serde_norway::from_str(text)
+                    }
+                    .and_then(|mut v| {
                         if merges {
                             v.apply_merge()?;
                         }
