@@ -206,8 +206,9 @@ fn streamed(text: &str) -> Option<Value> {
                 open.push(Open::Mapping(Mapping::new(), None));
                 continue;
             }
-            // libyaml reads these as indicators in some places the streaming parser does not.
-            Event::Scalar(text, ScalarStyle::Plain, ..) if text.starts_with([':', '?']) => {
+            // libyaml never starts a plain scalar with an indicator other than `-` (it reads
+            // one as an indicator, or refuses it: `{|a: b}`), where the streaming parser may.
+            Event::Scalar(text, ScalarStyle::Plain, ..) if text.starts_with(INDICATORS) => {
                 return None
             }
             Event::Scalar(text, ScalarStyle::Plain, _, None) => plain(&text)?,
@@ -243,6 +244,11 @@ fn streamed(text: &str) -> Option<Value> {
         None
     }
 }
+
+/// YAML's indicator characters, less `-`, which may start a plain scalar (`-x`).
+const INDICATORS: [char; 18] = [
+    '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`',
+];
 
 /// Characters libyaml reads (its `IS_PRINTABLE`, less the tab and the byte order mark).
 fn printable(c: char) -> bool {
@@ -293,6 +299,10 @@ mod tests {
 
     /// Documents the fast reader leaves to `serde_norway`, which reads or refuses them.
     const LEFT: &[&str] = &[
+        "a: {|b: c}\n",
+        "a: [>b]\n",
+        "a: [@b, `c]\n",
+        "a: {x: %b}\n",
         "base: &b {x: 1}\nuse:\n  <<: *b\n",
         "a: !!str 1\n",
         "a: !custom x\n",
