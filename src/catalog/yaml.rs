@@ -371,7 +371,7 @@ mod tests {
     }
 
     #[test]
-    fn a_routes_list_that_runs_to_the_end_is_read_in_halves_alike() {
+    fn a_routes_list_that_runs_to_the_end_is_read_in_two_parts_alike() {
         for indent in ["  ", ""] {
             let text = catalog(40, indent);
             let at = halves_at(&text, text.len() / 2).expect("a cut");
