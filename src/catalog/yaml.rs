@@ -83,6 +83,11 @@ fn joined(text: &str, at: usize) -> Option<Value> {
 /// indented deeper than the items, or an item itself. A cut inside a quoted string or a
 /// flow collection leaves the head unterminated, so the fast reader refuses it.
 fn halves_at(text: &str, from: usize) -> Option<usize> {
+    // Lines are taken at `\n` here; a lone `\r` also breaks one for YAML.
+    let lone_return = |line: &str| line.strip_suffix('\r').unwrap_or(line).contains('\r');
+    if text.contains('\r') && text.split('\n').any(lone_return) {
+        return None;
+    }
     let mut offset = 0;
     let mut lines = text.split_inclusive('\n').map(|line| {
         let at = offset;
@@ -250,9 +255,10 @@ const INDICATORS: [char; 18] = [
     '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`',
 ];
 
-/// Characters libyaml reads (its `IS_PRINTABLE`, less the tab and the byte order mark).
+/// Characters libyaml reads (its `IS_PRINTABLE`), less the tab, the byte order mark, and
+/// NEL, LS and PS: line breaks to libyaml (YAML 1.1), text to the streaming parser.
 fn printable(c: char) -> bool {
-    matches!(c, '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{10000}'..)
+    matches!(c, '\n' | '\r' | ' '..='~' | '\u{a0}'..='\u{2027}' | '\u{202a}'..='\u{d7ff}' | '\u{10000}'..)
         || ('\u{e000}'..='\u{fffd}').contains(&c) && c != '\u{feff}'
 }
 
@@ -299,6 +305,9 @@ mod tests {
 
     /// Documents the fast reader leaves to `serde_norway`, which reads or refuses them.
     const LEFT: &[&str] = &[
+        "a: b\u{85}c\n",
+        "a: 'b\u{85}c'\n",
+        "a: b\u{2028}c\n",
         "a: {|b: c}\n",
         "a: [>b]\n",
         "a: [@b, `c]\n",
@@ -390,6 +399,10 @@ mod tests {
         let text = catalog(40, "  ");
         for (what, changed) in [
             ("a key after the list", format!("{text}tests: []\n")),
+            (
+                "a key after a lone carriage return",
+                format!("{text}# the end\rtests: []\n"),
+            ),
             ("a less indented line", format!("{text} x: 1\n")),
             (
                 "the list not at the top",
