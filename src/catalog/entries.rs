@@ -235,22 +235,34 @@ impl Builder {
             );
         }
         let Some(name) = name else { return };
-        if let Some(first) = self.route_at.get(&name) {
-            let first = first.shown(doc);
-            let reason = format!("duplicate route name `{name}` (first used at {first})");
-            return self.problem(doc, &child(path, "name"), reason);
-        }
-        self.route_at.insert(name.clone(), Place::at(doc, path));
-        let default_status = default_status.unwrap_or(ComponentStatus::PartialOutage);
-        self.routes.push(Route {
+        let route = Route {
             name,
             matchers,
             components,
             status,
-            default_status,
+            default_status: default_status.unwrap_or(ComponentStatus::PartialOutage),
             continue_,
             ignore,
-        });
+        };
+        let at = Place::at(doc, path);
+        match &mut self.unchecked_names {
+            Some(unchecked) => unchecked.push((at, route)),
+            None => self.add_route(doc, at, route),
+        }
+    }
+
+    /// A route whose name is not taken yet joins the catalog.
+    pub(super) fn add_route(&mut self, doc: &Doc, at: Place, route: Route) {
+        if let Some(first) = self.route_at.get(&route.name) {
+            let first = first.shown(doc);
+            let reason = format!(
+                "duplicate route name `{}` (first used at {first})",
+                route.name
+            );
+            return self.problem(doc, &child(&at.path, "name"), reason);
+        }
+        self.route_at.insert(route.name.clone(), at);
+        self.routes.push(route);
     }
 
     pub(super) fn test(&mut self, doc: &Doc, path: &str, v: &Value) {

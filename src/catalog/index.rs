@@ -78,6 +78,7 @@ impl Index {
             .map(|r| r.matchers.iter().filter_map(key).collect())
             .collect();
         let mut counts: FastMap<(&str, bool, &str), usize> = FastMap::default();
+        counts.reserve(routes.len());
         for k in keys.iter().flatten() {
             for v in &k.exact {
                 *counts.entry((k.name, false, v)).or_default() += 1;
@@ -134,18 +135,14 @@ impl Index {
                 index.scan.push(i);
                 continue;
             };
+            // Looked up before inserting: most names and many values are there already,
+            // and an owned key for each would be an allocation per route.
             for v in &k.exact {
-                let list = index
-                    .exact
-                    .entry(k.name.to_string())
-                    .or_default()
-                    .entry(v.to_string())
-                    .or_default();
-                push_once(list, i);
+                push_once(entry(entry(&mut index.exact, k.name), v), i);
             }
             for p in &k.prefixes {
-                let by_prefix = index.prefix.entry(k.name.to_string()).or_default();
-                push_once(by_prefix.routes.entry(p.to_string()).or_default(), i);
+                let by_prefix = entry(&mut index.prefix, k.name);
+                push_once(entry(&mut by_prefix.routes, p), i);
                 if let Err(at) = by_prefix.lens.binary_search(&p.len()) {
                     by_prefix.lens.insert(at, p.len());
                 }
@@ -248,6 +245,14 @@ fn hash(s: &str) -> u64 {
     let mut h = FxHasher::default();
     h.write(s.as_bytes());
     h.finish()
+}
+
+/// The value under `key`, inserted (as its default) if missing.
+fn entry<'m, V: Default>(map: &'m mut FastMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
 }
 
 /// `a|a` would otherwise file a route twice under one value.

@@ -32,7 +32,7 @@ pub(super) struct LazyLines<'a> {
     /// The file's name, as messages show it.
     pub(super) name: &'a str,
     text: &'a str,
-    lines: std::cell::OnceCell<Lines>,
+    lines: std::sync::OnceLock<Lines>,
 }
 
 impl<'a> LazyLines<'a> {
@@ -40,7 +40,7 @@ impl<'a> LazyLines<'a> {
         LazyLines {
             name,
             text,
-            lines: std::cell::OnceCell::new(),
+            lines: std::sync::OnceLock::new(),
         }
     }
 

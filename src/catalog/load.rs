@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_norway::Value;
 
 use super::entries::nearest;
+use super::index::FastMap;
 use super::lines::{child, LazyLines, Lines};
 use super::pattern::RegexCache;
 use super::{Catalog, CatalogError, Component, Problem, Route, TestCase};
@@ -151,6 +152,7 @@ fn line_in(files: &[LazyLines], fi: usize, path: &str) -> usize {
 
 /// A node kept for messages made later (a duplicate, an unknown name): its line is looked
 /// up only when a message needs it.
+#[derive(Clone)]
 pub(super) struct Place {
     pub(super) fi: usize,
     pub(super) path: String,
@@ -205,8 +207,8 @@ pub(super) struct Builder {
     pub(super) problems: Vec<(usize, Problem)>,
     pub(super) components: Vec<Component>,
     /// Where each component id and route name was first declared.
-    pub(super) component_at: HashMap<String, Place>,
-    pub(super) route_at: HashMap<String, Place>,
+    pub(super) component_at: FastMap<String, Place>,
+    pub(super) route_at: FastMap<String, Place>,
     pub(super) routes: Vec<Route>,
     pub(super) tests: Vec<TestCase>,
     pub(super) refs: Vec<Ref>,
@@ -217,6 +219,9 @@ pub(super) struct Builder {
     pub(super) audience_refs: Vec<(Place, String, String)>,
     /// The configuration's audiences, when the caller has them (`check`, `serve`).
     pub(super) known_audiences: Option<Vec<String>>,
+    /// Set for routes read on another thread: each route with its place, its name not yet
+    /// checked against the routes before it (see [`Builder::absorb_routes`]).
+    pub(super) unchecked_names: Option<Vec<(Place, Route)>>,
 }
 
 impl Builder {
@@ -233,10 +238,10 @@ impl Builder {
     }
 
     /// Reads one file's entries; what it returns is the file's tree, to be freed later.
-    /// A large file whose `routes` list runs to its end is read in two parts: the head's
-    /// routes are taken while another thread reads the rest. `None` when the fast reader
-    /// refused that rest, and the file must be read again whole. Without `fast`, only
-    /// `serde_norway` reads the file.
+    /// A large file whose `routes` list runs to its end is read in two parts, each part's
+    /// routes taken on the thread that read it. `None` when the fast reader refused the
+    /// rest, and the file must be read again whole. Without `fast`, only `serde_norway`
+    /// reads the file.
     fn file(&mut self, doc: &Doc, text: &str, fast: bool) -> Option<Vec<Value>> {
         // Merge keys (`<<: *defaults`) let teams share route settings; most files have none.
         let merges = text.contains("<<");
@@ -244,7 +249,18 @@ impl Builder {
             .then(|| super::yaml::cut(text))
             .flatten();
         std::thread::scope(|s| {
-            let (root, mut tail) = match at.and_then(|at| super::yaml::split(s, text, at)) {
+            // The rest's routes wait for this file's components (to know which ids are
+            // declared) and for the number of the first of them.
+            let (seed, seeded) = std::sync::mpsc::sync_channel::<(usize, Builder)>(1);
+            let rest_routes = move |items: Vec<Value>| {
+                let (first, mut b) = seeded.recv().ok()?;
+                for (i, item) in items.iter().enumerate() {
+                    b.route(doc, &child("routes", &(first + i).to_string()), item);
+                }
+                Some((items, b))
+            };
+            let (root, tail) = match at.and_then(|at| super::yaml::split(s, text, at, rest_routes))
+            {
                 Some((head, tail)) => (Ok(head), Some(tail)),
                 None => (
                     if fast {
@@ -266,36 +282,66 @@ impl Builder {
             };
             let mut read = Vec::new();
             self.keys(doc, "", &map, TOP_KEYS);
-            for (key, f) in [
-                (
-                    "components",
-                    Self::component as fn(&mut Self, &Doc, &str, &Value),
-                ),
-                ("routes", Self::route),
-                ("tests", Self::test),
-            ] {
-                match map.get(key) {
-                    None | Some(Value::Null) => {}
-                    Some(Value::Sequence(items)) => {
-                        for (i, item) in items.iter().enumerate() {
-                            f(self, doc, &child(key, &i.to_string()), item);
-                        }
-                        let rest = if key == "routes" { tail.take() } else { None };
-                        if let Some(rest) = rest {
-                            let rest = rest.join().ok().flatten()?;
-                            for (i, item) in rest.iter().enumerate() {
-                                let i = items.len() + i;
-                                f(self, doc, &child(key, &i.to_string()), item);
-                            }
-                            read.push(Value::Sequence(rest));
-                        }
-                    }
-                    Some(_) => self.problem(doc, key, format!("`{key}` must be a list")),
-                }
+            self.entries(doc, &map, "components", Self::component);
+            if let Some(Value::Sequence(head)) = map.get("routes").filter(|_| tail.is_some()) {
+                // The receiver is gone only if that thread already gave up.
+                let _ = seed.send((head.len(), self.seed_for_routes()));
             }
+            drop(seed);
+            self.entries(doc, &map, "routes", Self::route);
+            if let Some(tail) = tail {
+                let (items, built) = tail.join().ok().flatten()?;
+                self.absorb_routes(doc, built);
+                read.push(Value::Sequence(items));
+            }
+            self.entries(doc, &map, "tests", Self::test);
             read.push(Value::Mapping(map));
             Some(read)
         })
+    }
+
+    /// Every item of the list under `key`, read by `f`.
+    fn entries(
+        &mut self,
+        doc: &Doc,
+        map: &serde_norway::Mapping,
+        key: &str,
+        f: fn(&mut Self, &Doc, &str, &Value),
+    ) {
+        match map.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::Sequence(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    f(self, doc, &child(key, &i.to_string()), item);
+                }
+            }
+            Some(_) => self.problem(doc, key, format!("`{key}` must be a list")),
+        }
+    }
+
+    /// A builder for routes read on another thread: it knows the components declared so
+    /// far and the patterns compiled so far, and keeps its routes with their places, so
+    /// that names are checked against this builder's when it is absorbed.
+    fn seed_for_routes(&self) -> Builder {
+        Builder {
+            component_at: self.component_at.clone(),
+            regex_cache: self.regex_cache.clone(),
+            unchecked_names: Some(Vec::new()),
+            ..Builder::default()
+        }
+    }
+
+    /// Takes the routes (and problems) of a [`Builder::seed_for_routes`] builder, as if
+    /// they had been read here after this builder's own.
+    fn absorb_routes(&mut self, doc: &Doc, other: Builder) {
+        self.problems.extend(other.problems);
+        self.refs.extend(other.refs);
+        for (pattern, compiled) in other.regex_cache {
+            self.regex_cache.entry(pattern).or_insert(compiled);
+        }
+        for (at, route) in other.unchecked_names.unwrap_or_default() {
+            self.add_route(doc, at, route);
+        }
     }
 
     /// The file's top-level mapping, or `None` (with the problem noted) when there is none.
@@ -607,6 +653,11 @@ mod tests {
             text += &route(n, "api");
             n += 1;
         }
+        // Problems that only the head's routes can reveal in the rest: a name the head
+        // took (twice, both pointing at the head's), and a component nothing declares.
+        let rest_starts = text.lines().count() + 1;
+        let clashing = route(0, "api") + &route(0, "nope");
+        text += &clashing;
         text += "  - name: bad\n    match: ['svc=~\"(\"']\n    components: [api]\n";
         let last = text.lines().count();
         // The same file, but the rest of its list has a block scalar, which only
@@ -617,20 +668,34 @@ mod tests {
         for text in [&text, &refused] {
             let at = super::super::yaml::cut(text).expect("a cut");
             let tail = std::thread::scope(|s| {
-                let (_, tail) = super::super::yaml::split(s, text, at).expect("the head read");
+                let (_, tail) =
+                    super::super::yaml::split(s, text, at, Some).expect("the head read");
                 tail.join().ok().flatten().map(|t| t.len())
             });
             assert_eq!(tail.is_none(), text == &refused);
             let got = problems(&[("big.yaml", text)]);
-            assert_eq!(got.len(), 2, "{got:?}");
+            let duplicate = |line| {
+                format!("big.yaml:{line}: duplicate route name `r0` (first used at big.yaml:4)")
+            };
+            assert_eq!(got.len(), 5, "{got:?}");
             assert_eq!(
-                got[0],
-                "big.yaml:6: route `r0` names unknown component `apii`, did you mean `api`?"
+                got[..4],
+                [
+                    "big.yaml:6: route `r0` names unknown component `apii`, did you mean `api`?"
+                        .to_string(),
+                    duplicate(rest_starts),
+                    duplicate(rest_starts + 3),
+                    format!(
+                        "big.yaml:{}: route `r0` names unknown component `nope`",
+                        rest_starts + 5
+                    ),
+                ]
             );
             let matcher = format!("big.yaml:{}: invalid matcher", last - 1);
-            assert!(got[1].starts_with(&matcher), "{got:?}");
+            assert!(got[4].starts_with(&matcher), "{got:?}");
         }
         let valid = refused
+            .replace(&clashing, "")
             .replace("[apii]", "[api]")
             .replace("=~\"(\"", "=~\".*\"");
         let catalog = from_sources(&[("big.yaml".into(), valid)], None).expect("valid");

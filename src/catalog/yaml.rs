@@ -35,30 +35,30 @@ pub fn agrees_with_reference(text: &str) -> bool {
 /// From this size on (bytes), a file is read on two threads when it can be cut.
 pub(super) const SPLIT_FROM: usize = 256 * 1024;
 
-/// Where a large file is cut: the first `routes` item two fifths in, if the file can be
-/// cut at all. The caller takes the head's routes while the rest is read, so the head is
-/// the smaller part.
+/// Where a large file is cut: the first `routes` item halfway in, if the file can be cut
+/// at all. Each part's routes are then taken on the thread that read it.
 pub(super) fn cut(text: &str) -> Option<usize> {
-    halves_at(text, text.len() * 2 / 5)
+    halves_at(text, text.len() / 2)
 }
 
-/// The rest of a file's `routes` list, being read on another thread; `None` when the
-/// fast reader refuses it.
-pub(super) type Tail<'s> = std::thread::ScopedJoinHandle<'s, Option<Vec<Value>>>;
+/// The rest of a file's `routes` list, read on another thread and handed to the work given
+/// to [`split`]; `None` when the fast reader refuses it (or that work gives up).
+pub(super) type Tail<'s, T> = std::thread::ScopedJoinHandle<'s, Option<T>>;
 
 /// A file read in two parts at once: its head (`..at`, everything up to a `routes` item)
-/// on this thread, and the rest of that list (`at..`, on its own a list) on another.
-/// `None` when the fast reader refuses the head or the head has no `routes` list. A cut
-/// inside a quoted string or a flow collection leaves the head unterminated, so it is
-/// refused.
-pub(super) fn split<'s>(
+/// on this thread, and the rest of that list (`at..`, on its own a list) on another, which
+/// then does `then` with its items. `None` when the fast reader refuses the head or the
+/// head has no `routes` list. A cut inside a quoted string or a flow collection leaves the
+/// head unterminated, so it is refused.
+pub(super) fn split<'s, T: Send + 's>(
     scope: &'s std::thread::Scope<'s, '_>,
     text: &'s str,
     at: usize,
-) -> Option<(Value, Tail<'s>)> {
+    then: impl FnOnce(Vec<Value>) -> Option<T> + Send + 's,
+) -> Option<(Value, Tail<'s, T>)> {
     let (head, rest) = text.split_at(at);
     let tail = scope.spawn(move || match streamed(rest)? {
-        Value::Sequence(items) => Some(items),
+        Value::Sequence(items) => then(items),
         _ => None,
     });
     let head = streamed(head)?;
@@ -68,7 +68,7 @@ pub(super) fn split<'s>(
 /// The two parts of [`split`] joined again into the file's tree.
 fn joined(text: &str, at: usize) -> Option<Value> {
     std::thread::scope(|s| {
-        let (mut head, tail) = split(s, text, at)?;
+        let (mut head, tail) = split(s, text, at, Some)?;
         let tail = tail.join().ok()??;
         if let Some(Value::Sequence(routes)) = head.get_mut("routes") {
             routes.extend(tail);
