@@ -2,6 +2,7 @@
 //! field readers they share. Each reader reports a problem at the offending node and goes
 //! on, so that one run lists everything wrong with a file.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_norway::{Mapping, Value};
@@ -365,10 +366,7 @@ impl Builder {
     pub(super) fn keys(&mut self, doc: &Doc, path: &str, map: &Mapping, allowed: &[&str]) {
         for k in map.keys() {
             // Borrowed: every key of every entry passes here, and almost all are fine.
-            let key = match k {
-                Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
-                _ => std::borrow::Cow::Owned(scalar(k).unwrap_or_else(|| "?".into())),
-            };
+            let key = scalar_text(k).unwrap_or(Cow::Borrowed("?"));
             if !allowed.contains(&key.as_ref()) {
                 let hint = match nearest(&key, allowed.iter().copied()) {
                     Some(near) => format!(", did you mean `{near}`?"),
@@ -458,10 +456,9 @@ impl Builder {
         path: impl FnOnce() -> String,
         v: Option<&Value>,
     ) -> Option<ComponentStatus> {
-        let parsed = match v? {
-            Value::String(word) => word.parse::<ComponentStatus>(),
-            v => scalar(v).unwrap_or_default().parse::<ComponentStatus>(),
-        };
+        let parsed = scalar_text(v?)
+            .unwrap_or_default()
+            .parse::<ComponentStatus>();
         match parsed {
             Ok(s) => Some(s),
             Err(e) => {
@@ -497,6 +494,14 @@ fn item_path(path: &str, key: &str, i: Option<usize>) -> String {
     match i {
         Some(i) => child(&key_path, &i.to_string()),
         None => key_path,
+    }
+}
+
+/// As [`scalar`], borrowing a string (most are): for text that is read, not kept.
+fn scalar_text(v: &Value) -> Option<Cow<'_, str>> {
+    match v {
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        v => scalar(v).map(Cow::Owned),
     }
 }
 
