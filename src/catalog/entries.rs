@@ -161,9 +161,20 @@ impl Builder {
     }
 
     pub(super) fn route(&mut self, doc: &Doc, path: &str, v: &Value) {
-        let Some((map, name, who)) = self.named(doc, path, v, "route", ROUTE_KEYS) else {
-            return;
-        };
+        if let Some((at, route)) = self.read_route(doc, path, v) {
+            self.add_route(doc, at, route);
+        }
+    }
+
+    /// A route and where it is, its problems noted; its name is not yet checked against
+    /// the routes before it (see [`Builder::add_route`]).
+    pub(super) fn read_route(
+        &mut self,
+        doc: &Doc,
+        path: &str,
+        v: &Value,
+    ) -> Option<(Place, Route)> {
+        let (map, name, who) = self.named(doc, path, v, "route", ROUTE_KEYS)?;
         let mut matchers = Vec::new();
         if map.get("match").is_none() {
             self.problem(
@@ -235,9 +246,8 @@ impl Builder {
                 format!("{who} names no components (add `components:` or set `ignore: true`)"),
             );
         }
-        let Some(name) = name else { return };
         let route = Route {
-            name,
+            name: name?,
             matchers,
             components,
             status,
@@ -245,11 +255,7 @@ impl Builder {
             continue_,
             ignore,
         };
-        let at = Place::at(doc, path);
-        match &mut self.unchecked_names {
-            Some(unchecked) => unchecked.push((at, route)),
-            None => self.add_route(doc, at, route),
-        }
+        Some((Place::at(doc, path), route))
     }
 
     /// A route whose name is not taken yet joins the catalog.

@@ -219,9 +219,6 @@ pub(super) struct Builder {
     pub(super) audience_refs: Vec<(Place, String, String)>,
     /// The configuration's audiences, when the caller has them (`check`, `serve`).
     pub(super) known_audiences: Option<Vec<String>>,
-    /// Set for routes read on another thread: each route with its place, its name not yet
-    /// checked against the routes before it (see [`Builder::absorb_routes`]).
-    pub(super) unchecked_names: Option<Vec<(Place, Route)>>,
 }
 
 impl Builder {
@@ -252,12 +249,17 @@ impl Builder {
             // The rest's routes wait for this file's components (to know which ids are
             // declared) and for the number of the first of them.
             let (seed, seeded) = std::sync::mpsc::sync_channel::<(usize, Builder)>(1);
+            // Their names are checked when they join this builder's routes.
             let rest_routes = move |items: Vec<Value>| {
                 let (first, mut b) = seeded.recv().ok()?;
-                for (i, item) in items.iter().enumerate() {
-                    b.route(doc, &child("routes", &(first + i).to_string()), item);
-                }
-                Some((items, b))
+                let routes: Vec<(Place, Route)> = items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| {
+                        b.read_route(doc, &child("routes", &(first + i).to_string()), item)
+                    })
+                    .collect();
+                Some((items, b, routes))
             };
             let (root, tail) = match at.and_then(|at| super::yaml::split(s, text, at, rest_routes))
             {
@@ -290,8 +292,8 @@ impl Builder {
             drop(seed);
             self.entries(doc, &map, "routes", Self::route);
             if let Some(tail) = tail {
-                let (items, built) = tail.join().ok().flatten()?;
-                self.absorb_routes(doc, built);
+                let (items, built, routes) = tail.join().ok().flatten()?;
+                self.absorb_routes(doc, built, routes);
                 read.push(Value::Sequence(items));
             }
             self.entries(doc, &map, "tests", Self::test);
@@ -320,26 +322,24 @@ impl Builder {
     }
 
     /// A builder for routes read on another thread: it knows the components declared so
-    /// far and the patterns compiled so far, and keeps its routes with their places, so
-    /// that names are checked against this builder's when it is absorbed.
+    /// far and the patterns compiled so far.
     fn seed_for_routes(&self) -> Builder {
         Builder {
             component_at: self.component_at.clone(),
             regex_cache: self.regex_cache.clone(),
-            unchecked_names: Some(Vec::new()),
             ..Builder::default()
         }
     }
 
-    /// Takes the routes (and problems) of a [`Builder::seed_for_routes`] builder, as if
-    /// they had been read here after this builder's own.
-    fn absorb_routes(&mut self, doc: &Doc, other: Builder) {
+    /// Takes `routes`, read by a [`Builder::seed_for_routes`] builder, and that builder's
+    /// problems, as if they had been read here after this builder's own.
+    fn absorb_routes(&mut self, doc: &Doc, other: Builder, routes: Vec<(Place, Route)>) {
         self.problems.extend(other.problems);
         self.refs.extend(other.refs);
         for (pattern, compiled) in other.regex_cache {
             self.regex_cache.entry(pattern).or_insert(compiled);
         }
-        for (at, route) in other.unchecked_names.unwrap_or_default() {
+        for (at, route) in routes {
             self.add_route(doc, at, route);
         }
     }
