@@ -189,8 +189,8 @@ impl Pipeline {
     /// costs one draft write per batch, not one per alert.
     async fn take_batch(&mut self) -> Result<Stepped> {
         const BATCH: usize = 1024;
-        let batch = self.recorder.pending(BATCH)?;
-        if batch.is_empty() {
+        let taken = self.recorder.pending(BATCH)?;
+        if taken.entries.is_empty() {
             return Ok(Stepped::default());
         }
         let lock = self.lock.clone();
@@ -199,11 +199,10 @@ impl Pipeline {
         let now = Utc::now();
         let held = self.maintenance.components();
         let mut effects = Vec::new();
-        let mut taken = Vec::with_capacity(batch.len());
-        let mut keys = Vec::with_capacity(batch.len());
-        for (key, alert) in batch {
-            keys.push(key);
-            taken.push((alert.key.clone(), alert.received_at));
+        let mut arrivals = Vec::with_capacity(taken.alerts.len());
+        let took = !taken.alerts.is_empty();
+        for alert in taken.alerts {
+            arrivals.push((alert.key.clone(), alert.received_at));
             effects.extend(self.grouper.observe_during(alert, &catalog, now, &held));
         }
         effects.extend(self.grouper.take_updates());
@@ -217,7 +216,7 @@ impl Pipeline {
             .flat_map(|d| d.snapshot.alerts.iter().map(|a| a.key.as_str()))
             .collect();
         self.measure(
-            taken
+            arrivals
                 .iter()
                 .filter(|(key, _)| shown.contains(key.as_str()))
                 .map(|(_, received)| *received),
@@ -225,10 +224,10 @@ impl Pipeline {
         if effects.iter().any(touches_drafts) {
             self.settle_held(now)?;
         }
-        self.persist_groups_taking(&keys)?;
+        self.persist_groups_taking(&taken.entries)?;
         Ok(Stepped {
-            more: keys.len() == BATCH,
-            took: true,
+            more: taken.more,
+            took,
         })
     }
 

@@ -8,4 +8,4 @@ mod record;
 
 pub use crate::alert::{Alert, AlertStatus, StatusUpdate};
 pub use crate::vocab::Source;
-pub use record::{Delivery, RecordOutcome, Recorder, INBOX_TABLE};
+pub use record::{Delivery, RecordOutcome, Recorder, Taken, INBOX_TABLE};

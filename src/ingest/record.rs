@@ -18,13 +18,24 @@ pub const INBOX_TABLE: &str = "inbox";
 /// What replicas announce to each other when alerts wait for the pipeline.
 pub const INBOX_TOPIC: &str = "inbox";
 
-/// An inbox entry: the key of an alert whose state changed (data directories written by
-/// earlier versions hold whole alerts, still read).
+/// An inbox entry: the keys of the alerts whose state one commit changed (data directories
+/// written by earlier versions hold an entry per alert, a key or a whole alert, still read).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
 enum InboxItem {
     Key(String),
+    Keys(Vec<String>),
     Alert(Box<Alert>),
+}
+
+/// What the pipeline takes in one step: the inbox entries it read, to remove them when it
+/// stores what it made of them, and the alerts they name, oldest first.
+#[derive(Debug, Default)]
+pub struct Taken {
+    pub entries: Vec<String>,
+    pub alerts: Vec<Alert>,
+    /// The limit stopped the reading: more entries wait.
+    pub more: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -309,6 +320,10 @@ impl Recorder {
         let mut now: std::collections::BTreeMap<&str, Cow<'_, Alert>> =
             std::collections::BTreeMap::new();
         let mut outs = Vec::with_capacity(deliveries.len());
+        // Only the keys, in one entry for the whole commit: the pipeline reads the state as
+        // it stands when it gets there, and sled copies a whole tree node per write, so an
+        // entry per alert would cost 100-alert webhooks a hundred copies.
+        let mut changed = Vec::new();
         for alerts in deliveries {
             let mut out = RecordOutcome::default();
             for alert in alerts.iter() {
@@ -329,10 +344,7 @@ impl Recorder {
                     continue;
                 }
                 now.insert(&alert.key, Cow::Borrowed(alert));
-                // Only the key: the pipeline reads the state as it stands when it gets
-                // there, and sled copies whole tree nodes on write, so small entries keep
-                // ingest fast.
-                writes.append(&self.inbox, &InboxItem::Key(alert.key.clone()))?;
+                changed.push(alert.key.clone());
                 out.new += 1;
             }
             outs.push(out);
@@ -340,38 +352,54 @@ impl Recorder {
         for (key, alert) in &now {
             writes.put(&self.alerts, key, alert.as_ref())?;
         }
+        if !changed.is_empty() {
+            writes.append(&self.inbox, &InboxItem::Keys(changed))?;
+        }
         Ok(outs)
     }
 
-    /// Alerts waiting for the pipeline, oldest first, each as it stands now. Several
-    /// changes of one alert queued meanwhile are seen as its latest state.
-    pub fn pending(&self, limit: usize) -> Result<Vec<(String, Alert)>> {
-        let items = self.inbox.first::<InboxItem>(limit)?;
-        // The alerts the entries name, read together: one round trip on PostgreSQL.
-        let keys: Vec<String> = items
-            .iter()
-            .filter_map(|(_, item)| match item {
-                InboxItem::Key(key) => Some(key.clone()),
-                InboxItem::Alert(_) => None,
-            })
-            .collect();
-        let mut stored = self.alerts.get_many::<Alert>(&keys)?.into_iter();
-        let mut out = Vec::with_capacity(items.len());
-        let mut gone = Vec::new();
-        for (seq, item) in items {
+    /// Inbox entries waiting for the pipeline, oldest first, until they name `limit`
+    /// alerts, found or gone (an entry is taken whole), with each alert as it stands now: several changes
+    /// of one alert queued meanwhile are seen as its latest state. A key whose alert is gone
+    /// names nothing; its entry is still taken, to be removed.
+    pub fn pending(&self, limit: usize) -> Result<Taken> {
+        /// An alert of the batch: read from the alerts table, or held by an old entry.
+        enum Slot {
+            Stored,
+            Held(Box<Alert>),
+        }
+        let mut taken = Taken::default();
+        let mut keys = Vec::new();
+        let mut slots = Vec::new();
+        for item in self.inbox.entries_from::<InboxItem>(None)? {
+            if slots.len() >= limit {
+                taken.more = true;
+                break;
+            }
+            let (seq, item) = item?;
+            taken.entries.push(seq);
             match item {
-                InboxItem::Key(_) => match stored.next().flatten() {
-                    Some(alert) => out.push((seq, alert)),
-                    // Nothing to take; drop the entry.
-                    None => gone.push(seq),
-                },
-                InboxItem::Alert(alert) => out.push((seq, *alert)),
+                InboxItem::Key(key) => {
+                    keys.push(key);
+                    slots.push(Slot::Stored);
+                }
+                InboxItem::Keys(named) => {
+                    slots.extend(named.iter().map(|_| Slot::Stored));
+                    keys.extend(named);
+                }
+                InboxItem::Alert(alert) => slots.push(Slot::Held(alert)),
             }
         }
-        if !gone.is_empty() {
-            self.inbox.remove_all(&gone)?;
-        }
-        Ok(out)
+        // The alerts the entries name, read together: one round trip on PostgreSQL.
+        let mut stored = self.alerts.get_many::<Alert>(&keys)?.into_iter();
+        taken.alerts = slots
+            .into_iter()
+            .filter_map(|slot| match slot {
+                Slot::Stored => stored.next().flatten(),
+                Slot::Held(alert) => Some(*alert),
+            })
+            .collect();
+        Ok(taken)
     }
 
     /// The inbox, for the pipeline to remove what it took in the transaction that stores
@@ -479,7 +507,9 @@ mod tests {
         assert_eq!(seen[..6], [(2, 0), (1, 1), (1, 1), (1, 1), (0, 2), (1, 1)]);
         let new: usize = outcomes.iter().map(|o| o.new).sum();
         assert_eq!(new, 20);
-        assert_eq!(recorder.pending(100).unwrap().len(), 20);
+        // One inbox entry for the whole commit, naming each alert it changed.
+        let taken = recorder.pending(100).unwrap();
+        assert_eq!((taken.entries.len(), taken.alerts.len()), (1, 20));
         let audit = Audit::open(&store)
             .unwrap()
             .list(None, 100, None, None)
@@ -497,5 +527,50 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((later.new, later.batch), (1, 1));
+    }
+
+    /// Entries written by earlier versions (a key or a whole alert each) are still taken,
+    /// in order among this version's; a key whose alert is gone names nothing but its entry
+    /// is taken, to be removed; the limit counts named alerts and takes an entry whole.
+    #[tokio::test(flavor = "current_thread")]
+    async fn earlier_inbox_entries_are_taken_in_order_and_the_limit_takes_entries_whole() {
+        let (_dir, store) = Store::temporary();
+        let recorder = Recorder::open(&store).unwrap();
+        let old = alert("old");
+        recorder.alerts.put(&old.key, &old).unwrap();
+        let earlier = [
+            InboxItem::Key(old.key.clone()),
+            InboxItem::Key("am:gone".into()),
+            InboxItem::Alert(Box::new(alert("held"))),
+        ];
+        store
+            .transaction(&[&recorder.inbox], |tx| {
+                tx.append_many(&recorder.inbox, &earlier)
+            })
+            .unwrap()
+            .unwrap();
+        let new = vec![alert("n1"), alert("n2")];
+        let out = recorder
+            .record(Source::Alertmanager, new, json!({}), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(out.new, 2);
+
+        let all = recorder.pending(100).unwrap();
+        let names: Vec<&str> = all.alerts.iter().map(|a| a.fingerprint.as_str()).collect();
+        assert_eq!(names, ["old", "held", "n1", "n2"]);
+        assert_eq!((all.entries.len(), all.more), (4, false));
+
+        // The limit counts the alerts entries name, found or gone.
+        let some = recorder.pending(2).unwrap();
+        assert_eq!(
+            (some.entries.len(), some.alerts.len(), some.more),
+            (2, 1, true)
+        );
+        let whole = recorder.pending(4).unwrap();
+        assert_eq!(
+            (whole.entries.len(), whole.alerts.len(), whole.more),
+            (4, 4, false)
+        );
     }
 }

@@ -452,22 +452,27 @@ impl Table {
     }
 
     /// Records with keys after `after` (all when `None`), in key order, decoded lazily.
-    pub fn iter_from<T: DeserializeOwned>(
+    pub fn iter_from<T: DeserializeOwned + 'static>(
         &self,
         after: Option<&str>,
     ) -> Result<Box<dyn Iterator<Item = Result<T>> + '_>> {
+        Ok(Box::new(
+            self.entries_from(after)?
+                .map(|item| item.map(|(_, value)| value)),
+        ))
+    }
+
+    /// As [`Table::iter_from`], each record with its key.
+    pub fn entries_from<T: DeserializeOwned>(&self, after: Option<&str>) -> Result<Entries<'_, T>> {
+        let decoded = move |item: Result<(String, Vec<u8>)>| {
+            item.and_then(|(k, v)| decode(self.name, &k, &v).map(|value| (k, value)))
+        };
         match &self.inner {
-            TableEngine::Sled(t) => {
-                Ok(Box::new(t.iter_from(after).map(move |item| {
-                    item.and_then(|(k, v)| decode(self.name, &k, &v))
-                })))
-            }
+            TableEngine::Sled(t) => Ok(Box::new(t.iter_from(after).map(decoded))),
             TableEngine::Postgres(p) => {
                 // Pages of rows, fetched as the caller goes on.
                 let pages = postgres::Pages::new(p.clone(), self.name, after);
-                Ok(Box::new(pages.map(move |item| {
-                    item.and_then(|(k, v)| decode(self.name, &k, &v))
-                })))
+                Ok(Box::new(pages.map(decoded)))
             }
         }
     }
@@ -517,6 +522,9 @@ pub(crate) enum Range<'a> {
     First(usize),
     Before(Option<&'a str>, usize),
 }
+
+/// Records with their keys, in key order, decoded as they are read.
+pub type Entries<'a, T> = Box<dyn Iterator<Item = Result<(String, T)>> + 'a>;
 
 /// Keys for append-only tables: zero-padded so that string order is numeric order.
 pub fn seq_key(n: u64) -> String {
