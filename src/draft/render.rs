@@ -85,6 +85,8 @@ pub struct TemplateProblem {
 /// The compiled templates.
 pub struct Templates {
     hb: Handlebars<'static>,
+    /// The same templates with HTML escaping on, made once at load rather than per render.
+    html: Handlebars<'static>,
 }
 
 impl Templates {
@@ -142,7 +144,9 @@ impl Templates {
             }
         }
         if problems.is_empty() {
-            Ok(Templates { hb })
+            let mut html = hb.clone();
+            html.register_escape_fn(handlebars::html_escape);
+            Ok(Templates { hb, html })
         } else {
             Err(problems)
         }
@@ -161,9 +165,8 @@ impl Templates {
 
     /// Renders HTML with escaping on.
     pub fn render_html<T: Serialize>(&self, name: &str, data: &T) -> Result<String, String> {
-        let mut hb = self.hb.clone();
-        hb.register_escape_fn(handlebars::html_escape);
-        hb.render(name, data)
+        self.html
+            .render(name, data)
             .map_err(|e| format!("template {name}: {e}"))
     }
 
