@@ -320,9 +320,7 @@ impl Recorder {
         let mut now: std::collections::BTreeMap<&str, Cow<'_, Alert>> =
             std::collections::BTreeMap::new();
         let mut outs = Vec::with_capacity(deliveries.len());
-        // Only the keys, in one entry for the whole commit: the pipeline reads the state as
-        // it stands when it gets there, and sled copies a whole tree node per write, so an
-        // entry per alert would cost 100-alert webhooks a hundred copies.
+        // Only the keys: the pipeline reads the state as it stands when it gets there.
         let mut changed = Vec::new();
         for alerts in deliveries {
             let mut out = RecordOutcome::default();
@@ -352,16 +350,26 @@ impl Recorder {
         for (key, alert) in &now {
             writes.put(&self.alerts, key, alert.as_ref())?;
         }
-        if !changed.is_empty() {
+        if self.store.is_shared() {
+            // A key per entry on PostgreSQL, which earlier versions can read: during a
+            // rolling upgrade the pipeline may still run on a replica of one. They cannot
+            // read `Keys`; this version reads both, so the next can write `Keys` there too.
+            for key in changed {
+                writes.append(&self.inbox, &InboxItem::Key(key))?;
+            }
+        } else if !changed.is_empty() {
+            // One entry for the whole commit on sled (one process, so one version): sled
+            // copies a whole tree node per write, and an entry per alert cost a 100-alert
+            // webhook a hundred copies.
             writes.append(&self.inbox, &InboxItem::Keys(changed))?;
         }
         Ok(outs)
     }
 
-    /// Inbox entries waiting for the pipeline, oldest first, until they name `limit`
-    /// alerts, found or gone (an entry is taken whole), with each alert as it stands now: several changes
-    /// of one alert queued meanwhile are seen as its latest state. A key whose alert is gone
-    /// names nothing; its entry is still taken, to be removed.
+    /// Inbox entries waiting for the pipeline, oldest first, until they name `limit` alerts,
+    /// found or gone (an entry is taken whole), with each alert as it stands now: several
+    /// changes of one alert queued meanwhile are seen as its latest state. A key whose alert
+    /// is gone names nothing; its entry is still taken, to be removed.
     pub fn pending(&self, limit: usize) -> Result<Taken> {
         /// An alert of the batch: read from the alerts table, or held by an old entry.
         enum Slot {
@@ -507,7 +515,7 @@ mod tests {
         assert_eq!(seen[..6], [(2, 0), (1, 1), (1, 1), (1, 1), (0, 2), (1, 1)]);
         let new: usize = outcomes.iter().map(|o| o.new).sum();
         assert_eq!(new, 20);
-        // One inbox entry for the whole commit, naming each alert it changed.
+        // On sled, one inbox entry for the whole commit, naming each alert it changed.
         let taken = recorder.pending(100).unwrap();
         assert_eq!((taken.entries.len(), taken.alerts.len()), (1, 20));
         let audit = Audit::open(&store)

@@ -449,3 +449,44 @@ async fn a_database_outage_is_503_with_retry_after_and_heals_by_itself() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// On PostgreSQL the recorder keeps one inbox entry per changed alert, in the form earlier
+/// versions read: during a rolling upgrade the pipeline may still run on a replica of one.
+/// (On sled, one process and so one version, one entry names a whole commit's alerts.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_entries_stay_readable_by_earlier_replicas_on_postgres() {
+    let Some(c) = cluster() else { return };
+    let url = c.database();
+    let store = statusgate::store::Store::connect(&url).await.unwrap();
+    let recorder = statusgate::ingest::Recorder::open(&store).unwrap();
+    let at = chrono::Utc::now();
+    let alert = |fp: &str| statusgate::alert::Alert {
+        key: format!("am:{fp}"),
+        source: statusgate::vocab::Source::Alertmanager,
+        fingerprint: fp.into(),
+        status: statusgate::alert::AlertStatus::Firing,
+        labels: [("alertname".to_string(), fp.to_string())].into(),
+        annotations: Default::default(),
+        starts_at: at,
+        ends_at: None,
+        generator_url: String::new(),
+        received_at: at,
+        truncated: 0,
+        changed_at: None,
+    };
+    let alerts = vec![alert("a"), alert("b"), alert("c")];
+    let out = recorder
+        .record(
+            statusgate::vocab::Source::Alertmanager,
+            alerts,
+            json!({}),
+            at,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.new, 3);
+    let keys = "SELECT count(*) FROM statusgate_records WHERE tbl = 'inbox' AND left(value::text, 1) = '\"'";
+    assert_eq!(count(&url, keys), 3, "an entry per alert, each a key");
+    let taken = recorder.pending(100).unwrap();
+    assert_eq!((taken.entries.len(), taken.alerts.len()), (3, 3));
+}
