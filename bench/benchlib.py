@@ -197,3 +197,39 @@ class Postgres:
         self.proc.terminate()
         self.proc.wait(timeout=60)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def server_config(work, port, mappings, settings="", drafts_per_hour=None):
+    """A bench server's config: loopback only, data under `work`, every rate limit lifted (the
+    figures are the service's, not its limiter's), then `settings` (YAML lines)."""
+    budget = f"  drafts_per_hour: {drafts_per_hour}\n" if drafts_per_hour is not None else ""
+    return (f"listen: 127.0.0.1:{port}\n"
+            f"data_dir: {work}/data\n"
+            f"mappings: {mappings}\n"
+            f"public_url: http://127.0.0.1:{port}\n"
+            "limits:\n"
+            "  ingest: {per_second: 1000000, burst: 1000000}\n"
+            "  public: {per_second: 1000000, burst: 1000000}\n"
+            "  api: {per_second: 1000000, burst: 1000000}\n"
+            + budget + settings)
+
+
+def server_env(token, admin, storage_url=None, extra=None):
+    """The environment of a bench server: its tokens, warnings only, sled unless `storage_url`."""
+    env = {**os.environ, "STATUSGATE_ALERTMANAGER_TOKEN": token, "STATUSGATE_ADMIN_TOKEN": admin,
+           "RUST_LOG": "warn", **(extra or {})}
+    env.pop("STATUSGATE_STORAGE_URL", None)
+    if storage_url:
+        env["STATUSGATE_STORAGE_URL"] = storage_url
+    return env
+
+
+def serve(binary, config_path, env, log_path):
+    """Starts `statusgate serve`; returns the process once it listens (its log appended to
+    `log_path`, so a restarted server keeps one log)."""
+    proc = subprocess.Popen([binary, "serve", "--config", config_path], env=env, stdout=subprocess.PIPE,
+                            stderr=open(log_path, "a"), text=True)
+    line = proc.stdout.readline()
+    if "listening on" not in line:
+        raise SystemExit(f"statusgate did not start ({line.strip()}); see {log_path}")
+    return proc
