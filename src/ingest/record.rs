@@ -273,17 +273,25 @@ impl Recorder {
     }
 
     /// After a recording transaction: a refusal inside it becomes a storage error, the
-    /// caller waits for the flush (even a pure repeat: the first copy may still be in
-    /// flight), and the pipeline wakes for anything new.
+    /// pipeline wakes for anything new, and the caller waits for the flush (even a pure
+    /// repeat: the first copy may still be in flight).
+    ///
+    /// The pipeline here starts while the flush runs: what it writes is ordered after these
+    /// writes in the store's log, so it is never durable without them. A crash inside the
+    /// flush loses the unacknowledged delivery and what was drafted from it together, and
+    /// the sender's retry drafts it again, as after any crash before an acknowledgement.
     async fn committed(
         &self,
         outcome: std::result::Result<RecordOutcome, TxAbort>,
     ) -> Result<RecordOutcome> {
         let outcome = outcome?;
-        self.store.durable().await?;
         if outcome.new > 0 {
             self.wake.notify_one();
-            // The pipeline may run on another replica.
+        }
+        self.store.durable().await?;
+        if outcome.new > 0 {
+            // The pipeline may run on another replica (a shared store, whose commit was
+            // durable before this).
             self.store.announce(INBOX_TOPIC, false);
         }
         Ok(outcome)
