@@ -1,7 +1,7 @@
 //! Group commit: every caller waits for a flush that started after its write; one flush
-//! serves all callers that arrived while the previous one ran. A flush that never ends
-//! (sled waits forever after some I/O failures) fails its callers after [`FLUSH_TIMEOUT`]
-//! instead of holding them, so every request gets an answer.
+//! (and one `fdatasync`) serves all callers that arrived while the previous one ran. A
+//! flush that never ends (sled waits forever after some I/O failures) fails its callers
+//! after [`FLUSH_TIMEOUT`] instead of holding them, so every request gets an answer.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,9 +27,10 @@ type Waiter = oneshot::Sender<Result<(), StoreError>>;
 pub(super) struct GroupCommit {
     requests: Option<mpsc::UnboundedSender<Waiter>>,
     flushes: Arc<AtomicU64>,
-    /// When the running flush started (ms since the epoch), 0 while idle.
-    busy_since: Arc<AtomicU64>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// When the running flush, and the running sync, started (ms since the epoch), 0 while
+    /// idle.
+    busy_since: [Arc<AtomicU64>; 2],
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for GroupCommit {
@@ -41,31 +42,49 @@ impl Drop for GroupCommit {
         if self.is_stuck() {
             return;
         }
-        if let Some(t) = self.thread.take() {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
 }
 
+/// Callers whose writes one flush covered, and how that flush ended.
+type Flushed = (Vec<Waiter>, Result<(), StoreError>);
+
 impl GroupCommit {
-    pub(super) fn start(db: sled::Db) -> Self {
-        Self::start_with(move || {
-            db.flush()
-                .map(|_| ())
-                .map_err(|e| StoreError::Io(e.to_string()))
-        })
+    /// Flushes `db`, then syncs `file` (sled's log): sled's flush writes its buffers with
+    /// `sync_file_range`, which neither flushes the device's write cache nor commits the
+    /// file's grown size, so a power cut could lose what it acknowledged. `fdatasync` does
+    /// both.
+    pub(super) fn start(db: sled::Db, file: std::fs::File) -> Self {
+        Self::start_with(
+            move || {
+                db.flush()
+                    .map(|_| ())
+                    .map_err(|e| StoreError::Io(e.to_string()))
+            },
+            move || {
+                file.sync_data()
+                    .map_err(|e| StoreError::Io(format!("cannot sync the store's log: {e}")))
+            },
+        )
     }
 
-    /// With the flush given (tests give one that hangs).
-    fn start_with(flush: impl Fn() -> Result<(), StoreError> + Send + 'static) -> Self {
+    /// With the flush and the sync given (tests give ones that hang). Two plain threads, a
+    /// stage each, so that the next group's flush runs while the previous group's sync
+    /// waits for the disk: blocking calls, which must also work outside a runtime's
+    /// blocking pool limits. They end when the store (the sender) is dropped.
+    fn start_with(
+        flush: impl Fn() -> Result<(), StoreError> + Send + 'static,
+        sync: impl Fn() -> Result<(), StoreError> + Send + 'static,
+    ) -> Self {
         let (requests, mut rx) = mpsc::unbounded_channel::<Waiter>();
+        let (flushed, mut to_sync) = mpsc::unbounded_channel::<Flushed>();
         let flushes = Arc::new(AtomicU64::new(0));
         let counter = flushes.clone();
-        let busy_since = Arc::new(AtomicU64::new(0));
-        let busy = busy_since.clone();
-        // A plain thread: flushing blocks, and it must also work outside a runtime's
-        // blocking pool limits. It ends when the store (the sender) is dropped.
-        let thread = std::thread::Builder::new()
+        let busy_since = [Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0))];
+        let [flushing, syncing] = busy_since.clone();
+        let flusher = std::thread::Builder::new()
             .name("statusgate-flush".into())
             .spawn(move || {
                 while let Some(first) = rx.blocking_recv() {
@@ -73,12 +92,33 @@ impl GroupCommit {
                     while let Ok(w) = rx.try_recv() {
                         waiters.push(w);
                     }
-                    busy.store(now_ms(), Ordering::Relaxed);
+                    flushing.store(now_ms(), Ordering::Relaxed);
                     let result = flush();
-                    busy.store(0, Ordering::Relaxed);
+                    flushing.store(0, Ordering::Relaxed);
+                    if flushed.send((waiters, result)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .ok();
+        // One sync serves every group flushed before it started.
+        let syncer = std::thread::Builder::new()
+            .name("statusgate-sync".into())
+            .spawn(move || {
+                while let Some(first) = to_sync.blocking_recv() {
+                    let mut groups = vec![first];
+                    while let Ok(g) = to_sync.try_recv() {
+                        groups.push(g);
+                    }
+                    syncing.store(now_ms(), Ordering::Relaxed);
+                    let synced = sync();
+                    syncing.store(0, Ordering::Relaxed);
                     counter.fetch_add(1, Ordering::Relaxed);
-                    for w in waiters {
-                        let _ = w.send(result.clone());
+                    for (waiters, flushed) in groups {
+                        let result = flushed.and_then(|_| synced.clone());
+                        for w in waiters {
+                            let _ = w.send(result.clone());
+                        }
                     }
                 }
             })
@@ -87,14 +127,17 @@ impl GroupCommit {
             requests: Some(requests),
             flushes,
             busy_since,
-            thread,
+            threads: flusher.into_iter().chain(syncer).collect(),
         }
     }
 
-    /// True while a flush has run longer than [`FLUSH_TIMEOUT`]: sled is wedged.
+    /// True while a flush or a sync has run longer than [`FLUSH_TIMEOUT`]: the store is
+    /// wedged.
     pub(super) fn is_stuck(&self) -> bool {
-        let since = self.busy_since.load(Ordering::Relaxed);
-        since != 0 && now_ms().saturating_sub(since) > FLUSH_TIMEOUT.as_millis() as u64
+        self.busy_since.iter().any(|busy| {
+            let since = busy.load(Ordering::Relaxed);
+            since != 0 && now_ms().saturating_sub(since) > FLUSH_TIMEOUT.as_millis() as u64
+        })
     }
 
     pub(super) async fn wait(&self) -> Result<(), StoreError> {
@@ -126,43 +169,82 @@ impl GroupCommit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicBool;
 
-    /// A flush that hangs (as sled's does after some I/O failures) is answered with an
-    /// error after the timeout, later callers are answered at once, and when flushes
-    /// finish again callers are served again.
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_hanging_flush_is_answered_and_a_finished_one_serves_again() {
-        let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let r = released.clone();
-        let commit = GroupCommit::start_with(move || {
-            while !r.load(Ordering::Relaxed) {
+    /// A stage that waits until `released` is set (as sled's flush does after some I/O
+    /// failures, or a sync on a dying disk).
+    fn held(released: &Arc<AtomicBool>) -> impl Fn() -> Result<(), StoreError> + Send + 'static {
+        let released = released.clone();
+        move || {
+            while !released.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(10));
             }
             Ok(())
-        });
-        let started = std::time::Instant::now();
-        let first = commit.wait().await;
-        assert!(
-            matches!(first, Err(StoreError::Unconfirmed(_))),
-            "{first:?}"
-        );
-        assert!(started.elapsed() < FLUSH_TIMEOUT + Duration::from_secs(2));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(commit.is_stuck());
-        let started = std::time::Instant::now();
-        assert!(commit.wait().await.is_err());
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "answered at once"
-        );
-        released.store(true, Ordering::Relaxed);
-        for _ in 0..100 {
-            if !commit.is_stuck() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(!commit.is_stuck());
-        commit.wait().await.unwrap();
+    }
+
+    /// A flush or a sync that hangs is answered with an error after the timeout, later
+    /// callers are answered at once, and when it finishes callers are served again.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_hanging_flush_or_sync_is_answered_and_a_finished_one_serves_again() {
+        for hanging in ["flush", "sync"] {
+            let released = Arc::new(AtomicBool::new(false));
+            let commit = if hanging == "flush" {
+                GroupCommit::start_with(held(&released), || Ok(()))
+            } else {
+                GroupCommit::start_with(|| Ok(()), held(&released))
+            };
+            let started = std::time::Instant::now();
+            let first = commit.wait().await;
+            assert!(
+                matches!(first, Err(StoreError::Unconfirmed(_))),
+                "{hanging}: {first:?}"
+            );
+            assert!(started.elapsed() < FLUSH_TIMEOUT + Duration::from_secs(2));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(commit.is_stuck(), "{hanging}");
+            let started = std::time::Instant::now();
+            assert!(commit.wait().await.is_err());
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "{hanging}: answered at once"
+            );
+            released.store(true, Ordering::Relaxed);
+            for _ in 0..100 {
+                if !commit.is_stuck() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert!(!commit.is_stuck(), "{hanging}");
+            commit.wait().await.unwrap();
+        }
+    }
+
+    /// A caller is told of a failed sync even though its flush succeeded, and of a failed
+    /// flush even though the sync after it succeeded; each stage runs once per group.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failed_flush_or_sync_fails_its_callers() {
+        let failing =
+            |stage: &'static str| move || Err::<(), _>(StoreError::Io(format!("{stage} failed")));
+        let commit = GroupCommit::start_with(|| Ok(()), failing("sync"));
+        let e = commit.wait().await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            StoreError::Io("sync failed".into()).to_string()
+        );
+        let syncs = Arc::new(AtomicU64::new(0));
+        let counted = syncs.clone();
+        let commit = GroupCommit::start_with(failing("flush"), move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        });
+        let e = commit.wait().await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            StoreError::Io("flush failed".into()).to_string()
+        );
+        assert_eq!(syncs.load(Ordering::Relaxed), 1);
+        assert_eq!(commit.flushes(), 1);
     }
 }

@@ -38,10 +38,14 @@ impl SledStore {
             .path(dir)
             // sled's default cache is 1 GiB; hot data (drafts, groups, recent alerts) is small.
             .cache_capacity(32 << 20)
-            // Durability comes from explicit group commits, not from a timer.
+            // Durability comes from explicit group commits, not from this timer.
             .flush_every_ms(Some(1000))
             .open()?;
-        let commit = Arc::new(GroupCommit::start(db.clone()));
+        // sled keeps its log in `db`; read access is enough to sync it.
+        let log = dir.join("db");
+        let file = std::fs::File::open(&log)
+            .map_err(|e| StoreError::Io(format!("cannot open {}: {e}", log.display())))?;
+        let commit = Arc::new(GroupCommit::start(db.clone(), file));
         Ok(SledStore {
             db,
             commit,
