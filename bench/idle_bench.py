@@ -81,20 +81,23 @@ def _slack_probes(path, body):
 
 
 def _probe(receiver, seconds, post, limit):
-    """One probe at a time, for `seconds` (at most `limit`): `post(name)` returns once the
-    service acknowledged it; the time to its arrival at `receiver` is the sample."""
+    """One probe at a time, for `seconds` (at most `limit`): `post(name)` sends the alert and
+    returns once the service acknowledged it. The sample runs from the moment the alert is
+    sent to its arrival at `receiver`: measured from the acknowledgement instead, a service
+    that starts work before it answers would show less than the alert's real journey (and
+    sometimes less than nothing)."""
     samples = []
     deadline = time.time() + seconds
     for i in range(limit):
         if time.time() >= deadline:
             break
         n = f"idle{i:05d}"
+        sent = time.perf_counter()
         post(n)
-        acked = time.perf_counter()
         with receiver.cond:
             receiver.cond.wait_for(lambda: n in receiver.arrived, timeout=5)
             if n in receiver.arrived:
-                samples.append((receiver.arrived[n] - acked) * 1000)
+                samples.append((receiver.arrived[n] - sent) * 1000)
         time.sleep(0.05)
     return percentiles(samples)
 
@@ -103,7 +106,7 @@ PROBES = 2000
 
 
 def statusgate_latency(statusgate_class, workdir, seconds, token):
-    """Alert acknowledged → its draft posted to Slack for approval, one new incident per
+    """Alert sent → its draft posted to Slack for approval, one new incident per
     probe (a component of its own, group_wait 0s, the storm breaker and draft budget off,
     Slack's rate limit lifted), on an otherwise idle statusgate."""
     slack = _Receiver(_slack_probes)
@@ -134,7 +137,7 @@ def statusgate_latency(statusgate_class, workdir, seconds, token):
 
 
 def alertmanager_latency(alertmanager_class, workdir, seconds):
-    """Alert posted → notification received by a webhook receiver, one new group per probe
+    """Alert sent → notification received by a webhook receiver, one new group per probe
     (group_by the probe's label, group_wait 0s), on an otherwise idle Alertmanager."""
     rx = _Receiver(_alertmanager_probes)
     config = (
@@ -170,11 +173,12 @@ requests (not the hour the issue names: a benchmark that fits in a session):
 | RSS after the runs | {m['am_after_runs']:.0f} MB | {m['sg_after_runs']:.0f} MB | ≤ 150 MB — {mem_verdict} |
 | RSS after {m['idle_s']} s idle | {m['am_after_idle']:.0f} MB | {m['sg_after_idle']:.0f} MB | |
 
-Idle latency, nothing else running, each on a fresh process: statusgate's acknowledgement →
-the new draft's approval request received by a local server speaking Slack's Web API (a new
-incident per probe, group_wait 0), against Alertmanager's `POST /api/v2/alerts`
-acknowledgement → its webhook notification received (a new group per probe, group_wait 0).
-Both are pushes to a receiver, measured the same way:
+Idle latency, nothing else running, each on a fresh process: an alert sent to statusgate's
+webhook (its durable acknowledgement included) → the new draft's approval request received by
+a local server speaking Slack's Web API (a new incident per probe, group_wait 0), against an
+alert sent to Alertmanager's `POST /api/v2/alerts` → its webhook notification received (a new
+group per probe, group_wait 0). Both are pushes to a receiver, measured the same way, from
+the moment the alert is sent:
 
 | | Alertmanager | statusgate | ratio (p99) | target |
 |---|---|---|---|---|
