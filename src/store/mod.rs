@@ -464,6 +464,17 @@ impl Table {
 
     /// As [`Table::iter_from`], each record with its key.
     pub fn entries_from<T: DeserializeOwned>(&self, after: Option<&str>) -> Result<Entries<'_, T>> {
+        self.entries_paged(after, None)
+    }
+
+    /// As [`Table::entries_from`], fetching `rows` records per round trip on PostgreSQL (a
+    /// default page when `None`): a caller that knows how many it will read reads them in
+    /// one.
+    pub fn entries_paged<T: DeserializeOwned>(
+        &self,
+        after: Option<&str>,
+        rows: Option<usize>,
+    ) -> Result<Entries<'_, T>> {
         let decoded = move |item: Result<(String, Vec<u8>)>| {
             item.and_then(|(k, v)| decode(self.name, &k, &v).map(|value| (k, value)))
         };
@@ -471,7 +482,7 @@ impl Table {
             TableEngine::Sled(t) => Ok(Box::new(t.iter_from(after).map(decoded))),
             TableEngine::Postgres(p) => {
                 // Pages of rows, fetched as the caller goes on.
-                let pages = postgres::Pages::new(p.clone(), self.name, after);
+                let pages = postgres::Pages::new(p.clone(), self.name, after, rows);
                 Ok(Box::new(pages.map(decoded)))
             }
         }

@@ -488,5 +488,31 @@ async fn inbox_entries_stay_readable_by_earlier_replicas_on_postgres() {
     let keys = "SELECT count(*) FROM statusgate_records WHERE tbl = 'inbox' AND left(value::text, 1) = '\"'";
     assert_eq!(count(&url, keys), 3, "an entry per alert, each a key");
     let taken = recorder.pending(100).unwrap();
-    assert_eq!((taken.entries.len(), taken.alerts.len()), (3, 3));
+    assert_eq!(
+        (taken.entries.len(), taken.alerts.len(), taken.more),
+        (3, 3, false)
+    );
+    // A step reads its limit and one more entry in one page; the rest waits.
+    let taken = recorder.pending(2).unwrap();
+    assert_eq!(
+        (taken.entries.len(), taken.alerts.len(), taken.more),
+        (2, 2, true)
+    );
+    // Pages smaller than what is read follow one another in key order.
+    let inbox = store.table("inbox").unwrap();
+    let paged: Vec<String> = inbox
+        .entries_paged::<Value>(None, Some(2))
+        .unwrap()
+        .map(|e| e.unwrap().0)
+        .collect();
+    assert_eq!(paged, all_keys(&inbox));
+    assert_eq!(paged.len(), 3);
+}
+
+fn all_keys(inbox: &statusgate::store::Table) -> Vec<String> {
+    inbox
+        .entries_from::<Value>(None)
+        .unwrap()
+        .map(|e| e.unwrap().0)
+        .collect()
 }

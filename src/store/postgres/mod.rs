@@ -392,14 +392,14 @@ impl PgStore {
         Ok(rows(found))
     }
 
-    fn page(&self, table: &'static str, after: Option<String>) -> Result<Raw> {
+    fn page(&self, table: &'static str, after: Option<String>, rows: i64) -> Result<Raw> {
         let found = self.query(
             "SELECT key, value FROM statusgate_records
              WHERE tbl = $1 AND ($2::text IS NULL OR key > $2)
              ORDER BY key LIMIT $3",
-            vec![Box::new(table), Box::new(after), Box::new(PAGE)],
+            vec![Box::new(table), Box::new(after), Box::new(rows)],
         )?;
-        Ok(rows(found))
+        Ok(self::rows(found))
     }
 
     pub(super) fn next_id(&self) -> Result<u64> {
@@ -554,16 +554,25 @@ pub(super) struct Pages {
     pg: PgStore,
     table: &'static str,
     after: Option<String>,
+    /// Rows fetched per round trip.
+    rows: i64,
     buffered: std::vec::IntoIter<(String, Vec<u8>)>,
     done: bool,
 }
 
 impl Pages {
-    pub(super) fn new(pg: PgStore, table: &'static str, after: Option<&str>) -> Pages {
+    /// `rows` per round trip, [`PAGE`] when `None`.
+    pub(super) fn new(
+        pg: PgStore,
+        table: &'static str,
+        after: Option<&str>,
+        rows: Option<usize>,
+    ) -> Pages {
         Pages {
             pg,
             table,
             after: after.map(str::to_string),
+            rows: rows.map_or(PAGE, |n| i64::try_from(n.max(1)).unwrap_or(PAGE)),
             buffered: Vec::new().into_iter(),
             done: false,
         }
@@ -582,9 +591,9 @@ impl Iterator for Pages {
             if self.done {
                 return None;
             }
-            match self.pg.page(self.table, self.after.clone()) {
+            match self.pg.page(self.table, self.after.clone(), self.rows) {
                 Ok(rows) => {
-                    self.done = (rows.len() as i64) < PAGE;
+                    self.done = (rows.len() as i64) < self.rows;
                     self.buffered = rows.into_iter();
                 }
                 Err(e) => {
