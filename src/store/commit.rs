@@ -78,51 +78,27 @@ impl GroupCommit {
         flush: impl Fn() -> Result<(), StoreError> + Send + 'static,
         sync: impl Fn() -> Result<(), StoreError> + Send + 'static,
     ) -> Self {
-        let (requests, mut rx) = mpsc::unbounded_channel::<Waiter>();
-        let (flushed, mut to_sync) = mpsc::unbounded_channel::<Flushed>();
+        let (requests, rx) = mpsc::unbounded_channel::<Waiter>();
+        let (flushed, to_sync) = mpsc::unbounded_channel::<Flushed>();
         let flushes = Arc::new(AtomicU64::new(0));
         let counter = flushes.clone();
         let busy_since = [Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0))];
         let [flushing, syncing] = busy_since.clone();
-        let flusher = std::thread::Builder::new()
-            .name("statusgate-flush".into())
-            .spawn(move || {
-                while let Some(first) = rx.blocking_recv() {
-                    let mut waiters = vec![first];
-                    while let Ok(w) = rx.try_recv() {
-                        waiters.push(w);
-                    }
-                    flushing.store(now_ms(), Ordering::Relaxed);
-                    let result = flush();
-                    flushing.store(0, Ordering::Relaxed);
-                    if flushed.send((waiters, result)).is_err() {
-                        break;
-                    }
-                }
-            })
-            .ok();
+        let flusher = stage("statusgate-flush", rx, flushing, move |waiters| {
+            flushed.send((waiters, flush())).is_ok()
+        });
         // One sync serves every group flushed before it started.
-        let syncer = std::thread::Builder::new()
-            .name("statusgate-sync".into())
-            .spawn(move || {
-                while let Some(first) = to_sync.blocking_recv() {
-                    let mut groups = vec![first];
-                    while let Ok(g) = to_sync.try_recv() {
-                        groups.push(g);
-                    }
-                    syncing.store(now_ms(), Ordering::Relaxed);
-                    let synced = sync();
-                    syncing.store(0, Ordering::Relaxed);
-                    counter.fetch_add(1, Ordering::Relaxed);
-                    for (waiters, flushed) in groups {
-                        let result = flushed.and_then(|_| synced.clone());
-                        for w in waiters {
-                            let _ = w.send(result.clone());
-                        }
-                    }
+        let syncer = stage("statusgate-sync", to_sync, syncing, move |groups| {
+            let synced = sync();
+            counter.fetch_add(1, Ordering::Relaxed);
+            for (waiters, flushed) in groups {
+                let result = flushed.and_then(|_| synced.clone());
+                for w in waiters {
+                    let _ = w.send(result.clone());
                 }
-            })
-            .ok();
+            }
+            true
+        });
         GroupCommit {
             requests: Some(requests),
             flushes,
@@ -164,6 +140,34 @@ impl GroupCommit {
     pub(super) fn flushes(&self) -> u64 {
         self.flushes.load(Ordering::Relaxed)
     }
+}
+
+/// A thread that handles what arrives on `rx` in groups (all that came while it handled
+/// the previous one), with `busy` set to when it started each; it ends when `rx` closes or
+/// `handle` says to stop.
+fn stage<T: Send + 'static>(
+    name: &str,
+    mut rx: mpsc::UnboundedReceiver<T>,
+    busy: Arc<AtomicU64>,
+    mut handle: impl FnMut(Vec<T>) -> bool + Send + 'static,
+) -> Option<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            while let Some(first) = rx.blocking_recv() {
+                let mut group = vec![first];
+                while let Ok(more) = rx.try_recv() {
+                    group.push(more);
+                }
+                busy.store(now_ms(), Ordering::Relaxed);
+                let go_on = handle(group);
+                busy.store(0, Ordering::Relaxed);
+                if !go_on {
+                    break;
+                }
+            }
+        })
+        .ok()
 }
 
 #[cfg(test)]
