@@ -171,8 +171,10 @@ fn streamed(text: &str) -> Option<Value> {
     }
     // libyaml refuses `x:,` or `x:]` in a flow collection, where YAML 1.2 reads a key.
     let colon_then_flow = |w: &[u8]| w[0] == b':' && b",?[]{}".contains(&w[1]);
+    // A document end marker at the start of a line (a line ends at `\n`, `\r` or both).
     if text.starts_with("...")
         || text.contains("\n...")
+        || text.contains("\r...")
         || text.as_bytes().windows(2).any(colon_then_flow)
     {
         return None;
@@ -334,6 +336,8 @@ mod tests {
         "quoted: 'a\n  b'\n",
         "{idai:, b: c}\n",
         "a: b\n...\nc\n",
+        "\r...\r.",
+        "a: b\r...\rc\r",
         ": x\n",
         "{: a}\n",
         "? ~\n: a\n",
